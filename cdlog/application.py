@@ -1,0 +1,405 @@
+"""The application API: a :class:`CaseLog` records signed, chained events of cases.
+
+Example (executed by the README test)::
+
+    log = CaseLog.open("sqlite:///cases.db")
+    case = log.open_case("OP-2006-0001", port="5201", signer=officer, at=t0)
+    log.record_discovery(case, items=[...], signer=officer, at=t1)
+
+Every command validates its input, checks the domain rules against the case's committed state
+and the log context, seals each event (canonical bytes, chain link, signatures of the actor and
+any co-signers) and saves all of a command's events in one transaction, or none of them.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from eventsourcing.persistence import IntegrityError as ESIntegrityError
+from eventsourcing.persistence import PersistenceError
+from pydantic import ValidationError
+
+from cdlog.canonical import format_time
+from cdlog.commands import CaseCommands
+from cdlog.context import CONTEXT_TYPES, LogContext
+from cdlog.domain import events as ev
+from cdlog.domain.case import CaseState, Fact, check
+from cdlog.domain.config import DEFAULT_CONFIG, Config
+from cdlog.domain.evolve import evolve, start_state
+from cdlog.domain.values import Occurred, Officer
+from cdlog.errors import (
+    ConcurrencyError,
+    ConfigurationError,
+    InputError,
+    NotFoundError,
+    VerificationError,
+)
+from cdlog.facts import fact_of, officer_json, payload_json, validation_to_input_error
+from cdlog.keys.certificate import SignedCertificate, issue_certificate
+from cdlog.keys.registry import root_officer
+from cdlog.keys.signer import Signer
+from cdlog.keys.trust import TrustRoot
+from cdlog.persistence import EventApplication, SealedRecord
+from cdlog.sealing import SealedEvent, build_envelope, parse, seal, stream_id
+from cdlog.stores import StoreConfig, resolve_store
+
+log = structlog.get_logger("cdlog")
+
+DEFAULT_LOG_ID = "cdlog.local/default"
+PAGE = 1000
+
+
+@dataclass
+class _Stream:
+    state: CaseState
+    head: str | None = None
+
+
+@dataclass
+class _Pending:
+    """Events prepared by one command (or batch), not yet committed."""
+
+    events: list[SealedEvent] = field(default_factory=list)
+    streams: dict[str, _Stream] = field(default_factory=dict)
+    context: LogContext | None = None
+
+
+def _occurred(value: datetime | Occurred | Mapping[str, Any]) -> Occurred:
+    if isinstance(value, Occurred):
+        return value
+    try:
+        if isinstance(value, datetime):
+            return Occurred(at=value)
+        return Occurred.model_validate(dict(value))
+    except ValidationError as exc:
+        raise validation_to_input_error(exc, "occurred") from None
+
+
+class CaseLog(CaseCommands):
+    """A signed, hash-chained log of controlled-delivery cases in one store."""
+
+    def __init__(self, store: str | StoreConfig | None = None, *, log_id: str | None = None,
+                 config: Config | None = None, trusted_roots: Sequence[TrustRoot] | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.store = store if isinstance(store, StoreConfig) else resolve_store(store)
+        if self.store.path is not None:
+            self.store.path.parent.mkdir(parents=True, exist_ok=True)
+        self.config = config or DEFAULT_CONFIG
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self._trusted = list(trusted_roots) if trusted_roots is not None else None
+        try:
+            self.app = EventApplication(env=self.store.environment())
+        except PersistenceError as exc:
+            raise ConfigurationError(f"store {self.store.url}: cannot open: {exc}") from exc
+        self._context = LogContext(self.config, self._trusted)
+        self._seen = 0
+        self._streams: dict[str, _Stream] = {}
+        first = self.app.recorder.select_notifications(start=1, limit=1)
+        stored_id = parse(first[0].state).envelope["log"] if first else None
+        if log_id and stored_id and log_id != stored_id:
+            raise ConfigurationError(f"store {self.store.url} holds log {stored_id!r}, "
+                                     f"not {log_id!r}")
+        self.log_id: str = stored_id or log_id or DEFAULT_LOG_ID
+
+    @classmethod
+    def open(cls, store: str | None = None, **kwargs: Any) -> CaseLog:
+        """Open (creating if needed) the log in ``store``."""
+        return cls(store, **kwargs)
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        self.app.close()
+
+    def __enter__(self) -> CaseLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ reading
+    @property
+    def context(self) -> LogContext:
+        """The key registry and cross-case facts as of the newest committed event."""
+        self._sync()
+        return self._context
+
+    def _sync(self) -> None:
+        topics = ["cdlog:" + t for t in sorted(CONTEXT_TYPES)]
+        while True:
+            page = self.app.recorder.select_notifications(
+                start=self._seen + 1, limit=PAGE, topics=topics)
+            for n in page:
+                self._context.observe(parse(n.state, str(n.originator_id),
+                                            n.originator_version), n.id)
+            self._seen = page[-1].id if page else self._seen
+            if len(page) < PAGE:
+                break
+        self._context.position = max(self._context.position, self.max_position())
+
+    def max_position(self) -> int:
+        """The position (notification id) of the newest event in the log; 0 when empty."""
+        return int(self.app.recorder.max_notification_id() or 0)
+
+    def events(self, stream: str) -> list[SealedEvent]:
+        """Every sealed event of a stream, in version order."""
+        rows = self.app.recorder.select_events(stream_id(stream))
+        return [parse(r.state, str(r.originator_id), r.originator_version) for r in rows]
+
+    def _state(self, stream: str) -> _Stream:
+        cached = self._streams.get(stream)
+        if cached is None:
+            cached = _Stream(start_state(stream))
+        rows = self.app.recorder.select_events(stream_id(stream), gt=cached.state.version)
+        if rows:
+            cached = copy.deepcopy(cached)
+            for row in rows:
+                sealed = parse(row.state, str(row.originator_id), row.originator_version)
+                evolve(cached.state, fact_of(sealed), self.config)
+                cached.head = sealed.hash_hex
+            self._streams[stream] = cached
+        return cached
+
+    def state(self, stream: str) -> CaseState:
+        """The committed state of a stream (a copy)."""
+        return copy.deepcopy(self._state(self.resolve(stream)).state)
+
+    def resolve(self, case: str) -> str:
+        """Return the stream name for a stream name or a case reference."""
+        return case if ":" in case else f"case:{case}"
+
+    # ------------------------------------------------------------ writing
+    @contextmanager
+    def batch(self) -> Iterator[_Batch]:
+        """Record several events as one command: all are saved, or none."""
+        self._sync()
+        pending = _Pending(context=self._context)
+        yield _Batch(self, pending)
+        self._commit(pending)
+
+    def record(self, stream: str, event: str | type[ev.Payload] | ev.Payload,
+               fields: Mapping[str, Any] | None = None, *, signer: Signer,
+               cosigners: Sequence[Signer] = (), at: datetime | Occurred | Mapping[str, Any],
+               recorded: datetime | None = None) -> SealedEvent:
+        """Record one event of any catalogue type in ``stream``, signed by ``signer``.
+
+        ``event`` is a type name, a payload class (with ``fields``) or a payload instance.
+        ``at`` is when it happened (a time, or a window mapping with ``from``/``to``);
+        ``recorded`` sets the log clock for this event (default: the log's clock).
+        """
+        with self.batch() as b:
+            sealed = b.record(stream, event, fields, signer=signer, cosigners=cosigners, at=at,
+                              recorded=recorded)
+        return sealed
+
+    def _prepare(self, pending: _Pending, stream: str, event: str | type[ev.Payload] |
+                 ev.Payload, fields: Mapping[str, Any] | None, signer: Signer,
+                 cosigners: Sequence[Signer], at: datetime | Occurred | Mapping[str, Any],
+                 recorded: datetime | None) -> SealedEvent:
+        stream = self.resolve(stream)
+        ev.stream_kind(stream)
+        payload = self._payload(event, fields)
+        occurred = _occurred(at)
+        when = recorded or self.clock()
+        if when.tzinfo is None:
+            raise InputError("recorded", "has no UTC offset", "a timezone-aware time")
+        ctx = pending.context
+        assert ctx is not None
+        current = pending.streams.get(stream) or copy.deepcopy(self._state(stream))
+        version = current.state.version + 1
+        position = ctx.position + len(pending.events) + 1
+        if isinstance(payload, ev.TrustRootEstablished):
+            parties = [root_officer(payload.agency)]  # the registry checks it on observe
+            if cosigners:
+                raise InputError("cosigners", "given for a trust root", "none")
+        else:
+            parties = [self._identify(ctx, s, position, when, stream, version, payload)
+                       for s in (signer, *cosigners)]
+        late = when - occurred.end > self.config.deadlines.late_entry_after
+        fact = Fact(type=payload.TYPE, payload=payload, occurred=occurred, recorded=when,
+                    actor=parties[0], cosigners=tuple(parties[1:]), version=version,
+                    stream=stream, late=late)
+        if payload.TYPE in CONTEXT_TYPES - {"ThirdPartyDisclosureAuthorized"}:
+            if current.state.version == 0 and stream.partition(":")[0] != "trust":
+                raise InputError("stream", f"{stream!r} is not a trust stream", "trust:<agency>")
+        else:
+            check(current.state, fact, ctx)
+        envelope = build_envelope(
+            log=self.log_id, stream=stream, version=version, type_=payload.TYPE,
+            occurred=occurred.as_json(), recorded=format_time(when),
+            actor=officer_json(parties[0], signer.key_id),
+            cosigners=[officer_json(o, s.key_id) for o, s in zip(parties[1:], cosigners,
+                                                                 strict=True)],
+            payload=payload_json(payload), prev=current.head, late=late)
+        sealed = seal(envelope, [signer, *cosigners])
+        if payload.TYPE in CONTEXT_TYPES:
+            if ctx is self._context:  # try it on a copy; the store's order decides later
+                ctx = pending.context = copy.deepcopy(self._context)
+            ctx.observe(sealed, position)  # raises if the registry refuses it
+        else:
+            evolve(current.state, fact, self.config)
+        current.head = sealed.hash_hex
+        pending.streams[stream] = current
+        pending.events.append(sealed)
+        return sealed
+
+    @staticmethod
+    def _payload(event: str | type[ev.Payload] | ev.Payload,
+                 fields: Mapping[str, Any] | None) -> ev.Payload:
+        if isinstance(event, ev.Payload):
+            if fields:
+                raise InputError("fields", "given with a payload instance", "one or the other")
+            return event
+        model = ev.payload_model(event) if isinstance(event, str) else event
+        try:
+            return model.model_validate(dict(fields or {}))
+        except ValidationError as exc:
+            raise validation_to_input_error(exc, f"{model.TYPE}") from None
+
+    def _identify(self, ctx: LogContext, signer: Signer, position: int, when: datetime,
+                  stream: str, version: int, payload: ev.Payload) -> Officer:
+        if not isinstance(signer, Signer):
+            raise InputError("signer", f"{type(signer).__name__} is not a Signer",
+                             "an object with key_id, public_key and sign()")
+        try:
+            return ctx.registry.check_signer(signer.key_id, position, when,
+                                             case=str(stream_id(stream)), version=version)
+        except VerificationError as exc:
+            raise InputError(f"{payload.TYPE}.signer",
+                             f"key {signer.key_id} cannot sign here: {exc.failures[0].detail}",
+                             "a key certified by its agency root and valid at this time") from None
+
+    def _commit(self, pending: _Pending) -> None:
+        if not pending.events:
+            return
+        records = [SealedRecord(s) for s in pending.events]
+        try:
+            self.app.save(*records)
+        except ESIntegrityError as exc:
+            self._streams.clear()
+            first = pending.events[0]
+            raise ConcurrencyError(
+                f"{first.stream} version {first.version} was written by another writer "
+                "first; nothing of this command was saved. Reload and retry.") from exc
+        except PersistenceError:
+            self._streams.clear()
+            self._context = LogContext(self.config, self._trusted)
+            self._seen = 0
+            raise
+        for stream, st in pending.streams.items():
+            self._streams[stream] = st
+        log.info("recorded", events=len(pending.events),
+                 types=",".join(s.type for s in pending.events))
+
+    # ------------------------------------------------------------ keys
+    def establish_root(self, agency: str, root: Signer, *,
+                       at: datetime | None = None) -> SealedEvent:
+        """Record an agency's trust root (signed by the root key itself)."""
+        import base64  # noqa: PLC0415
+
+        when = at or self.clock()
+        payload = ev.TrustRootEstablished(agency=agency, key_id=root.key_id,
+                                          public_key=base64.b64encode(root.public_key).decode())
+        return self._trust_event(agency, root, payload, when)
+
+    def certify_officer(self, root: Signer, officer: Officer, public_key: bytes, *,
+                        not_before: datetime, not_after: datetime, at: datetime | None = None,
+                        serial: int | None = None) -> SignedCertificate:
+        """Issue and record a certificate binding ``public_key`` to ``officer``."""
+        when = at or self.clock()
+        self._sync()
+        cert = issue_certificate(root, public_key=public_key, subject=officer,
+                                 not_before=not_before, not_after=not_after,
+                                 serial=serial if serial is not None else
+                                 self.max_position() + 1)
+        payload = ev.OfficerKeyCertified(certificate=cert.model_dump(mode="json"))
+        self._trust_event(officer.agency, root, payload, when)
+        return cert
+
+    def revoke_key(self, root: Signer, agency: str, key_id: str, reason: str, *,
+                   at: datetime | None = None) -> SealedEvent:
+        """Revoke an officer key from the next log position on."""
+        payload = ev.OfficerKeyRevoked(key_id=key_id, reason=reason)
+        return self._trust_event(agency, root, payload, at or self.clock())
+
+    def rotate_key(self, root: Signer, old_key_id: str, officer: Officer, public_key: bytes, *,
+                   not_before: datetime, not_after: datetime, reason: str,
+                   at: datetime | None = None) -> SignedCertificate:
+        """Replace an officer's key by a newly certified one in one event."""
+        cert = issue_certificate(root, public_key=public_key, subject=officer,
+                                 not_before=not_before, not_after=not_after,
+                                 serial=self.max_position() + 1)
+        payload = ev.OfficerKeyRotated(old_key_id=old_key_id,
+                                       certificate=cert.model_dump(mode="json"), reason=reason)
+        self._trust_event(officer.agency, root, payload, at or self.clock())
+        return cert
+
+    def _trust_event(self, agency: str, root: Signer, payload: ev.Payload,
+                     when: datetime) -> SealedEvent:
+        with self.batch() as b:
+            sealed = b.record(f"trust:{agency}", payload, signer=root, at=when, recorded=when)
+        return sealed
+
+    # ------------------------------------------------------------ lookups
+    def streams(self, kind: str | None = None) -> list[str]:
+        """Names of all streams (optionally of one kind), in order of creation."""
+        topics = ["cdlog:" + t for t in ("CaseOpened", "PNRRecordIngested", "PNRAccessed",
+                                          "TrustRootEstablished")]
+        names: dict[str, None] = {}
+        start = 1
+        while True:
+            page = self.app.recorder.select_notifications(start=start, limit=PAGE,
+                                                          topics=topics)
+            for n in page:
+                s = parse(n.state).stream
+                if kind is None or s.partition(":")[0] == kind:
+                    names.setdefault(s)
+            if len(page) < PAGE:
+                break
+            start = page[-1].id + 1
+        return list(names)
+
+    def case_stream(self, name: str) -> str:
+        """Find a case by stream name, reference, operation id, OI case number or id."""
+        candidates = [name, f"case:{name}"]
+        for cand in candidates:
+            if ":" in cand and self.app.recorder.select_events(stream_id(cand), limit=1):
+                return cand
+        try:
+            wanted = uuid.UUID(name)
+        except ValueError:
+            wanted = None
+        for stream in self.streams("case"):
+            st = self._state(stream).state
+            if wanted == stream_id(stream) or st.case_no == name:
+                return stream
+        raise NotFoundError(f"no case named {name!r} (tried stream name, reference, "
+                            "operation id, OI case number and internal id)")
+
+
+class _Batch:
+    """Collects the events of one command; see :meth:`CaseLog.batch`."""
+
+    def __init__(self, log: CaseLog, pending: _Pending) -> None:
+        self._log = log
+        self._pending = pending
+
+    def record(self, stream: str, event: str | type[ev.Payload] | ev.Payload,
+               fields: Mapping[str, Any] | None = None, *, signer: Signer,
+               cosigners: Sequence[Signer] = (), at: datetime | Occurred | Mapping[str, Any],
+               recorded: datetime | None = None) -> SealedEvent:
+        """Prepare one event of the batch (see :meth:`CaseLog.record`)."""
+        return self._log._prepare(self._pending, stream, event, fields, signer, cosigners, at,
+                                  recorded)
+
+
+def default_home(store: StoreConfig) -> Path:
+    """Folder beside the store for the trust file and key files."""
+    return store.home

@@ -1,0 +1,113 @@
+"""Rule configuration: which approvals each kind of operation needs, who may give them,
+every deadline, the pilot ports and the ports' time zones.
+
+Nothing here is a constant of the code: a deployment loads its own file
+(``cdlog --config FILE`` or ``CDLOG_CONFIG``), and :data:`DEFAULT_CONFIG` only fills gaps.
+The memo gives no hours or days; the defaults are placeholders for a deployment to set.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+
+from cdlog.domain.values import Frozen
+from cdlog.errors import ConfigurationError
+
+
+class Port(Frozen):
+    """A port of entry: name and IANA time zone (for due dates given as days)."""
+
+    name: str
+    tz: str
+
+    @field_validator("tz")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            msg = f"unknown time zone {value!r}"
+            raise ValueError(msg) from exc
+        return value
+
+
+class Deadlines(Frozen):
+    """Deadlines of the memo's duties, as durations."""
+
+    notification_after_identification: timedelta = timedelta(hours=1)       # R3
+    decision_after_notification: timedelta = timedelta(hours=24)           # R4
+    briefing_after_interview: timedelta = timedelta(days=2)                # R6
+    feedback_after_result: timedelta = timedelta(days=30)                  # R7 default plan
+    late_entry_after: timedelta = timedelta(hours=12)                      # when "late" applies
+    feedback_plan: dict[str, timedelta] = Field(default_factory=dict)     # per office override
+
+
+class Config(Frozen):
+    """Everything the rules need to know that is policy rather than code."""
+
+    agencies: tuple[str, ...] = ("CBP", "ICE", "DOJ", "DEA")
+    required_approvals: dict[str, tuple[str, ...]] = Field(default_factory=lambda: {
+        "controlled_delivery": ("GS", "SAC", "USAO-origin"),
+        "pass_through": ("GS", "SAC", "USAO-origin", "port-release"),
+        "cold_convoy": ("GS", "SAC", "USAO-origin"),
+    })
+    substitution_approval: str = "substitution"
+    destination_approval: str = "USAO-destination"
+    sensitive_approval: str = "HQ"
+    approval_roles: dict[str, tuple[str, ...]] = Field(default_factory=lambda: {
+        "GS": ("GroupSupervisor",),
+        "SAC": ("SAC", "ASAC"),
+        "ASAC": ("ASAC", "SAC"),
+        "USAO-origin": ("AUSA",),
+        "USAO-destination": ("AUSA",),
+        "HQ": ("HQ", "HQDesk", "ProgramManager"),
+        "foreign": ("ForeignLiaison", "SAC"),
+        "substitution": ("GroupSupervisor", "SAC", "ASAC"),
+        "port-release": ("PortDirector",),
+    })
+    pilot_ports: tuple[str, ...] = ("5201", "5206", "2504", "3004", "4701", "2301")
+    title21_categories: tuple[str, ...] = ("drug",)
+    ports: dict[str, Port] = Field(default_factory=lambda: {
+        "5201": Port(name="Miami seaport", tz="America/New_York"),
+        "5206": Port(name="Miami airport", tz="America/New_York"),
+        "2504": Port(name="San Ysidro", tz="America/Los_Angeles"),
+        "3004": Port(name="Blaine", tz="America/Los_Angeles"),
+        "4701": Port(name="New York JFK", tz="America/New_York"),
+        "2301": Port(name="Brownsville", tz="America/Chicago"),
+    })
+    default_tz: str = "UTC"
+    deadlines: Deadlines = Field(default_factory=Deadlines)
+
+    def zone(self, port: str | None) -> ZoneInfo:
+        """Return the time zone of a port (``default_tz`` for an unknown port)."""
+        entry = self.ports.get(port or "")
+        return ZoneInfo(entry.tz if entry else self.default_tz)
+
+    def feedback_due_after(self, office: str | None) -> timedelta:
+        """R7 feedback deadline for an office's local feedback plan."""
+        return self.deadlines.feedback_plan.get(office or "",
+                                                self.deadlines.feedback_after_result)
+
+
+DEFAULT_CONFIG = Config()
+
+
+def load_config(path: Path | None) -> Config:
+    """Load a YAML or JSON config file over the defaults; ``None`` gives the defaults."""
+    if path is None:
+        return DEFAULT_CONFIG
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigurationError(f"config {path}: cannot read: {exc}") from exc
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigurationError(f"config {path}: {where}: {first['msg']}") from exc

@@ -1,0 +1,203 @@
+"""Folding allowed facts into a :class:`~cdlog.domain.case.CaseState`, and deriving duties.
+
+:func:`evolve` never checks anything (that is :func:`cdlog.domain.case.check`); it only moves
+the state on. :func:`overdue` derives what is late at a given time: "overdue" is never
+recorded by a person (R9).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cdlog.domain import events as ev
+from cdlog.domain.case import CaseState, Duty, Fact, Holding
+from cdlog.domain.config import Config
+from cdlog.domain.values import Occurred
+
+RESULT_EVENTS = {  # R7: events whose results the receiving agency must feed back
+    "CaseDeclined": "declination",
+    "ArrestMade": "investigation",
+    "OperationTerminated": "controlled_delivery",
+    "ProsecutionMilestone": "prosecution",
+}
+
+
+def start_state(stream: str) -> CaseState:
+    """Return the empty state of a stream."""
+    return CaseState(stream=stream, kind=stream.partition(":")[0])
+
+
+def _give(state: CaseState, item: str, holder: str, count: int, category: str | None = None,
+          initial: int | None = None) -> None:
+    holding = state.holdings.setdefault(item, Holding(category=category, initial_count=initial))
+    holding.holders[holder] = holding.holders.get(holder, 0) + count
+
+
+def evolve(state: CaseState, fact: Fact, config: Config) -> CaseState:
+    """Fold one allowed fact into ``state`` (mutated in place and returned)."""
+    state.version = fact.version
+    state.last_recorded = fact.recorded
+    p = fact.payload
+    when = fact.occurred.end
+    match p:
+        case ev.CaseOpened():
+            state.reference = p.reference
+            state.port = p.port
+        case ev.ContrabandDiscovered():
+            state.discovered = True
+            state.identified_at = state.identified_at or when
+            for item in p.items:
+                _give(state, item.item_id, fact.actor.id, item.count or 0, item.category,
+                      item.count)
+        case ev.HoldPlaced():
+            state.hold_active = True
+        case ev.HoldReleased():
+            state.hold_active = False
+            if state.operation is not None and not state.terminated:
+                state.released = True
+        case ev.ReleasedUnderPassThrough():
+            state.released = True
+            state.hold_active = False
+        case ev.InvestigativeNotificationSent():
+            if state.notified_at is None:
+                state.notified_at = when
+                state.notified_to = p.to
+                state.identified_at = p.identified_at
+        case ev.CaseAccepted():
+            state.decision, state.decided_at, state.case_no = "accepted", when, p.case_no
+        case ev.CaseDeclined():
+            state.decision, state.decided_at = "declined", when
+        case ev.ResponsibilityAssumed():
+            state.responsibility_assumed = True
+        case ev.ResponsibilityReleased():
+            state.responsibility_assumed = False
+        case ev.OperationProposed():
+            state.operation, state.approvals = p, {}
+            state.terminated = state.released = False
+        case ev.ApprovalGranted():
+            state.approvals[p.kind] = when
+        case ev.CustodyTransferred():
+            for moved in p.items:
+                count = moved.count or 0
+                holding = state.holdings.get(moved.item)
+                if holding is None:
+                    _give(state, moved.item, p.from_, count)
+                    holding = state.holdings[moved.item]
+                holding.holders[p.from_] = holding.holders.get(p.from_, 0) - count
+                if holding.holders[p.from_] <= 0:
+                    del holding.holders[p.from_]
+                _give(state, moved.item, p.to, count)
+        case ev.SurveillanceStarted() | ev.SurveillanceReacquired():
+            state.surveillance = "active"
+        case ev.SurveillanceLost():
+            state.surveillance = "lost"
+        case ev.SurveillanceEnded():
+            state.surveillance = "ended"
+        case ev.DeliveryMade():
+            state.delivered = True
+        case ev.OperationTerminated():
+            state.terminated = True
+        case ev.IncidentOccurred():
+            state.incidents[p.incident_id] = True
+        case ev.IncidentClosed():
+            state.incidents[p.incident_id] = False
+        case ev.InterviewConducted() if not p.cbp_present:
+            state.duties.append(Duty(
+                kind="briefing", key=p.subject_ref, owner=fact.actor.id, opened_at=when,
+                due=when + config.deadlines.briefing_after_interview,
+                what=f"brief the SCBPO on the interview of {p.subject_ref} (R6)"))
+        case ev.SCBPOBriefed():
+            _close_briefings(state, p, when)
+        case ev.ShadowAssigned():
+            state.shadows.add(p.cbp_officer)
+        case ev.ShadowReleased():
+            state.shadows.discard(p.cbp_officer)
+        case ev.ActionItemAssigned():
+            zone = config.zone(state.port)
+            start = datetime(p.due.year, p.due.month, p.due.day, tzinfo=zone)
+            state.duties.append(Duty(
+                kind="action_item", key=p.item_id, owner=p.owner, opened_at=when,
+                due=start + timedelta(days=1), due_day=p.due, what=p.what,
+                assigned_by=fact.actor.id))
+        case ev.ActionItemCompleted() | ev.ActionItemWaived():
+            duty = state.duty("action_item", p.item_id)
+            if duty is not None:
+                duty.done_at = when
+                duty.waived = isinstance(p, ev.ActionItemWaived)
+        case ev.FeedbackProvided():
+            for duty in state.duties:
+                if duty.kind == "feedback" and duty.done_at is None and \
+                        duty.owner == p.from_agency and duty.opened_at <= when:
+                    duty.done_at = when
+        case ev.PNRRecordIngested():
+            state.pnr_ingested = True
+        case ev.CaseClosed():
+            state.closed = True
+        case _:
+            pass
+    _open_feedback_duty(state, fact, config)
+    return state
+
+
+def _close_briefings(state: CaseState, p: ev.SCBPOBriefed, when: datetime) -> None:
+    open_duties = [d for d in state.duties if d.kind == "briefing" and d.done_at is None]
+    named = [d for d in open_duties if any(d.key in topic for topic in p.topics)]
+    for duty in named or open_duties[:1]:
+        duty.done_at = when
+
+
+def _open_feedback_duty(state: CaseState, fact: Fact, config: Config) -> None:
+    category = RESULT_EVENTS.get(fact.type)
+    if category is None or state.notified_to is None:
+        return
+    if any(d.kind == "feedback" and d.done_at is None for d in state.duties):
+        return  # one open feedback duty covers every result until feedback is given
+    when = fact.occurred.end
+    office = fact.actor.aor or fact.actor.office
+    state.duties.append(Duty(
+        kind="feedback", key=f"{category}@{fact.version}", owner="ICE", opened_at=when,
+        due=when + config.feedback_due_after(office),
+        what=f"feedback to the originating agency on the {category} result (R7)"))
+
+
+@dataclass(frozen=True)
+class Overdue:
+    """A duty that was (or is) late: derived, never recorded."""
+
+    kind: str
+    key: str
+    owner: str
+    due: datetime
+    became_overdue_at: datetime
+    done_at: datetime | None
+    what: str
+
+    @property
+    def event_type(self) -> str:
+        """The derived event type (``ActionItemOverdue``, ``FeedbackOverdue``...)."""
+        return {"action_item": "ActionItemOverdue", "feedback": "FeedbackOverdue"}.get(
+            self.kind, "BriefingOverdue")
+
+
+def overdue(state: CaseState, as_of: datetime) -> list[Overdue]:
+    """Derive every duty of the case that was past due at ``as_of`` (done late or still open).
+
+    A duty becomes overdue at the first instant past its due time (for a due *day*, midnight
+    at the end of that day in the port's time zone).
+    """
+    out = []
+    for duty in state.duties:
+        if duty.waived or as_of < duty.due:
+            continue
+        if duty.done_at is not None and duty.done_at < duty.due:
+            continue
+        out.append(Overdue(duty.kind, duty.key, duty.owner, duty.due, duty.due,
+                           duty.done_at if duty.done_at and duty.done_at <= as_of else None,
+                           duty.what))
+    return out
+
+
+def occurred_of(fact: Fact) -> Occurred:
+    """Return when a fact happened (helper for projections)."""
+    return fact.occurred

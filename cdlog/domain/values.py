@@ -1,0 +1,97 @@
+"""Value types shared by the domain: officers, agencies, times, items.
+
+All are frozen pydantic models that forbid unknown fields. Times are timezone-aware and are
+written in the one canonical form of :func:`cdlog.canonical.format_time`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
+
+from cdlog.canonical import format_time
+
+Time = Annotated[AwareDatetime, PlainSerializer(format_time, return_type=str, when_used="json")]
+"""A timezone-aware time, serialised canonically."""
+
+Day = Annotated[date, PlainSerializer(date.isoformat, return_type=str, when_used="json")]
+
+Weight = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=12, decimal_places=3),
+    PlainSerializer(lambda d: format(d.normalize(), "f"), return_type=str, when_used="json"),
+]
+"""A weight in kilograms, carried as a decimal string (no floats are ever hashed)."""
+
+Count = Annotated[int, Field(ge=0, le=2**53 - 1)]
+Text = Annotated[str, Field(min_length=1, max_length=4000)]
+Ref = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Frozen(BaseModel):
+    """Base of every value and payload model: frozen, unknown fields forbidden."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class Officer(Frozen):
+    """Who someone is, as their key certificate says: id (badge or ref), role, agency, office."""
+
+    id: Ref
+    role: Ref
+    agency: Ref
+    office: Ref
+    unit: Ref | None = None
+    aor: Ref | None = None
+    cross_designation: Ref | None = None
+
+    @property
+    def label(self) -> str:
+        """Short label: ``CBP/OFO SCBPO CBP-2290``."""
+        return f"{self.agency}/{self.office} {self.role} {self.id}"
+
+
+class Occurred(Frozen):
+    """When something happened: one instant ``at``, or a window ``from_``..``to``."""
+
+    at: Time | None = None
+    from_: Time | None = Field(default=None, alias="from")
+    to: Time | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Occurred:
+        if self.at is not None:
+            if self.from_ is not None or self.to is not None:
+                msg = "give either 'at' or a window 'from'/'to', not both"
+                raise ValueError(msg)
+        elif self.from_ is None or self.to is None:
+            msg = "a window needs both 'from' and 'to'"
+            raise ValueError(msg)
+        elif self.to < self.from_:
+            msg = "window 'to' is before 'from'"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def start(self) -> datetime:
+        """Earliest instant it may have happened."""
+        return self.at if self.at is not None else self.from_  # type: ignore[return-value]
+
+    @property
+    def end(self) -> datetime:
+        """Latest instant it may have happened."""
+        return self.at if self.at is not None else self.to  # type: ignore[return-value]
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the canonical JSON form."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)

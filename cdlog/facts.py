@@ -1,0 +1,74 @@
+"""From a sealed event to the domain's view of it (:class:`~cdlog.domain.case.Fact`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from cdlog.canonical import parse_time
+from cdlog.domain.case import Fact
+from cdlog.domain.events import Payload, payload_model
+from cdlog.domain.values import Occurred, Officer
+from cdlog.errors import Failure, InputError, VerificationError
+from cdlog.sealing import SealedEvent
+
+
+def officer_json(officer: Officer, key_id: str) -> dict[str, str]:
+    """Return the envelope form of a signing party: identity fields plus ``key``."""
+    out: dict[str, str] = officer.model_dump(mode="json", exclude_none=True)
+    out["key"] = key_id
+    return out
+
+
+def officer_of(party: dict[str, Any]) -> Officer:
+    """Return the identity named by an envelope party (``key`` dropped)."""
+    return Officer.model_validate({k: v for k, v in party.items() if k != "key"})
+
+
+def payload_json(payload: Payload) -> dict[str, Any]:
+    """Return the one JSON form of a payload that is sealed."""
+    data: dict[str, Any] = payload.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return data
+
+
+def validation_to_input_error(exc: ValidationError, prefix: str) -> InputError:
+    """Turn a pydantic error into an :class:`InputError` naming field, problem, expectation."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in (prefix, *first["loc"]))
+    given = first.get("input")
+    problem = f"{first['msg']} (given {given!r})" if first["type"] != "missing" else "missing"
+    expected = {"missing": "a value", "extra_forbidden": "no such field"}.get(
+        first["type"], first["msg"].lower())
+    if len(exc.errors()) > 1:
+        problem += f"; and {len(exc.errors()) - 1} more problem(s)"
+    return InputError(where, problem, expected)
+
+
+def fact_of(sealed: SealedEvent) -> Fact:
+    """Decode a sealed event's envelope into a :class:`Fact`.
+
+    Raises :class:`~cdlog.errors.VerificationError` (check ``payload``) when the stored
+    payload no longer validates or is not in its canonical JSON form.
+    """
+    env = sealed.envelope
+    try:
+        model = payload_model(sealed.type)
+        payload = model.model_validate(env["payload"])
+        if payload_json(payload) != env["payload"]:
+            msg = "payload is not in its canonical form"
+            raise ValueError(msg)
+        return Fact(
+            type=sealed.type,
+            payload=payload,
+            occurred=Occurred.model_validate(env["occurred"]),
+            recorded=parse_time(env["recorded"], "recorded"),
+            actor=officer_of(env["actor"]),
+            cosigners=tuple(officer_of(c) for c in env["cosigners"]),
+            version=sealed.version,
+            stream=sealed.stream,
+            late=bool(env["late"]),
+        )
+    except (ValidationError, InputError, ValueError, TypeError, KeyError) as exc:
+        raise VerificationError(Failure(sealed.case, sealed.version, "payload",
+                                        f"{sealed.type}: {exc}".splitlines()[0])) from exc

@@ -1,0 +1,94 @@
+"""Signers: anything that holds an Ed25519 private key and signs for one key id.
+
+An integrator may plug in any object that satisfies :class:`Signer` (an HSM, a remote signing
+service). :class:`Ed25519Signer` keeps the key in memory (PyNaCl / libsodium).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Protocol, runtime_checkable
+
+import nacl.exceptions
+import nacl.signing
+
+from cdlog.errors import InputError
+
+KEY_ID_PREFIX = b"cdlog/key/v1\n"
+
+
+def key_id_for(public_key: bytes) -> str:
+    """Return the key id of a raw 32-byte Ed25519 public key.
+
+    ``ed25519:`` + the first 16 hex digits of SHA-256("cdlog/key/v1\\n" || public key).
+    """
+    if len(public_key) != 32:
+        raise InputError("public_key", f"is {len(public_key)} bytes", "32 bytes (Ed25519)")
+    return "ed25519:" + hashlib.sha256(KEY_ID_PREFIX + public_key).hexdigest()[:16]
+
+
+@runtime_checkable
+class Signer(Protocol):
+    """Something that signs messages with one Ed25519 key."""
+
+    @property
+    def key_id(self) -> str:
+        """The key id (see :func:`key_id_for`)."""
+        ...
+
+    @property
+    def public_key(self) -> bytes:
+        """The raw 32-byte Ed25519 public key."""
+        ...
+
+    def sign(self, message: bytes) -> bytes:
+        """Return the 64-byte Ed25519 signature of ``message``."""
+        ...
+
+
+class Ed25519Signer:
+    """An in-memory Ed25519 signer. ``repr`` never shows the private key."""
+
+    __slots__ = ("_key", "_key_id", "_public")
+
+    def __init__(self, seed: bytes) -> None:
+        if len(seed) != 32:
+            raise InputError("seed", f"is {len(seed)} bytes", "a 32-byte Ed25519 seed")
+        self._key = nacl.signing.SigningKey(seed)
+        self._public = bytes(self._key.verify_key)
+        self._key_id = key_id_for(self._public)
+
+    @classmethod
+    def generate(cls) -> Ed25519Signer:
+        """Return a signer with a fresh random key."""
+        return cls(bytes(nacl.signing.SigningKey.generate()))
+
+    @property
+    def key_id(self) -> str:
+        """The key id."""
+        return self._key_id
+
+    @property
+    def public_key(self) -> bytes:
+        """The raw public key."""
+        return self._public
+
+    def seed(self) -> bytes:
+        """Return the private seed (for writing an encrypted key file only)."""
+        return bytes(self._key)
+
+    def sign(self, message: bytes) -> bytes:
+        """Sign ``message``."""
+        return bytes(self._key.sign(message).signature)
+
+    def __repr__(self) -> str:
+        return f"Ed25519Signer(key_id={self._key_id!r})"
+
+
+def signature_is_valid(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """Check one Ed25519 signature (internal helper; public APIs raise instead)."""
+    try:
+        nacl.signing.VerifyKey(public_key).verify(message, signature)
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError):
+        return False
+    return True

@@ -1,0 +1,87 @@
+"""Persistence on eventsourcing: the mapper that stores sealed bytes as they are.
+
+The stored ``state`` of every event is exactly its sealed bytes (no transcoding, compression
+or cipher), so the hash that was signed is recomputed from what is on disk. On the way out the
+mapper checks that the row's columns (case id, version, topic) agree with the signed envelope,
+so a row moved to another place fails on read as well as in ``cdlog verify``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+
+from cdlog.errors import Failure, VerificationError
+from cdlog.sealing import SealedEvent, parse
+
+
+@dataclass(frozen=True)
+class SealedRecord:
+    """The eventsourcing domain event cdlog saves: a sealed event and its row coordinates."""
+
+    sealed: SealedEvent
+
+    @property
+    def originator_id(self) -> uuid.UUID:
+        """The case id."""
+        return uuid.UUID(self.sealed.case)
+
+    @property
+    def originator_version(self) -> int:
+        """The version in the case."""
+        return self.sealed.version
+
+
+def check_row(stored: StoredEvent, sealed: SealedEvent) -> None:
+    """Raise when a row's columns disagree with its signed envelope (a moved or copied row)."""
+    case = str(stored.originator_id)
+    problems = []
+    if sealed.case != case:
+        problems.append(f"row is in case {case} but the envelope says {sealed.case}")
+    if sealed.version != stored.originator_version:
+        problems.append(f"row has version {stored.originator_version} but the envelope says "
+                        f"{sealed.version}")
+    if sealed.topic != stored.topic:
+        problems.append(f"row topic {stored.topic!r} but the envelope type is {sealed.type!r}")
+    if problems:
+        raise VerificationError(Failure(case, stored.originator_version, "placement",
+                                        "; ".join(problems)))
+
+
+class SealedMapper(Mapper[uuid.UUID]):
+    """Maps :class:`SealedRecord` to and from stored rows without re-encoding."""
+
+    def __init__(self, transcoder: Transcoder | None = None, compressor: Any = None,
+                 cipher: Any = None) -> None:
+        super().__init__(transcoder=transcoder, compressor=None, cipher=None)  # type: ignore[arg-type]
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        """Store the sealed bytes as the row's state."""
+        if not isinstance(domain_event, SealedRecord):
+            msg = f"cdlog stores only sealed events, not {type(domain_event).__name__}"
+            raise TypeError(msg)
+        sealed = domain_event.sealed
+        return StoredEvent(originator_id=domain_event.originator_id,
+                           originator_version=sealed.version, topic=sealed.topic,
+                           state=sealed.sealed)
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        """Parse a row back into a :class:`SealedRecord` (placement checked, not signatures)."""
+        sealed = parse(stored_event.state, str(stored_event.originator_id),
+                       stored_event.originator_version)
+        check_row(stored_event, sealed)
+        return SealedRecord(sealed)
+
+
+class EventApplication(Application[uuid.UUID]):
+    """The eventsourcing application behind a :class:`cdlog.application.CaseLog`."""
+
+    name = "cdlog"
+
+    def construct_mapper(self) -> Mapper[uuid.UUID]:
+        """Use the sealed-bytes mapper."""
+        return SealedMapper()

@@ -1,0 +1,210 @@
+"""Sealing: the envelope of an event, its canonical bytes, its hash and its signatures.
+
+The stored form of every event (docs/SPEC.md §2) is::
+
+    sealed = JCS(envelope) || 0x0A || JCS(signatures)
+
+``envelope`` is a JSON object (format, log, stream, case, version, type, occurred, recorded,
+actor, cosigners, payload, prev, late). Every signer signs
+``"cdlog/event/v1\\n" || JCS(envelope)`` with Ed25519. The event hash is the RFC 6962 leaf hash
+``SHA-256(0x00 || sealed)``: it covers the signatures, it is the Merkle leaf of the global log,
+and it is what the next event of the same case names in ``prev``.
+Verification works on the stored bytes as they are; nothing is re-encoded before hashing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from cdlog.canonical import canonical_bytes, loads
+from cdlog.errors import Failure, InputError, VerificationError
+from cdlog.keys.signer import Signer
+
+FORMAT = "cdlog/event/v1"
+SIGNING_PREFIX = b"cdlog/event/v1\n"
+STREAM_NAMESPACE = uuid.UUID("6f1c3a2e-3c1b-5b7e-9a51-1e0c0d1a7c05")
+ENVELOPE_KEYS = frozenset({
+    "format", "log", "stream", "case", "version", "type", "occurred", "recorded",
+    "actor", "cosigners", "payload", "prev", "late",
+})
+
+
+def stream_id(name: str) -> uuid.UUID:
+    """Return the case (stream) id for a stream name: UUIDv5 in cdlog's namespace."""
+    return uuid.uuid5(STREAM_NAMESPACE, name)
+
+
+def leaf_hash(sealed: bytes) -> bytes:
+    """Return the event hash: SHA-256(0x00 || sealed bytes) (an RFC 6962 leaf hash)."""
+    return hashlib.sha256(b"\x00" + sealed).digest()
+
+
+def signing_message(envelope_bytes: bytes) -> bytes:
+    """Return the bytes each signer signs."""
+    return SIGNING_PREFIX + envelope_bytes
+
+
+@dataclass(frozen=True)
+class Signature:
+    """One signature: the signer's key id and the 64-byte Ed25519 signature."""
+
+    key: str
+    sig: bytes
+
+    def as_json(self) -> dict[str, str]:
+        """Return the stored JSON form."""
+        return {"key": self.key, "sig": base64.b64encode(self.sig).decode()}
+
+
+@dataclass(frozen=True)
+class SealedEvent:
+    """An event as stored: envelope, signatures, the exact bytes and their hash."""
+
+    envelope: Mapping[str, Any]
+    envelope_bytes: bytes
+    signatures: tuple[Signature, ...]
+    sealed: bytes
+    hash: bytes
+
+    @property
+    def stream(self) -> str:
+        """The stream name (``case:OP-2006-0001``, ``trust:CBP``...)."""
+        return cast(str, self.envelope["stream"])
+
+    @property
+    def case(self) -> str:
+        """The case (stream) id as a string UUID."""
+        return cast(str, self.envelope["case"])
+
+    @property
+    def version(self) -> int:
+        """The event's version in its case, from 1."""
+        return cast(int, self.envelope["version"])
+
+    @property
+    def type(self) -> str:
+        """The stable event type name."""
+        return cast(str, self.envelope["type"])
+
+    @property
+    def topic(self) -> str:
+        """The eventsourcing topic the event is stored under."""
+        return "cdlog:" + self.type
+
+    @property
+    def payload(self) -> Mapping[str, Any]:
+        """The event's payload object."""
+        return cast(Mapping[str, Any], self.envelope["payload"])
+
+    @property
+    def prev(self) -> str | None:
+        """Hex hash of the previous event of the same case, or None for version 1."""
+        return cast("str | None", self.envelope["prev"])
+
+    @property
+    def hash_hex(self) -> str:
+        """The event hash in lowercase hex."""
+        return self.hash.hex()
+
+    @property
+    def signer_keys(self) -> tuple[str, ...]:
+        """Key ids that must sign, in order: the actor first, then each cosigner."""
+        keys = [cast(str, self.envelope["actor"]["key"])]
+        keys.extend(cast(str, c["key"]) for c in self.envelope["cosigners"])
+        return tuple(keys)
+
+
+def build_envelope(
+    *,
+    log: str,
+    stream: str,
+    version: int,
+    type_: str,
+    occurred: Mapping[str, str],
+    recorded: str,
+    actor: Mapping[str, str],
+    cosigners: Sequence[Mapping[str, str]],
+    payload: Mapping[str, Any],
+    prev: str | None,
+    late: bool,
+) -> dict[str, Any]:
+    """Assemble an envelope dict (all values already in their canonical JSON form)."""
+    return {
+        "format": FORMAT,
+        "log": log,
+        "stream": stream,
+        "case": str(stream_id(stream)),
+        "version": version,
+        "type": type_,
+        "occurred": dict(occurred),
+        "recorded": recorded,
+        "actor": dict(actor),
+        "cosigners": [dict(c) for c in cosigners],
+        "payload": dict(payload),
+        "prev": prev,
+        "late": late,
+    }
+
+
+def seal(envelope: Mapping[str, Any], signers: Sequence[Signer]) -> SealedEvent:
+    """Sign an envelope with each signer, in the order the envelope names them.
+
+    ``signers`` must match the envelope's actor key followed by each cosigner's key.
+    """
+    expected = [envelope["actor"]["key"], *(c["key"] for c in envelope["cosigners"])]
+    given = [s.key_id for s in signers]
+    if given != expected:
+        raise InputError("signers", f"keys {given} do not match the envelope",
+                         f"signers with keys {expected}, in that order")
+    envelope_bytes = canonical_bytes(envelope)
+    message = signing_message(envelope_bytes)
+    sigs = tuple(Signature(s.key_id, s.sign(message)) for s in signers)
+    sealed = envelope_bytes + b"\n" + canonical_bytes([s.as_json() for s in sigs])
+    return SealedEvent(envelope=envelope, envelope_bytes=envelope_bytes, signatures=sigs,
+                       sealed=sealed, hash=leaf_hash(sealed))
+
+
+def _decode_failure(where: str, version: int | None, detail: str) -> VerificationError:
+    return VerificationError(Failure(where, version, "decode", detail))
+
+
+def parse(sealed: bytes, where: str = "<unknown>", version: int | None = None) -> SealedEvent:
+    """Decode stored bytes into a :class:`SealedEvent` without checking signatures.
+
+    Raises :class:`~cdlog.errors.VerificationError` (check ``decode``) naming ``where`` and
+    ``version`` when the bytes are not a well-formed sealed event.
+    """
+    head, sep, tail = sealed.partition(b"\n")
+    if not sep:
+        raise _decode_failure(where, version, "no newline between envelope and signatures")
+    try:
+        envelope = loads(head)
+        raw_sigs = loads(tail)
+    except ValueError as exc:
+        raise _decode_failure(where, version, f"not JSON: {exc}") from exc
+    if not isinstance(envelope, dict) or set(envelope) != ENVELOPE_KEYS:
+        keys = sorted(envelope) if isinstance(envelope, dict) else type(envelope).__name__
+        raise _decode_failure(where, version, f"envelope fields are {keys}, "
+                              f"expected {sorted(ENVELOPE_KEYS)}")
+    if envelope.get("format") != FORMAT:
+        raise _decode_failure(where, version, f"format {envelope.get('format')!r}, "
+                              f"expected {FORMAT!r}")
+    if not isinstance(raw_sigs, list) or not all(
+        isinstance(s, dict) and set(s) == {"key", "sig"} for s in raw_sigs
+    ):
+        raise _decode_failure(where, version, "signatures are not a list of {key, sig}")
+    try:
+        sigs = tuple(Signature(str(s["key"]), base64.b64decode(s["sig"], validate=True))
+                     for s in raw_sigs)
+    except (binascii.Error, TypeError) as exc:
+        raise _decode_failure(where, version, f"signature is not base64: {exc}") from exc
+    if not isinstance(envelope.get("version"), int) or not isinstance(envelope.get("type"), str):
+        raise _decode_failure(where, version, "version or type has the wrong JSON type")
+    return SealedEvent(envelope=envelope, envelope_bytes=head, signatures=sigs,
+                       sealed=sealed, hash=leaf_hash(sealed))

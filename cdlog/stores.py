@@ -1,0 +1,76 @@
+"""Store URLs: where a log lives.
+
+* ``sqlite:///relative/or/absolute/path.db`` (three slashes, then the path) — the embedded
+  default is ``sqlite:///.cdlog/cdlog.db`` under the working directory;
+* ``postgresql://user:password@host:port/dbname`` — the scale-out store.
+
+A URL comes from ``--store``, else ``CDLOG_STORE``, else the default.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from cdlog.errors import ConfigurationError
+
+DEFAULT_STORE = "sqlite:///.cdlog/cdlog.db"
+STORE_ENV = "CDLOG_STORE"
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """A parsed store URL: its kind, and what eventsourcing needs to open it."""
+
+    url: str
+    kind: str  # "sqlite" or "postgresql"
+    path: Path | None = None
+    host: str = ""
+    port: int = 5432
+    dbname: str = ""
+    user: str = ""
+    password: str = ""
+
+    @property
+    def home(self) -> Path:
+        """Folder for files that live beside the store (trust file, demo keys)."""
+        if self.path is not None:
+            return self.path.parent
+        return Path(".cdlog")
+
+    def environment(self) -> dict[str, str]:
+        """Return the eventsourcing environment variables for this store."""
+        if self.kind == "sqlite":
+            assert self.path is not None
+            return {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                    "SQLITE_DBNAME": str(self.path), "SQLITE_LOCK_TIMEOUT": "30"}
+        return {"PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": self.dbname,
+                "POSTGRES_HOST": self.host, "POSTGRES_PORT": str(self.port),
+                "POSTGRES_USER": self.user, "POSTGRES_PASSWORD": self.password,
+                "POSTGRES_LOCK_TIMEOUT": "30", "POSTGRES_POOL_SIZE": "4",
+                "POSTGRES_MAX_OVERFLOW": "4"}
+
+
+def resolve_store(url: str | None = None) -> StoreConfig:
+    """Parse ``url`` (or ``CDLOG_STORE``, or the default) into a :class:`StoreConfig`."""
+    text = url or os.environ.get(STORE_ENV) or DEFAULT_STORE
+    parts = urlsplit(text)
+    if parts.scheme == "sqlite":
+        raw = text[len("sqlite://"):]
+        if not raw.startswith("/") or raw == "/":
+            raise ConfigurationError(f"store {text!r}: expected sqlite:///path/to/file.db")
+        path = Path(raw[1:])  # sqlite:///rel.db -> rel.db; sqlite:////abs.db -> /abs.db
+        return StoreConfig(url=text, kind="sqlite", path=path)
+    if parts.scheme in {"postgresql", "postgres"}:
+        dbname = parts.path.lstrip("/")
+        if not dbname or not parts.hostname:
+            raise ConfigurationError(
+                f"store {text!r}: expected postgresql://user:password@host:port/dbname")
+        return StoreConfig(url=text, kind="postgresql", host=parts.hostname,
+                           port=parts.port or 5432, dbname=dbname,
+                           user=unquote(parts.username or ""),
+                           password=unquote(parts.password or ""))
+    raise ConfigurationError(f"store {text!r}: unknown scheme {parts.scheme!r}; "
+                             "expected sqlite:///path.db or postgresql://...")
