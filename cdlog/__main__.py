@@ -1,0 +1,5 @@
+"""``python -m cdlog``."""
+
+from cdlog.cli import main
+
+main()

@@ -1,0 +1,123 @@
+"""``cdlog replay``, ``cdlog demo``, ``cdlog cases`` and ``cdlog show``."""
+
+from __future__ import annotations
+
+import sys
+from importlib import resources
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from cdlog.application import CaseLog
+from cdlog.cli.demo_keys import passphrase, root_source
+from cdlog.cli.main import Env, cli, pass_env
+from cdlog.domain.case import Fact
+from cdlog.facts import fact_of
+from cdlog.keys.trust import TrustFile, save_trust
+from cdlog.projections.responsibility import responsibility_intervals
+from cdlog.scenario import ReplayResult, Replayer
+from cdlog.verify import verify_store
+
+DEMO_SCENARIOS = ("A-MIA-CD-ACCEPTED.yaml", "C-SYS-DECLINED-ADMIN.yaml")
+
+
+def _write_trust(log: CaseLog) -> Path:
+    path = log.store.home / "trust.json"
+    save_trust(path, TrustFile(format="cdlog/trust/v1",
+                               roots=tuple(log.context.registry.roots())))
+    return path
+
+
+def _replay(env: Env, files: list[Path]) -> tuple[CaseLog, list[ReplayResult]]:
+    log = env.open()
+    replayer = Replayer(log, root_source(log.store.home, passphrase(demo_ok=True)))
+    results = []
+    for path in files:
+        result = replayer.replay(path)
+        results.append(result)
+        click.echo(f"replayed {result.scenario.name}: {result.recorded} events recorded, "
+                   f"{result.derived_checked} derived checked, streams "
+                   + ", ".join(result.streams))
+    _write_trust(log)
+    return log, results
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@pass_env
+def replay(env: Env, files: tuple[Path, ...]) -> None:
+    """Record every step of scenario FILES, each signed by a fresh demo key of its actor."""
+    log, _ = _replay(env, list(files))
+    log.close()
+
+
+@cli.command()
+@click.option("--fresh", is_flag=True, help="Delete the SQLite store first.")
+@pass_env
+def demo(env: Env, fresh: bool) -> None:
+    """Replay both shared scenarios, verify the store and summarise each case."""
+    store = env.store
+    if fresh and store.path is not None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(store.path) + suffix).unlink(missing_ok=True)
+    data = resources.files("cdlog") / "demo_data"
+    with resources.as_file(data) as folder:
+        log, results = _replay(env, [Path(folder) / name for name in DEMO_SCENARIOS])
+    with log:
+        report = verify_store(log)
+        click.echo(f"verify: {'OK' if report.ok else 'FAILED'} ({report.events} events, "
+                   f"{report.cases} streams)")
+        for result in results:
+            _summary(log, result.scenario.case_stream, result.scenario.name)
+    if not report.ok:
+        sys.exit(1)
+
+
+def _facts(log: CaseLog, stream: str) -> list[Fact]:
+    return [fact_of(s) for s in log.events(stream)]
+
+
+def _summary(log: CaseLog, stream: str, name: str) -> None:
+    facts = _facts(log, stream)
+    click.echo(f"\n{stream}  ({name}, {len(facts)} events)")
+    for iv in responsibility_intervals(facts):
+        end = iv.end.isoformat(timespec="minutes") if iv.end else "open"
+        click.echo(f"  responsible: {iv.holder or 'NOBODY (gap)':8} "
+                   f"{iv.start.isoformat(timespec='minutes')} -> {end}  "
+                   f"[v{iv.started_version} by {iv.started_by}; {iv.note}]")
+
+
+@cli.command()
+@pass_env
+def cases(env: Env) -> None:
+    """List the cases in the store."""
+    with env.open() as log:
+        table = Table("stream", "reference", "port", "events", "decision", "OI case no")
+        for stream in log.streams("case"):
+            st = log.state(stream)
+            table.add_row(stream, st.reference, st.port or "", str(st.version),
+                          st.decision or "-", st.case_no or "-")
+        Console().print(table)
+
+
+@cli.command()
+@click.argument("case")
+@pass_env
+def show(env: Env, case: str) -> None:
+    """Print a readable timeline of CASE (stream name, reference, case number or id)."""
+    with env.open() as log:
+        stream = log.case_stream(case)
+        table = Table("v", "occurred", "recorded", "type", "actor", "hash", title=stream)
+        for sealed in log.events(stream):
+            fact = fact_of(sealed)
+            occ = fact.occurred
+            when = occ.at.isoformat() if occ.at else f"{occ.start.isoformat()} .. " \
+                                                     f"{occ.end.isoformat()}"
+            rec = fact.recorded.isoformat() + (" LATE" if fact.late else "")
+            signers = ", ".join([fact.actor.label] + [c.label for c in fact.cosigners])
+            table.add_row(str(fact.version), when, rec, fact.type, signers,
+                          sealed.hash_hex[:12])
+        Console(width=200).print(table)
