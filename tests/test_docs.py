@@ -42,7 +42,7 @@ def test_example_runs(doc: str, index: int, code: str) -> None:
     """Each Python block runs without error."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(code, f"{doc}[{index}]", "exec"), {"__name__": "__doc_example__"})  # noqa: S102
+        exec(compile(code, f"{doc}[{index}]", "exec"), {"__name__": "__doc_example__"})
     if doc == "README.md" and index == 0:
         assert "R2 OI has not accepted the case" in out.getvalue()
         assert "events verified" in out.getvalue()
