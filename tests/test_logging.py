@@ -1,0 +1,32 @@
+"""Logs carry event types and counts, never key material, passphrases or payload values."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from structlog.testing import capture_logs
+
+from cdlog.keys.keyfile import read_key_file, write_key_file
+
+
+def test_recording_logs_no_secrets_or_payload(world: Any, tmp_path: Any) -> None:
+    """Recording a command logs its event types only; no seed, key or payload text appears."""
+    case = world.open_case()
+    with capture_logs() as logs:
+        world.rec(case, "ContrabandDiscovered", {"items": [
+            {"item_id": "A-1", "description": "SECRET-PAYLOAD-TEXT", "category": "drug"}]},
+            by="cbpo", at=5)
+    assert logs, "recording should log something"
+    text = repr(logs)
+    assert "ContrabandDiscovered" in text
+    assert "SECRET-PAYLOAD-TEXT" not in text
+    for signer in world.signers.values():
+        assert signer.seed().hex() not in text
+        assert base64.b64encode(signer.seed()).decode() not in text
+    path = tmp_path / "k.key"
+    with capture_logs() as logs:
+        write_key_file(path, world.signers["cbpo"], b"pass-phrase-xyz", label="x")
+        read_key_file(path, b"pass-phrase-xyz")
+    assert "pass-phrase-xyz" not in repr(logs)
+    assert "pass-phrase-xyz" not in repr(world.signers["cbpo"])
