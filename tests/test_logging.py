@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import base64
+import logging
 from typing import Any
 
+import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from cdlog.keys.keyfile import read_key_file, write_key_file
+
+
+@pytest.fixture(autouse=True)
+def _info_level() -> Any:
+    """Let info-level events through for the duration of a test."""
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    yield
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 
 def test_recording_logs_no_secrets_or_payload(world: Any, tmp_path: Any) -> None:
