@@ -2,7 +2,8 @@
 
 * ``sqlite:///relative/or/absolute/path.db`` (three slashes, then the path) — the embedded
   default is ``sqlite:///.cdlog/cdlog.db`` under the working directory;
-* ``postgresql://user:password@host:port/dbname`` — the scale-out store.
+* ``postgresql://user:password@host:port/dbname[?schema=name]`` — the scale-out store
+  (tables in ``schema``, default ``public``; the schema must exist).
 
 A URL comes from ``--store``, else ``CDLOG_STORE``, else the default.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from cdlog.errors import ConfigurationError
 
@@ -32,6 +33,7 @@ class StoreConfig:
     dbname: str = ""
     user: str = ""
     password: str = ""
+    schema: str = ""
 
     @property
     def home(self) -> Path:
@@ -50,7 +52,7 @@ class StoreConfig:
                 "POSTGRES_HOST": self.host, "POSTGRES_PORT": str(self.port),
                 "POSTGRES_USER": self.user, "POSTGRES_PASSWORD": self.password,
                 "POSTGRES_LOCK_TIMEOUT": "30", "POSTGRES_POOL_SIZE": "4",
-                "POSTGRES_MAX_OVERFLOW": "4"}
+                "POSTGRES_MAX_OVERFLOW": "4", "POSTGRES_SCHEMA": self.schema}
 
 
 def resolve_store(url: str | None = None) -> StoreConfig:
@@ -71,6 +73,7 @@ def resolve_store(url: str | None = None) -> StoreConfig:
         return StoreConfig(url=text, kind="postgresql", host=parts.hostname,
                            port=parts.port or 5432, dbname=dbname,
                            user=unquote(parts.username or ""),
-                           password=unquote(parts.password or ""))
+                           password=unquote(parts.password or ""),
+                           schema=parse_qs(parts.query).get("schema", [""])[0])
     raise ConfigurationError(f"store {text!r}: unknown scheme {parts.scheme!r}; "
                              "expected sqlite:///path.db or postgresql://...")

@@ -84,15 +84,30 @@ def test_header_is_public_and_readable_without_passphrase(key_path: Path,
 
 
 def test_file_holds_no_plain_key_material(key_path: Path, signer: Ed25519Signer) -> None:
+    """The file holds an encrypted OpenSSH key and none of the key's secret bytes."""
     text = key_path.read_text()
-    assert "ENCRYPTED PRIVATE KEY" in text
+    assert "OPENSSH PRIVATE KEY" in text
+    assert "bcrypt" in _openssh_kdf(text)
     for secret in secrets_of(signer):
         assert secret not in text
 
 
-def test_file_is_readable_as_standard_encrypted_pkcs8(key_path: Path,
-                                                      signer: Ed25519Signer) -> None:
-    key = serialization.load_pem_private_key(key_path.read_bytes(), password=PASSPHRASE)
+def _openssh_kdf(text: str) -> str:
+    """Return the KDF name written inside an OpenSSH private key block."""
+    import base64
+
+    start = text.index("-----BEGIN OPENSSH PRIVATE KEY-----")
+    block = text[start:].split("\n")[1:-2]
+    raw = base64.b64decode("".join(line for line in block if not line.startswith("-----")))
+    return raw[:64].decode("latin-1")
+
+
+def test_file_is_readable_as_standard_encrypted_openssh(key_path: Path,
+                                                        signer: Ed25519Signer) -> None:
+    """Standard tools read the key file: cryptography's OpenSSH loader with the passphrase."""
+    start = key_path.read_text().index("-----BEGIN OPENSSH PRIVATE KEY-----")
+    pem = key_path.read_text()[start:].encode()
+    key = serialization.load_ssh_private_key(pem, password=PASSPHRASE)
     assert isinstance(key, Ed25519PrivateKey)
     assert key.public_key().public_bytes_raw() == signer.public_key
 
