@@ -101,7 +101,9 @@ class CaseLog(CaseCommands):
             raise ConfigurationError(f"store {self.store.url}: cannot open: {exc}") from exc
         self._context = LogContext(self.config, self._trusted)
         self._seen = 0
+        self._synced_to = -1
         self._streams: dict[str, _Stream] = {}
+        self._names: dict[uuid.UUID, str] = {}
         first = self.app.recorder.select_notifications(start=1, limit=1)
         stored_id = parse(first[0].state).envelope["log"] if first else None
         if log_id and stored_id and log_id != stored_id:
@@ -132,17 +134,36 @@ class CaseLog(CaseCommands):
         return self._context
 
     def _sync(self) -> None:
-        topics = ["cdlog:" + t for t in sorted(CONTEXT_TYPES)]
+        """Catch up with what any writer committed since the last look.
+
+        One indexed query when nothing changed. Otherwise the new rows are read: context
+        events (keys, PNR authorisations) are observed and the cached state of every stream
+        they touch is dropped, so a cached stream is always as fresh as the log. After a long
+        absence (more than a page of new rows) every cache is dropped and only context events
+        are read.
+        """
+        newest = self.max_position()
+        if newest == self._synced_to:
+            return
+        small = self._synced_to >= 0 and newest - self._synced_to <= PAGE
+        topics = None if small else ["cdlog:" + t for t in sorted(CONTEXT_TYPES)]
+        if not small:
+            self._streams.clear()
         while True:
             page = self.app.recorder.select_notifications(
                 start=self._seen + 1, limit=PAGE, topics=topics)
             for n in page:
-                self._context.observe(parse(n.state, str(n.originator_id),
-                                            n.originator_version), n.id)
+                if small:
+                    self._streams.pop(self._names.get(n.originator_id, ""), None)
+                if n.topic[len("cdlog:"):] in CONTEXT_TYPES:
+                    self._context.observe(parse(n.state, str(n.originator_id),
+                                                n.originator_version), n.id)
             self._seen = page[-1].id if page else self._seen
             if len(page) < PAGE:
                 break
-        self._context.position = max(self._context.position, self.max_position())
+        self._seen = max(self._seen, newest)
+        self._context.position = max(self._context.position, newest)
+        self._synced_to = newest
 
     def max_position(self) -> int:
         """The position (notification id) of the newest event in the log; 0 when empty."""
@@ -154,10 +175,16 @@ class CaseLog(CaseCommands):
         return [parse(r.state, str(r.originator_id), r.originator_version) for r in rows]
 
     def _state(self, stream: str) -> _Stream:
+        """The state of a stream as committed; callers :meth:`_sync` first, which keeps every
+        cached stream as fresh as the log (a race with another writer is caught on insert)."""
         cached = self._streams.get(stream)
+        if cached is not None:
+            return cached
         if cached is None:
             cached = _Stream(start_state(stream))
-        rows = self.app.recorder.select_events(stream_id(stream), gt=cached.state.version)
+        sid = stream_id(stream)
+        self._names[sid] = stream
+        rows = self.app.recorder.select_events(sid, gt=cached.state.version)
         if rows:
             cached = copy.deepcopy(cached)
             for row in rows:
@@ -169,6 +196,7 @@ class CaseLog(CaseCommands):
 
     def state(self, stream: str) -> CaseState:
         """The committed state of a stream (a copy)."""
+        self._sync()
         return copy.deepcopy(self._state(self.resolve(stream)).state)
 
     def resolve(self, case: str) -> str:
@@ -181,7 +209,12 @@ class CaseLog(CaseCommands):
         """Record several events as one command: all are saved, or none."""
         self._sync()
         pending = _Pending(context=self._context)
-        yield _Batch(self, pending)
+        try:
+            yield _Batch(self, pending)
+        except BaseException:
+            for stream in pending.streams:  # states were folded in place: forget them
+                self._streams.pop(stream, None)
+            raise
         self._commit(pending)
 
     def record(self, stream: str, event: str | type[ev.Payload] | ev.Payload,
@@ -212,7 +245,7 @@ class CaseLog(CaseCommands):
             raise InputError("recorded", "has no UTC offset", "a timezone-aware time")
         ctx = pending.context
         assert ctx is not None
-        current = pending.streams.get(stream) or copy.deepcopy(self._state(stream))
+        current = pending.streams.get(stream) or self._state(stream)
         version = current.state.version + 1
         position = ctx.position + len(pending.events) + 1
         if isinstance(payload, ev.TrustRootEstablished):
@@ -280,8 +313,9 @@ class CaseLog(CaseCommands):
         if not pending.events:
             return
         records = [SealedRecord(s) for s in pending.events]
+        before = self._synced_to
         try:
-            self.app.save(*records)
+            recordings = self.app.save(*records)
         except ESIntegrityError as exc:
             self._streams.clear()
             first = pending.events[0]
@@ -292,9 +326,17 @@ class CaseLog(CaseCommands):
             self._streams.clear()
             self._context = LogContext(self.config, self._trusted)
             self._seen = 0
+            self._synced_to = -1
             raise
         for stream, st in pending.streams.items():
             self._streams[stream] = st
+        ids = [r.notification.id for r in recordings]
+        ours_only = ids == list(range(before + 1, before + 1 + len(ids)))
+        if before >= 0 and ours_only and pending.context is self._context:
+            # Nobody else wrote in between and no context event was among ours: the caches
+            # and the context are as fresh as the log without another look.
+            self._synced_to = self._seen = ids[-1]
+            self._context.position = max(self._context.position, ids[-1])
         log.info("recorded", events=len(pending.events),
                  types=",".join(s.type for s in pending.events))
 
