@@ -146,7 +146,7 @@ class CaseLog(CaseCommands):
         if newest == self._synced_to:
             return
         small = self._synced_to >= 0 and newest - self._synced_to <= PAGE
-        topics = None if small else ["cdlog:" + t for t in sorted(CONTEXT_TYPES)]
+        topics: list[str] = [] if small else ["cdlog:" + t for t in sorted(CONTEXT_TYPES)]
         if not small:
             self._streams.clear()
         while True:
@@ -154,7 +154,7 @@ class CaseLog(CaseCommands):
                 start=self._seen + 1, limit=PAGE, topics=topics)
             for n in page:
                 if small:
-                    self._streams.pop(self._names.get(n.originator_id, ""), None)
+                    self._streams.pop(self._names.get(uuid.UUID(str(n.originator_id)), ""), None)
                 if n.topic[len("cdlog:"):] in CONTEXT_TYPES:
                     self._context.observe(parse(n.state, str(n.originator_id),
                                                 n.originator_version), n.id)
