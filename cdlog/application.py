@@ -13,6 +13,7 @@ any co-signers) and saves all of a command's events in one transaction, or none 
 
 from __future__ import annotations
 
+import base64
 import copy
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -45,10 +46,10 @@ from cdlog.errors import (
 from cdlog.facts import fact_of, officer_json, payload_json, validation_to_input_error
 from cdlog.keys.certificate import SignedCertificate, issue_certificate
 from cdlog.keys.registry import root_officer
-from cdlog.keys.signer import Signer
+from cdlog.keys.signer import Signer, signature_is_valid
 from cdlog.keys.trust import TrustRoot
 from cdlog.persistence import EventApplication, SealedRecord
-from cdlog.sealing import SealedEvent, build_envelope, parse, seal, stream_id
+from cdlog.sealing import SealedEvent, build_envelope, parse, seal, signing_message, stream_id
 from cdlog.stores import StoreConfig, resolve_store
 
 log = structlog.get_logger("cdlog")
@@ -75,6 +76,9 @@ class _Pending:
 def _occurred(value: datetime | Occurred | Mapping[str, Any]) -> Occurred:
     if isinstance(value, Occurred):
         return value
+    if not isinstance(value, datetime | Mapping):
+        raise InputError("at", f"{type(value).__name__} {value!r} is not a time",
+                         "a timezone-aware datetime or a window {'from': t1, 'to': t2}")
     try:
         if isinstance(value, datetime):
             return Occurred(at=value)
@@ -271,11 +275,18 @@ class CaseLog(CaseCommands):
             cosigners=[officer_json(o, s.key_id) for o, s in zip(parties[1:], cosigners,
                                                                  strict=True)],
             payload=payload_json(payload), prev=current.head, late=late)
+        keys = [s.key_id for s in (signer, *cosigners)]
+        if len(set(keys)) != len(keys):
+            raise InputError("cosigners", "the same key signs twice", "distinct signers")
         sealed = seal(envelope, [signer, *cosigners])
+        self._check_own_signatures(ctx, sealed, payload)
         if payload.TYPE in CONTEXT_TYPES:
             if ctx is self._context:  # try it on a copy; the store's order decides later
                 ctx = pending.context = copy.deepcopy(self._context)
             ctx.observe(sealed, position)  # raises if the registry refuses it
+        if payload.TYPE in CONTEXT_TYPES - {"ThirdPartyDisclosureAuthorized"}:
+            current.state.version = version
+            current.state.last_recorded = when
         else:
             evolve(current.state, fact, self.config)
         current.head = sealed.hash_hex
@@ -291,6 +302,9 @@ class CaseLog(CaseCommands):
                 raise InputError("fields", "given with a payload instance", "one or the other")
             return event
         model = ev.payload_model(event) if isinstance(event, str) else event
+        if fields is not None and not isinstance(fields, Mapping):
+            raise InputError("fields", f"{type(fields).__name__} is not a mapping",
+                             f"a mapping of {model.TYPE} field names to values")
         try:
             return model.model_validate(dict(fields or {}))
         except ValidationError as exc:
@@ -308,6 +322,21 @@ class CaseLog(CaseCommands):
             raise InputError(f"{payload.TYPE}.signer",
                              f"key {signer.key_id} cannot sign here: {exc.failures[0].detail}",
                              "a key certified by its agency root and valid at this time") from None
+
+    @staticmethod
+    def _check_own_signatures(ctx: LogContext, sealed: SealedEvent,
+                              payload: ev.Payload) -> None:
+        """Refuse an event whose signatures do not verify (a broken signer or HSM)."""
+        message = signing_message(sealed.envelope_bytes)
+        for sig in sealed.signatures:
+            if isinstance(payload, ev.TrustRootEstablished):
+                public = base64.b64decode(payload.public_key)
+            else:
+                public = ctx.registry.public_key(sig.key)
+            if not signature_is_valid(public, message, sig.sig):
+                raise InputError(f"{payload.TYPE}.signer",
+                                 f"the signature made with key {sig.key} does not verify",
+                                 "a signer whose signatures match its certified key")
 
     def _commit(self, pending: _Pending) -> None:
         if not pending.events:
@@ -344,8 +373,6 @@ class CaseLog(CaseCommands):
     def establish_root(self, agency: str, root: Signer, *,
                        at: datetime | None = None) -> SealedEvent:
         """Record an agency's trust root (signed by the root key itself)."""
-        import base64  # noqa: PLC0415
-
         when = at or self.clock()
         payload = ev.TrustRootEstablished(agency=agency, key_id=root.key_id,
                                           public_key=base64.b64encode(root.public_key).decode())

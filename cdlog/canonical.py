@@ -80,6 +80,9 @@ def format_time(value: datetime) -> str:
     if off is None:
         raise InputError("time", f"{value.isoformat()} has no UTC offset",
                          "a timezone-aware time such as 2006-03-14T09:12:00-05:00")
+    if off.total_seconds() % 60:
+        raise InputError("time", f"{value.isoformat()} has a UTC offset with seconds",
+                         "an offset in whole minutes such as -05:00")
     text = value.isoformat(timespec="microseconds" if value.microsecond else "seconds")
     if text.endswith("Z"):  # pragma: no cover - isoformat never writes Z, kept for safety
         text = text[:-1] + "+00:00"

@@ -202,7 +202,7 @@ def parse(sealed: bytes, where: str = "<unknown>", version: int | None = None) -
     try:
         sigs = tuple(Signature(str(s["key"]), base64.b64decode(s["sig"], validate=True))
                      for s in raw_sigs)
-    except (binascii.Error, TypeError) as exc:
+    except (binascii.Error, TypeError, ValueError) as exc:
         raise _decode_failure(where, version, f"signature is not base64: {exc}") from exc
     if not isinstance(envelope.get("version"), int) or not isinstance(envelope.get("type"), str):
         raise _decode_failure(where, version, "version or type has the wrong JSON type")

@@ -122,6 +122,8 @@ class CaseState:
     responsibility_assumed: bool = False
     operation: ev.OperationProposed | None = None
     approvals: dict[str, datetime] = field(default_factory=dict)
+    approval_expiry: dict[str, datetime] = field(default_factory=dict)
+    origin_district: str | None = None
     released: bool = False
     terminated: bool = False
     surveillance: str = "none"
@@ -177,6 +179,11 @@ def required_approvals(state: CaseState, config: Config) -> list[str]:
         kinds.append(config.substitution_approval)
     if op.sensitive and config.sensitive_approval not in kinds:
         kinds.append(config.sensitive_approval)
+    if state.origin_district and op.destination.district != state.origin_district and \
+            config.destination_approval not in kinds:
+        kinds.append(config.destination_approval)   # 1997 handbook: both districts concur
+    if op.border == "international" and config.foreign_approval not in kinds:
+        kinds.append(config.foreign_approval)       # Vienna art. 11: foreign consent
     return kinds
 
 
@@ -184,10 +191,16 @@ def _check_release(state: CaseState, fact: Fact, config: Config) -> None:
     if not state.responsibility_assumed:
         raise _refuse("R2", fact, "release for a controlled delivery or pass-through before "
                       "OI assumed responsibility", "ResponsibilityAssumed first")
-    missing = [k for k in required_approvals(state, config) if k not in state.approvals]
+    required = required_approvals(state, config)
+    missing = [k for k in required if k not in state.approvals]
     if missing:
         raise _refuse("approvals", fact, "release before the required approvals: missing "
                       + ", ".join(missing), "ApprovalGranted for each required kind")
+    when = fact.occurred.end
+    lapsed = [k for k in required if (until := state.approval_expiry.get(k)) and until < when]
+    if lapsed:
+        raise _refuse("approvals", fact, "release after approvals lapsed: "
+                      + ", ".join(lapsed), "approvals valid at the time of release")
 
 
 def _item_count_total(items: Sequence[ev.ItemRef]) -> dict[str, int]:
@@ -266,6 +279,9 @@ def _check_pass_through(state: CaseState, fact: Fact, ctx: Context) -> None:
     assert isinstance(p, ev.ReleasedUnderPassThrough)
     _require_party(ctx, fact, "requested_by", p.requested_by, "R1", "ICE", "OI")
     _require_party(ctx, fact, "authorised_by", p.authorised_by, "R1", "CBP", "OFO")
+    if p.authorised_by not in fact.signer_ids:  # COSIGN: the authorising officer signs
+        raise _refuse("R1", fact, f"authorised_by {p.authorised_by!r} did not sign the release",
+                      "the signature of the authorising OFO officer")
     if state.operation is None or state.operation.operation_type != "pass_through":
         raise _refuse("lifecycle", fact, "no pass-through operation was proposed",
                       "OperationProposed with operation_type pass_through")
@@ -482,6 +498,9 @@ def _check_shadow(state: CaseState, fact: Fact, ctx: Context) -> None:
     p = fact.payload
     assert isinstance(p, ev.ShadowAssigned)
     config = ctx.config
+    if state.port is not None and p.port != state.port:
+        raise _refuse("R5", fact, f"port {p.port} is not the case's port {state.port}",
+                      f"the port the case was opened at ({state.port})")
     if p.port not in config.pilot_ports:
         raise _refuse("R5", fact, f"port {p.port} is not a Title 21 pilot port",
                       "one of " + ", ".join(config.pilot_ports))
@@ -538,15 +557,22 @@ def _check_shared(state: CaseState, fact: Fact, ctx: Context) -> None:
     if p.from_agency != fact.actor.agency:
         raise _refuse("R8", fact, f"from_agency {p.from_agency} but shared by "
                       f"{fact.actor.label}", fact.actor.agency)
+    _check_pnr_gate(state, fact, p, ctx)
+
+
+def _check_pnr_gate(state: CaseState, fact: Fact, p: ev.InformationShared,
+                    ctx: Context) -> None:
+    """R8: EU PNR-derived data leaves CBP only under a prior, unexpired authorisation."""
     if not p.pnr_derived or p.to_agency == "CBP":
         return
     if p.basis != "third_party_rule":
         raise _refuse("R8", fact, f"EU PNR-derived data to {p.to_agency} on basis {p.basis}",
                       "basis third_party_rule with a ThirdPartyDisclosureAuthorized")
     when = fact.occurred.start
+    day = when.astimezone(ctx.config.zone(state.port)).date()  # expiry day at the port
     ok = [d for d in ctx.disclosures(state.case_no or "")
           if d.requesting_agency == p.to_agency and d.authorised_at <= when
-          and when.date() <= d.expires]
+          and day <= d.expires]
     if not ok:
         raise _refuse("R8", fact, f"no ThirdPartyDisclosureAuthorized for {p.to_agency} on "
                       f"case {state.case_no!r} in force at {when.isoformat()}",
@@ -555,16 +581,24 @@ def _check_shared(state: CaseState, fact: Fact, ctx: Context) -> None:
 
 def _check_pnr(state: CaseState, fact: Fact, ctx: Context) -> None:
     _require_actor(fact, "R8", "CBP", None, "handle EU PNR (CBP is its primary receiver)")
+    p = fact.payload
+    if isinstance(p, ev.ThirdPartyDisclosureAuthorized):
+        day = fact.occurred.end.astimezone(ctx.config.zone(None)).date()
+        if p.expires < day:
+            raise _refuse("R8", fact, f"the authorisation expired on {p.expires}, before it "
+                          "was given", "an expiry date on or after the authorisation")
 
 
 def _check_late(state: CaseState, fact: Fact, ctx: Context) -> None:
     p = fact.payload
     assert isinstance(p, ev.LateEntryRecorded)
     try:
-        p.wrapped()
+        wrapped = p.wrapped()
     except ValueError as exc:
         raise _refuse("late", fact, f"the wrapped {p.wraps} is invalid: {exc}",
                       f"the fields of {p.wraps}") from None
+    if isinstance(wrapped, ev.InformationShared):  # a late entry is no way around R8
+        _check_pnr_gate(state, fact, wrapped, ctx)
     lag = fact.recorded - fact.occurred.end
     if lag <= ctx.config.deadlines.late_entry_after:
         raise _refuse("late", fact, f"entered {lag} after it happened, which is not late",

@@ -59,6 +59,7 @@ class Config(Frozen):
     substitution_approval: str = "substitution"
     destination_approval: str = "USAO-destination"
     sensitive_approval: str = "HQ"
+    foreign_approval: str = "foreign"
     approval_roles: dict[str, tuple[str, ...]] = Field(default_factory=lambda: {
         "GS": ("GroupSupervisor",),
         "SAC": ("SAC", "ASAC"),

@@ -73,10 +73,14 @@ def evolve(state: CaseState, fact: Fact, config: Config) -> CaseState:
         case ev.ResponsibilityReleased():
             state.responsibility_assumed = False
         case ev.OperationProposed():
-            state.operation, state.approvals = p, {}
+            state.operation, state.approvals, state.approval_expiry = p, {}, {}
             state.terminated = state.released = False
         case ev.ApprovalGranted():
             state.approvals[p.kind] = when
+            if p.valid_until is not None:
+                state.approval_expiry[p.kind] = p.valid_until
+        case ev.ProsecutorConsulted() | ev.USAONotified():
+            state.origin_district = state.origin_district or p.district
         case ev.CustodyTransferred():
             for moved in p.items:
                 count = moved.count or 0

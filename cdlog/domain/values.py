@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -21,7 +22,17 @@ from pydantic import (
 
 from cdlog.canonical import format_time
 
-Time = Annotated[AwareDatetime, PlainSerializer(format_time, return_type=str, when_used="json")]
+
+def _whole_minute_offset(value: datetime) -> datetime:
+    offset = value.utcoffset()
+    if offset is not None and offset.total_seconds() % 60:
+        msg = "the UTC offset must be whole minutes (historic zones with seconds are refused)"
+        raise ValueError(msg)
+    return value
+
+
+Time = Annotated[AwareDatetime, AfterValidator(_whole_minute_offset),
+                 PlainSerializer(format_time, return_type=str, when_used="json")]
 """A timezone-aware time, serialised canonically."""
 
 Day = Annotated[date, PlainSerializer(date.isoformat, return_type=str, when_used="json")]
