@@ -108,12 +108,21 @@ class CaseLog(CaseCommands):
         self._synced_to = -1
         self._streams: dict[str, _Stream] = {}
         self._names: dict[uuid.UUID, str] = {}
-        first = self.app.recorder.select_notifications(start=1, limit=1)
-        stored_id = parse(first[0].state).envelope["log"] if first else None
+        stored_id = self._stored_log_id()
         if log_id and stored_id and log_id != stored_id:
             raise ConfigurationError(f"store {self.store.url} holds log {stored_id!r}, "
                                      f"not {log_id!r}")
         self.log_id: str = stored_id or log_id or DEFAULT_LOG_ID
+
+    def _stored_log_id(self) -> str | None:
+        """The log id named by the first decodable event (None for an empty or unreadable log;
+        verification reports an undecodable row, opening the log must not fail on it)."""
+        for row in self.app.recorder.select_notifications(start=1, limit=10):
+            try:
+                return str(parse(row.state).envelope["log"])
+            except (VerificationError, TypeError, KeyError):
+                continue
+        return None
 
     @classmethod
     def open(cls, store: str | None = None, **kwargs: Any) -> CaseLog:
