@@ -50,7 +50,7 @@ def test_root_officer_list_rotate_revoke_export(run, tmp_path: Path) -> None:  #
     new_id = read_key_file(tmp_path / "o2.key", PASS.encode()).key_id
     r = run("keys", "revoke", "--root", "cbp.key", new_id, "--reason", "lost laptop")
     assert r.exit_code == 0, r.output
-    with CaseLog(run.store) as log:  # type: ignore[attr-defined]
+    with CaseLog(run.store) as log:
         reg = log.context.registry
         assert reg.record(key_id).revoked_at is not None
         assert reg.record(new_id).revoked_at is not None
@@ -74,7 +74,7 @@ def test_wrong_passphrase_is_refused(run, tmp_path: Path,  # type: ignore[no-unt
     assert r.exit_code == 1
     assert "wrong" not in r.output.replace("wrong passphrase", "")
     assert not (tmp_path / "o1.key").exists()
-    with CaseLog(run.store) as log:  # type: ignore[attr-defined]
+    with CaseLog(run.store) as log:
         assert log.max_position() == 1
 
 
