@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test lint typecheck unit bench clean
+.PHONY: venv demo test lint typecheck unit bench clean interop-deps
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -23,7 +23,15 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-unit: venv
+# Go + golang.org/x/mod (Debian packages) for the independent proof cross-check in the tests.
+interop-deps:
+	@if ! command -v go >/dev/null 2>&1 || \
+	   [ ! -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ]; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y golang-go \
+	    golang-golang-x-mod-dev; \
+	fi
+
+unit: venv interop-deps
 	$(VENV)/bin/pytest -q
 
 test: lint typecheck unit

@@ -47,7 +47,9 @@ class StoreConfig:
         if self.kind == "sqlite":
             assert self.path is not None
             return {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                    "SQLITE_DBNAME": str(self.path), "SQLITE_LOCK_TIMEOUT": "30"}
+                    "SQLITE_DBNAME": str(self.path), "SQLITE_LOCK_TIMEOUT": "30",
+                    # keeps the Merkle log in the events' transaction (cdlog/ledger.py)
+                    "APPLICATION_RECORDER_TOPIC": "cdlog.ledger:CdlogSQLiteApplicationRecorder"}
         return {"PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": self.dbname,
                 "POSTGRES_HOST": self.host, "POSTGRES_PORT": str(self.port),
                 "POSTGRES_USER": self.user, "POSTGRES_PASSWORD": self.password,

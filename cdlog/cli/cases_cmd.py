@@ -12,12 +12,13 @@ from rich.table import Table
 
 from cdlog.application import CaseLog
 from cdlog.cli.demo_keys import passphrase, root_source
+from cdlog.cli.log_cmd import demo_checkpoint_and_bundle
 from cdlog.cli.main import Env, cli, pass_env
 from cdlog.domain.case import Fact
 from cdlog.facts import fact_of
 from cdlog.keys.trust import TrustFile, save_trust
 from cdlog.projections.responsibility import responsibility_intervals
-from cdlog.scenario import ReplayResult, Replayer
+from cdlog.scenario import Replayer, ReplayResult
 from cdlog.verify import verify_store
 
 DEMO_SCENARIOS = ("A-MIA-CD-ACCEPTED.yaml", "C-SYS-DECLINED-ADMIN.yaml")
@@ -72,7 +73,8 @@ def demo(env: Env, fresh: bool) -> None:
                    f"{report.cases} streams)")
         for result in results:
             _summary(log, result.scenario.case_stream, result.scenario.name)
-    if not report.ok:
+        bundle_ok = demo_checkpoint_and_bundle(log, results[0].scenario.case_stream)
+    if not report.ok or not bundle_ok:
         sys.exit(1)
 
 

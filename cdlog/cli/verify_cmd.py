@@ -10,10 +10,13 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cdlog.audit import verify_log
+from cdlog.bundle import verify_bundle
 from cdlog.cli.main import Env, cli, pass_env
-from cdlog.keys.trust import load_trust
+from cdlog.keys.trust import TrustRoot, load_trust
+from cdlog.note import CosignatureVerifier
 from cdlog.sealing import stream_id
-from cdlog.verify import Report, verify_store
+from cdlog.verify import Report
 
 
 @cli.command()
@@ -21,17 +24,43 @@ from cdlog.verify import Report, verify_store
 @click.option("--trust", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="Trust file with the agency roots to accept (default: the roots the log "
                    "itself establishes).")
+@click.option("--bundle", type=click.Path(path_type=Path, file_okay=False, exists=True),
+              help="Verify this audit bundle folder offline instead of the store.")
+@click.option("--log-key", "log_vkey", metavar="VKEY",
+              help="The log's checkpoint verifier key (default: the trust file's, else the "
+                   "log's key file / the bundle's own).")
+@click.option("--witness-key", "witness_keys", multiple=True, metavar="VKEY",
+              help="A witness whose cosignature on a bundle's checkpoint to verify.")
+@click.option("--checkpoint", "saved", multiple=True,
+              type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="A signed checkpoint saved earlier: the store must extend it (repeatable).")
 @pass_env
-def verify(env: Env, as_json: bool, trust: Path | None) -> None:
-    """Replay the store and prove nothing was altered, removed, reordered or forged.
+def verify(env: Env, as_json: bool, trust: Path | None, bundle: Path | None,
+           log_vkey: str | None, witness_keys: tuple[str, ...], saved: tuple[Path, ...]) -> None:
+    """Replay the store (or a --bundle) and prove nothing was altered, removed or forged.
 
-    Exit 0 when everything holds, 1 when something does not (each failure listed with case,
-    version and check), 2 on usage or configuration errors.
+    Also rebuilds the Merkle tree and checks it against the stored checkpoints. Exit 0 when
+    everything holds, 1 when something does not (each failure listed with case, version and
+    check), 2 on usage or configuration errors.
     """
-    roots = list(load_trust(trust).roots) if trust else None
+    trust_file = load_trust(trust) if trust else None
+    roots = list(trust_file.roots) if trust_file else None
+    log_vkey = log_vkey or (trust_file.log_vkey if trust_file else None)
+    if bundle is not None:
+        witnesses = [CosignatureVerifier.from_vkey(v) for v in witness_keys]
+        report: Report = verify_bundle(bundle, trust_file, log_vkey, witnesses=witnesses,
+                                       config=env.config)
+        names = {str(stream_id(s)): s for s in report.heads}
+        if as_json:
+            click.echo(json.dumps(report.as_json(), indent=2))
+        else:
+            _print(report, names)
+        sys.exit(0 if report.ok else 1)
     with env.open() as log:
         total = log.max_position()
-        report = _run(log, roots, total, show=sys.stderr.isatty() and not as_json)
+        known = [p.read_text(encoding="utf-8") for p in saved]
+        report = _run(log, roots, total, show=sys.stderr.isatty() and not as_json,
+                      log_vkey=log_vkey, known=known)
         names = {str(stream_id(s)): s for s in report.heads}
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))
@@ -40,23 +69,48 @@ def verify(env: Env, as_json: bool, trust: Path | None) -> None:
     sys.exit(0 if report.ok else 1)
 
 
-def _run(log: object, roots: list[object] | None, total: int, *, show: bool) -> Report:
+def _run(log: object, roots: list[TrustRoot] | None, total: int, *, show: bool,
+         log_vkey: str | None = None, known: list[str] | None = None) -> Report:
     if not show:
-        return verify_store(log, trusted_roots=roots)  # type: ignore[arg-type]
+        return verify_log(log, trusted_roots=roots, log_vkey=log_vkey, known=known or [])
     with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("verify", total=total or None)
-        return verify_store(log, trusted_roots=roots,  # type: ignore[arg-type]
-                            progress=lambda n: bar.update(task, completed=n))
+        return verify_log(log, trusted_roots=roots, log_vkey=log_vkey, known=known or [],
+                          progress=lambda n: bar.update(task, completed=n))
 
 
 def _print(report: Report, names: dict[str, str]) -> None:
     if report.ok:
         click.echo(f"OK: {report.events} events in {report.cases} cases verified "
                    "(signatures, chains, versions, keys, rules)")
+        for line in _merkle_lines(report):
+            click.echo(line)
         return
     click.echo(f"FAILED: {len(report.failures)} failure(s) in {report.events} events", err=True)
     for f in report.failures:
         where = names.get(f.case, f.case)
         version = "" if f.version is None else f" v{f.version}"
         click.echo(f"  {where}{version}: {f.check}: {f.detail}", err=True)
+
+
+def _merkle_lines(report: Report) -> list[str]:
+    """What the OK summary says about the Merkle tree or the bundle."""
+    from cdlog.audit import LogReport  # noqa: PLC0415
+    from cdlog.bundle import BundleReport  # noqa: PLC0415
+
+    if isinstance(report, LogReport):
+        latest = ("no checkpoint signed yet" if report.latest_checkpoint is None
+                  else f"consistent with {report.checkpoints} checkpoint(s), latest size "
+                       f"{report.latest_checkpoint}")
+        return [f"Merkle tree: {report.tree_size} leaves, root {report.tree_root}, {latest}"]
+    if isinstance(report, BundleReport):
+        lines = [f"bundle: {report.scope} bundle of {report.origin} at checkpoint size "
+                 f"{report.tree_size}, root {report.root}; every event proven in it"]
+        if report.cosigners:
+            lines.append("cosigned by " + ", ".join(f"{n} (t={t})" for n, t in report.cosigners))
+        if "from the bundle" in report.key_source:
+            lines.append(f"note: {report.key_source}: what comes from the bundle is only "
+                         "self-consistent; pass --trust (and --log-key) to tie it to known keys")
+        return lines
+    return []

@@ -1,0 +1,372 @@
+"""Store verification with the Merkle log: replay the events, rebuild the tree, compare.
+
+:func:`verify_log` runs :func:`cdlog.verify.verify_store` (signatures, chains, versions, keys,
+rules) and then :func:`audit_tree`, which rebuilds the RFC 6962 tree from the event rows in log
+order, independently of the stored tree, and compares it with
+
+* the ``merkle_leaves`` rows: every event has exactly one leaf, every leaf names an event that
+  is still in the store (a removed event, e.g. the newest of a case, is reported at its case
+  and version), leaf indices are gap-free and in log order;
+* the ``merkle_nodes`` rows: every stored hash equals the rebuilt one (a rewritten event is
+  reported at its case, version and leaf index; a rewritten node at its level and index);
+* every stored checkpoint: its note parses, names this log, carries the stored size and root,
+  is signed by the log key when one is known, and its root equals the rebuilt root at its size.
+  A log smaller than a signed checkpoint was truncated. Since every checkpoint is compared with
+  the same rebuilt tree, any two of them that pass are consistent with each other.
+
+Failures use check ``merkle`` (tree rows) or ``checkpoint``; log-level ones name ``<log>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cdlog.checkpoint import Checkpoint, open_checkpoint
+from cdlog.errors import Failure, NotFoundError, VerificationError
+from cdlog.keys.keyfile import read_key_file_info
+from cdlog.keys.trust import TrustRoot
+from cdlog.ledger import PAGE, CheckpointRow, EventRow, LeafRow, LedgerCursor, read_ledger
+from cdlog.merkle import EMPTY_ROOT, append_positions, b64, node_hash
+from cdlog.note import NoteVerifier, open_note, split_note
+from cdlog.sealing import leaf_hash
+from cdlog.verify import Report, verify_store
+
+LOG = "<log>"
+
+
+class Frontier:
+    """The right edge of a tree being rebuilt: the newest complete subtree at each level.
+
+    A :class:`cdlog.merkle.HashReader` for exactly what :func:`append_positions` reads, so a
+    tree of any size is rebuilt in ``O(log n)`` memory.
+    """
+
+    def __init__(self) -> None:
+        self._nodes: dict[int, tuple[int, bytes]] = {}
+        self.size = 0
+
+    def read_hashes(self, positions: Sequence[tuple[int, int]]) -> list[bytes]:
+        """Return the frontier hashes at ``positions``."""
+        out = []
+        for level, idx in positions:
+            got = self._nodes.get(level)
+            if got is None or got[0] != idx:
+                raise NotFoundError(f"no frontier hash at ({level}, {idx})")
+            out.append(got[1])
+        return out
+
+    def append(self, leaf: bytes) -> list[tuple[int, int, bytes]]:
+        """Append a leaf hash; return the ``(level, idx, hash)`` nodes it completes."""
+        rows = append_positions(self.size, leaf, self)
+        for level, idx, value in rows:
+            self._nodes[level] = (idx, value)
+        self.size += 1
+        return rows
+
+    def root(self) -> bytes:
+        """The RFC 6962 root of the leaves appended so far."""
+        if self.size == 0:
+            return EMPTY_ROOT
+        hashes = [self._nodes[level][1] for level in range(self.size.bit_length() - 1, -1, -1)
+                  if self.size >> level & 1]
+        result = hashes[-1]
+        for h in reversed(hashes[:-1]):
+            result = node_hash(h, result)
+        return result
+
+
+@dataclass
+class TreeAudit:
+    """The outcome of :func:`audit_tree`."""
+
+    size: int = 0
+    root: bytes = EMPTY_ROOT
+    failures: list[Failure] = field(default_factory=list)
+    checkpoints: int = 0
+    latest_checkpoint: int | None = None
+
+
+@dataclass
+class LogReport(Report):
+    """A store verification report with the Merkle-log results."""
+
+    tree_size: int = 0
+    tree_root: str = ""
+    checkpoints: int = 0
+    latest_checkpoint: int | None = None
+    checkpoint_key: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``cdlog verify --json`` document, with a ``tree`` section."""
+        doc = super().as_json()
+        doc["tree"] = {"size": self.tree_size, "root": self.tree_root,
+                       "checkpoints": self.checkpoints,
+                       "latest_checkpoint": self.latest_checkpoint,
+                       "checkpoint_key": self.checkpoint_key}
+        return doc
+
+
+_FIRST = -(2**62)  # below any id, so rows slipped in before position 1 are seen too
+
+
+def _pages(fetch: Callable[[int], list[Any]], key: Callable[[Any], int]) -> Iterator[Any]:
+    after = _FIRST
+    while True:
+        page = fetch(after)
+        yield from page
+        if len(page) < PAGE:
+            return
+        after = key(page[-1])
+
+
+def _where(leaf: LeafRow) -> str:
+    return f"leaf {leaf.leaf_index} (notification {leaf.notification_id})"
+
+
+class _Auditor:
+    def __init__(self, led: LedgerCursor) -> None:
+        self.led = led
+        self.out = TreeAudit()
+        self.tree = Frontier()
+        self.expected_nodes = 0
+        self.pending: list[tuple[int, int, bytes, LeafRow, EventRow | None]] = []
+        self.roots: dict[int, bytes] = {}
+        self.wanted_sizes: set[int] = set()
+
+    def fail(self, case: str, version: int | None, detail: str, check: str = "merkle") -> None:
+        self.out.failures.append(Failure(case, version, check, detail))
+
+    # -------------------------------------------------------------- leaves vs events
+    def run(self, sizes: Iterable[int]) -> None:
+        self.wanted_sizes = set(sizes)
+        if 0 in self.wanted_sizes:
+            self.roots[0] = EMPTY_ROOT
+        leaves = _pages(lambda after: self.led.leaves(after + 1), lambda r: r.leaf_index)
+        events = _pages(self.led.events_after, lambda r: r.notification_id)
+        event = next(events, None)
+        expected_index = 0
+        last_nid = 0
+        for leaf in leaves:
+            if leaf.leaf_index > expected_index:
+                self.fail(LOG, None, f"leaf indices {expected_index}..{leaf.leaf_index - 1} "
+                          "are missing from merkle_leaves (rows removed)")
+                expected_index = leaf.leaf_index
+            elif leaf.leaf_index < expected_index:
+                self.fail(leaf.case, leaf.originator_version,
+                          f"{_where(leaf)}: leaf index out of sequence (expected "
+                          f"{expected_index})")
+                continue
+            if leaf.notification_id <= last_nid:
+                self.fail(leaf.case, leaf.originator_version,
+                          f"{_where(leaf)} is out of log order (after notification {last_nid})")
+            last_nid = max(last_nid, leaf.notification_id)
+            while event is not None and event.notification_id < leaf.notification_id:
+                self._event_without_leaf(event)
+                event = next(events, None)
+            if event is not None and event.notification_id == leaf.notification_id:
+                self._leaf(leaf, event)
+                event = next(events, None)
+            else:
+                self._leaf(leaf, None)
+            expected_index += 1
+        while event is not None:
+            self._event_without_leaf(event)
+            event = next(events, None)
+        self._flush()
+        self.out.size = self.tree.size
+        self.out.root = self.tree.root()
+        stored = self.led.node_count()
+        if stored != self.expected_nodes:
+            extra = self.led.nodes_beyond(self.tree.size)
+            what = f"; nodes past the tree: {extra}" if extra else ""
+            self.fail(LOG, None, f"merkle_nodes holds {stored} rows, but a tree of "
+                      f"{self.tree.size} leaves has {self.expected_nodes}{what}")
+
+    def _event_without_leaf(self, event: EventRow) -> None:
+        self.fail(event.case, event.originator_version,
+                  f"event (notification {event.notification_id}) has no leaf in the Merkle "
+                  "log: it was added outside cdlog or its leaf row was removed")
+
+    def _leaf(self, leaf: LeafRow, event: EventRow | None) -> None:
+        if event is None:
+            self.fail(leaf.case, leaf.originator_version,
+                      f"{_where(leaf)}: the event is missing from the store (removed after it "
+                      "was appended)")
+        elif (event.originator_id, event.originator_version) != (leaf.originator_id,
+                                                                  leaf.originator_version):
+            self.fail(event.case, event.originator_version,
+                      f"{_where(leaf)} names case {leaf.case} v{leaf.originator_version}, but "
+                      "that notification holds this event (rows moved)")
+        self.pending.append((leaf.leaf_index, leaf.notification_id,
+                             leaf_hash(event.state) if event is not None else b"", leaf, event))
+        if len(self.pending) >= PAGE:
+            self._flush()
+
+    # -------------------------------------------------------------- rebuild and compare
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        positions = [(0, index) for index, *_ in self.pending]
+        stored = self._stored(positions)
+        expected: list[tuple[int, int, bytes]] = []
+        for index, _, rebuilt, leaf, event in self.pending:
+            recorded = stored.get((0, index))
+            if event is None:
+                # No event to rehash: keep the recorded hash so one removal is one failure.
+                value = recorded if recorded is not None else EMPTY_ROOT
+            else:
+                value = rebuilt
+                if recorded is not None and recorded != rebuilt:
+                    self.fail(event.case, event.originator_version,
+                              f"{_where(leaf)}: the stored event bytes do not hash to the leaf "
+                              "hash recorded when it was appended: the event (or that leaf "
+                              "hash) was rewritten")
+            rows = self.tree.append(value)
+            self.expected_nodes += len(rows)
+            expected.extend(rows[1:])
+            if recorded is None:
+                self.fail(leaf.case, leaf.originator_version,
+                          f"{_where(leaf)}: merkle_nodes has no leaf hash (row removed)")
+            if self.tree.size in self.wanted_sizes:
+                self.roots[self.tree.size] = self.tree.root()
+        inner = self._stored([(level, idx) for level, idx, _ in expected])
+        for level, idx, value in expected:
+            got = inner.get((level, idx))
+            lo, hi = idx << level, (idx + 1) << level
+            if got is None:
+                self.fail(LOG, None, f"merkle node (level {level}, index {idx}) over leaves "
+                          f"{lo}..{hi - 1} is missing (row removed)")
+            elif got != value:
+                self.fail(LOG, None, f"merkle node (level {level}, index {idx}) over leaves "
+                          f"{lo}..{hi - 1} differs from the tree rebuilt from the events "
+                          "(node rewritten)")
+        self.pending = []
+
+    def _stored(self, positions: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        found: dict[tuple[int, int], bytes] = {}
+        for level in {p[0] for p in positions}:
+            idxs = [i for lv, i in positions if lv == level]
+            got = self.led.level_range(level, min(idxs), max(idxs) + 1)
+            found.update({(level, i): h for i, h in got.items()})
+        return found
+
+
+def _check_checkpoints(audit: _Auditor, checkpoints: Sequence[CheckpointRow], origin: str,
+                       verifier: NoteVerifier | None) -> None:
+    out = audit.out
+    for row in checkpoints:
+        where = f"checkpoint of size {row.size}"
+        try:
+            if verifier is not None:
+                note = open_note(row.note, [verifier])
+                text = note.text
+            else:
+                text, _ = split_note(row.note)
+            cp = Checkpoint.parse(text)
+        except VerificationError as exc:
+            audit.fail(LOG, None, f"{where}: {exc.failures[0].detail}", "checkpoint")
+            continue
+        if cp.origin != origin:
+            audit.fail(LOG, None, f"{where} names log {cp.origin!r}, not {origin!r}",
+                       "checkpoint")
+        if cp.size != row.size or cp.root != row.root:
+            audit.fail(LOG, None, f"{where}: the signed note says size {cp.size} root "
+                       f"{b64(cp.root)}, the row says size {row.size} root {b64(row.root)}",
+                       "checkpoint")
+        out.checkpoints += 1
+        out.latest_checkpoint = max(out.latest_checkpoint or 0, row.size)
+        if row.size > out.size:
+            audit.fail(LOG, None, f"the log is truncated: it has {out.size} leaves, but a "
+                       f"checkpoint was signed at size {row.size} (leaves {out.size}.."
+                       f"{row.size - 1} are gone)", "checkpoint")
+            continue
+        rebuilt = audit.roots.get(row.size)
+        if rebuilt is not None and rebuilt != cp.root:
+            audit.fail(LOG, None, f"{where}: its root {b64(cp.root)} differs from the root "
+                       f"{b64(rebuilt)} rebuilt from the events: an event before leaf "
+                       f"{row.size} was changed or removed", "checkpoint")
+
+
+def _check_known(audit: _Auditor, known: Sequence[tuple[str, Checkpoint | None]],
+                 stored: Sequence[CheckpointRow]) -> None:
+    signed = {(row.size, row.root) for row in stored}
+    for i, (detail, cp) in enumerate(known, start=1):
+        where = f"saved checkpoint {i}"
+        if cp is None:
+            audit.fail(LOG, None, f"{where}: {detail}", "checkpoint")
+            continue
+        if (cp.size, cp.root) not in signed:
+            audit.fail(LOG, None, f"{where} (size {cp.size}) carries the log's signature but "
+                       "is not among the store's checkpoints (removed, or signed elsewhere)",
+                       "checkpoint")
+        if cp.size > audit.out.size:
+            audit.fail(LOG, None, f"the log is truncated: it has {audit.out.size} leaves, but "
+                       f"{where} was signed at size {cp.size}", "checkpoint")
+        elif audit.roots.get(cp.size) != cp.root:
+            audit.fail(LOG, None, f"{where} (size {cp.size}, root {b64(cp.root)}) is not the "
+                       "tree rebuilt from the events: the log was rewritten or forked since",
+                       "checkpoint")
+
+
+def audit_tree(led: LedgerCursor, origin: str, verifier: NoteVerifier | None = None,
+               known: Sequence[str] = ()) -> TreeAudit:
+    """Rebuild the tree from the event rows and compare it with the stored tree and checkpoints.
+
+    ``verifier`` (the log key) checks each stored checkpoint's signature when given. ``known``
+    are signed checkpoints saved outside the store (by an auditor or a witness); each must be
+    signed by ``verifier`` for ``origin`` and match the rebuilt tree at its size.
+    """
+    checkpoints = led.checkpoints()
+    saved: list[tuple[str, Checkpoint | None]] = []
+    for text in known:
+        if verifier is None:
+            saved.append(("cannot be checked without the log's verifier key", None))
+            continue
+        try:
+            saved.append(("", open_checkpoint(text, verifier, origin)[0]))
+        except VerificationError as exc:
+            saved.append((exc.failures[0].detail, None))
+    auditor = _Auditor(led)
+    auditor.run([cp.size for cp in checkpoints] + [cp.size for _, cp in saved if cp])
+    _check_checkpoints(auditor, checkpoints, origin, verifier)
+    _check_known(auditor, saved, checkpoints)
+    return auditor.out
+
+
+def stored_log_verifier(log: Any) -> NoteVerifier | None:
+    """The log's checkpoint verifier from the public header of its key file, if there is one."""
+    path = Path(log.store.home) / "keys" / "log.key"
+    if not path.exists():
+        return None
+    return NoteVerifier(log.log_id, read_key_file_info(path).public_key)
+
+
+def verify_log(log: Any, *, trusted_roots: Iterable[TrustRoot] | None = None,
+               log_vkey: str | None = None, known: Sequence[str] = (),
+               progress: Callable[[int], None] | None = None) -> LogReport:
+    """Verify a store: every event (see :mod:`cdlog.verify`) and the Merkle log.
+
+    ``log_vkey`` is the log's C2SP verifier key; without it the public key in the log's key
+    file header is used, and without that checkpoints are checked for everything but their
+    signature. ``known`` are signed checkpoints saved elsewhere: the log must extend each.
+    """
+    base = verify_store(log, trusted_roots=trusted_roots, progress=progress)
+    report = LogReport(events=base.events, cases=base.cases, failures=list(base.failures),
+                       heads=dict(base.heads))
+    verifier = NoteVerifier.from_vkey(log_vkey) if log_vkey else stored_log_verifier(log)
+    if verifier is not None and verifier.name != log.log_id:
+        report.failures.append(Failure(LOG, None, "checkpoint", f"the log key is named "
+                                       f"{verifier.name!r}, not the log's origin "
+                                       f"{log.log_id!r}"))
+    with read_ledger(log) as led:
+        audit = audit_tree(led, log.log_id, verifier, known)
+    report.failures.extend(audit.failures)
+    report.tree_size = audit.size
+    report.tree_root = b64(audit.root)
+    report.checkpoints = audit.checkpoints
+    report.latest_checkpoint = audit.latest_checkpoint
+    report.checkpoint_key = verifier.vkey if verifier is not None else None
+    return report

@@ -1,0 +1,490 @@
+"""The global Merkle log, kept in the store in the same transaction as the events.
+
+Every stored event is one leaf of an RFC 6962 tree, in log (notification-id) order. The leaf
+hash is :func:`cdlog.sealing.leaf_hash` of the stored sealed bytes, which is also the event
+hash the case chain links to. :class:`CdlogSQLiteApplicationRecorder` extends eventsourcing's
+SQLite application recorder: in the very transaction that inserts a batch of events it appends
+one leaf per event and writes
+
+``merkle_leaves(leaf_index, notification_id, originator_id, originator_version)``
+    one row per leaf; leaf indices are 0-based and gap-free even where notification ids are
+    not (PostgreSQL may skip ids after a rolled-back insert; that is not tampering);
+``merkle_nodes(level, idx, hash)``
+    every *complete* subtree hash, from :func:`cdlog.merkle.append_positions`; level 0 holds
+    the leaf hashes. Any root or proof reads ``O(log n)`` of these rows.
+
+Signed checkpoints and the witness cosignatures the log received live in the same file
+(``checkpoints`` and ``cosignatures``); see :mod:`cdlog.checkpoints`.
+
+All SQL text is in :class:`SQLiteLedgerSQL`; a PostgreSQL twin (issue 5) supplies the same
+statements for its recorder and reuses everything else here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+
+from cdlog.errors import ConfigurationError, NotFoundError, VerificationError
+from cdlog.merkle import HASH_SIZE, append_positions, tree_root
+from cdlog.sealing import leaf_hash
+
+RECORDER_TOPIC = "cdlog.ledger:CdlogSQLiteApplicationRecorder"
+PAGE = 1000
+
+
+class SQLiteLedgerSQL:
+    """Every SQL statement of the Merkle log, for SQLite. ``{events}`` is the events table."""
+
+    create = (
+        "CREATE TABLE IF NOT EXISTS merkle_leaves ("
+        "leaf_index INTEGER PRIMARY KEY, "
+        "notification_id INTEGER NOT NULL UNIQUE, "
+        "originator_id TEXT NOT NULL, "
+        "originator_version INTEGER NOT NULL, "
+        "UNIQUE (originator_id, originator_version))",
+        "CREATE TABLE IF NOT EXISTS merkle_nodes ("
+        "level INTEGER NOT NULL, "
+        "idx INTEGER NOT NULL, "
+        "hash BLOB NOT NULL, "
+        "PRIMARY KEY (level, idx)) WITHOUT ROWID",
+        "CREATE TABLE IF NOT EXISTS checkpoints ("
+        "size INTEGER PRIMARY KEY, "
+        "root BLOB NOT NULL, "
+        "note TEXT NOT NULL, "
+        "created_at TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS cosignatures ("
+        "size INTEGER NOT NULL REFERENCES checkpoints (size), "
+        "name TEXT NOT NULL, "
+        "key_id BLOB NOT NULL, "
+        "timestamp INTEGER NOT NULL, "
+        "line TEXT NOT NULL, "
+        "received_at TEXT NOT NULL, "
+        "PRIMARY KEY (size, name, key_id))",
+    )
+    # Takes the write lock at the start of a transaction (SQLite: any write statement does).
+    lock = "DELETE FROM checkpoints WHERE size < 0"
+    # Index-backed lookups only: these run in every insert transaction.
+    last_leaf = ("SELECT leaf_index, notification_id, originator_id, originator_version "
+                 "FROM merkle_leaves WHERE leaf_index = (SELECT MAX(leaf_index) FROM "
+                 "merkle_leaves)")
+    count_leaves = "SELECT COUNT(*) FROM merkle_leaves"
+    insert_leaf = ("INSERT INTO merkle_leaves (leaf_index, notification_id, originator_id, "
+                   "originator_version) VALUES (?, ?, ?, ?)")
+    insert_node = "INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)"
+    select_nodes = ("SELECT n.level, n.idx, n.hash FROM (VALUES {}) AS v JOIN merkle_nodes AS n "
+                    "ON n.level = v.column1 AND n.idx = v.column2")
+    node_values = "(?, ?)"
+    select_level_range = ("SELECT idx, hash FROM merkle_nodes WHERE level = ? AND idx >= ? "
+                          "AND idx < ? ORDER BY idx")
+    count_nodes = "SELECT COUNT(*) FROM merkle_nodes"
+    select_nodes_beyond = ("SELECT level, idx FROM merkle_nodes WHERE ((idx + 1) << level) > ? "
+                           "ORDER BY level, idx LIMIT ?")
+    leaf_by_event = ("SELECT leaf_index, notification_id, originator_id, originator_version "
+                     "FROM merkle_leaves WHERE originator_id = ? AND originator_version = ?")
+    leaf_by_index = ("SELECT leaf_index, notification_id, originator_id, originator_version "
+                     "FROM merkle_leaves WHERE leaf_index = ?")
+    leaf_by_notification = ("SELECT leaf_index, notification_id, originator_id, "
+                            "originator_version FROM merkle_leaves WHERE notification_id = ?")
+    leaves_page = ("SELECT leaf_index, notification_id, originator_id, originator_version "
+                   "FROM merkle_leaves WHERE leaf_index >= ? ORDER BY leaf_index LIMIT ?")
+    leaves_of_case = ("SELECT leaf_index, notification_id, originator_id, originator_version "
+                      "FROM merkle_leaves WHERE originator_id = ? AND leaf_index < ? "
+                      "ORDER BY leaf_index")
+    count_events_after = "SELECT COUNT(*) FROM {events} WHERE rowid > ?"
+    any_rows = ("SELECT EXISTS (SELECT 1 FROM merkle_leaves) OR EXISTS (SELECT 1 FROM "
+                "merkle_nodes) OR EXISTS (SELECT 1 FROM checkpoints)")
+    events_after = ("SELECT rowid, originator_id, originator_version, topic, state FROM {events} "
+                    "WHERE rowid > ? ORDER BY rowid LIMIT ?")
+    event_by_notification = ("SELECT rowid, originator_id, originator_version, topic, state "
+                             "FROM {events} WHERE rowid = ?")
+    notifications_of_topic = ("SELECT rowid FROM {events} WHERE topic = ? AND rowid > ? "
+                              "ORDER BY rowid LIMIT ?")
+    insert_checkpoint = ("INSERT INTO checkpoints (size, root, note, created_at) "
+                         "VALUES (?, ?, ?, ?)")
+    select_checkpoints = "SELECT size, root, note, created_at FROM checkpoints ORDER BY size"
+    latest_checkpoint = ("SELECT size, root, note, created_at FROM checkpoints "
+                         "ORDER BY size DESC LIMIT 1")
+    checkpoint_at = "SELECT size, root, note, created_at FROM checkpoints WHERE size = ?"
+    insert_cosignature = ("INSERT OR IGNORE INTO cosignatures (size, name, key_id, timestamp, "
+                          "line, received_at) VALUES (?, ?, ?, ?, ?, ?)")
+    select_cosignatures = ("SELECT name, key_id, timestamp, line FROM cosignatures "
+                           "WHERE size = ? ORDER BY name, key_id")
+
+
+@dataclass(frozen=True)
+class LeafRow:
+    """One ``merkle_leaves`` row: where a leaf's event is in the events table."""
+
+    leaf_index: int
+    notification_id: int
+    originator_id: str  # hex UUID, as the events table stores it
+    originator_version: int
+
+    @property
+    def case(self) -> str:
+        """The case (stream) id as a string UUID."""
+        try:
+            return str(uuid.UUID(self.originator_id))
+        except ValueError:
+            return self.originator_id
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One row of the events table, with its notification id."""
+
+    notification_id: int
+    originator_id: str
+    originator_version: int
+    topic: str
+    state: bytes
+
+    @property
+    def case(self) -> str:
+        """The case (stream) id as a string UUID."""
+        try:
+            return str(uuid.UUID(self.originator_id))
+        except ValueError:
+            return self.originator_id
+
+
+@dataclass(frozen=True)
+class CheckpointRow:
+    """One stored signed checkpoint (without the cosignatures, kept apart)."""
+
+    size: int
+    root: bytes
+    note: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class CosignatureRow:
+    """One stored witness cosignature line of a checkpoint."""
+
+    name: str
+    key_id: bytes
+    timestamp: int
+    line: str
+
+
+def _leaf(row: Any) -> LeafRow:
+    return LeafRow(int(row[0]), int(row[1]), str(row[2]), int(row[3]))
+
+
+def _blob(value: Any) -> bytes:
+    """A state column as bytes, whatever SQL left in it (a rewritten row may hold text)."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return str(value).encode("utf-8")
+
+
+def _event(row: Any) -> EventRow:
+    return EventRow(int(row[0]), str(row[1]), int(row[2]), str(row[3]), _blob(row[4]))
+
+
+def _checkpoint(row: Any) -> CheckpointRow:
+    return CheckpointRow(int(row[0]), bytes(row[1]), str(row[2]), str(row[3]))
+
+
+class LedgerCursor:
+    """The Merkle-log tables seen through one database cursor (one transaction).
+
+    Implements :class:`cdlog.merkle.HashReader`. Within a write transaction, hashes written
+    through :meth:`append` are served from memory as well as from the table.
+    """
+
+    def __init__(self, cursor: Any, sql: type[SQLiteLedgerSQL], events_table: str) -> None:
+        self._c = cursor
+        self.sql = sql
+        self._events = events_table
+        self._written: dict[tuple[int, int], bytes] = {}
+
+    # ------------------------------------------------------------ raw access
+    def _all(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
+        self._c.execute(statement, tuple(params))
+        return list(self._c.fetchall())
+
+    def _one(self, statement: str, params: Sequence[Any] = ()) -> Any:
+        self._c.execute(statement, tuple(params))
+        return self._c.fetchone()
+
+    # ------------------------------------------------------------ tree
+    def last_leaf(self) -> LeafRow | None:
+        """The leaf row with the largest index, or None for an empty tree."""
+        row = self._one(self.sql.last_leaf)
+        return None if row is None else _leaf(row)
+
+    def leaf_count(self) -> int:
+        """Number of rows in ``merkle_leaves`` (a full count; for audits and tests)."""
+        return int(self._one(self.sql.count_leaves)[0])
+
+    def size(self) -> int:
+        """The tree size: the number of leaves appended (max leaf index + 1)."""
+        last = self.last_leaf()
+        return 0 if last is None else last.leaf_index + 1
+
+    def read_hashes(self, positions: Sequence[tuple[int, int]]) -> list[bytes]:
+        """Return the stored hashes at ``(level, idx)``; NotFoundError if one is missing."""
+        found: dict[tuple[int, int], bytes] = {}
+        wanted = []
+        for pos in positions:
+            if pos in self._written:
+                found[pos] = self._written[pos]
+            else:
+                wanted.append(pos)
+        for start in range(0, len(wanted), 200):
+            chunk = wanted[start:start + 200]
+            statement = self.sql.select_nodes.format(", ".join([self.sql.node_values]
+                                                               * len(chunk)))
+            params = [v for pos in chunk for v in pos]
+            for row in self._all(statement, params):
+                found[(int(row[0]), int(row[1]))] = bytes(row[2])
+        missing = [p for p in positions if p not in found]
+        if missing:
+            raise NotFoundError(f"the Merkle tree has no stored hash at (level, index) "
+                                f"{missing[0]}: the merkle_nodes table is incomplete")
+        return [found[p] for p in positions]
+
+    def level_range(self, level: int, lo: int, hi: int) -> dict[int, bytes]:
+        """Stored hashes of ``level`` with ``lo <= idx < hi``."""
+        return {int(r[0]): bytes(r[1]) for r in self._all(self.sql.select_level_range,
+                                                           (level, lo, hi))}
+
+    def node_count(self) -> int:
+        """Number of rows in ``merkle_nodes``."""
+        return int(self._one(self.sql.count_nodes)[0])
+
+    def nodes_beyond(self, size: int, limit: int = 10) -> list[tuple[int, int]]:
+        """Stored node positions that cover a leaf at or past ``size`` (none in a sound store)."""
+        return [(int(r[0]), int(r[1])) for r in self._all(self.sql.select_nodes_beyond,
+                                                           (size, limit))]
+
+    def root(self, size: int | None = None) -> bytes:
+        """The RFC 6962 root of the first ``size`` leaves (default: the whole tree)."""
+        return tree_root(self, self.size() if size is None else size)
+
+    def append(self, notification_id: int, originator_id: str, version: int,
+               leaf: bytes, index: int) -> None:
+        """Append leaf ``index`` (the tree had ``index`` leaves) and its completed parents."""
+        rows = append_positions(index, leaf, self)
+        self._c.execute(self.sql.insert_leaf, (index, notification_id, originator_id,
+                                               version))
+        for level, idx, value in rows:
+            self._c.execute(self.sql.insert_node, (level, idx, value))
+            self._written[(level, idx)] = value
+
+    def append_events(self, rows: Sequence[tuple[int, str, int, bytes]]) -> None:
+        """Append ``(notification_id, originator_id, version, state)`` rows in that order.
+
+        Refuses (VerificationError) when other events than these follow the last leaf: they
+        were written outside cdlog, or a leaf row was removed; the store needs ``cdlog verify``.
+        """
+        if not rows:
+            return
+        last = self.last_leaf()
+        size = 0 if last is None else last.leaf_index + 1
+        last_nid = 0 if last is None else last.notification_id
+        behind = int(self._one(self.sql.count_events_after.format(events=self._events),
+                               (last_nid,))[0])
+        if behind != len(rows) or min(r[0] for r in rows) <= last_nid:
+            raise VerificationError.at(
+                "<log>", None, "merkle", f"{behind - len(rows)} stored event(s) after leaf "
+                f"{size - 1} have no leaf in the Merkle log (written outside cdlog, or leaf "
+                "rows removed); refusing to append; run `cdlog verify`")
+        for notification_id, originator_id, version, state in rows:
+            self.append(notification_id, originator_id, version, leaf_hash(state), size)
+            size += 1
+
+    def catch_up(self) -> int:
+        """Give leaves to the events of a store written before the tree existed.
+
+        Runs only on a store whose Merkle tables are all empty (a migration); return how many
+        leaves were appended.
+        """
+        if self._one(self.sql.any_rows)[0]:
+            return 0
+        last_nid = 0
+        added = 0
+        while True:
+            page = [_event(r) for r in self._all(self.sql.events_after.format(
+                events=self._events), (last_nid, PAGE))]
+            for e in page:
+                self.append(e.notification_id, e.originator_id, e.originator_version,
+                            leaf_hash(e.state), added)
+                added += 1
+            if len(page) < PAGE:
+                return added
+            last_nid = page[-1].notification_id
+
+    # ------------------------------------------------------------ leaves and events
+    def leaf_of_event(self, case_id: uuid.UUID | str, version: int) -> LeafRow | None:
+        """The leaf of a case's event version, or None."""
+        hex_id = case_id.hex if isinstance(case_id, uuid.UUID) else uuid.UUID(case_id).hex
+        row = self._one(self.sql.leaf_by_event, (hex_id, version))
+        return None if row is None else _leaf(row)
+
+    def leaf_at(self, index: int) -> LeafRow | None:
+        """The leaf row with ``leaf_index``, or None."""
+        row = self._one(self.sql.leaf_by_index, (index,))
+        return None if row is None else _leaf(row)
+
+    def leaf_of_notification(self, notification_id: int) -> LeafRow | None:
+        """The leaf row of an event by notification id, or None."""
+        row = self._one(self.sql.leaf_by_notification, (notification_id,))
+        return None if row is None else _leaf(row)
+
+    def leaves(self, start: int = 0, limit: int = PAGE) -> list[LeafRow]:
+        """Leaf rows from ``start`` on, by leaf index."""
+        return [_leaf(r) for r in self._all(self.sql.leaves_page, (start, limit))]
+
+    def leaves_of_case(self, case_id: uuid.UUID, below: int) -> list[LeafRow]:
+        """The leaves of one case with index below ``below``, in leaf order."""
+        return [_leaf(r) for r in self._all(self.sql.leaves_of_case, (case_id.hex, below))]
+
+    def events_after(self, notification_id: int, limit: int = PAGE) -> list[EventRow]:
+        """Event rows after a notification id, in log order."""
+        return [_event(r) for r in self._all(self.sql.events_after.format(events=self._events),
+                                             (notification_id, limit))]
+
+    def event(self, notification_id: int) -> EventRow | None:
+        """The event row with a notification id, or None."""
+        row = self._one(self.sql.event_by_notification.format(events=self._events),
+                        (notification_id,))
+        return None if row is None else _event(row)
+
+    def notifications_of_topic(self, topic: str) -> list[int]:
+        """Notification ids of every event with ``topic``, in log order."""
+        out: list[int] = []
+        while True:
+            page = [int(r[0]) for r in self._all(self.sql.notifications_of_topic.format(
+                events=self._events), (topic, out[-1] if out else 0, PAGE))]
+            out.extend(page)
+            if len(page) < PAGE:
+                return out
+
+    # ------------------------------------------------------------ checkpoints
+    def lock(self) -> None:
+        """Take the store's write lock now (before reading what will be signed)."""
+        self._c.execute(self.sql.lock)
+
+    def checkpoints(self) -> list[CheckpointRow]:
+        """Every stored checkpoint, by size."""
+        return [_checkpoint(r) for r in self._all(self.sql.select_checkpoints)]
+
+    def latest_checkpoint(self) -> CheckpointRow | None:
+        """The stored checkpoint with the largest size, or None."""
+        row = self._one(self.sql.latest_checkpoint)
+        return None if row is None else _checkpoint(row)
+
+    def checkpoint_at(self, size: int) -> CheckpointRow | None:
+        """The stored checkpoint of ``size``, or None."""
+        row = self._one(self.sql.checkpoint_at, (size,))
+        return None if row is None else _checkpoint(row)
+
+    def insert_checkpoint(self, row: CheckpointRow) -> None:
+        """Store a signed checkpoint."""
+        if len(row.root) != HASH_SIZE:
+            raise ValueError("checkpoint root must be 32 bytes")
+        self._c.execute(self.sql.insert_checkpoint, (row.size, row.root, row.note,
+                                                     row.created_at))
+
+    def cosignatures(self, size: int) -> list[CosignatureRow]:
+        """The stored cosignature lines of the checkpoint of ``size``."""
+        return [CosignatureRow(str(r[0]), bytes(r[1]), int(r[2]), str(r[3]))
+                for r in self._all(self.sql.select_cosignatures, (size,))]
+
+    def insert_cosignature(self, size: int, cosig: CosignatureRow, received_at: str) -> None:
+        """Store one cosignature line (a repeat of a stored one is ignored)."""
+        self._c.execute(self.sql.insert_cosignature, (size, cosig.name, cosig.key_id,
+                                                      cosig.timestamp, cosig.line,
+                                                      received_at))
+
+
+class CdlogSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+    """SQLite application recorder that appends each event to the Merkle log as it is stored.
+
+    Selected through ``APPLICATION_RECORDER_TOPIC`` (see :mod:`cdlog.stores`). The leaf rows
+    and node hashes are written with the same cursor, in the same transaction, as the events:
+    either the events and their leaves are committed together, or neither is.
+    """
+
+    ledger_sql: type[SQLiteLedgerSQL] = SQLiteLedgerSQL
+
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"
+                 ) -> None:
+        super().__init__(datastore, events_table_name)
+
+    def construct_create_table_statements(self) -> list[str]:
+        """The events table plus the Merkle-log tables."""
+        return [*super().construct_create_table_statements(), *self.ledger_sql.create]
+
+    def _create_table(self, c: Any) -> None:
+        super()._create_table(c)
+        # A store written before the tree existed gets its leaves here (see catch_up).
+        self.ledger(c).catch_up()
+
+    def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent],
+                       **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        if ids is None or len(ids) != len(stored_events):
+            msg = "the SQLite recorder returned no notification ids"
+            raise RuntimeError(msg)
+        rows = [(int(nid), s.originator_id.hex if isinstance(s.originator_id, uuid.UUID)
+                 else str(s.originator_id), s.originator_version, s.state)
+                for nid, s in zip(ids, stored_events, strict=True)]
+        # The inserts above hold the write lock, so the tree size read now is the latest.
+        self.ledger(c).append_events(sorted(rows))
+        return ids
+
+    def ledger(self, cursor: Any) -> LedgerCursor:
+        """The Merkle-log tables through ``cursor``."""
+        return LedgerCursor(cursor, self.ledger_sql, self.events_table_name)
+
+    @contextmanager
+    def read(self) -> Iterator[LedgerCursor]:
+        """A read-only view of the log (one consistent snapshot)."""
+        with self.datastore.transaction(commit=False) as c:
+            yield self.ledger(c)
+
+    @contextmanager
+    def write(self) -> Iterator[LedgerCursor]:
+        """A write transaction holding the store's write lock from the start."""
+        with self.datastore.transaction(commit=True) as c:
+            ledger = self.ledger(c)
+            ledger.lock()
+            yield ledger
+
+
+def recorder_of(log: Any) -> CdlogSQLiteApplicationRecorder:
+    """The Merkle-log recorder of a :class:`~cdlog.application.CaseLog`.
+
+    Raises :class:`~cdlog.errors.ConfigurationError` for a store without the Merkle log
+    (PostgreSQL, until its twin exists).
+    """
+    recorder = log.app.recorder
+    if not isinstance(recorder, CdlogSQLiteApplicationRecorder):
+        raise ConfigurationError(f"store {log.store.url}: the Merkle log (checkpoints, proofs, "
+                                 "bundles) is implemented for SQLite stores only")
+    return recorder
+
+
+@contextmanager
+def read_ledger(log: Any) -> Iterator[LedgerCursor]:
+    """A consistent read-only view of ``log``'s Merkle tables."""
+    with recorder_of(log).read() as ledger:
+        yield ledger
+
+
+@contextmanager
+def write_ledger(log: Any) -> Iterator[LedgerCursor]:
+    """A write transaction on ``log``'s Merkle tables, holding the write lock."""
+    with recorder_of(log).write() as ledger:
+        yield ledger

@@ -1,0 +1,430 @@
+"""Signed checkpoints of the store's tree, the log key, and detection of every row mutation."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from eventsourcing.sqlite import SQLiteDatastore
+
+from cdlog.application import CaseLog
+from cdlog.audit import audit_tree, verify_log
+from cdlog.checkpoint import open_checkpoint
+from cdlog.checkpoints import (
+    accept_cosigned,
+    checkpoint_at,
+    create_log_key,
+    latest_checkpoint,
+    list_checkpoints,
+    load_log_signer,
+    log_key_path,
+    log_verifier,
+    sign_checkpoint,
+)
+from cdlog.errors import (
+    InputError,
+    KeyStoreError,
+    NoteError,
+    NotFoundError,
+    VerificationError,
+)
+from cdlog.ledger import CdlogSQLiteApplicationRecorder, read_ledger
+from cdlog.merkle import EMPTY_ROOT, b64
+from cdlog.note import NoteSigner, generate_cosigner
+from cdlog.sealing import stream_id
+from cdlog.witness import Witness
+
+if TYPE_CHECKING:
+    from conftest import World
+
+PASS = b"test passphrase"
+
+
+def signer_for(log: CaseLog) -> NoteSigner:
+    """A fresh note signer named after the log's origin."""
+    return NoteSigner(os.urandom(32), log.log_id)
+
+
+def add_case(world: World, ref: str = "OP-T-1", events: int = 3) -> str:
+    """Open a case and record a few more events in it; return its stream."""
+    stream = world.open_case(ref)
+    for i in range(events - 1):
+        world.rec(stream, "ConveyanceArrived", {"refs": {"bol": f"B{i}"}}, by="cbpo", at=i + 1)
+    return stream
+
+
+def db_path(log: CaseLog) -> Path:
+    """The SQLite file of a log."""
+    assert log.store.path is not None
+    return log.store.path
+
+
+def test_sign_store_and_read(world: World) -> None:
+    """A checkpoint names the origin, the tree size and root; it is stored and re-read."""
+    signer = signer_for(world.log)
+    cp = sign_checkpoint(world.log, signer)
+    with read_ledger(world.log) as led:
+        assert (cp.size, cp.root) == (led.size(), led.root())
+    assert cp.checkpoint.origin == world.log.log_id
+    opened, cosigned = open_checkpoint(cp.text, signer.verifier(), world.log.log_id)
+    assert opened == cp.checkpoint
+    assert cosigned == []
+    assert latest_checkpoint(world.log) == cp
+    assert checkpoint_at(world.log, cp.size) == cp
+    with pytest.raises(NotFoundError, match="signed sizes"):
+        checkpoint_at(world.log, cp.size + 1)
+
+
+def test_no_new_signature_until_the_tree_grows(world: World) -> None:
+    """Signing again without new events returns the stored checkpoint; growth signs anew."""
+    signer = signer_for(world.log)
+    first = sign_checkpoint(world.log, signer)
+    assert sign_checkpoint(world.log, signer) == first
+    add_case(world)
+    second = sign_checkpoint(world.log, signer)
+    assert second.size == first.size + 3
+    assert [c.size for c in list_checkpoints(world.log)] == [first.size, second.size]
+
+
+def test_origin_is_per_log_and_must_name_the_key(tmp_path: Path) -> None:
+    """The origin is the log id given at creation; a key of another name is refused."""
+    log = CaseLog(f"sqlite:///{tmp_path / 'x.db'}", log_id="cbp.example/cd-log/miami")
+    try:
+        assert log.log_id == "cbp.example/cd-log/miami"
+        cp = sign_checkpoint(log, signer_for(log))
+        assert cp.text.startswith("cbp.example/cd-log/miami\n0\n" + b64(EMPTY_ROOT) + "\n\n")
+        with pytest.raises(InputError, match="origin"):
+            sign_checkpoint(log, NoteSigner(os.urandom(32), "other.example/log"))
+    finally:
+        log.close()
+
+
+def test_log_key_file(world: World) -> None:
+    """The log key is an encrypted file; its public header gives the verifier key."""
+    created = create_log_key(world.log, PASS)
+    assert log_key_path(world.log) == Path(world.log.store.home) / "keys" / "log.key"
+    assert log_verifier(world.log) == created.verifier()
+    assert load_log_signer(world.log, PASS).vkey == created.vkey
+    with pytest.raises(KeyStoreError):
+        load_log_signer(world.log, b"wrong")
+    with pytest.raises(KeyStoreError, match="exists"):
+        create_log_key(world.log, PASS)
+
+
+def test_no_key_yet(world: World) -> None:
+    """Asking for the verifier of a log without a key says how to create one."""
+    with pytest.raises(NotFoundError, match="cdlog log-key"):
+        log_verifier(world.log)
+
+
+def test_accept_cosigned_checkpoint(world: World, tmp_path: Path) -> None:
+    """The log stores verified witness cosignatures and serves them with the checkpoint."""
+    signer = create_log_key(world.log, PASS)
+    cp = sign_checkpoint(world.log, signer)
+    cosigner = generate_cosigner("oig.example/witness")
+    cosigned = Witness(tmp_path / "w.json", cosigner, clock=lambda: 1_700_000_000
+                       ).add_checkpoint(cp.text, signer.verifier())
+    with pytest.raises(NoteError, match="no valid cosignature"):
+        accept_cosigned(world.log, cosigned, [generate_cosigner("other").verifier()])
+    stored = accept_cosigned(world.log, cosigned, [cosigner.verifier()])
+    assert stored.text == cosigned
+    assert latest_checkpoint(world.log) == stored
+    _, cosigners = open_checkpoint(stored.text, signer.verifier(), world.log.log_id,
+                                   [cosigner.verifier()])
+    assert cosigners == [("oig.example/witness", 1_700_000_000)]
+    forged = sign_checkpoint_text(world.log, cp.size, cosigner, signer)
+    with pytest.raises(NoteError, match="never signed"):
+        accept_cosigned(world.log, forged, [cosigner.verifier()])
+
+
+def sign_checkpoint_text(log: CaseLog, size: int, cosigner: object,
+                         signer: NoteSigner) -> str:
+    """A validly signed and cosigned checkpoint the log never stored (another root)."""
+    from cdlog.checkpoint import Checkpoint, add_cosignature
+    from cdlog.checkpoint import sign_checkpoint as sign_note_checkpoint
+    from cdlog.note import CosignatureSigner
+
+    assert isinstance(cosigner, CosignatureSigner)
+    note = sign_note_checkpoint(Checkpoint(log.log_id, size, b"\x01" * 32), signer)
+    return add_cosignature(note, cosigner, 1)
+
+
+# ----------------------------------------------------------------------------- tampering
+@dataclass
+class Sealed:
+    """A log with a signed checkpoint, closed, ready to be copied and tampered with."""
+
+    path: Path
+    origin: str
+    signer: NoteSigner
+    checkpoint: str
+    stream: str
+    case_versions: dict[str, int]
+
+
+@pytest.fixture
+def sealed(world: World) -> Sealed:
+    """Two cases, a checkpoint over everything, then the store is closed."""
+    first = add_case(world, "OP-T-1", 4)
+    second = add_case(world, "OP-T-2", 2)
+    signer = create_log_key(world.log, PASS)
+    cp = sign_checkpoint(world.log, signer)
+    versions = {first: 4, second: 2}
+    world.log.close()
+    return Sealed(db_path(world.log), world.log.log_id, signer, cp.text, first, versions)
+
+
+def copy_db(src: Path, dst: Path) -> Path:
+    """A consistent copy of an SQLite store."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    source, target = sqlite3.connect(src), sqlite3.connect(dst)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
+    return dst
+
+
+def mutate(path: Path, *statements: tuple[str, tuple[object, ...]]) -> None:
+    """Run raw SQL against a store, as someone with file access could."""
+    conn = sqlite3.connect(path)
+    try:
+        for sql, params in statements:
+            conn.execute(sql, params)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def audit_copy(path: Path, sealed: Sealed) -> list[str]:
+    """Rebuild and compare the tree of a store copy; return the failure texts."""
+    recorder = CdlogSQLiteApplicationRecorder(SQLiteDatastore(str(path)))
+    try:
+        with recorder.read() as led:
+            audit = audit_tree(led, sealed.origin, sealed.signer.verifier(),
+                               known=[sealed.checkpoint])
+        return [str(f) for f in audit.failures]
+    finally:
+        recorder.datastore.close()
+
+
+def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
+    """Query a store file directly."""
+    conn = sqlite3.connect(path)
+    try:
+        return list(conn.execute(sql))
+    finally:
+        conn.close()
+
+
+def flip(blob: object) -> bytes:
+    """The same bytes with the last one changed."""
+    assert isinstance(blob, bytes)
+    return blob[:-1] + bytes([blob[-1] ^ 0x01])
+
+
+def single_row_mutations(path: Path) -> Iterator[tuple[str, tuple[str, tuple[object, ...]]]]:
+    """Every deletion and every rewrite of one row of the tables the Merkle log relies on."""
+    for rowid, state in rows(path, "SELECT rowid, state FROM stored_events"):
+        yield (f"delete event {rowid}", ("DELETE FROM stored_events WHERE rowid = ?", (rowid,)))
+        yield (f"rewrite event {rowid}",
+               ("UPDATE stored_events SET state = ? WHERE rowid = ?", (flip(state), rowid)))
+    for (index,) in rows(path, "SELECT leaf_index FROM merkle_leaves"):
+        yield (f"delete leaf {index}", ("DELETE FROM merkle_leaves WHERE leaf_index = ?",
+                                        (index,)))
+        yield (f"move leaf {index}", ("UPDATE merkle_leaves SET notification_id = "
+                                      "notification_id + 1000 WHERE leaf_index = ?", (index,)))
+    for level, idx, value in rows(path, "SELECT level, idx, hash FROM merkle_nodes"):
+        yield (f"delete node {level},{idx}",
+               ("DELETE FROM merkle_nodes WHERE level = ? AND idx = ?", (level, idx)))
+        yield (f"rewrite node {level},{idx}",
+               ("UPDATE merkle_nodes SET hash = ? WHERE level = ? AND idx = ?",
+                (flip(value), level, idx)))
+    for size, root, note in rows(path, "SELECT size, root, note FROM checkpoints"):
+        yield (f"delete checkpoint {size}", ("DELETE FROM checkpoints WHERE size = ?", (size,)))
+        yield (f"rewrite checkpoint root {size}",
+               ("UPDATE checkpoints SET root = ? WHERE size = ?", (flip(root), size)))
+        assert isinstance(note, str)
+        yield (f"rewrite checkpoint note {size}",
+               ("UPDATE checkpoints SET note = ? WHERE size = ?", (note.replace("\n", "\n\n", 1),
+                                                                   size)))
+
+
+def test_every_single_row_mutation_is_detected(sealed: Sealed, tmp_path: Path) -> None:
+    """Deleting or rewriting any one row after a checkpoint makes the tree audit fail."""
+    assert audit_copy(copy_db(sealed.path, tmp_path / "clean.db"), sealed) == []
+    mutations = list(single_row_mutations(sealed.path))
+    assert len(mutations) > 100
+    undetected = []
+    for i, (name, statement) in enumerate(mutations):
+        path = copy_db(sealed.path, tmp_path / f"m{i}.db")
+        mutate(path, statement)
+        if not audit_copy(path, sealed):
+            undetected.append(name)
+        path.unlink()
+    assert undetected == []
+
+
+@dataclass
+class Tampered:
+    """A store copy after one named mutation, opened as a log."""
+
+    log: CaseLog
+    failures: list[str]
+
+
+@pytest.fixture
+def tampered(sealed: Sealed, tmp_path: Path) -> Iterator[Callable[..., Tampered]]:
+    """Copy the sealed store, apply SQL, open it and run the full store verification."""
+    opened: list[CaseLog] = []
+
+    def run(*statements: tuple[str, tuple[object, ...]]) -> Tampered:
+        path = copy_db(sealed.path, tmp_path / f"t{len(opened)}" / "cdlog.db")
+        mutate(path, *statements)
+        log = CaseLog(f"sqlite:///{path}")
+        opened.append(log)
+        report = verify_log(log, log_vkey=sealed.signer.vkey, known=[sealed.checkpoint])
+        return Tampered(log, [str(f) for f in report.failures])
+
+    yield run
+    for log in opened:
+        log.close()
+
+
+def newest_rowid(path: Path, stream: str) -> int:
+    """The notification id of the newest event of a stream."""
+    [(rowid,)] = rows(path, f"SELECT rowid FROM stored_events WHERE originator_id = "
+                            f"'{stream_id(stream).hex}' ORDER BY originator_version DESC LIMIT 1")
+    assert isinstance(rowid, int)
+    return rowid
+
+
+def test_removed_newest_event_of_a_case_is_located(sealed: Sealed,
+                                                   tampered: Callable[..., Tampered]) -> None:
+    """Deleting a case's newest event (which its chain cannot show) is named by case/version."""
+    rowid = newest_rowid(sealed.path, sealed.stream)
+    result = tampered(("DELETE FROM stored_events WHERE rowid = ?", (rowid,)))
+    case = str(stream_id(sealed.stream))
+    assert any(f.startswith(f"{case} v4: merkle:") and "missing from the store" in f
+               for f in result.failures), result.failures
+    with pytest.raises(VerificationError, match="refusing to sign"):
+        sign_checkpoint(result.log, sealed.signer)
+
+
+def test_truncated_log_is_located(sealed: Sealed, tampered: Callable[..., Tampered]) -> None:
+    """Removing the newest events with their leaves and nodes is reported as truncation."""
+    size = rows(sealed.path, "SELECT COUNT(*) FROM merkle_leaves")[0][0]
+    assert isinstance(size, int)
+    keep = size - 3
+    result = tampered(
+        ("DELETE FROM stored_events WHERE rowid IN (SELECT notification_id FROM merkle_leaves "
+         "WHERE leaf_index >= ?)", (keep,)),
+        ("DELETE FROM merkle_leaves WHERE leaf_index >= ?", (keep,)),
+        ("DELETE FROM merkle_nodes WHERE ((idx + 1) << level) > ?", (keep,)))
+    assert any("truncated" in f and f"leaves {keep}..{size - 1}" in f
+               for f in result.failures), result.failures
+    with pytest.raises(VerificationError, match="refusing to sign"):
+        sign_checkpoint(result.log, sealed.signer)
+
+
+def test_rewritten_leaf_state_is_located(sealed: Sealed,
+                                         tampered: Callable[..., Tampered]) -> None:
+    """Rewriting an event's stored bytes is named by case, version and leaf index."""
+    rowid = newest_rowid(sealed.path, sealed.stream)
+    [(state,)] = rows(sealed.path, f"SELECT state FROM stored_events WHERE rowid = {rowid}")
+    assert isinstance(state, bytes)
+    rewritten = state.replace(b'"B2"', b'"B9"')
+    assert rewritten != state
+    result = tampered(("UPDATE stored_events SET state = ? WHERE rowid = ?", (rewritten, rowid)))
+    case = str(stream_id(sealed.stream))
+    assert any(f.startswith(f"{case} v4: merkle: leaf ") and "rewritten" in f
+               for f in result.failures), result.failures
+    assert any(f.startswith(f"{case} v4: signature:") for f in result.failures)
+    with pytest.raises(VerificationError, match="refusing to sign"):
+        sign_checkpoint(result.log, sealed.signer)
+
+
+def test_rewritten_merkle_node_is_located(sealed: Sealed,
+                                          tampered: Callable[..., Tampered]) -> None:
+    """Rewriting an inner node is named by level and index; signing is refused."""
+    [(value,)] = rows(sealed.path, "SELECT hash FROM merkle_nodes WHERE level = 2 AND idx = 1")
+    result = tampered(("UPDATE merkle_nodes SET hash = ? WHERE level = 2 AND idx = 1",
+                       (flip(value),)))
+    assert any("merkle node (level 2, index 1) over leaves 4..7 differs" in f
+               for f in result.failures), result.failures
+    with pytest.raises(VerificationError, match="refusing to sign"):
+        sign_checkpoint(result.log, sealed.signer)
+
+
+def test_untouched_store_verifies_and_extends(sealed: Sealed,
+                                              tampered: Callable[..., Tampered]) -> None:
+    """Without tampering the store verifies against its and the saved checkpoint."""
+    result = tampered()
+    assert result.failures == []
+    assert sign_checkpoint(result.log, sealed.signer).text == sealed.checkpoint
+
+
+def test_same_process_refuses_after_node_rewrite(world: World) -> None:
+    """Within one process, a node rewritten after a checkpoint stops the next signature."""
+    signer = signer_for(world.log)
+    first = sign_checkpoint(world.log, signer)
+    add_case(world)
+    top = first.size.bit_length() - 1  # the largest complete subtree under the signed root
+    mutate(db_path(world.log), ("UPDATE merkle_nodes SET hash = ? WHERE level = ? AND idx = 0",
+                                (b"\x00" * 32, top)))
+    with pytest.raises(VerificationError, match="does not reproduce the root"):
+        sign_checkpoint(world.log, signer)
+
+
+def test_same_process_refuses_a_rewritten_new_leaf(world: World) -> None:
+    """Leaves added since the last checkpoint must hash from their stored events."""
+    signer = signer_for(world.log)
+    sign_checkpoint(world.log, signer)
+    stream = add_case(world)
+    rowid = newest_rowid(db_path(world.log), stream)
+    mutate(db_path(world.log), ("UPDATE stored_events SET state = state || 'x' WHERE rowid = ?",
+                                (rowid,)))
+    with pytest.raises(VerificationError, match="does not hash"):
+        sign_checkpoint(world.log, signer)
+
+
+def test_spec_worked_examples_are_exact() -> None:
+    """The checkpoint, cosignature and proof examples of docs/SPEC.md §7-9 are reproduced."""
+    import json
+
+    from cdlog.checkpoint import Checkpoint, add_cosignature
+    from cdlog.checkpoint import sign_checkpoint as sign_note_checkpoint
+    from cdlog.merkle import (
+        MemoryHashStore,
+        consistency_proof,
+        inclusion_proof,
+        leaf_hash,
+        tree_root,
+    )
+    from cdlog.note import CosignatureSigner
+
+    root_dir = Path(__file__).resolve().parents[1]
+    spec = (root_dir / "docs" / "SPEC.md").read_text(encoding="utf-8")
+    ref = json.loads((root_dir.parent / "shared" / "vectors" /
+                      "reference-tree-8-leaves.json").read_text())
+    tree = MemoryHashStore()
+    for data in ref["leaf_inputs_hex"]:
+        tree.append(leaf_hash(bytes.fromhex(data)))
+    origin = "cdlog.example/cd-log/miami"
+    signer = NoteSigner(bytes(range(32)), origin)
+    witness = CosignatureSigner(bytes(range(32, 64)), "oig.example/witness")
+    note = sign_note_checkpoint(Checkpoint(origin, 8, tree_root(tree, 8)), signer)
+    cosigned = add_cosignature(note, witness, 1_700_000_000)
+    assert f"vkey: {signer.vkey}\n\n{note}```" in spec
+    assert f"vkey `{witness.vkey}`" in spec
+    assert cosigned[len(note):] in spec
+    for value in [*inclusion_proof(tree, 2, 8), *consistency_proof(tree, 6, 8),
+                  tree_root(tree, 6), leaf_hash(bytes.fromhex(ref["leaf_inputs_hex"][2]))]:
+        assert f'"{b64(value)}"' in spec
+    assert b64(EMPTY_ROOT) in spec

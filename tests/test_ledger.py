@@ -1,0 +1,314 @@
+"""The Merkle log in the store: leaves appended with the events, roots and proofs from SQLite."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
+
+import pytest
+from eventsourcing.persistence import IntegrityError as ESIntegrityError
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cdlog.application import CaseLog
+from cdlog.errors import ConfigurationError, NotFoundError, VerificationError
+from cdlog.keys.signer import Ed25519Signer
+from cdlog.ledger import CdlogSQLiteApplicationRecorder, read_ledger, recorder_of
+from cdlog.merkle import (
+    EMPTY_ROOT,
+    MemoryHashStore,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    node_hash,
+    tree_root,
+    verify_consistency,
+    verify_inclusion,
+)
+from cdlog.sealing import stream_id
+from cdlog.stores import resolve_store
+
+if TYPE_CHECKING:
+    from conftest import World
+
+
+def open_recorder(path: Path) -> CdlogSQLiteApplicationRecorder:
+    """A bare Merkle-log recorder on an SQLite file (no sealing: any bytes are a leaf)."""
+    recorder = CdlogSQLiteApplicationRecorder(SQLiteDatastore(str(path)))
+    recorder.create_table()
+    return recorder
+
+
+def state(i: int) -> bytes:
+    """The stored bytes of synthetic event ``i``."""
+    return b"event %d" % i
+
+
+def insert(recorder: CdlogSQLiteApplicationRecorder, case: uuid.UUID, first: int,
+           count: int) -> None:
+    """Store events ``first .. first+count-1`` (versions of ``case``) in one transaction."""
+    recorder.insert_events([StoredEvent(originator_id=case, originator_version=v, topic="t",
+                                        state=state(v)) for v in range(first, first + count)])
+
+
+def naive_root(leaves: list[bytes]) -> bytes:
+    """MTH by the RFC 6962 definition, for cross-checking."""
+    if not leaves:
+        return EMPTY_ROOT
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return node_hash(naive_root(leaves[:k]), naive_root(leaves[k:]))
+
+
+@pytest.fixture
+def recorder(tmp_path: Path) -> Iterator[CdlogSQLiteApplicationRecorder]:
+    """A fresh bare recorder."""
+    rec = open_recorder(tmp_path / "ledger.db")
+    yield rec
+    rec.datastore.close()
+
+
+def test_store_selects_the_ledger_recorder(world: World) -> None:
+    """SQLite stores use the recorder that keeps the tree; the leaves match the events."""
+    recorder = recorder_of(world.log)
+    assert isinstance(recorder, CdlogSQLiteApplicationRecorder)
+    assert "APPLICATION_RECORDER_TOPIC" in resolve_store("sqlite:///x.db").environment()
+    with read_ledger(world.log) as led:
+        size, last = led.size(), led.last_leaf()
+        assert last is not None
+        assert size == led.leaf_count() == world.log.max_position() == last.notification_id
+        events = led.events_after(0)
+        assert [leaf_hash(e.state) for e in events] == led.read_hashes(
+            [(0, i) for i in range(size)])
+        assert led.root() == naive_root([leaf_hash(e.state) for e in events])
+
+
+def test_leaves_follow_log_order_and_name_their_event(world: World) -> None:
+    """Each leaf row names the notification, case and version of its event, in log order."""
+    stream = world.open_case()
+    world.rec(stream, "ConveyanceArrived", {"refs": {"bol": "B1"}}, by="cbpo", at=1)
+    with read_ledger(world.log) as led:
+        leaves = led.leaves(0)
+        events = led.events_after(0)
+        assert [leaf.leaf_index for leaf in leaves] == list(range(len(events)))
+        assert [(lf.notification_id, lf.originator_id, lf.originator_version) for lf in leaves] \
+            == [(e.notification_id, e.originator_id, e.originator_version) for e in events]
+        leaf = led.leaf_of_event(stream_id(stream), 2)
+        assert leaf is not None
+        assert leaf.leaf_index == len(events) - 1
+        assert led.leaf_at(leaf.leaf_index) == leaf
+        assert led.leaf_of_notification(leaf.notification_id) == leaf
+        assert led.leaf_of_event(stream_id(stream), 3) is None
+
+
+def test_stored_tree_every_size_to_300(recorder: CdlogSQLiteApplicationRecorder) -> None:
+    """Appended in batches of 1..24 events, the stored tree gives the naive root and the
+    reference proofs at every size 0..300, and the proofs verify."""
+    case = uuid.uuid4()
+    leaves: list[bytes] = []
+    version = 1
+    for batch in range(1, 25):
+        insert(recorder, case, version, batch)
+        version += batch
+        leaves.extend(leaf_hash(state(v)) for v in range(version - batch, version))
+        with recorder.read() as led:
+            assert led.size() == len(leaves)
+            assert led.root() == naive_root(leaves)
+    assert len(leaves) == 300
+    memory = MemoryHashStore()
+    for leaf in leaves:
+        memory.append(leaf)
+    rng = random.Random(6962)
+    with recorder.read() as led:
+        assert led.node_count() == 2 * 300 - (300).bit_count()
+        for size in range(301):
+            root = tree_root(led, size)
+            assert root == tree_root(memory, size) == naive_root(leaves[:size])
+            picks = range(size) if size <= 40 else sorted(
+                {0, size - 1, size // 2, *rng.sample(range(size), 6)})
+            for index in picks:
+                proof = inclusion_proof(led, index, size)
+                assert proof == inclusion_proof(memory, index, size)
+                verify_inclusion(leaves[index], index, size, proof, root)
+            olds = range(1, size + 1) if size <= 40 else sorted(
+                {1, size - 1, size, size // 2, *rng.sample(range(1, size + 1), 5)})
+            for old in olds:
+                proof = consistency_proof(led, old, size)
+                assert proof == consistency_proof(memory, old, size)
+                verify_consistency(old, size, tree_root(led, old), root, proof)
+
+
+@settings(max_examples=8)
+@given(size=st.integers(301, 2500), data=st.data())
+def test_stored_tree_random_large(tmp_path_factory: pytest.TempPathFactory, size: int,
+                                  data: st.DataObject) -> None:
+    """At random larger sizes, appended in random batches, stored proofs round-trip."""
+    recorder = open_recorder(tmp_path_factory.mktemp("large") / "ledger.db")
+    try:
+        case, done = uuid.uuid4(), 0
+        while done < size:
+            batch = min(size - done, data.draw(st.integers(1, 400), label="batch"))
+            insert(recorder, case, done + 1, batch)
+            done += batch
+        leaves = [leaf_hash(state(v)) for v in range(1, size + 1)]
+        with recorder.read() as led:
+            root = led.root()
+            assert root == naive_root(leaves)
+            for _ in range(5):
+                index = data.draw(st.integers(0, size - 1), label="index")
+                verify_inclusion(leaves[index], index, size,
+                                 inclusion_proof(led, index, size), root)
+                old = data.draw(st.integers(1, size), label="old")
+                verify_consistency(old, size, naive_root(leaves[:old]), root,
+                                   consistency_proof(led, old, size))
+    finally:
+        recorder.datastore.close()
+
+
+def test_gappy_notification_ids_give_gap_free_leaves(
+        recorder: CdlogSQLiteApplicationRecorder) -> None:
+    """Leaf indices stay 0, 1, 2... where notification ids skip (as PostgreSQL's may)."""
+    with recorder.datastore.transaction(commit=True) as c:
+        for nid in (3, 7, 8, 20):
+            c.execute("INSERT INTO stored_events (rowid, originator_id, originator_version, "
+                      "topic, state) VALUES (?, ?, ?, ?, ?)",
+                      (nid, uuid.uuid4().hex, 1, "t", state(nid)))
+        recorder.ledger(c).append_events([(nid, "x", nid, state(nid)) for nid in (3, 7, 8, 20)])
+    with recorder.read() as led:
+        assert [(lf.leaf_index, lf.notification_id) for lf in led.leaves(0)] == [
+            (0, 3), (1, 7), (2, 8), (3, 20)]
+        assert led.root() == naive_root([leaf_hash(state(n)) for n in (3, 7, 8, 20)])
+
+
+def test_a_refused_insert_appends_no_leaf(recorder: CdlogSQLiteApplicationRecorder) -> None:
+    """Events and leaves are one transaction: a conflicting batch leaves neither behind."""
+    case = uuid.uuid4()
+    insert(recorder, case, 1, 3)
+    with pytest.raises(ESIntegrityError):
+        recorder.insert_events([
+            StoredEvent(originator_id=uuid.uuid4(), originator_version=1, topic="t",
+                        state=b"new"),
+            StoredEvent(originator_id=case, originator_version=2, topic="t", state=b"dup")])
+    with recorder.read() as led:
+        assert led.size() == led.leaf_count() == 3
+        assert led.node_count() == 2 * 3 - 2
+
+
+def test_events_written_behind_the_recorders_back_block_appends(
+        recorder: CdlogSQLiteApplicationRecorder) -> None:
+    """An event inserted without its leaf makes the next append refuse, writing nothing."""
+    insert(recorder, uuid.uuid4(), 1, 2)
+    with recorder.datastore.transaction(commit=True) as c:
+        c.execute("INSERT INTO stored_events VALUES (?, ?, ?, ?)",
+                  (uuid.uuid4().hex, 1, "t", b"sneaked in"))
+    with pytest.raises(VerificationError, match="have no leaf"):
+        insert(recorder, uuid.uuid4(), 1, 1)
+    with recorder.read() as led:
+        assert led.size() == 2
+
+
+def test_store_written_before_the_tree_catches_up(tmp_path: Path) -> None:
+    """Opening a store written by the plain recorder gives its events their leaves once."""
+    path = tmp_path / "old.db"
+    plain = SQLiteApplicationRecorder(SQLiteDatastore(str(path)))
+    plain.create_table()
+    plain.insert_events([StoredEvent(originator_id=uuid.uuid4(), originator_version=1,
+                                     topic="t", state=state(i)) for i in range(5)])
+    plain.datastore.close()
+    recorder = open_recorder(path)
+    try:
+        with recorder.read() as led:
+            assert led.root() == naive_root([leaf_hash(state(i)) for i in range(5)])
+        recorder.create_table()  # a second open changes nothing
+        insert(recorder, uuid.uuid4(), 1, 1)
+        with recorder.read() as led:
+            assert led.size() == 6
+    finally:
+        recorder.datastore.close()
+
+
+def test_missing_node_is_reported(recorder: CdlogSQLiteApplicationRecorder) -> None:
+    """A proof over a removed node row raises NotFoundError, not a wrong proof."""
+    insert(recorder, uuid.uuid4(), 1, 8)
+    with recorder.datastore.transaction(commit=True) as c:
+        c.execute("DELETE FROM merkle_nodes WHERE level = 2 AND idx = 1")
+    with recorder.read() as led, pytest.raises(NotFoundError, match="merkle_nodes"):
+        inclusion_proof(led, 0, 8)
+
+
+def test_proof_reads_are_logarithmic(recorder: CdlogSQLiteApplicationRecorder) -> None:
+    """A root or proof over 4096 leaves runs one node query of at most log2(n) positions."""
+    insert(recorder, uuid.uuid4(), 1, 4095)
+    statements: list[str] = []
+    with recorder.read() as led:
+        led._c.sqlite_cursor.connection.set_trace_callback(statements.append)
+        try:
+            proof = inclusion_proof(led, 1234, 4095)
+            consistency_proof(led, 1000, 4095)
+        finally:
+            led._c.sqlite_cursor.connection.set_trace_callback(None)
+    node_queries = [s for s in statements if "merkle_nodes" in s]
+    assert len(node_queries) == 2
+    assert len(proof) <= 12
+    assert all(s.count("), (") < 2 * 13 for s in node_queries)
+
+
+def test_hot_statements_never_scan_a_table(recorder: CdlogSQLiteApplicationRecorder) -> None:
+    """What runs per append, root or proof is an index lookup (EXPLAIN QUERY PLAN)."""
+    sql = recorder.ledger_sql
+    events = recorder.events_table_name
+    hot: list[tuple[str, tuple[object, ...]]] = [
+        (sql.select_nodes.format("(?, ?), (?, ?)"), (0, 1, 2, 0)),
+        (sql.last_leaf, ()),
+        (sql.count_events_after.format(events=events), (1,)),
+        (sql.leaf_by_event, ("a", 1)),
+        (sql.leaf_by_index, (1,)),
+        (sql.leaf_by_notification, (1,)),
+        (sql.event_by_notification.format(events=events), (1,)),
+        (sql.select_level_range, (0, 1, 9)),
+    ]
+    with recorder.datastore.transaction(commit=False) as c:
+        for statement, params in hot:
+            c.execute("EXPLAIN QUERY PLAN " + statement, params)
+            plan = [str(row[3]) for row in c.fetchall()]
+            scans = [p for p in plan if p.startswith("SCAN") and "CONSTANT ROWS" not in p
+                     and p != "SCAN v"]
+            assert scans == [], (statement, plan)
+
+
+def test_store_without_ledger_is_refused() -> None:
+    """recorder_of refuses a log whose recorder does not keep the tree (PostgreSQL, for now)."""
+    fake = SimpleNamespace(app=SimpleNamespace(recorder=object()),
+                           store=SimpleNamespace(url="postgresql://x/y"))
+    with pytest.raises(ConfigurationError, match="SQLite stores only"):
+        recorder_of(fake)
+
+
+def test_case_log_reopens_with_same_tree(store_url: str) -> None:
+    """Closing and reopening a log keeps the tree and appends after it."""
+    log = CaseLog(store_url)
+    log.establish_root("CBP", Ed25519Signer.generate(), at=datetime(2006, 3, 13, tzinfo=UTC))
+    with read_ledger(log) as led:
+        first = led.root()
+    log.close()
+    log = CaseLog(store_url)
+    try:
+        with read_ledger(log) as led:
+            assert led.root() == first
+            assert led.size() == 1
+    finally:
+        log.close()
+    conn = sqlite3.connect(store_url.removeprefix("sqlite:///"))
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM merkle_leaves").fetchone()[0] == 1
+    finally:
+        conn.close()
