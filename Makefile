@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test lint typecheck unit bench clean interop-deps
+.PHONY: venv demo test lint typecheck unit bench clean interop-deps pg-server pg-stop browser-deps
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -31,8 +31,33 @@ interop-deps:
 	    golang-golang-x-mod-dev; \
 	fi
 
-unit: venv interop-deps
-	$(VENV)/bin/pytest -q
+# The suite runs on SQLite and on PostgreSQL. Without CDLOG_TEST_PG_URL, a throwaway server is
+# started (scripts/pg-test-server: an unprivileged user, 127.0.0.1, Debian's postgresql when
+# the machine has none) and stopped when the run ends, pass or fail; a server that was already
+# running is left running.
+PG_SERVER := scripts/pg-test-server
+
+pg-server:
+	@$(PG_SERVER) start
+
+pg-stop:
+	@$(PG_SERVER) stop
+
+# Headless Chromium (Debian package) renders the HTML report in the tests.
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	fi
+
+unit: venv interop-deps browser-deps
+	@set -e; own=0; url="$${CDLOG_TEST_PG_URL:-}"; \
+	if [ -z "$$url" ]; then \
+	  $(PG_SERVER) status >/dev/null 2>&1 || own=1; \
+	  if [ "$$own" = 1 ]; then trap '$(PG_SERVER) stop' EXIT; fi; \
+	  url="$$($(PG_SERVER) start)"; \
+	fi; \
+	echo "PostgreSQL test server: $${url%%\?*}"; \
+	CDLOG_TEST_PG_URL="$$url" $(VENV)/bin/pytest -q
 
 test: lint typecheck unit
 

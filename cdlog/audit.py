@@ -353,16 +353,22 @@ def verify_log(log: Any, *, trusted_roots: Iterable[TrustRoot] | None = None,
     file header is used, and without that checkpoints are checked for everything but their
     signature. ``known`` are signed checkpoints saved elsewhere: the log must extend each.
     """
-    base = verify_store(log, trusted_roots=trusted_roots, progress=progress)
+    verifier = NoteVerifier.from_vkey(log_vkey) if log_vkey else stored_log_verifier(log)
+    audits: list[TreeAudit] = []
+
+    def rebuild_tree() -> None:  # beside the replay's worker processes when there are any
+        with read_ledger(log) as led:
+            audits.append(audit_tree(led, log.log_id, verifier, known))
+
+    base = verify_store(log, trusted_roots=trusted_roots, progress=progress,
+                        alongside=rebuild_tree)
+    audit = audits[0]
     report = LogReport(events=base.events, cases=base.cases, failures=list(base.failures),
                        heads=dict(base.heads))
-    verifier = NoteVerifier.from_vkey(log_vkey) if log_vkey else stored_log_verifier(log)
     if verifier is not None and verifier.name != log.log_id:
         report.failures.append(Failure(LOG, None, "checkpoint", f"the log key is named "
                                        f"{verifier.name!r}, not the log's origin "
                                        f"{log.log_id!r}"))
-    with read_ledger(log) as led:
-        audit = audit_tree(led, log.log_id, verifier, known)
     report.failures.extend(audit.failures)
     report.tree_size = audit.size
     report.tree_root = b64(audit.root)

@@ -8,6 +8,7 @@ the ``rfc8785`` reference implementation otherwise. A property test holds the tw
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
@@ -22,21 +23,34 @@ _OPTS = orjson.OPT_SORT_KEYS
 
 
 def _fast_path_ok(value: Any) -> bool:
-    """Return True when orjson's sorted output equals RFC 8785 for ``value``."""
+    """Return True when orjson's sorted output equals RFC 8785 for ``value``.
+
+    Strings, booleans, null and integers inside the IEEE-754 exact range are written alike,
+    and object keys must be strings below U+D800 (so UTF-8 and UTF-16 orders agree); any
+    float sends the value to the reference. Leaves are checked where they are met, so only
+    containers go on the stack.
+    """
     stack = [value]
     while stack:
         v = stack.pop()
         t = type(v)
-        if t is str or t is bool or v is None:
+        if t is dict:
+            for k, item in v.items():
+                if type(k) is not str or (not k.isascii() and max(k) >= "\ud800"):
+                    return False
+                ti = type(item)
+                if ti is str or ti is bool or item is None:
+                    continue
+                if ti is int:
+                    if not -_MAX_SAFE_INT <= item <= _MAX_SAFE_INT:
+                        return False
+                else:
+                    stack.append(item)
+        elif t is str or t is bool or v is None:
             continue
-        if t is int:
+        elif t is int:
             if not -_MAX_SAFE_INT <= v <= _MAX_SAFE_INT:
                 return False
-        elif t is dict:
-            for k, item in v.items():
-                if type(k) is not str or (k and max(k) >= "\ud800"):
-                    return False
-                stack.append(item)
         elif t is list or t is tuple:
             stack.extend(v)
         else:
@@ -95,6 +109,17 @@ def parse_time(text: str, field: str = "time") -> datetime:
     Minutes-only times such as ``2006-03-14T09:12-05:00`` are accepted as given in scenario
     files. Naive times are refused with an :class:`~cdlog.errors.InputError` naming ``field``.
     """
+    if type(text) is str:
+        return _parse_time_text(text, field)  # the same (immutable) time for the same text
+    return _parse_time(text, field)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_time_text(text: str, field: str) -> datetime:
+    return _parse_time(text, field)
+
+
+def _parse_time(text: str, field: str) -> datetime:
     if not isinstance(text, str):
         raise InputError(field, f"{text!r} is not a time string", "ISO-8601 with offset")
     try:

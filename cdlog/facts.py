@@ -13,17 +13,41 @@ from cdlog.domain.values import Occurred, Officer
 from cdlog.errors import Failure, InputError, VerificationError
 from cdlog.sealing import SealedEvent
 
+_KEPT = 4096  # parties remembered (the same few officers sign most events)
+_PARTY_JSON: dict[tuple[Officer, str], dict[str, str]] = {}
+_PARTIES: dict[tuple[tuple[str, str], ...], Officer] = {}
+
 
 def officer_json(officer: Officer, key_id: str) -> dict[str, str]:
     """Return the envelope form of a signing party: identity fields plus ``key``."""
-    out: dict[str, str] = officer.model_dump(mode="json", exclude_none=True)
-    out["key"] = key_id
-    return out
+    known = _PARTY_JSON.get((officer, key_id))
+    if known is None:
+        known = officer.model_dump(mode="json", exclude_none=True)
+        known["key"] = key_id
+        if len(_PARTY_JSON) >= _KEPT:
+            _PARTY_JSON.clear()
+        _PARTY_JSON[officer, key_id] = known
+    return dict(known)
 
 
 def officer_of(party: dict[str, Any]) -> Officer:
-    """Return the identity named by an envelope party (``key`` dropped)."""
-    return Officer.model_validate({k: v for k, v in party.items() if k != "key"})
+    """Return the identity named by an envelope party (``key`` dropped).
+
+    Parties whose fields are all strings are remembered: the same fields always give the same
+    (immutable) officer, so it is validated once.
+    """
+    key = tuple(party.items())
+    try:
+        known = _PARTIES.get(key)
+    except TypeError:  # a value that is no string (and not hashable)
+        known = None
+    if known is None:
+        known = Officer.model_validate({k: v for k, v in party.items() if k != "key"})
+        if all(type(v) is str for v in party.values()):  # only all-string parties are kept
+            if len(_PARTIES) >= _KEPT:
+                _PARTIES.clear()
+            _PARTIES[key] = known
+    return known
 
 
 def payload_json(payload: Payload) -> dict[str, Any]:

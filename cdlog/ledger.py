@@ -16,15 +16,22 @@ one leaf per event and writes
 Signed checkpoints and the witness cosignatures the log received live in the same file
 (``checkpoints`` and ``cosignatures``); see :mod:`cdlog.checkpoints`.
 
-All SQL text is in :class:`SQLiteLedgerSQL`; a PostgreSQL twin (issue 5) supplies the same
-statements for its recorder and reuses everything else here.
+All SQL text is in :class:`SQLiteLedgerSQL` and its twin :class:`PostgresLedgerSQL`; one code
+path (:class:`LedgerCursor`) runs either dialect.
+:class:`cdlog.pgledger.CdlogPostgresApplicationRecorder` (a module of its own, so that SQLite
+stores need no PostgreSQL driver) extends eventsourcing's PostgreSQL application recorder the
+same way: its insert transaction takes
+the events table's ``EXCLUSIVE`` lock, inserts the events and then appends their leaves, so leaf
+order is commit order and leaf indices stay gap-free where notification ids skip. On PostgreSQL
+the Merkle tables are named after the events table (``cdlog_merkle_leaves``, ...) and live in the
+store's schema.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,10 +43,48 @@ from cdlog.merkle import HASH_SIZE, append_positions, tree_root
 from cdlog.sealing import leaf_hash
 
 RECORDER_TOPIC = "cdlog.ledger:CdlogSQLiteApplicationRecorder"
+POSTGRES_RECORDER_TOPIC = "cdlog.pgledger:CdlogPostgresApplicationRecorder"
 PAGE = 1000
+_FIRST = -(2**62)  # below any notification id
 
 
-class SQLiteLedgerSQL:
+class LedgerSQL:
+    """The statements of the Merkle log; ``{events}`` is the (qualified) events table."""
+
+    create: tuple[str, ...]
+    lock: str
+    last_leaf: str
+    tail: str
+    count_leaves: str
+    insert_leaf: str
+    insert_node: str
+    # One statement for many rows, with one array parameter per column ("": executemany).
+    insert_leaves_bulk: str = ""
+    insert_nodes_bulk: str = ""
+    select_nodes: str
+    node_values: str
+    select_level_range: str
+    count_nodes: str
+    select_nodes_beyond: str
+    leaf_by_event: str
+    leaf_by_index: str
+    leaf_by_notification: str
+    leaves_page: str
+    leaves_of_case: str
+    count_events_after: str
+    any_rows: str
+    events_after: str
+    event_by_notification: str
+    notifications_of_topic: str
+    insert_checkpoint: str
+    select_checkpoints: str
+    latest_checkpoint: str
+    checkpoint_at: str
+    insert_cosignature: str
+    select_cosignatures: str
+
+
+class SQLiteLedgerSQL(LedgerSQL):
     """Every SQL statement of the Merkle log, for SQLite. ``{events}`` is the events table."""
 
     create = (
@@ -74,6 +119,11 @@ class SQLiteLedgerSQL:
     last_leaf = ("SELECT leaf_index, notification_id, originator_id, originator_version "
                  "FROM merkle_leaves WHERE leaf_index = (SELECT MAX(leaf_index) FROM "
                  "merkle_leaves)")
+    # The last leaf and how many events follow it (``?``: below any id, for an empty tree).
+    tail = ("SELECT l.leaf_index, l.notification_id, l.originator_id, l.originator_version, "
+            "(SELECT COUNT(*) FROM {events} WHERE rowid > COALESCE(l.notification_id, ?)) "
+            "FROM (SELECT 1) AS one LEFT JOIN merkle_leaves AS l "
+            "ON l.leaf_index = (SELECT MAX(leaf_index) FROM merkle_leaves)")
     count_leaves = "SELECT COUNT(*) FROM merkle_leaves"
     insert_leaf = ("INSERT INTO merkle_leaves (leaf_index, notification_id, originator_id, "
                    "originator_version) VALUES (?, ?, ?, ?)")
@@ -116,6 +166,126 @@ class SQLiteLedgerSQL:
                           "line, received_at) VALUES (?, ?, ?, ?, ?, ?)")
     select_cosignatures = ("SELECT name, key_id, timestamp, line FROM cosignatures "
                            "WHERE size = ? ORDER BY name, key_id")
+
+
+def quote_ident(name: str) -> str:
+    """A PostgreSQL identifier, double-quoted."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+class PostgresLedgerSQL(LedgerSQL):
+    """The PostgreSQL twin of :class:`SQLiteLedgerSQL`.
+
+    The class attributes are templates naming ``{leaves}``, ``{nodes}``, ``{checkpoints}`` and
+    ``{cosignatures}``; an instance fills them with tables of ``schema`` named ``<prefix>
+    merkle_leaves`` and so on (``{events}`` is left for :class:`LedgerCursor`). Case ids are
+    kept as hex text, as in SQLite, so leaf rows compare equal across stores; the events
+    table's ``uuid`` column is read as hex. The write lock is the ``EXCLUSIVE`` table lock the
+    insert path takes on the events table, so checkpoints and inserts serialise.
+    """
+
+    create = (
+        "CREATE TABLE IF NOT EXISTS {leaves} ("
+        "leaf_index BIGINT PRIMARY KEY, "
+        "notification_id BIGINT NOT NULL UNIQUE, "
+        "originator_id TEXT NOT NULL, "
+        "originator_version BIGINT NOT NULL, "
+        "UNIQUE (originator_id, originator_version))",
+        "CREATE TABLE IF NOT EXISTS {nodes} ("
+        "level INTEGER NOT NULL, "
+        "idx BIGINT NOT NULL, "
+        "hash BYTEA NOT NULL, "
+        "PRIMARY KEY (level, idx))",
+        "CREATE TABLE IF NOT EXISTS {checkpoints} ("
+        "size BIGINT PRIMARY KEY, "
+        "root BYTEA NOT NULL, "
+        "note TEXT NOT NULL, "
+        "created_at TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS {cosignatures} ("
+        "size BIGINT NOT NULL REFERENCES {checkpoints} (size), "
+        "name TEXT NOT NULL, "
+        "key_id BYTEA NOT NULL, "
+        "timestamp BIGINT NOT NULL, "
+        "line TEXT NOT NULL, "
+        "received_at TEXT NOT NULL, "
+        "PRIMARY KEY (size, name, key_id))",
+    )
+    lock = "LOCK TABLE {events} IN EXCLUSIVE MODE"
+    last_leaf = ("SELECT leaf_index, notification_id, originator_id, originator_version "
+                 "FROM {leaves} ORDER BY leaf_index DESC LIMIT 1")
+    tail = ("SELECT l.leaf_index, l.notification_id, l.originator_id, l.originator_version, "
+            "(SELECT COUNT(*) FROM {events} WHERE notification_id > "
+            "COALESCE(l.notification_id, %s)) FROM (SELECT 1) AS one LEFT JOIN LATERAL "
+            "(SELECT * FROM {leaves} ORDER BY leaf_index DESC LIMIT 1) AS l ON true")
+    count_leaves = "SELECT COUNT(*) FROM {leaves}"
+    insert_leaf = ("INSERT INTO {leaves} (leaf_index, notification_id, originator_id, "
+                   "originator_version) VALUES (%s, %s, %s, %s)")
+    insert_node = "INSERT INTO {nodes} (level, idx, hash) VALUES (%s, %s, %s)"
+    insert_leaves_bulk = ("INSERT INTO {leaves} (leaf_index, notification_id, originator_id, "
+                          "originator_version) SELECT * FROM unnest(%b::bigint[], "
+                          "%b::bigint[], %b::text[], %b::bigint[])")
+    insert_nodes_bulk = ("INSERT INTO {nodes} (level, idx, hash) SELECT * FROM "
+                         "unnest(%b::integer[], %b::bigint[], %b::bytea[])")
+    select_nodes = ("SELECT n.level, n.idx, n.hash FROM (VALUES {}) AS v (level, idx) "
+                    "JOIN {nodes} AS n ON n.level = v.level AND n.idx = v.idx")
+    node_values = "(%s::integer, %s::bigint)"
+    select_level_range = ("SELECT idx, hash FROM {nodes} WHERE level = %s AND idx >= %s "
+                          "AND idx < %s ORDER BY idx")
+    count_nodes = "SELECT COUNT(*) FROM {nodes}"
+    select_nodes_beyond = ("SELECT level, idx FROM {nodes} WHERE ((idx + 1) << level) > %s "
+                           "ORDER BY level, idx LIMIT %s")
+    leaf_by_event = ("SELECT leaf_index, notification_id, originator_id, originator_version "
+                     "FROM {leaves} WHERE originator_id = %s AND originator_version = %s")
+    leaf_by_index = ("SELECT leaf_index, notification_id, originator_id, originator_version "
+                     "FROM {leaves} WHERE leaf_index = %s")
+    leaf_by_notification = ("SELECT leaf_index, notification_id, originator_id, "
+                            "originator_version FROM {leaves} WHERE notification_id = %s")
+    leaves_page = ("SELECT leaf_index, notification_id, originator_id, originator_version "
+                   "FROM {leaves} WHERE leaf_index >= %s ORDER BY leaf_index LIMIT %s")
+    leaves_of_case = ("SELECT leaf_index, notification_id, originator_id, originator_version "
+                      "FROM {leaves} WHERE originator_id = %s AND leaf_index < %s "
+                      "ORDER BY leaf_index")
+    count_events_after = "SELECT COUNT(*) FROM {events} WHERE notification_id > %s"
+    any_rows = ("SELECT EXISTS (SELECT 1 FROM {leaves}) OR EXISTS (SELECT 1 FROM {nodes}) "
+                "OR EXISTS (SELECT 1 FROM {checkpoints})")
+    events_after = ("SELECT notification_id, replace(originator_id::text, '-', ''), "
+                    "originator_version, topic, state FROM {events} "
+                    "WHERE notification_id > %s ORDER BY notification_id LIMIT %s")
+    event_by_notification = ("SELECT notification_id, replace(originator_id::text, '-', ''), "
+                             "originator_version, topic, state FROM {events} "
+                             "WHERE notification_id = %s")
+    notifications_of_topic = ("SELECT notification_id FROM {events} WHERE topic = %s AND "
+                              "notification_id > %s ORDER BY notification_id LIMIT %s")
+    insert_checkpoint = ("INSERT INTO {checkpoints} (size, root, note, created_at) "
+                         "VALUES (%s, %s, %s, %s)")
+    select_checkpoints = "SELECT size, root, note, created_at FROM {checkpoints} ORDER BY size"
+    latest_checkpoint = ("SELECT size, root, note, created_at FROM {checkpoints} "
+                         "ORDER BY size DESC LIMIT 1")
+    checkpoint_at = "SELECT size, root, note, created_at FROM {checkpoints} WHERE size = %s"
+    insert_cosignature = ("INSERT INTO {cosignatures} (size, name, key_id, timestamp, line, "
+                          "received_at) VALUES (%s, %s, %s, %s, %s, %s) "
+                          "ON CONFLICT DO NOTHING")
+    select_cosignatures = ("SELECT name, key_id, timestamp, line FROM {cosignatures} "
+                           "WHERE size = %s ORDER BY name, key_id")
+
+    def __init__(self, schema: str = "public", prefix: str = "cdlog_") -> None:
+        self.schema = schema
+        self.tables = {kind: f"{quote_ident(schema)}.{quote_ident(prefix + table)}"
+                       for kind, table in (("leaves", "merkle_leaves"),
+                                           ("nodes", "merkle_nodes"),
+                                           ("checkpoints", "checkpoints"),
+                                           ("cosignatures", "cosignatures"))}
+        for name in LedgerSQL.__annotations__:
+            value = getattr(type(self), name)
+            if isinstance(value, tuple):
+                setattr(self, name, tuple(self._fill(v) for v in value))
+            else:
+                setattr(self, name, self._fill(value))
+
+    def _fill(self, template: str) -> str:
+        for kind, table in self.tables.items():
+            template = template.replace("{" + kind + "}", table)
+        return template
 
 
 @dataclass(frozen=True)
@@ -201,11 +371,13 @@ class LedgerCursor:
     through :meth:`append` are served from memory as well as from the table.
     """
 
-    def __init__(self, cursor: Any, sql: type[SQLiteLedgerSQL], events_table: str) -> None:
+    def __init__(self, cursor: Any, sql: LedgerSQL, events_table: str) -> None:
         self._c = cursor
         self.sql = sql
         self._events = events_table
         self._written: dict[tuple[int, int], bytes] = {}
+        self._leaf_rows: list[tuple[int, int, str, int]] = []
+        self._node_rows: list[tuple[int, int, bytes]] = []
 
     # ------------------------------------------------------------ raw access
     def _all(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
@@ -274,12 +446,28 @@ class LedgerCursor:
     def append(self, notification_id: int, originator_id: str, version: int,
                leaf: bytes, index: int) -> None:
         """Append leaf ``index`` (the tree had ``index`` leaves) and its completed parents."""
-        rows = append_positions(index, leaf, self)
-        self._c.execute(self.sql.insert_leaf, (index, notification_id, originator_id,
-                                               version))
-        for level, idx, value in rows:
-            self._c.execute(self.sql.insert_node, (level, idx, value))
+        self._stage(notification_id, originator_id, version, leaf, index)
+        self._flush()
+
+    def _stage(self, notification_id: int, originator_id: str, version: int,
+               leaf: bytes, index: int) -> None:
+        """Compute leaf ``index``'s rows (served from memory until :meth:`_flush` writes)."""
+        self._leaf_rows.append((index, notification_id, originator_id, version))
+        for level, idx, value in append_positions(index, leaf, self):
+            self._node_rows.append((level, idx, value))
             self._written[(level, idx)] = value
+
+    def _flush(self) -> None:
+        """Write the staged leaf and node rows (one batch per table)."""
+        for rows, one, bulk in ((self._leaf_rows, self.sql.insert_leaf,
+                                 self.sql.insert_leaves_bulk),
+                                (self._node_rows, self.sql.insert_node,
+                                 self.sql.insert_nodes_bulk)):
+            if len(rows) > 1 and bulk:
+                self._c.execute(bulk, [list(column) for column in zip(*rows, strict=True)])
+            elif rows:
+                self._c.executemany(one, rows)
+        self._leaf_rows, self._node_rows = [], []
 
     def append_events(self, rows: Sequence[tuple[int, str, int, bytes]]) -> None:
         """Append ``(notification_id, originator_id, version, state)`` rows in that order.
@@ -289,19 +477,20 @@ class LedgerCursor:
         """
         if not rows:
             return
-        last = self.last_leaf()
+        tail = self._one(self.sql.tail.format(events=self._events), (_FIRST,))
+        last = None if tail[0] is None else _leaf(tail)
         size = 0 if last is None else last.leaf_index + 1
-        last_nid = 0 if last is None else last.notification_id
-        behind = int(self._one(self.sql.count_events_after.format(events=self._events),
-                               (last_nid,))[0])
+        last_nid = _FIRST if last is None else last.notification_id
+        behind = int(tail[4])
         if behind != len(rows) or min(r[0] for r in rows) <= last_nid:
             raise VerificationError.at(
                 "<log>", None, "merkle", f"{behind - len(rows)} stored event(s) after leaf "
                 f"{size - 1} have no leaf in the Merkle log (written outside cdlog, or leaf "
                 "rows removed); refusing to append; run `cdlog verify`")
         for notification_id, originator_id, version, state in rows:
-            self.append(notification_id, originator_id, version, leaf_hash(state), size)
+            self._stage(notification_id, originator_id, version, leaf_hash(state), size)
             size += 1
+        self._flush()
 
     def catch_up(self) -> int:
         """Give leaves to the events of a store written before the tree existed.
@@ -309,17 +498,21 @@ class LedgerCursor:
         Runs only on a store whose Merkle tables are all empty (a migration); return how many
         leaves were appended.
         """
+        if self._one(self.sql.any_rows)[0] or not self.events_after(_FIRST, 1):
+            return 0
+        self.lock()  # no writer may add events (and leaves) while the old ones get theirs
         if self._one(self.sql.any_rows)[0]:
             return 0
-        last_nid = 0
+        last_nid = _FIRST
         added = 0
         while True:
             page = [_event(r) for r in self._all(self.sql.events_after.format(
                 events=self._events), (last_nid, PAGE))]
             for e in page:
-                self.append(e.notification_id, e.originator_id, e.originator_version,
+                self._stage(e.notification_id, e.originator_id, e.originator_version,
                             leaf_hash(e.state), added)
                 added += 1
+            self._flush()
             if len(page) < PAGE:
                 return added
             last_nid = page[-1].notification_id
@@ -373,7 +566,7 @@ class LedgerCursor:
     # ------------------------------------------------------------ checkpoints
     def lock(self) -> None:
         """Take the store's write lock now (before reading what will be signed)."""
-        self._c.execute(self.sql.lock)
+        self._c.execute(self.sql.lock.format(events=self._events))
 
     def checkpoints(self) -> list[CheckpointRow]:
         """Every stored checkpoint, by size."""
@@ -408,7 +601,36 @@ class LedgerCursor:
                                                       received_at))
 
 
-class CdlogSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+class LedgerRecorder:
+    """What both cdlog application recorders offer beyond eventsourcing's: the Merkle log."""
+
+    ledger_sql: LedgerSQL
+
+    def ledger(self, cursor: Any) -> LedgerCursor:
+        """The Merkle-log tables through ``cursor`` (a cursor of this recorder's datastore)."""
+        raise NotImplementedError
+
+    def read(self) -> AbstractContextManager[LedgerCursor]:
+        """A read-only view of the log (one consistent snapshot)."""
+        raise NotImplementedError
+
+    def write(self) -> AbstractContextManager[LedgerCursor]:
+        """A write transaction holding the store's write lock from the start."""
+        raise NotImplementedError
+
+
+def leaf_rows(ids: Sequence[int], stored_events: Sequence[StoredEvent]
+               ) -> list[tuple[int, str, int, bytes]]:
+    """``(notification_id, hex case id, version, state)`` per stored event, in log order."""
+    if len(ids) != len(stored_events):
+        msg = f"the recorder returned {len(ids)} notification ids for {len(stored_events)} events"
+        raise RuntimeError(msg)
+    return sorted((int(nid), s.originator_id.hex if isinstance(s.originator_id, uuid.UUID)
+                   else str(s.originator_id), s.originator_version, s.state)
+                  for nid, s in zip(ids, stored_events, strict=True))
+
+
+class CdlogSQLiteApplicationRecorder(LedgerRecorder, SQLiteApplicationRecorder):
     """SQLite application recorder that appends each event to the Merkle log as it is stored.
 
     Selected through ``APPLICATION_RECORDER_TOPIC`` (see :mod:`cdlog.stores`). The leaf rows
@@ -416,7 +638,7 @@ class CdlogSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     either the events and their leaves are committed together, or neither is.
     """
 
-    ledger_sql: type[SQLiteLedgerSQL] = SQLiteLedgerSQL
+    ledger_sql: LedgerSQL = SQLiteLedgerSQL()
 
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"
                  ) -> None:
@@ -434,14 +656,11 @@ class CdlogSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent],
                        **kwargs: Any) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
-        if ids is None or len(ids) != len(stored_events):
+        if ids is None:
             msg = "the SQLite recorder returned no notification ids"
             raise RuntimeError(msg)
-        rows = [(int(nid), s.originator_id.hex if isinstance(s.originator_id, uuid.UUID)
-                 else str(s.originator_id), s.originator_version, s.state)
-                for nid, s in zip(ids, stored_events, strict=True)]
         # The inserts above hold the write lock, so the tree size read now is the latest.
-        self.ledger(c).append_events(sorted(rows))
+        self.ledger(c).append_events(leaf_rows(ids, stored_events))
         return ids
 
     def ledger(self, cursor: Any) -> LedgerCursor:
@@ -463,16 +682,16 @@ class CdlogSQLiteApplicationRecorder(SQLiteApplicationRecorder):
             yield ledger
 
 
-def recorder_of(log: Any) -> CdlogSQLiteApplicationRecorder:
+def recorder_of(log: Any) -> LedgerRecorder:
     """The Merkle-log recorder of a :class:`~cdlog.application.CaseLog`.
 
-    Raises :class:`~cdlog.errors.ConfigurationError` for a store without the Merkle log
-    (PostgreSQL, until its twin exists).
+    Raises :class:`~cdlog.errors.ConfigurationError` for a store opened without cdlog's
+    recorder (an eventsourcing application configured by hand).
     """
     recorder = log.app.recorder
-    if not isinstance(recorder, CdlogSQLiteApplicationRecorder):
-        raise ConfigurationError(f"store {log.store.url}: the Merkle log (checkpoints, proofs, "
-                                 "bundles) is implemented for SQLite stores only")
+    if not isinstance(recorder, LedgerRecorder):
+        raise ConfigurationError(f"store {log.store.url}: its recorder keeps no Merkle log "
+                                 "(checkpoints, proofs and bundles need cdlog's recorder)")
     return recorder
 
 

@@ -8,6 +8,7 @@ so a row moved to another place fails on read as well as in ``cdlog verify``.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,7 @@ class SealedRecord:
 
     sealed: SealedEvent
 
-    @property
+    @functools.cached_property
     def originator_id(self) -> uuid.UUID:
         """The case id."""
         return uuid.UUID(self.sealed.case)

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
+
+import orjson
 
 from cdlog.canonical import canonical_bytes, loads
 from cdlog.errors import Failure, InputError, VerificationError
@@ -35,6 +38,7 @@ ENVELOPE_KEYS = frozenset({
 })
 
 
+@functools.lru_cache(maxsize=8192)
 def stream_id(name: str) -> uuid.UUID:
     """Return the case (stream) id for a stream name: UUIDv5 in cdlog's namespace."""
     return uuid.uuid5(STREAM_NAMESPACE, name)
@@ -64,7 +68,11 @@ class Signature:
 
 @dataclass(frozen=True)
 class SealedEvent:
-    """An event as stored: envelope, signatures, the exact bytes and their hash."""
+    """An event as stored: envelope, signatures, the exact bytes and their hash.
+
+    Immutable: the envelope is never changed after sealing or parsing, so the fields read
+    from it are remembered on first use.
+    """
 
     envelope: Mapping[str, Any]
     envelope_bytes: bytes
@@ -72,22 +80,22 @@ class SealedEvent:
     sealed: bytes
     hash: bytes
 
-    @property
+    @functools.cached_property
     def stream(self) -> str:
         """The stream name (``case:OP-2006-0001``, ``trust:CBP``...)."""
         return cast(str, self.envelope["stream"])
 
-    @property
+    @functools.cached_property
     def case(self) -> str:
         """The case (stream) id as a string UUID."""
         return cast(str, self.envelope["case"])
 
-    @property
+    @functools.cached_property
     def version(self) -> int:
         """The event's version in its case, from 1."""
         return cast(int, self.envelope["version"])
 
-    @property
+    @functools.cached_property
     def type(self) -> str:
         """The stable event type name."""
         return cast(str, self.envelope["type"])
@@ -107,7 +115,7 @@ class SealedEvent:
         """Hex hash of the previous event of the same case, or None for version 1."""
         return cast("str | None", self.envelope["prev"])
 
-    @property
+    @functools.cached_property
     def hash_hex(self) -> str:
         """The event hash in lowercase hex."""
         return self.hash.hex()
@@ -152,6 +160,18 @@ def build_envelope(
     }
 
 
+def signatures_bytes(signatures: Sequence[Signature]) -> bytes:
+    """The canonical (RFC 8785) bytes of the signature list, as stored after the envelope.
+
+    Its objects have the two ASCII keys ``key`` and ``sig`` and string values, where orjson's
+    sorted output is RFC 8785's; anything else goes through :func:`canonical_bytes`.
+    """
+    items = [s.as_json() for s in signatures]
+    if all(type(s.key) is str for s in signatures):
+        return orjson.dumps(items, option=orjson.OPT_SORT_KEYS)
+    return canonical_bytes(items)
+
+
 def seal(envelope: Mapping[str, Any], signers: Sequence[Signer]) -> SealedEvent:
     """Sign an envelope with each signer, in the order the envelope names them.
 
@@ -165,7 +185,7 @@ def seal(envelope: Mapping[str, Any], signers: Sequence[Signer]) -> SealedEvent:
     envelope_bytes = canonical_bytes(envelope)
     message = signing_message(envelope_bytes)
     sigs = tuple(Signature(s.key_id, s.sign(message)) for s in signers)
-    sealed = envelope_bytes + b"\n" + canonical_bytes([s.as_json() for s in sigs])
+    sealed = envelope_bytes + b"\n" + signatures_bytes(sigs)
     return SealedEvent(envelope=envelope, envelope_bytes=envelope_bytes, signatures=sigs,
                        sealed=sealed, hash=leaf_hash(sealed))
 

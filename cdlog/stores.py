@@ -2,8 +2,10 @@
 
 * ``sqlite:///relative/or/absolute/path.db`` (three slashes, then the path) — the embedded
   default is ``sqlite:///.cdlog/cdlog.db`` under the working directory;
-* ``postgresql://user:password@host:port/dbname[?schema=name]`` — the scale-out store
-  (tables in ``schema``, default ``public``; the schema must exist).
+* ``postgresql://user:password@host:port/dbname[?schema=name][&home=folder]`` — the
+  scale-out store (tables in ``schema``, default ``public``; the schema must exist). Files
+  that live beside the store (trust file, key files, views of an SQLite store) go to
+  ``home``, default ``.cdlog`` under the working directory.
 
 A URL comes from ``--store``, else ``CDLOG_STORE``, else the default.
 """
@@ -34,10 +36,13 @@ class StoreConfig:
     user: str = ""
     password: str = ""
     schema: str = ""
+    home_dir: Path | None = None
 
     @property
     def home(self) -> Path:
         """Folder for files that live beside the store (trust file, demo keys)."""
+        if self.home_dir is not None:
+            return self.home_dir
         if self.path is not None:
             return self.path.parent
         return Path(".cdlog")
@@ -54,7 +59,11 @@ class StoreConfig:
                 "POSTGRES_HOST": self.host, "POSTGRES_PORT": str(self.port),
                 "POSTGRES_USER": self.user, "POSTGRES_PASSWORD": self.password,
                 "POSTGRES_LOCK_TIMEOUT": "30", "POSTGRES_POOL_SIZE": "4",
-                "POSTGRES_MAX_OVERFLOW": "4", "POSTGRES_SCHEMA": self.schema}
+                "POSTGRES_MAX_OVERFLOW": "4", "POSTGRES_SCHEMA": self.schema,
+                # never the lock-free insert function (notes §3.4): ids must commit in order
+                "POSTGRES_ENABLE_DB_FUNCTIONS": "no",
+                # keeps the Merkle log in the events' transaction (cdlog/ledger.py)
+                "APPLICATION_RECORDER_TOPIC": "cdlog.pgledger:CdlogPostgresApplicationRecorder"}
 
 
 def resolve_store(url: str | None = None) -> StoreConfig:
@@ -69,6 +78,8 @@ def resolve_store(url: str | None = None) -> StoreConfig:
         return StoreConfig(url=text, kind="sqlite", path=path)
     if parts.scheme in {"postgresql", "postgres"}:
         dbname = parts.path.lstrip("/")
+        query = parse_qs(parts.query)
+        home = query.get("home", [""])[0]
         if not dbname or not parts.hostname:
             raise ConfigurationError(
                 f"store {text!r}: expected postgresql://user:password@host:port/dbname")
@@ -76,6 +87,7 @@ def resolve_store(url: str | None = None) -> StoreConfig:
                            port=parts.port or 5432, dbname=dbname,
                            user=unquote(parts.username or ""),
                            password=unquote(parts.password or ""),
-                           schema=parse_qs(parts.query).get("schema", [""])[0])
+                           schema=query.get("schema", [""])[0],
+                           home_dir=Path(home) if home else None)
     raise ConfigurationError(f"store {text!r}: unknown scheme {parts.scheme!r}; "
                              "expected sqlite:///path.db or postgresql://...")

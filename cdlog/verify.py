@@ -29,26 +29,32 @@ checkpoints of the log's Merkle tree.
 
 from __future__ import annotations
 
+import functools
+import os
+import pickle
 import re
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from eventsourcing.persistence import Notification
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from cdlog.canonical import canonical_bytes, is_canonical_time
-from cdlog.context import TRUST_TYPES, LogContext
+from cdlog.canonical import canonical_bytes, is_canonical_time, parse_time
+from cdlog.context import CONTEXT_TYPES, TRUST_TYPES, LogContext
 from cdlog.domain.case import CaseState, check
 from cdlog.domain.config import Config
 from cdlog.domain.evolve import evolve, start_state
+from cdlog.domain.values import Officer
 from cdlog.errors import CdlogError, Failure, RuleViolationError, VerificationError
 from cdlog.facts import fact_of, officer_of
 from cdlog.keys.signer import signature_is_valid
 from cdlog.keys.trust import TrustRoot
 from cdlog.persistence import check_row
-from cdlog.sealing import SealedEvent, parse, signing_message, stream_id
+from cdlog.sealing import SealedEvent, parse, signatures_bytes, signing_message, stream_id
 
 PAGE = 1000
 _HASH_HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -86,16 +92,89 @@ class _Stream:
     head: str | None = None
 
 
+STREAMS_IN_MEMORY = 10_000
+"""How many case states a replay keeps in memory; the others wait in a temporary file."""
+
+
+class _StreamTable:
+    """The replay state of every case seen so far, in bounded memory.
+
+    The ``limit`` most recently used states stay in memory; older ones are pickled into a
+    private temporary SQLite file (deleted when closed) and brought back when their case goes
+    on, so a replay of any size holds at most ``limit`` case states.
+    """
+
+    def __init__(self, limit: int = STREAMS_IN_MEMORY) -> None:
+        self._limit = max(limit, 8)
+        self._live: dict[str, _Stream] = {}
+        self._spill: sqlite3.Connection | None = None
+        self._spilled = 0
+
+    def get(self, case: str) -> _Stream | None:
+        """The state of ``case`` (now the most recently used), or None for a new case."""
+        st = self._live.pop(case, None)
+        if st is None and self._spilled:
+            st = self._unspill(case)
+        if st is not None:
+            self._live[case] = st
+        return st
+
+    def add(self, case: str, st: _Stream) -> None:
+        """Keep the state of a new case."""
+        self._live[case] = st
+        if len(self._live) > self._limit:
+            self._evict()
+
+    def _evict(self) -> None:
+        victims = list(islice(self._live, self._limit // 8))
+        rows = [(c, pickle.dumps(self._live.pop(c), pickle.HIGHEST_PROTOCOL)) for c in victims]
+        if self._spill is None:
+            self._spill = sqlite3.connect("", isolation_level=None)  # private, on disk
+            self._spill.execute("PRAGMA journal_mode=OFF")
+            self._spill.execute("PRAGMA synchronous=OFF")
+            self._spill.execute("CREATE TABLE spill (c TEXT PRIMARY KEY, s BLOB) WITHOUT ROWID")
+        self._spill.execute("BEGIN")
+        self._spill.executemany("INSERT INTO spill VALUES (?, ?)", rows)
+        self._spill.execute("COMMIT")
+        self._spilled += len(rows)
+
+    def _unspill(self, case: str) -> _Stream | None:
+        assert self._spill is not None
+        row = self._spill.execute("SELECT s FROM spill WHERE c = ?", (case,)).fetchone()
+        if row is None:
+            return None
+        self._spill.execute("DELETE FROM spill WHERE c = ?", (case,))
+        self._spilled -= 1
+        st: _Stream = pickle.loads(row[0])  # noqa: S301 - our own bytes, written just now
+        return st
+
+    def close(self) -> None:
+        """Drop every state and the temporary file."""
+        self._live.clear()
+        if self._spill is not None:
+            self._spill.close()
+            self._spill = None
+            self._spilled = 0
+
+
+@functools.lru_cache(maxsize=4096)
+def stream_case(stream: str) -> str:
+    """The case id (text) of a stream name: :func:`cdlog.sealing.stream_id`, cached."""
+    return str(stream_id(stream))
+
+
 class Verifier:
     """Replays sealed events in log order and checks each one (see the module docstring)."""
 
     def __init__(self, config: Config, trusted_roots: Iterable[TrustRoot] | None = None,
-                 log_id: str | None = None) -> None:
+                 log_id: str | None = None, *,
+                 streams_in_memory: int = STREAMS_IN_MEMORY) -> None:
         self.config = config
         self.context = LogContext(config, trusted_roots)
         self.log_id = log_id
         self.report = Report()
-        self._streams: dict[str, _Stream] = {}
+        self._streams = _StreamTable(streams_in_memory)
+        self._same: dict[tuple[int, int], tuple[Officer, Officer, bool]] = {}
 
     def _fail(self, case: str, version: int | None, check_name: str, detail: str) -> None:
         self.report.failures.append(Failure(case, version, check_name, detail))
@@ -105,8 +184,28 @@ class Verifier:
 
         Nothing a row holds makes this raise: every problem becomes a located failure.
         """
-        self.report.events += 1
         before = len(self.report.failures)
+        sealed = self._replay(position, sealed_bytes, row)
+        if sealed is not None and self.log_id is None and len(self.report.failures) == before:
+            self.log_id = str(sealed.envelope["log"])  # the first event that fully verifies
+
+    def feed_context(self, position: int, sealed_bytes: bytes, row: Notification) -> None:
+        """Take in a context event whose case another verifier checks (parallel replay).
+
+        The key registry and the disclosures change exactly as :meth:`feed` would change
+        them; nothing is reported and no case state is kept.
+        """
+        report = self.report
+        self.report = Report()
+        try:
+            self._replay(position, sealed_bytes, row, own=False)
+        finally:
+            self.report = report
+
+    def _replay(self, position: int, sealed_bytes: bytes, row: Notification | None,
+                own: bool = True) -> SealedEvent | None:
+        """Check one event; return it when it got as far as the event checks (else None)."""
+        self.report.events += 1
         case, version = "<bundle>", None
         if row is not None:
             case = str(row.originator_id)
@@ -115,7 +214,7 @@ class Verifier:
                 self._fail(case, None, "placement",
                            f"row at log position {position} has version {raw_version!r}, "
                            "not an integer")
-                return
+                return None
             version = raw_version
         outside = row is not None and position < 1  # a store row before the log's start
         if outside:  # reported and decoded, but not replayed
@@ -125,7 +224,7 @@ class Verifier:
         if data is None:
             self._fail(case, version, "decode",
                        f"stored state is {type(sealed_bytes).__name__}, not bytes")
-            return
+            return None
         try:
             sealed = parse(data, case, version)
             _check_form(sealed, case, version)
@@ -133,43 +232,54 @@ class Verifier:
                 check_row(row, sealed)
         except VerificationError as exc:
             self.report.failures.extend(exc.failures)
-            return
+            return None
         except (ValueError, TypeError) as exc:  # parse let a malformed value through
             self._fail(case, version, "decode", f"malformed sealed event: {exc}")
-            return
-        if outside:
-            return
+            return None
+        if outside or (not own and sealed.type not in CONTEXT_TYPES):
+            return None
         try:
-            self._check_event(sealed, position)
+            self._check_event(sealed, position, own)
         except (CdlogError, LookupError, TypeError, ValueError, AttributeError) as exc:
             # a shape the checks above did not foresee: report it here, go on with the next row
             self._fail(sealed.case, sealed.version, "decode",
                        f"event cannot be checked: {type(exc).__name__}: {exc}")
-        if self.log_id is None and len(self.report.failures) == before:
-            self.log_id = str(sealed.envelope["log"])  # the first event that fully verifies
+        return sealed
 
-    def _check_event(self, sealed: SealedEvent, position: int) -> None:
+    def _record_head(self, stream: str, version: int, hash_hex: str) -> None:
+        self.report.heads[stream] = (version, hash_hex)
+
+    def _check_event(self, sealed: SealedEvent, position: int, own: bool = True) -> None:
+        """The checks of one decoded event in its place.
+
+        With ``own`` False (a context event of a case another verifier owns) only what can
+        change the log context runs, in the same order and with the same outcome, and the
+        case's own state (versions, chain, rules) is left to its owner.
+        """
         case, version = sealed.case, sealed.version
         if self.log_id is not None and sealed.envelope["log"] != self.log_id:
             self._fail(case, version, "placement",
                        f"event of log {sealed.envelope['log']!r} in log {self.log_id!r}")
-        if str(stream_id(sealed.stream)) != case:
+        if stream_case(sealed.stream) != case:
             self._fail(case, version, "placement",
                        f"case id is not the id of stream {sealed.stream!r}")
-        st = self._streams.get(case)
-        if st is None:
-            st = self._streams[case] = _Stream(start_state(sealed.stream))
-            self.report.cases += 1
-        if version != st.version + 1:
-            what = "repeats or goes back" if version <= st.version else "skips"
-            self._fail(case, version, "version", f"version {version} {what} after "
-                       f"version {st.version} of {sealed.stream}")
-        if sealed.prev != st.head:
-            self._fail(case, version, "chain", f"prev {sealed.prev} is not the hash of the "
-                       f"previous event {st.head}")
-        st.version = max(st.version, version)
-        st.head = sealed.hash_hex
-        self.report.heads[sealed.stream] = (version, sealed.hash_hex)
+        st = None
+        if own:
+            st = self._streams.get(case)
+            if st is None:
+                st = _Stream(start_state(sealed.stream))
+                self._streams.add(case, st)
+                self.report.cases += 1
+            if version != st.version + 1:
+                what = "repeats or goes back" if version <= st.version else "skips"
+                self._fail(case, version, "version", f"version {version} {what} after "
+                           f"version {st.version} of {sealed.stream}")
+            if sealed.prev != st.head:
+                self._fail(case, version, "chain", f"prev {sealed.prev} is not the hash of "
+                           f"the previous event {st.head}")
+            st.version = max(st.version, version)
+            st.head = sealed.hash_hex
+            self._record_head(sealed.stream, version, st.head)
         self._check_signatures(sealed, position)
         try:
             fact = fact_of(sealed)
@@ -184,19 +294,20 @@ class Verifier:
                 self.report.failures.extend(  # a bad root signature is reported once
                     f for f in exc.failures if (f.case, f.version, f.check) not in known)
             return
-        try:
-            check(st.state, fact, self.context)
-        except RuleViolationError as exc:
-            self._fail(case, version, "rule", f"[{exc.rule}] {exc.problem}"
-                       + (f" (expected {exc.expected})" if exc.expected else ""))
-        except (CdlogError, LookupError, TypeError, ValueError, AttributeError) as exc:
-            self._fail(case, version, "rule", f"the rules cannot judge this event in its "
-                       f"case's state: {type(exc).__name__}: {exc}")
-        try:
-            evolve(st.state, fact, self.config)
-        except (CdlogError, LookupError, TypeError, ValueError, AttributeError) as exc:
-            self._fail(case, version, "rule", f"the event cannot be applied to its case's "
-                       f"state: {type(exc).__name__}: {exc}")
+        if st is not None:
+            try:
+                check(st.state, fact, self.context)
+            except RuleViolationError as exc:
+                self._fail(case, version, "rule", f"[{exc.rule}] {exc.problem}"
+                           + (f" (expected {exc.expected})" if exc.expected else ""))
+            except (CdlogError, LookupError, TypeError, ValueError, AttributeError) as exc:
+                self._fail(case, version, "rule", f"the rules cannot judge this event in its "
+                           f"case's state: {type(exc).__name__}: {exc}")
+            try:
+                evolve(st.state, fact, self.config)
+            except (CdlogError, LookupError, TypeError, ValueError, AttributeError) as exc:
+                self._fail(case, version, "rule", f"the event cannot be applied to its case's "
+                           f"state: {type(exc).__name__}: {exc}")
         if sealed.type == "ThirdPartyDisclosureAuthorized":
             self.context.observe(sealed, position)
 
@@ -239,9 +350,19 @@ class Verifier:
             except ValueError:
                 self._fail(case, version, "key", "signing party is malformed")
                 continue
-            if claimed != subject:
+            if not self._same_officer(claimed, subject):
                 self._fail(case, version, "key", f"signed as {claimed.label} but key "
                            f"{sig.key} belongs to {subject.label}")
+
+    def _same_officer(self, claimed: Officer, subject: Officer) -> bool:
+        """``claimed == subject``, remembered per pair of (immutable) identities."""
+        key = (id(claimed), id(subject))
+        known = self._same.get(key)
+        if known is None:
+            if len(self._same) >= 4096:
+                self._same.clear()
+            known = self._same[key] = (claimed, subject, claimed == subject)  # keeps both alive
+        return known[2]
 
     def finish(self) -> Report:
         """Return the report after the last event."""
@@ -294,7 +415,7 @@ def _check_form(sealed: SealedEvent, case: str, version: int | None) -> None:
     signatures = sealed.sealed[len(sealed.envelope_bytes) + 1:]
     try:
         canonical_env = canonical_bytes(env)
-        canonical_sigs = canonical_bytes([s.as_json() for s in sealed.signatures])
+        canonical_sigs = signatures_bytes(sealed.signatures)
     except CdlogError as exc:
         raise VerificationError(Failure(case, version, "decode",
                                         f"envelope is not canonical JSON: {exc}")) from exc
@@ -308,8 +429,6 @@ def _check_form(sealed: SealedEvent, case: str, version: int | None) -> None:
 
 def fact_time(sealed: SealedEvent) -> Any:
     """The recorded time of a sealed event (what key validity is judged against)."""
-    from cdlog.canonical import parse_time  # noqa: PLC0415
-
     return parse_time(str(sealed.envelope["recorded"]), "recorded")
 
 
@@ -322,10 +441,13 @@ def iter_notifications(recorder: Any, start: int | None = None) -> Iterator[Noti
     while True:
         try:
             page = recorder.select_notifications(start=start, limit=PAGE)
-        except (ValueError, TypeError):  # a row eventsourcing cannot convert (its case id)
-            if not isinstance(recorder, SQLiteApplicationRecorder):
+        except (ValueError, TypeError):  # a row eventsourcing cannot convert (case id, state)
+            if hasattr(recorder, "select_raw_notifications"):  # cdlog.pgledger
+                page = recorder.select_raw_notifications(start, PAGE)
+            elif isinstance(recorder, SQLiteApplicationRecorder):
+                page = _select_raw(recorder, start, PAGE)
+            else:
                 raise
-            page = _select_raw(recorder, start, PAGE)
         yield from page
         if len(page) < PAGE:
             return
@@ -356,12 +478,55 @@ def _lenient_id(value: object) -> uuid.UUID | str:
         return value
 
 
+PARALLEL_MIN_EVENTS = 20_000
+"""Stores with fewer events are replayed in this process (starting workers costs more)."""
+
+
+def default_workers(events: int) -> int:
+    """How many processes verify a store of ``events`` events by default: one per core for
+    large stores (on POSIX systems), else 1 (serial)."""
+    cores = os.cpu_count() or 1
+    parallel = events >= PARALLEL_MIN_EVENTS and cores > 1 and os.name == "posix"
+    return cores if parallel else 1
+
+
 def verify_store(log: Any, *, trusted_roots: Iterable[TrustRoot] | None = None,
-                 progress: Callable[[int], None] | None = None) -> Report:
+                 progress: Callable[[int], None] | None = None,
+                 workers: int | None = None,
+                 alongside: Callable[[], None] | None = None) -> Report:
     """Replay every event of a :class:`~cdlog.application.CaseLog` and check it.
 
     ``progress`` is called with the number of events checked so far, every page.
+    ``workers`` processes share the replay by case (:mod:`cdlog.parallel_verify`); the
+    default is one per core for stores of :data:`PARALLEL_MIN_EVENTS` events or more, else
+    the replay runs in this process. Either way the report is the same.
+    ``alongside`` (other work on the store, such as rebuilding its Merkle tree) is run once:
+    in a thread of this process while worker processes replay, else after the replay.
     """
+    if workers is None:
+        workers = default_workers(log.max_position())
+    ran = [False]
+
+    def other_work() -> None:
+        ran[0] = True
+        if alongside is not None:
+            alongside()
+
+    if workers > 1:
+        from cdlog.parallel_verify import verify_parallel  # noqa: PLC0415 - imports this
+
+        report = verify_parallel(log, workers=workers, trusted_roots=trusted_roots,
+                                 progress=progress, alongside=other_work)
+        if report is not None:
+            return report
+    report = _verify_serial(log, trusted_roots, progress)
+    if not ran[0]:
+        other_work()
+    return report
+
+
+def _verify_serial(log: Any, trusted_roots: Iterable[TrustRoot] | None,
+                   progress: Callable[[int], None] | None) -> Report:
     verifier = Verifier(log.config, trusted_roots)
     for i, row in enumerate(iter_notifications(log.app.recorder), start=1):
         verifier.feed(row.id, row.state, row)

@@ -1,23 +1,47 @@
-"""Shared fixtures: a log in a temporary SQLite store with certified officers (a "world")."""
+"""Shared fixtures: a log in a temporary store with certified officers (a "world").
+
+Every test that takes ``store_url`` (or ``world``) runs twice: on a fresh SQLite file and on a
+fresh schema of a PostgreSQL test server. The server is ``CDLOG_TEST_PG_URL`` (``make test``
+starts one and exports it); without it the session starts ``scripts/pg-test-server`` itself
+(and stops it at the end if it started it). PostgreSQL tests never skip: a server that cannot
+be had fails them.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import os
+import sqlite3
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import structlog
+from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.sqlite import SQLiteDatastore
 from hypothesis import HealthCheck, settings
 
 from cdlog.application import CaseLog
 from cdlog.canonical import parse_time
 from cdlog.domain.values import Officer
 from cdlog.keys.signer import Ed25519Signer
+from cdlog.ledger import (
+    CdlogSQLiteApplicationRecorder,
+    LedgerCursor,
+    LedgerSQL,
+    PostgresLedgerSQL,
+    SQLiteLedgerSQL,
+)
+from cdlog.pgledger import CdlogPostgresApplicationRecorder
 from cdlog.sealing import SealedEvent
+from cdlog.stores import resolve_store
 
 settings.register_profile("cdlog", deadline=None, max_examples=60,
                           suppress_health_check=[HealthCheck.too_slow,
@@ -25,7 +49,11 @@ settings.register_profile("cdlog", deadline=None, max_examples=60,
 settings.load_profile("cdlog")
 structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+PG_URL_ENV = "CDLOG_TEST_PG_URL"
+PG_SCRIPT = ROOT / "scripts" / "pg-test-server"
+STORE_KINDS = ("sqlite", "postgresql")
 T0 = parse_time("2006-03-14T06:00:00-05:00")
 
 # handle -> (id, role, agency, office); the cast of scenario A plus a few extra parties.
@@ -97,10 +125,265 @@ def build_world(store: str) -> World:
     return world
 
 
+def _pg_script(command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(PG_SCRIPT), command], capture_output=True, text=True,
+                          timeout=600, check=False, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """The PostgreSQL test server's URL (``CDLOG_TEST_PG_URL``, else one started here)."""
+    url = os.environ.get(PG_URL_ENV, "")
+    started = False
+    if not url:
+        started = _pg_script("status").returncode != 0
+        run = _pg_script("start")
+        if run.returncode != 0 or not run.stdout.strip():
+            pytest.fail(f"PostgreSQL test server did not start ({PG_SCRIPT} start, exit "
+                        f"{run.returncode}): {run.stderr.strip()}")
+        url = run.stdout.strip().splitlines()[-1]
+    try:
+        psycopg.connect(url.split("?", 1)[0], connect_timeout=10).close()
+    except psycopg.Error as exc:
+        pytest.fail(f"PostgreSQL test server {url} is not reachable: {exc}")
+    yield url
+    if started:
+        _pg_script("stop")
+
+
+@contextmanager
+def pg_schema(server: str, home: Path) -> Iterator[str]:
+    """A store URL on a fresh schema of ``server`` with files in ``home``; dropped after."""
+    schema = "t_" + uuid.uuid4().hex[:16]
+    server = server.split("?", 1)[0]
+    home.mkdir(parents=True, exist_ok=True)
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{server}?schema={schema}&home={home}"
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute("SET lock_timeout = '60s'")
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+class RawStore:
+    """Direct SQL on a store's tables alongside cdlog, as anyone with database access could.
+
+    Statements are written once for both kinds of store: ``?`` placeholders, and the names
+    ``{events}`` (the events table), ``{nid}`` (its notification-id column), ``{leaves}``,
+    ``{nodes}``, ``{checkpoints}`` and ``{cosignatures}``. SQLite goes through the ``sqlite3``
+    module, PostgreSQL through ``psycopg``. Rows come back as tuples with case ids as 32 hex
+    digits (as SQLite stores them) and binary columns as bytes.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.config = resolve_store(url)
+        self.kind = self.config.kind
+        self.schema = self.config.schema or "public"
+        if self.kind == "sqlite":
+            self.names = {"events": "stored_events", "nid": "rowid", "leaves": "merkle_leaves",
+                          "nodes": "merkle_nodes", "checkpoints": "checkpoints",
+                          "cosignatures": "cosignatures"}
+        else:  # qualified: a datastore's connections search other schemas
+            self.names = {name: f'"{self.schema}"."cdlog_{table}"' for name, table in (
+                ("events", "events"), ("leaves", "merkle_leaves"), ("nodes", "merkle_nodes"),
+                ("checkpoints", "checkpoints"), ("cosignatures", "cosignatures"))}
+            self.names["nid"] = "notification_id"
+
+    def sql(self, text: str) -> str:
+        """A neutral statement in this store's dialect."""
+        text = text.format(**self.names)
+        return text if self.kind == "sqlite" else text.replace("?", "%s")
+
+    @contextmanager
+    def connect(self) -> Iterator[Any]:
+        """A DB-API connection in a transaction (commit or roll back yourself)."""
+        if self.kind == "sqlite":
+            assert self.config.path is not None
+            lite = sqlite3.connect(self.config.path)
+            try:
+                yield lite
+            finally:
+                lite.close()
+            return
+        conn = psycopg.connect(host=self.config.host, port=self.config.port,
+                               dbname=self.config.dbname, user=self.config.user,
+                               password=self.config.password)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def execute(self, *statements: str | tuple[str, Sequence[object]]) -> None:
+        """Run statements in one committed transaction."""
+        with self.connect() as conn:
+            cursor = conn.cursor()
+            for statement in statements:
+                text, params = (statement, ()) if isinstance(statement, str) else statement
+                cursor.execute(self.sql(text), tuple(params))
+            conn.commit()
+
+    def rows(self, text: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """The rows of a query."""
+        with self.connect() as conn:
+            cursor = conn.cursor()
+            cursor.execute(self.sql(text), tuple(params))
+            return [tuple(_plain(v) for v in row) for row in cursor.fetchall()]
+
+    def ledger_sql(self) -> tuple[LedgerSQL, str]:
+        """The Merkle-log statements of this store and its qualified events table."""
+        if self.kind == "sqlite":
+            return SQLiteLedgerSQL(), "stored_events"
+        return PostgresLedgerSQL(self.schema, "cdlog_"), self.names["events"]
+
+    @contextmanager
+    def trial(self) -> Iterator[tuple[Callable[..., None], LedgerCursor]]:
+        """A transaction that is rolled back: change rows with the first item, read the
+        changed Merkle log through the second."""
+        sql, events = self.ledger_sql()
+        with self.connect() as conn:
+            cursor = conn.cursor()
+
+            def run(text: str, params: Sequence[object] = ()) -> None:
+                cursor.execute(self.sql(text), tuple(params))
+
+            try:
+                yield run, LedgerCursor(cursor, sql, events)
+            finally:
+                conn.rollback()
+
+
+MERKLE_TABLES = ("leaves", "nodes", "checkpoints", "cosignatures")
+
+
+def copy_store(source: str, target: str) -> None:
+    """Copy every row of the store ``source`` into the new, empty store ``target`` (a fork of
+    the log as it stands). SQLite: a file backup; PostgreSQL: the tables are created by
+    opening the target, then filled from the source's schema and the id sequence moved on."""
+    src, dst = RawStore(source), RawStore(target)
+    if src.kind == "sqlite":
+        assert src.config.path is not None
+        assert dst.config.path is not None
+        dst.config.path.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(src.config.path) as a, sqlite3.connect(dst.config.path) as b:
+            a.backup(b)
+        a.close()
+        b.close()
+        return
+    CaseLog(target).close()
+    statements = [f"INSERT INTO {dst.names[t]} SELECT * FROM {src.names[t]}"
+                  for t in ("events", *MERKLE_TABLES)]
+    statements.append(f"SELECT setval(pg_get_serial_sequence('{dst.names['events']}', "
+                      f"'notification_id'), (SELECT COALESCE(MAX(notification_id), 0) + 1 "
+                      f"FROM {dst.names['events']}), false)")
+    dst.execute(*statements)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return value.hex
+    if isinstance(value, memoryview):
+        return bytes(value)
+    return value
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """The kind of store a store-dependent test runs on (each test runs on both)."""
+    return str(request.param)
+
+
 @pytest.fixture
-def store_url(tmp_path: Path) -> str:
-    """A fresh SQLite store URL in a temporary folder."""
-    return f"sqlite:///{tmp_path / 'store' / 'cdlog.db'}"
+def store_url(request: pytest.FixtureRequest, store_kind: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh store URL: an SQLite file in a temporary folder, or a fresh PostgreSQL schema
+    whose home folder (keys, trust file) is that same temporary folder."""
+    with fresh_store(store_kind, tmp_path / "store", request) as url:
+        yield url
+
+
+@contextmanager
+def fresh_store(kind: str, home: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh store URL of ``kind`` whose files live in ``home`` (for any fixture scope)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{home / 'cdlog.db'}"
+        return
+    with pg_schema(request.getfixturevalue("pg_server"), home) as url:
+        yield url
+
+
+@pytest.fixture
+def more_stores(request: pytest.FixtureRequest, store_kind: str,
+                tmp_path: Path) -> Iterator[Callable[[str], str]]:
+    """Makes further fresh store URLs of the test's kind (``name`` keeps them apart)."""
+    with ExitStack() as stack:
+
+        def make(name: str) -> str:
+            return stack.enter_context(fresh_store(store_kind, tmp_path / name, request))
+
+        yield make
+
+
+@pytest.fixture
+def raw(store_url: str) -> RawStore:
+    """Direct SQL access to the test's store (see :class:`RawStore`)."""
+    return RawStore(store_url)
+
+
+LedgerApplicationRecorder = CdlogSQLiteApplicationRecorder | CdlogPostgresApplicationRecorder
+
+
+@dataclass
+class BareStore:
+    """A bare Merkle-log recorder (no sealing: any bytes are a leaf) and raw access to it."""
+
+    recorder: LedgerApplicationRecorder
+    raw: RawStore
+
+    @property
+    def kind(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.raw.kind
+
+
+@pytest.fixture
+def open_bare(request: pytest.FixtureRequest, store_kind: str,
+              tmp_path: Path) -> Iterator[Callable[[], BareStore]]:
+    """Opens fresh bare recorders of the test's store kind, each in its own file or schema."""
+    opened: list[BareStore] = []
+    with ExitStack() as stack:
+
+        def make() -> BareStore:
+            recorder: LedgerApplicationRecorder
+            if store_kind == "sqlite":
+                path = tmp_path / f"bare{len(opened)}.db"
+                url = f"sqlite:///{path}"
+                recorder = CdlogSQLiteApplicationRecorder(SQLiteDatastore(str(path)))
+            else:
+                url = stack.enter_context(pg_schema(request.getfixturevalue("pg_server"),
+                                                    tmp_path / f"bare{len(opened)}"))
+                config = resolve_store(url)
+                recorder = CdlogPostgresApplicationRecorder(
+                    PostgresDatastore(config.dbname, config.host, config.port, config.user,
+                                      config.password, schema=config.schema, pool_size=2,
+                                      max_overflow=8, lock_timeout=30),
+                    events_table_name="cdlog_events")
+            recorder.create_table()
+            opened.append(BareStore(recorder, RawStore(url)))
+            return opened[-1]
+
+        try:
+            yield make
+        finally:
+            for bare in opened:
+                bare.recorder.datastore.close()
+
+
+@pytest.fixture
+def bare(open_bare: Callable[[], BareStore]) -> BareStore:
+    """A fresh bare recorder of the test's store kind."""
+    return open_bare()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -22,6 +23,11 @@ from cdlog.note import NoteSigner, generate_cosigner
 from cdlog.scenario import Replayer
 from cdlog.sealing import parse, stream_id
 from cdlog.witness import Witness
+
+if TYPE_CHECKING:
+    from conftest import STORE_KINDS, fresh_store
+else:  # pytest registers tests/conftest.py as the module tests.conftest
+    from tests.conftest import STORE_KINDS, fresh_store
 
 CASE_A = "case:OP-2006-0001"
 CASE_C = "case:C-SYS-DECLINED-ADMIN"
@@ -39,11 +45,18 @@ class Demo:
     log_bundle: Path
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    """Replay both demo scenarios, sign and cosign a checkpoint, export two bundles."""
+@pytest.fixture(scope="module", params=STORE_KINDS)
+def demo(request: pytest.FixtureRequest,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """Replay both demo scenarios, sign and cosign a checkpoint, export two bundles (from an
+    SQLite and from a PostgreSQL store)."""
     home = tmp_path_factory.mktemp("bundle")
-    log = CaseLog(f"sqlite:///{home / 'store' / 'cdlog.db'}")
+    with fresh_store(request.param, home / "store", request) as url:
+        yield from _demo(home, url)
+
+
+def _demo(home: Path, url: str) -> Iterator[Demo]:
+    log = CaseLog(url)
     replayer = Replayer(log, root_source(log.store.home, DEMO_PASSPHRASE))
     with resources.as_file(resources.files("cdlog") / "demo_data") as folder:
         for name in ("A-MIA-CD-ACCEPTED.yaml", "C-SYS-DECLINED-ADMIN.yaml"):
@@ -234,7 +247,7 @@ def test_tampered_log_bundle_fails_its_root(demo: Demo, tmp_path: Path) -> None:
     assert any("is not the checkpoint's root" in f for f in found), found
 
 
-def test_export_refusals(demo: Demo, tmp_path: Path) -> None:
+def test_export_refusals(demo: Demo, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """Export needs a new folder and a checkpoint, and names a case that exists."""
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")
@@ -242,9 +255,6 @@ def test_export_refusals(demo: Demo, tmp_path: Path) -> None:
         export_bundle(demo.log, tmp_path / "full", [CASE_A])
     with pytest.raises(NotFoundError):
         export_bundle(demo.log, tmp_path / "n", ["NO-SUCH-CASE"])
-    empty = CaseLog(f"sqlite:///{tmp_path / 'e' / 'cdlog.db'}")
-    try:
-        with pytest.raises(NotFoundError, match="no signed checkpoint"):
-            export_bundle(empty, tmp_path / "e2")
-    finally:
-        empty.close()
+    with fresh_store(demo.log.store.kind, tmp_path / "e", request) as url, \
+            CaseLog(url) as empty, pytest.raises(NotFoundError, match="no signed checkpoint"):
+        export_bundle(empty, tmp_path / "e2")

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from eventsourcing.sqlite import SQLiteDatastore
 
 from cdlog.application import CaseLog
 from cdlog.audit import audit_tree, verify_log
@@ -33,14 +31,14 @@ from cdlog.errors import (
     NotFoundError,
     VerificationError,
 )
-from cdlog.ledger import CdlogSQLiteApplicationRecorder, read_ledger
+from cdlog.ledger import LedgerCursor, read_ledger
 from cdlog.merkle import EMPTY_ROOT, b64
 from cdlog.note import NoteSigner, generate_cosigner
 from cdlog.sealing import stream_id
 from cdlog.witness import Witness
 
 if TYPE_CHECKING:
-    from conftest import World
+    from conftest import RawStore, World
 
 PASS = b"test passphrase"
 
@@ -56,12 +54,6 @@ def add_case(world: World, ref: str = "OP-T-1", events: int = 3) -> str:
     for i in range(events - 1):
         world.rec(stream, "ConveyanceArrived", {"refs": {"bol": f"B{i}"}}, by="cbpo", at=i + 1)
     return stream
-
-
-def db_path(log: CaseLog) -> Path:
-    """The SQLite file of a log."""
-    assert log.store.path is not None
-    return log.store.path
 
 
 def test_sign_store_and_read(world: World) -> None:
@@ -91,9 +83,9 @@ def test_no_new_signature_until_the_tree_grows(world: World) -> None:
     assert [c.size for c in list_checkpoints(world.log)] == [first.size, second.size]
 
 
-def test_origin_is_per_log_and_must_name_the_key(tmp_path: Path) -> None:
+def test_origin_is_per_log_and_must_name_the_key(store_url: str) -> None:
     """The origin is the log id given at creation; a key of another name is refused."""
-    log = CaseLog(f"sqlite:///{tmp_path / 'x.db'}", log_id="cbp.example/cd-log/miami")
+    log = CaseLog(store_url, log_id="cbp.example/cd-log/miami")
     try:
         assert log.log_id == "cbp.example/cd-log/miami"
         cp = sign_checkpoint(log, signer_for(log))
@@ -157,9 +149,10 @@ def sign_checkpoint_text(log: CaseLog, size: int, cosigner: object,
 # ----------------------------------------------------------------------------- tampering
 @dataclass
 class Sealed:
-    """A log with a signed checkpoint, closed, ready to be copied and tampered with."""
+    """A log with a signed checkpoint, closed, ready to be tampered with."""
 
-    path: Path
+    url: str
+    raw: RawStore
     origin: str
     signer: NoteSigner
     checkpoint: str
@@ -168,7 +161,7 @@ class Sealed:
 
 
 @pytest.fixture
-def sealed(world: World) -> Sealed:
+def sealed(world: World, raw: RawStore) -> Sealed:
     """Two cases, a checkpoint over everything, then the store is closed."""
     first = add_case(world, "OP-T-1", 4)
     second = add_case(world, "OP-T-2", 2)
@@ -176,51 +169,13 @@ def sealed(world: World) -> Sealed:
     cp = sign_checkpoint(world.log, signer)
     versions = {first: 4, second: 2}
     world.log.close()
-    return Sealed(db_path(world.log), world.log.log_id, signer, cp.text, first, versions)
+    return Sealed(world.log.store.url, raw, world.log.log_id, signer, cp.text, first, versions)
 
 
-def copy_db(src: Path, dst: Path) -> Path:
-    """A consistent copy of an SQLite store."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    source, target = sqlite3.connect(src), sqlite3.connect(dst)
-    try:
-        source.backup(target)
-    finally:
-        source.close()
-        target.close()
-    return dst
-
-
-def mutate(path: Path, *statements: tuple[str, tuple[object, ...]]) -> None:
-    """Run raw SQL against a store, as someone with file access could."""
-    conn = sqlite3.connect(path)
-    try:
-        for sql, params in statements:
-            conn.execute(sql, params)
-        conn.commit()
-    finally:
-        conn.close()
-
-
-def audit_copy(path: Path, sealed: Sealed) -> list[str]:
-    """Rebuild and compare the tree of a store copy; return the failure texts."""
-    recorder = CdlogSQLiteApplicationRecorder(SQLiteDatastore(str(path)))
-    try:
-        with recorder.read() as led:
-            audit = audit_tree(led, sealed.origin, sealed.signer.verifier(),
-                               known=[sealed.checkpoint])
-        return [str(f) for f in audit.failures]
-    finally:
-        recorder.datastore.close()
-
-
-def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
-    """Query a store file directly."""
-    conn = sqlite3.connect(path)
-    try:
-        return list(conn.execute(sql))
-    finally:
-        conn.close()
+def audit(led: LedgerCursor, sealed: Sealed) -> list[str]:
+    """Rebuild and compare the tree as ``led`` sees it; return the failure texts."""
+    found = audit_tree(led, sealed.origin, sealed.signer.verifier(), known=[sealed.checkpoint])
+    return [str(f) for f in found.failures]
 
 
 def flip(blob: object) -> bytes:
@@ -229,65 +184,67 @@ def flip(blob: object) -> bytes:
     return blob[:-1] + bytes([blob[-1] ^ 0x01])
 
 
-def single_row_mutations(path: Path) -> Iterator[tuple[str, tuple[str, tuple[object, ...]]]]:
+def single_row_mutations(raw: RawStore) -> Iterator[tuple[str, tuple[str, tuple[object, ...]]]]:
     """Every deletion and every rewrite of one row of the tables the Merkle log relies on."""
-    for rowid, state in rows(path, "SELECT rowid, state FROM stored_events"):
-        yield (f"delete event {rowid}", ("DELETE FROM stored_events WHERE rowid = ?", (rowid,)))
-        yield (f"rewrite event {rowid}",
-               ("UPDATE stored_events SET state = ? WHERE rowid = ?", (flip(state), rowid)))
-    for (index,) in rows(path, "SELECT leaf_index FROM merkle_leaves"):
-        yield (f"delete leaf {index}", ("DELETE FROM merkle_leaves WHERE leaf_index = ?",
-                                        (index,)))
-        yield (f"move leaf {index}", ("UPDATE merkle_leaves SET notification_id = "
+    for nid, state in raw.rows("SELECT {nid}, state FROM {events}"):
+        yield (f"delete event {nid}", ("DELETE FROM {events} WHERE {nid} = ?", (nid,)))
+        yield (f"rewrite event {nid}",
+               ("UPDATE {events} SET state = ? WHERE {nid} = ?", (flip(state), nid)))
+    for (index,) in raw.rows("SELECT leaf_index FROM {leaves}"):
+        yield (f"delete leaf {index}", ("DELETE FROM {leaves} WHERE leaf_index = ?", (index,)))
+        yield (f"move leaf {index}", ("UPDATE {leaves} SET notification_id = "
                                       "notification_id + 1000 WHERE leaf_index = ?", (index,)))
-    for level, idx, value in rows(path, "SELECT level, idx, hash FROM merkle_nodes"):
+    for level, idx, value in raw.rows("SELECT level, idx, hash FROM {nodes}"):
         yield (f"delete node {level},{idx}",
-               ("DELETE FROM merkle_nodes WHERE level = ? AND idx = ?", (level, idx)))
+               ("DELETE FROM {nodes} WHERE level = ? AND idx = ?", (level, idx)))
         yield (f"rewrite node {level},{idx}",
-               ("UPDATE merkle_nodes SET hash = ? WHERE level = ? AND idx = ?",
+               ("UPDATE {nodes} SET hash = ? WHERE level = ? AND idx = ?",
                 (flip(value), level, idx)))
-    for size, root, note in rows(path, "SELECT size, root, note FROM checkpoints"):
-        yield (f"delete checkpoint {size}", ("DELETE FROM checkpoints WHERE size = ?", (size,)))
+    for size, root, note in raw.rows("SELECT size, root, note FROM {checkpoints}"):
+        yield (f"delete checkpoint {size}", ("DELETE FROM {checkpoints} WHERE size = ?",
+                                             (size,)))
         yield (f"rewrite checkpoint root {size}",
-               ("UPDATE checkpoints SET root = ? WHERE size = ?", (flip(root), size)))
+               ("UPDATE {checkpoints} SET root = ? WHERE size = ?", (flip(root), size)))
         assert isinstance(note, str)
         yield (f"rewrite checkpoint note {size}",
-               ("UPDATE checkpoints SET note = ? WHERE size = ?", (note.replace("\n", "\n\n", 1),
-                                                                   size)))
+               ("UPDATE {checkpoints} SET note = ? WHERE size = ?",
+                (note.replace("\n", "\n\n", 1), size)))
 
 
-def test_every_single_row_mutation_is_detected(sealed: Sealed, tmp_path: Path) -> None:
-    """Deleting or rewriting any one row after a checkpoint makes the tree audit fail."""
-    assert audit_copy(copy_db(sealed.path, tmp_path / "clean.db"), sealed) == []
-    mutations = list(single_row_mutations(sealed.path))
+def test_every_single_row_mutation_is_detected(sealed: Sealed) -> None:
+    """Deleting or rewriting any one row after a checkpoint makes the tree audit fail.
+
+    Each mutation runs in a transaction that reads the tree back and is then rolled back.
+    """
+    with sealed.raw.trial() as (_, led):
+        assert audit(led, sealed) == []
+    mutations = list(single_row_mutations(sealed.raw))
     assert len(mutations) > 100
     undetected = []
-    for i, (name, statement) in enumerate(mutations):
-        path = copy_db(sealed.path, tmp_path / f"m{i}.db")
-        mutate(path, statement)
-        if not audit_copy(path, sealed):
-            undetected.append(name)
-        path.unlink()
+    for name, (statement, params) in mutations:
+        with sealed.raw.trial() as (run, led):
+            run(statement, params)
+            if not audit(led, sealed):
+                undetected.append(name)
     assert undetected == []
 
 
 @dataclass
 class Tampered:
-    """A store copy after one named mutation, opened as a log."""
+    """The sealed store after one named mutation, opened as a log."""
 
     log: CaseLog
     failures: list[str]
 
 
 @pytest.fixture
-def tampered(sealed: Sealed, tmp_path: Path) -> Iterator[Callable[..., Tampered]]:
-    """Copy the sealed store, apply SQL, open it and run the full store verification."""
+def tampered(sealed: Sealed) -> Iterator[Callable[..., Tampered]]:
+    """Apply SQL to the sealed store, open it and run the full store verification."""
     opened: list[CaseLog] = []
 
     def run(*statements: tuple[str, tuple[object, ...]]) -> Tampered:
-        path = copy_db(sealed.path, tmp_path / f"t{len(opened)}" / "cdlog.db")
-        mutate(path, *statements)
-        log = CaseLog(f"sqlite:///{path}")
+        sealed.raw.execute(*statements)
+        log = CaseLog(sealed.url)
         opened.append(log)
         report = verify_log(log, log_vkey=sealed.signer.vkey, known=[sealed.checkpoint])
         return Tampered(log, [str(f) for f in report.failures])
@@ -297,19 +254,19 @@ def tampered(sealed: Sealed, tmp_path: Path) -> Iterator[Callable[..., Tampered]
         log.close()
 
 
-def newest_rowid(path: Path, stream: str) -> int:
+def newest_nid(raw: RawStore, stream: str) -> int:
     """The notification id of the newest event of a stream."""
-    [(rowid,)] = rows(path, f"SELECT rowid FROM stored_events WHERE originator_id = "
-                            f"'{stream_id(stream).hex}' ORDER BY originator_version DESC LIMIT 1")
-    assert isinstance(rowid, int)
-    return rowid
+    [(nid,)] = raw.rows("SELECT {nid} FROM {events} WHERE originator_id = ? "
+                        "ORDER BY originator_version DESC LIMIT 1", (stream_id(stream).hex,))
+    assert isinstance(nid, int)
+    return nid
 
 
 def test_removed_newest_event_of_a_case_is_located(sealed: Sealed,
                                                    tampered: Callable[..., Tampered]) -> None:
     """Deleting a case's newest event (which its chain cannot show) is named by case/version."""
-    rowid = newest_rowid(sealed.path, sealed.stream)
-    result = tampered(("DELETE FROM stored_events WHERE rowid = ?", (rowid,)))
+    nid = newest_nid(sealed.raw, sealed.stream)
+    result = tampered(("DELETE FROM {events} WHERE {nid} = ?", (nid,)))
     case = str(stream_id(sealed.stream))
     assert any(f.startswith(f"{case} v4: merkle:") and "missing from the store" in f
                for f in result.failures), result.failures
@@ -319,14 +276,14 @@ def test_removed_newest_event_of_a_case_is_located(sealed: Sealed,
 
 def test_truncated_log_is_located(sealed: Sealed, tampered: Callable[..., Tampered]) -> None:
     """Removing the newest events with their leaves and nodes is reported as truncation."""
-    size = rows(sealed.path, "SELECT COUNT(*) FROM merkle_leaves")[0][0]
+    size = sealed.raw.rows("SELECT COUNT(*) FROM {leaves}")[0][0]
     assert isinstance(size, int)
     keep = size - 3
     result = tampered(
-        ("DELETE FROM stored_events WHERE rowid IN (SELECT notification_id FROM merkle_leaves "
+        ("DELETE FROM {events} WHERE {nid} IN (SELECT notification_id FROM {leaves} "
          "WHERE leaf_index >= ?)", (keep,)),
-        ("DELETE FROM merkle_leaves WHERE leaf_index >= ?", (keep,)),
-        ("DELETE FROM merkle_nodes WHERE ((idx + 1) << level) > ?", (keep,)))
+        ("DELETE FROM {leaves} WHERE leaf_index >= ?", (keep,)),
+        ("DELETE FROM {nodes} WHERE ((idx + 1) << level) > ?", (keep,)))
     assert any("truncated" in f and f"leaves {keep}..{size - 1}" in f
                for f in result.failures), result.failures
     with pytest.raises(VerificationError, match="refusing to sign"):
@@ -336,12 +293,12 @@ def test_truncated_log_is_located(sealed: Sealed, tampered: Callable[..., Tamper
 def test_rewritten_leaf_state_is_located(sealed: Sealed,
                                          tampered: Callable[..., Tampered]) -> None:
     """Rewriting an event's stored bytes is named by case, version and leaf index."""
-    rowid = newest_rowid(sealed.path, sealed.stream)
-    [(state,)] = rows(sealed.path, f"SELECT state FROM stored_events WHERE rowid = {rowid}")
+    nid = newest_nid(sealed.raw, sealed.stream)
+    [(state,)] = sealed.raw.rows("SELECT state FROM {events} WHERE {nid} = ?", (nid,))
     assert isinstance(state, bytes)
     rewritten = state.replace(b'"B2"', b'"B9"')
     assert rewritten != state
-    result = tampered(("UPDATE stored_events SET state = ? WHERE rowid = ?", (rewritten, rowid)))
+    result = tampered(("UPDATE {events} SET state = ? WHERE {nid} = ?", (rewritten, nid)))
     case = str(stream_id(sealed.stream))
     assert any(f.startswith(f"{case} v4: merkle: leaf ") and "rewritten" in f
                for f in result.failures), result.failures
@@ -353,8 +310,8 @@ def test_rewritten_leaf_state_is_located(sealed: Sealed,
 def test_rewritten_merkle_node_is_located(sealed: Sealed,
                                           tampered: Callable[..., Tampered]) -> None:
     """Rewriting an inner node is named by level and index; signing is refused."""
-    [(value,)] = rows(sealed.path, "SELECT hash FROM merkle_nodes WHERE level = 2 AND idx = 1")
-    result = tampered(("UPDATE merkle_nodes SET hash = ? WHERE level = 2 AND idx = 1",
+    [(value,)] = sealed.raw.rows("SELECT hash FROM {nodes} WHERE level = 2 AND idx = 1")
+    result = tampered(("UPDATE {nodes} SET hash = ? WHERE level = 2 AND idx = 1",
                        (flip(value),)))
     assert any("merkle node (level 2, index 1) over leaves 4..7 differs" in f
                for f in result.failures), result.failures
@@ -370,26 +327,26 @@ def test_untouched_store_verifies_and_extends(sealed: Sealed,
     assert sign_checkpoint(result.log, sealed.signer).text == sealed.checkpoint
 
 
-def test_same_process_refuses_after_node_rewrite(world: World) -> None:
+def test_same_process_refuses_after_node_rewrite(world: World, raw: RawStore) -> None:
     """Within one process, a node rewritten after a checkpoint stops the next signature."""
     signer = signer_for(world.log)
     first = sign_checkpoint(world.log, signer)
     add_case(world)
     top = first.size.bit_length() - 1  # the largest complete subtree under the signed root
-    mutate(db_path(world.log), ("UPDATE merkle_nodes SET hash = ? WHERE level = ? AND idx = 0",
-                                (b"\x00" * 32, top)))
+    raw.execute(("UPDATE {nodes} SET hash = ? WHERE level = ? AND idx = 0",
+                 (b"\x00" * 32, top)))
     with pytest.raises(VerificationError, match="does not reproduce the root"):
         sign_checkpoint(world.log, signer)
 
 
-def test_same_process_refuses_a_rewritten_new_leaf(world: World) -> None:
+def test_same_process_refuses_a_rewritten_new_leaf(world: World, raw: RawStore) -> None:
     """Leaves added since the last checkpoint must hash from their stored events."""
     signer = signer_for(world.log)
     sign_checkpoint(world.log, signer)
     stream = add_case(world)
-    rowid = newest_rowid(db_path(world.log), stream)
-    mutate(db_path(world.log), ("UPDATE stored_events SET state = state || 'x' WHERE rowid = ?",
-                                (rowid,)))
+    nid = newest_nid(raw, stream)
+    [(state,)] = raw.rows("SELECT state FROM {events} WHERE {nid} = ?", (nid,))
+    raw.execute(("UPDATE {events} SET state = ? WHERE {nid} = ?", (state + b"x", nid)))
     with pytest.raises(VerificationError, match="does not hash"):
         sign_checkpoint(world.log, signer)
 

@@ -18,19 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.sqlite import SQLiteDatastore
 
 from cdlog.checkpoint import Checkpoint
 from cdlog.checkpoint import sign_checkpoint as sign_note_checkpoint
 from cdlog.checkpoints import accept_cosigned, create_log_key, latest_checkpoint, sign_checkpoint
-from cdlog.ledger import CdlogSQLiteApplicationRecorder, read_ledger
+from cdlog.ledger import read_ledger
 from cdlog.merkle import b64, consistency_proof, inclusion_proof
 from cdlog.note import NoteSigner, generate_cosigner
 from cdlog.proofs import inclusion_doc, prove_consistency
 from cdlog.witness import Witness
 
 if TYPE_CHECKING:
-    from conftest import World
+    from conftest import BareStore, World
 
 SOURCE = Path(__file__).resolve().parent / "interop" / "go" / "main.go"
 GOCODE = Path("/usr/share/gocode")
@@ -128,35 +127,32 @@ def test_go_verifies_a_real_log(world: World, checker: Path, tmp_path: Path) -> 
     assert [r["ok"] for r in result["notes"]] == [False, True]
 
 
-def test_go_checks_stored_proofs_at_every_size(checker: Path, tmp_path: Path) -> None:
+def test_go_checks_stored_proofs_at_every_size(checker: Path, tmp_path: Path,
+                                               bare: BareStore) -> None:
     """Over a stored tree of 300 leaves, Go accepts cdlog's proofs at every size (sampled
     indices) and agrees on every root."""
-    recorder = CdlogSQLiteApplicationRecorder(SQLiteDatastore(str(tmp_path / "t.db")))
-    recorder.create_table()
+    recorder = bare.recorder
     states = [b"leaf %d" % i for i in range(300)]
-    try:
-        recorder.insert_events([StoredEvent(originator_id=uuid.uuid4(), originator_version=1,
-                                            topic="t", state=s) for s in states])
-        inclusion, consistency, roots = [], [], []
-        with recorder.read() as led:
-            for size in range(1, 301):
-                root = led.root(size)
-                roots.append(b64(root))
-                for index in sorted({0, size // 3, size // 2, size - 1}):
-                    inclusion.append({"leaf_index": index, "tree_size": size,
-                                      "leaf_hash": b64(led.read_hashes([(0, index)])[0]),
-                                      "root": b64(root), "proof": [
-                                          b64(h) for h in inclusion_proof(led, index, size)]})
-                for old in sorted({1, size // 2 or 1, max(size - 1, 1), size}):
-                    consistency.append({"size1": old, "size2": size,
-                                        "root1": b64(led.root(old)), "root2": b64(root),
-                                        "proof": [b64(h) for h in
-                                                  consistency_proof(led, old, size)]})
-            signer = NoteSigner(bytes(range(32)), "cdlog.test/interop")
-            note = sign_note_checkpoint(Checkpoint("cdlog.test/interop", 300, led.root()),
-                                        signer)
-    finally:
-        recorder.datastore.close()
+    recorder.insert_events([StoredEvent(originator_id=uuid.uuid4(), originator_version=1,
+                                        topic="t", state=s) for s in states])
+    inclusion, consistency, roots = [], [], []
+    with recorder.read() as led:
+        for size in range(1, 301):
+            root = led.root(size)
+            roots.append(b64(root))
+            for index in sorted({0, size // 3, size // 2, size - 1}):
+                inclusion.append({"leaf_index": index, "tree_size": size,
+                                  "leaf_hash": b64(led.read_hashes([(0, index)])[0]),
+                                  "root": b64(root), "proof": [
+                                      b64(h) for h in inclusion_proof(led, index, size)]})
+            for old in sorted({1, size // 2 or 1, max(size - 1, 1), size}):
+                consistency.append({"size1": old, "size2": size,
+                                    "root1": b64(led.root(old)), "root2": b64(root),
+                                    "proof": [b64(h) for h in
+                                              consistency_proof(led, old, size)]})
+        signer = NoteSigner(bytes(range(32)), "cdlog.test/interop")
+        note = sign_note_checkpoint(Checkpoint("cdlog.test/interop", 300, led.root()),
+                                    signer)
     result = run(checker, {"vkey": signer.vkey, "checkpoint": note,
                            "records": [b64(s) for s in states], "inclusion": inclusion,
                            "consistency": consistency}, tmp_path)

@@ -19,11 +19,11 @@ PASS = "correct horse battery staple"
 
 
 @pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> object:
+def run(tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> object:
     """Invoke the CLI against a temporary store with a passphrase in the environment."""
     monkeypatch.setenv("CDLOG_PASSPHRASE", PASS)
     monkeypatch.chdir(tmp_path)
-    store = f"sqlite:///{tmp_path / 'k.db'}"
+    store = store_url
 
     def invoke(*args: str) -> object:
         return CliRunner().invoke(cli, ["--store", store, *args], catch_exceptions=False)

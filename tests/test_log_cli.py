@@ -4,10 +4,9 @@ verify --bundle, and verify on a tampered store."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -22,6 +21,10 @@ from cdlog.keys.signer import Ed25519Signer
 from cdlog.note import NoteVerifier
 from cdlog.proofs import verify_consistency_doc, verify_inclusion_proof
 from cdlog.sealing import stream_id
+from cdlog.stores import resolve_store
+
+if TYPE_CHECKING:
+    from conftest import RawStore
 
 PASS = "correct horse battery staple"
 CASE = "case:OP-2006-0001"
@@ -30,10 +33,10 @@ CASE = "case:OP-2006-0001"
 class Cli:
     """Invoke the CLI against one temporary store."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, store: str) -> None:
         self.dir = tmp_path
-        self.db = tmp_path / "store" / "cdlog.db"
-        self.store = f"sqlite:///{self.db}"
+        self.store = store
+        self.home = resolve_store(store).home  # the store's folder (keys, bundles)
 
     def __call__(self, *args: str, code: int = 0) -> Result:
         result = CliRunner().invoke(cli, ["--store", self.store, *args],
@@ -43,11 +46,11 @@ class Cli:
 
 
 @pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+def run(tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> Cli:
     """A CLI on a fresh store, with the key-file passphrase in the environment."""
     monkeypatch.setenv("CDLOG_PASSPHRASE", PASS)
     monkeypatch.chdir(tmp_path)
-    return Cli(tmp_path)
+    return Cli(tmp_path, store_url)
 
 
 def grow(run: Cli) -> None:
@@ -66,7 +69,7 @@ def test_demo_ends_with_checkpoint_and_bundle(run: Cli) -> None:
     """`cdlog demo` signs a checkpoint and exports a bundle that `verify --bundle` accepts."""
     out = run("demo", "--fresh").output
     assert "checkpoint (size " in out
-    bundle = run.db.parent / "bundles" / "case-OP-2006-0001"
+    bundle = run.home / "bundles" / "case-OP-2006-0001"
     assert f"bundle of {CASE}: " in out
     assert f"{bundle}: OK" in out
     assert f"cdlog verify --bundle {bundle} --log-key " in out
@@ -144,19 +147,14 @@ def test_log_commands_end_to_end(run: Cli) -> None:
     assert "latest size" in store_ok
 
 
-def test_verify_locates_a_removed_newest_event(run: Cli) -> None:
+def test_verify_locates_a_removed_newest_event(run: Cli, raw: RawStore) -> None:
     """After a checkpoint, deleting a case's newest event makes `cdlog verify` fail there."""
     run("demo", "--fresh")
     cp = write(run.dir / "cp.txt", run("checkpoint").stdout)
-    conn = sqlite3.connect(run.db)
-    try:
-        [(rowid, version)] = list(conn.execute(
-            "SELECT rowid, originator_version FROM stored_events WHERE originator_id = ? "
-            "ORDER BY originator_version DESC LIMIT 1", (stream_id(CASE).hex,)))
-        conn.execute("DELETE FROM stored_events WHERE rowid = ?", (rowid,))
-        conn.commit()
-    finally:
-        conn.close()
+    [(nid, version)] = raw.rows(
+        "SELECT {nid}, originator_version FROM {events} WHERE originator_id = ? "
+        "ORDER BY originator_version DESC LIMIT 1", (stream_id(CASE).hex,))
+    raw.execute(("DELETE FROM {events} WHERE {nid} = ?", (nid,)))
     result = run("verify", "--checkpoint", str(cp), code=1)
     assert f"{CASE} v{version}: merkle: " in result.output
     assert "missing from the store" in result.output

@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.sqlite import SQLiteDatastore
 
 from cdlog.checkpoints import sign_checkpoint
 from cdlog.errors import InputError, NoteError, NotFoundError, ProofError
-from cdlog.ledger import CdlogSQLiteApplicationRecorder, read_ledger
+from cdlog.ledger import read_ledger
 from cdlog.merkle import b64, consistency_proof, inclusion_proof, leaf_hash, unb64
 from cdlog.note import NoteSigner
 from cdlog.proofs import (
@@ -29,7 +28,7 @@ from cdlog.proofs import (
 )
 
 if TYPE_CHECKING:
-    from conftest import World
+    from conftest import BareStore, World
 
 VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors"
 PROBES = VECTORS / "transparency-dev-merkle" / "testdata"
@@ -85,30 +84,26 @@ def test_consistency_doc_verifier_passes_every_probe(path: Path) -> None:
         verify_consistency_doc(doc)
 
 
-def test_reference_tree_from_the_store(tmp_path: Path) -> None:
+def test_reference_tree_from_the_store(bare: BareStore) -> None:
     """The CT 8-leaf reference tree, stored as eight events, has the reference nodes, roots
     and proofs."""
     ref = json.loads((VECTORS / "reference-tree-8-leaves.json").read_text())
-    recorder = CdlogSQLiteApplicationRecorder(SQLiteDatastore(str(tmp_path / "ref.db")))
-    recorder.create_table()
-    try:
-        recorder.insert_events([StoredEvent(originator_id=uuid.uuid4(), originator_version=1,
-                                            topic="t", state=bytes.fromhex(h))
-                                for h in ref["leaf_inputs_hex"]])
-        with recorder.read() as led:
-            for level, hashes in enumerate(ref["node_hashes_hex_by_level"]):
-                for idx, value in enumerate(hashes):
-                    assert led.read_hashes([(level, idx)])[0].hex() == value
-            for size, root in ref["root_hashes_hex_by_size"].items():
-                assert led.root(int(size)).hex() == root
-            for case in ref["inclusion_proofs"]:
-                proof = inclusion_proof(led, case["leaf_index_1based"] - 1, case["tree_size"])
-                assert [h.hex() for h in proof] == case["audit_path_hex"]
-            for case in ref["consistency_proofs"]:
-                proof = consistency_proof(led, case["size1"], case["size2"])
-                assert [h.hex() for h in proof] == case["proof_hex"]
-    finally:
-        recorder.datastore.close()
+    recorder = bare.recorder
+    recorder.insert_events([StoredEvent(originator_id=uuid.uuid4(), originator_version=1,
+                                        topic="t", state=bytes.fromhex(h))
+                            for h in ref["leaf_inputs_hex"]])
+    with recorder.read() as led:
+        for level, hashes in enumerate(ref["node_hashes_hex_by_level"]):
+            for idx, value in enumerate(hashes):
+                assert led.read_hashes([(level, idx)])[0].hex() == value
+        for size, root in ref["root_hashes_hex_by_size"].items():
+            assert led.root(int(size)).hex() == root
+        for case in ref["inclusion_proofs"]:
+            proof = inclusion_proof(led, case["leaf_index_1based"] - 1, case["tree_size"])
+            assert [h.hex() for h in proof] == case["audit_path_hex"]
+        for case in ref["consistency_proofs"]:
+            proof = consistency_proof(led, case["size1"], case["size2"])
+            assert [h.hex() for h in proof] == case["proof_hex"]
 
 
 # ----------------------------------------------------------------------------- from a log

@@ -132,12 +132,13 @@ def test_both_scenarios_replay_into_one_store(log: CaseLog, scenarios: Path) -> 
     assert verify_store(log).ok
 
 
-def test_every_shared_scenario_replays(shared: Path, tmp_path: Path) -> None:
+def test_every_shared_scenario_replays(shared: Path,
+                                       more_stores: Callable[[str], str]) -> None:
     """Every *.yaml in the shared scenarios folder replays fully into a fresh store and verifies."""
     files = sorted((shared / "scenarios").glob("*.yaml"))
     assert {A, C} <= {f.name for f in files}
     for i, path in enumerate(files):
-        with CaseLog(f"sqlite:///{tmp_path / f'every-{i}.db'}") as fresh:
+        with CaseLog(more_stores(f"every-{i}")) as fresh:
             [result] = replay(fresh, [path])
             want = expected_counts(yaml.safe_load(path.read_text(encoding="utf-8")))
             assert (result.recorded, result.derived_checked) == want, path.name
@@ -299,9 +300,9 @@ def runner(monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
 
 
 def test_cli_replay_then_verify_json(runner: CliRunner, scenarios: Path,
-                                     tmp_path: Path) -> None:
+                                     store_url: str) -> None:
     """CLI: ``replay FILE`` exits 0 and ``verify --json`` prints ok true for the store."""
-    store = f"sqlite:///{tmp_path / 'x.db'}"
+    store = store_url
     done = runner.invoke(cli, ["--store", store, "replay", str(scenarios / A),
                                str(scenarios / C)])
     assert done.exit_code == 0, done.output
@@ -316,14 +317,13 @@ def test_cli_replay_then_verify_json(runner: CliRunner, scenarios: Path,
 
 
 def test_cli_refused_step_exits_1_naming_step_and_rule(runner: CliRunner, scenarios: Path,
-                                                       tmp_path: Path) -> None:
+                                                       tmp_path: Path, store_url: str) -> None:
     """CLI: replaying A′ exits 1 with a message naming the step and the rule."""
     data = raw(scenarios, A)
     drop_authorisation(data["events"])
     bad = tmp_path / "A-prime.yaml"
     bad.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    done = runner.invoke(cli, ["--store", f"sqlite:///{tmp_path / 'x.db'}", "replay",
-                               str(bad)])
+    done = runner.invoke(cli, ["--store", store_url, "replay", str(bad)])
     assert done.exit_code == 1, done.output
     assert "refused" in done.output
     assert "step 43 (InformationShared) [R8]" in done.output

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +21,9 @@ from cdlog.proofs import prove_consistency
 from cdlog.witness import STATE_FORMAT, Witness, create_witness_key, load_witness_key
 
 if TYPE_CHECKING:
-    from conftest import World
+    from conftest import World, copy_store
+else:  # pytest registers tests/conftest.py as the module tests.conftest
+    from tests.conftest import copy_store
 
 NOW = 1_750_000_000
 
@@ -125,18 +126,13 @@ def test_rollback_is_refused(world: World, log_signer: NoteSigner, cosigner: Cos
 
 
 @pytest.fixture
-def forked(world: World, log_signer: NoteSigner, tmp_path: Path
+def forked(world: World, log_signer: NoteSigner, more_stores: Callable[[str], str]
            ) -> Iterator[tuple[StoredCheckpoint, CaseLog]]:
     """A checkpoint of the world's log, then a copy of the store that goes its own way."""
     base = sign_checkpoint(world.log, log_signer)
-    assert world.log.store.path is not None
-    copy = tmp_path / "fork" / "cdlog.db"
-    copy.parent.mkdir()
-    src, dst = sqlite3.connect(world.log.store.path), sqlite3.connect(copy)
-    src.backup(dst)
-    src.close()
-    dst.close()
-    other = CaseLog(f"sqlite:///{copy}")
+    copy = more_stores("fork")
+    copy_store(world.log.store.url, copy)
+    other = CaseLog(copy)
     yield base, other
     other.close()
 

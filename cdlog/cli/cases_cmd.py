@@ -56,7 +56,8 @@ def replay(env: Env, files: tuple[Path, ...]) -> None:
 
 
 @cli.command()
-@click.option("--fresh", is_flag=True, help="Delete the SQLite store first.")
+@click.option("--fresh", is_flag=True, help="Delete the store first (the SQLite file, or "
+              "cdlog's tables in the PostgreSQL schema).")
 @pass_env
 def demo(env: Env, fresh: bool) -> None:
     """Replay both shared scenarios, verify the store and summarise each case."""
@@ -64,6 +65,10 @@ def demo(env: Env, fresh: bool) -> None:
     if fresh and store.path is not None:
         for suffix in ("", "-wal", "-shm"):
             Path(str(store.path) + suffix).unlink(missing_ok=True)
+    elif fresh and store.kind == "postgresql":
+        from cdlog.pgledger import drop_tables  # noqa: PLC0415 - needs psycopg
+
+        drop_tables(store)
     data = resources.files("cdlog") / "demo_data"
     with resources.as_file(data) as folder:
         log, results = _replay(env, [Path(folder) / name for name in DEMO_SCENARIOS])
@@ -74,6 +79,9 @@ def demo(env: Env, fresh: bool) -> None:
         for result in results:
             _summary(log, result.scenario.case_stream, result.scenario.name)
         bundle_ok = demo_checkpoint_and_bundle(log, results[0].scenario.case_stream)
+        from cdlog.cli.report_cmd import write_demo_reports  # noqa: PLC0415
+
+        write_demo_reports(log, [r.scenario.case_stream for r in results])
     if not report.ok or not bundle_ok:
         sys.exit(1)
 

@@ -86,6 +86,6 @@ pass_env = click.make_pass_decorator(Env)
 
 def main() -> None:
     """Console entry point."""
-    from cdlog.cli import cases_cmd, keys_cmd, log_cmd, verify_cmd  # noqa: F401, PLC0415
+    from cdlog.cli import cases_cmd, keys_cmd, log_cmd, query_cmd, report_cmd, verify_cmd  # noqa: F401, PLC0415
 
     cli(prog_name="cdlog")

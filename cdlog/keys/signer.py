@@ -85,10 +85,20 @@ class Ed25519Signer:
         return f"Ed25519Signer(key_id={self._key_id!r})"
 
 
+_VERIFY_KEYS: dict[bytes, nacl.signing.VerifyKey] = {}  # the few keys of a log, ready
+
+
 def signature_is_valid(public_key: bytes, message: bytes, signature: bytes) -> bool:
     """Check one Ed25519 signature (internal helper; public APIs raise instead)."""
     try:
-        nacl.signing.VerifyKey(public_key).verify(message, signature)
+        key = _VERIFY_KEYS.get(public_key) if type(public_key) is bytes else None
+        if key is None:
+            key = nacl.signing.VerifyKey(public_key)
+            if type(public_key) is bytes:
+                if len(_VERIFY_KEYS) >= 4096:
+                    _VERIFY_KEYS.clear()
+                _VERIFY_KEYS[public_key] = key
+        key.verify(message, signature)
     except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError):
         return False
     return True

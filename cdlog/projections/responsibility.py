@@ -39,9 +39,9 @@ def responsibility_intervals(facts: Iterable[Fact]) -> list[Interval]:
                                 fact.version, "case opened at the port"))
         elif fact.type == "ResponsibilityAssumed":
             p = fact.payload
-            holder = f"{getattr(p, 'agency', 'ICE')}/{getattr(p, 'office', 'OI')}"
+            assumed = f"{getattr(p, 'agency', 'ICE')}/{getattr(p, 'office', 'OI')}"
             _close(out, when)
-            out.append(Interval(holder, when, None, fact.actor.label, fact.version,
+            out.append(Interval(assumed, when, None, fact.actor.label, fact.version,
                                 f"assumed for {getattr(p, 'scope', '')}"))
         elif fact.type == "ResponsibilityReleased":
             _close(out, when)

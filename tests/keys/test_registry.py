@@ -82,7 +82,7 @@ class Log:
                actor: Ed25519Signer) -> int:
         return self.apply(self.event(stream, type_, payload, actor))
 
-    def refused(  # noqa: PLR0917 - reads like the event it builds
+    def refused(  # reads like the event it builds
         self, stream: str, type_: str, payload: dict[str, Any], actor: Ed25519Signer,
         check: str, match: str | None = None,
     ) -> VerificationError:

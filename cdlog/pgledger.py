@@ -1,0 +1,153 @@
+"""The PostgreSQL Merkle-log recorder (needs ``cdlog[postgres]``: psycopg).
+
+:class:`CdlogPostgresApplicationRecorder` is the twin of
+:class:`cdlog.ledger.CdlogSQLiteApplicationRecorder`: the same :class:`~cdlog.ledger.LedgerCursor`
+code appends leaves and serves roots and proofs, with the statements of
+:class:`~cdlog.ledger.PostgresLedgerSQL`. Selected by :meth:`cdlog.stores.StoreConfig.environment`
+for ``postgresql://`` stores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import InterfaceError, Notification, OperationalError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import retry
+from psycopg.errors import DuplicateObject
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Identifier
+
+from cdlog.errors import ConfigurationError
+from cdlog.ledger import LedgerCursor, LedgerRecorder, PostgresLedgerSQL, leaf_rows, quote_ident
+from cdlog.stores import StoreConfig
+
+
+def serialise_ddl(curs: Any, name: str) -> None:
+    """Hold a transaction-scoped advisory lock named after ``name`` (schema-qualified), so
+    processes creating the same tables at the same moment do it one after the other."""
+    curs.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ["cdlog-ddl:" + name])
+
+
+class CdlogPostgresApplicationRecorder(LedgerRecorder, PostgresApplicationRecorder):
+    """PostgreSQL application recorder that appends each event to the Merkle log as it is stored.
+
+    Selected through ``APPLICATION_RECORDER_TOPIC`` (see :mod:`cdlog.stores`). One transaction
+    takes the events table's ``EXCLUSIVE`` lock (as eventsourcing's own insert path does),
+    inserts the events and appends their leaves and node hashes, so leaves are in commit order
+    and gap-free even where the notification-id sequence skips values (a rolled-back insert
+    uses some up; that is not tampering). ``POSTGRES_ENABLE_DB_FUNCTIONS`` is refused: that
+    insert path takes no lock, so ids could commit out of order.
+    """
+
+    def __init__(self, datastore: PostgresDatastore, *,
+                 events_table_name: str = "stored_events") -> None:
+        if datastore.enable_db_functions:
+            raise ConfigurationError("POSTGRES_ENABLE_DB_FUNCTIONS is not supported by cdlog: "
+                                     "its insert function takes no table lock, so events "
+                                     "could commit out of notification-id order")
+        super().__init__(datastore, events_table_name=events_table_name)
+        base = events_table_name.removesuffix("events")
+        prefix = base if base != events_table_name else events_table_name + "_"
+        self.ledger_sql = PostgresLedgerSQL(datastore.schema, prefix)
+        self.qualified_events_table = (f"{quote_ident(datastore.schema)}."
+                                       f"{quote_ident(events_table_name)}")
+        # The lock-free insert function is never used (refused above): do not create it.
+        del self.sql_create_statements[self.create_insert_function_statement_index]
+
+    def create_table(self) -> None:
+        """Create the composite type and every table in one transaction, one process at a
+        time (concurrent ``CREATE ... IF NOT EXISTS`` can fail in PostgreSQL)."""
+        with self.datastore.transaction(commit=True) as curs:
+            serialise_ddl(curs, self.qualified_events_table)
+            for statement in self.sql_create_statements:
+                if "CREATE TYPE" in statement.as_string():  # has no IF NOT EXISTS
+                    with contextlib.suppress(DuplicateObject), curs.connection.transaction():
+                        curs.execute(statement, prepare=False)
+            self._create_table(curs)
+        self.datastore.register_type_adapters()
+
+    def _create_table(self, curs: Any) -> None:
+        super()._create_table(curs)
+        for statement in self.ledger_sql.create:
+            curs.execute(statement)
+        # A store written before the tree existed gets its leaves here (see catch_up).
+        self.ledger(curs).catch_up()
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(self, stored_events: Sequence[StoredEvent],
+                      **kwargs: Any) -> Sequence[int] | None:
+        """Insert the events and their leaves in one transaction (after the table lock)."""
+        notification_ids: Sequence[int] | None = None
+        # Pipelined, as eventsourcing's own path: statements go out together until a result
+        # is needed; an error rolls the whole transaction back.
+        with (self.datastore.get_connection() as conn, conn.transaction(),
+              conn.pipeline() as pipeline):
+            with conn.cursor() as curs:
+                self._insert_events(curs, stored_events, **kwargs)  # tracking, if any
+                if stored_events:
+                    # lock timeout, EXCLUSIVE table lock, NOTIFY, INSERT ... RETURNING
+                    self._insert_stored_events(curs, stored_events, **kwargs)
+                    pipeline.sync()  # a duplicate version raises IntegrityError here
+                    notification_ids = self._fetch_ids_after_insert_events(
+                        curs, stored_events, **kwargs)
+            if stored_events:
+                assert notification_ids is not None
+                self.ledger(conn.cursor()).append_events(
+                    leaf_rows(notification_ids, stored_events))
+        return notification_ids
+
+    def ledger(self, cursor: Any) -> LedgerCursor:
+        """The Merkle-log tables through a tuple-row cursor on ``cursor``'s connection."""
+        return LedgerCursor(cursor.connection.cursor(row_factory=tuple_row), self.ledger_sql,
+                            self.qualified_events_table)
+
+    @contextmanager
+    def read(self) -> Iterator[LedgerCursor]:
+        """A read-only view of the log (one REPEATABLE READ snapshot)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield self.ledger(c)
+
+    @contextmanager
+    def write(self) -> Iterator[LedgerCursor]:
+        """A write transaction holding the events table's EXCLUSIVE lock from the start."""
+        with self.datastore.transaction(commit=True) as c:
+            self._lock_table(c)  # lock timeout, then the insert path's own lock
+            yield self.ledger(c)
+
+    def select_raw_notifications(self, start: int | None, limit: int) -> list[Notification]:
+        """A page of the notification log as stored, a NULL state kept as None (eventsourcing's
+        own reader fails on it; verification reports it instead)."""
+        where = SQL("WHERE notification_id >= %s ") if start is not None else SQL("")
+        params = [start, limit] if start is not None else [limit]
+        statement = SQL("SELECT notification_id, originator_id, originator_version, topic, "
+                        "state FROM {}.{} {}ORDER BY notification_id LIMIT %s").format(
+                            Identifier(self.datastore.schema),
+                            Identifier(self.events_table_name), where)
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(statement, params)
+            return [Notification(id=row["notification_id"], originator_id=row["originator_id"],
+                                 originator_version=row["originator_version"],
+                                 topic=row["topic"], state=row["state"])
+                    for row in c.fetchall()]
+
+
+def drop_tables(store: StoreConfig) -> list[str]:
+    """Drop every cdlog table (``cdlog_*``: events, Merkle log, checkpoints, views) from a
+    PostgreSQL store's schema, as ``cdlog demo --fresh`` does; return their names."""
+    schema = store.schema or "public"
+    with psycopg.connect(host=store.host, port=store.port, dbname=store.dbname,
+                         user=store.user, password=store.password, autocommit=True) as conn:
+        names = [str(r[0]) for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename LIKE %s",
+            (schema, "cdlog\\_%"))]
+        if names:
+            conn.execute(SQL("DROP TABLE IF EXISTS {} CASCADE").format(
+                SQL(", ").join(SQL("{}.{}").format(Identifier(schema), Identifier(name))
+                               for name in names)))
+    return names

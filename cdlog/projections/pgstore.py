@@ -1,0 +1,182 @@
+"""View storage in PostgreSQL: the twin of :class:`cdlog.projections.store.SQLiteViewStore`.
+
+A view of a PostgreSQL log lives beside the log, in the store's database and schema, as three
+tables named after the view: ``cdlog_<view>_entries`` (the entries, :data:`ENTRY_COLUMNS`),
+``cdlog_<view>_meta`` and ``cdlog_<view>_tracking`` (eventsourcing's single-row tracking
+table). :meth:`PostgresViewStore.write` inserts a page of entries and moves the tracking row
+in one transaction, guarded by eventsourcing's ``notification_id < new`` upsert, so a page is
+applied exactly once even when several processes catch up at the same time. The SQL of the
+SQLite twin is reused: its DDL with PostgreSQL types and these table names, its ``?``
+placeholders rewritten by :func:`~cdlog.projections.store.portable`. The view shares the log's
+connection pool (it is closed with the log, not with the view).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from psycopg.rows import tuple_row
+
+from cdlog.errors import ConfigurationError
+from cdlog.pgledger import serialise_ddl
+from cdlog.projections.store import (
+    DDL,
+    ENTRY_COLUMNS,
+    UPSTREAM,
+    Entry,
+    Handler,
+    Processed,
+    _row,
+    entry_from_row,
+    portable,
+)
+
+_COLUMNS = ",".join(ENTRY_COLUMNS)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class _Tables:
+    """The qualified names of one view's tables, and its DDL in PostgreSQL's dialect."""
+
+    def __init__(self, schema: str, view: str) -> None:
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", view):
+            raise ConfigurationError(f"view name {view!r} cannot name a PostgreSQL table")
+        self.prefix = f"cdlog_{view}_"
+        self.schema = schema
+        self.entries = f"{_quote(schema)}.{_quote(self.prefix + 'entries')}"
+        self.meta = f"{_quote(schema)}.{_quote(self.prefix + 'meta')}"
+
+    def sql(self, text: str) -> str:
+        """A statement of the SQLite twin for this view's tables, with ``%s`` placeholders."""
+        text = re.sub(r"\bview_meta\b", self.meta, text)
+        text = re.sub(r"\bentries\b", self.entries, text)
+        return portable(text)
+
+    def ddl(self) -> list[str]:
+        """The SQLite twin's DDL: 64-bit integers, this view's tables and index names."""
+        out = []
+        for statement in DDL:
+            typed = re.sub(r"\bINTEGER\b", "BIGINT", statement)
+            named = re.sub(r"\bINDEX IF NOT EXISTS (\w+)",
+                           lambda m: f"INDEX IF NOT EXISTS {self.prefix}{m.group(1)}", typed)
+            out.append(self.sql(named))
+        return out
+
+
+class _CursorPrior:
+    """Entries a view wrote before the current event, read in the write transaction."""
+
+    def __init__(self, cursor: Any, tables: _Tables) -> None:
+        self._c = cursor
+        self._t = tables
+
+    def entries(self, stream: str, kinds: Iterable[str]) -> list[Entry]:
+        wanted = list(kinds)
+        self._c.execute(self._t.sql(f"SELECT {_COLUMNS} FROM entries "  # noqa: S608
+                                    "WHERE stream=? AND kind = ANY(?) ORDER BY position, seq"),
+                        [stream, wanted])
+        return [entry_from_row(r) for r in self._c.fetchall()]
+
+
+class PostgresViewStore(PostgresTrackingRecorder):
+    """A view in the log's PostgreSQL schema: eventsourcing's tracking recorder plus entries."""
+
+    def __init__(self, datastore: PostgresDatastore, name: str) -> None:
+        self.tables = _Tables(datastore.schema, name)
+        super().__init__(datastore, tracking_table_name=self.tables.prefix + "tracking")
+        self.name = name
+        self._ddl = self.tables.ddl()
+        self.create_table()
+
+    def _create_table(self, curs: Any) -> None:
+        serialise_ddl(curs, self.tables.entries)  # several processes may open the views
+        tracking = f"{_quote(self.tables.schema)}.{_quote(self.tracking_table_name)}"
+        found = curs.execute("SELECT to_regclass(%s) AS t", [tracking]).fetchone()
+        if found["t"] is not None and not self.tracking_table_exists:
+            # created by another process while this one waited: nothing to set up again
+            self.tracking_table_exists = True
+            self.tracking_migration_previous = self.tracking_migration_current = (
+                self._max_tracking_id(self.table_migration_identifier, curs))
+        super()._create_table(curs)
+        for statement in self._ddl:
+            curs.execute(statement)
+
+    def _cursor(self, c: Any) -> Any:
+        return c.connection.cursor(row_factory=tuple_row)
+
+    def position(self) -> int:
+        """The notification id of the last event applied (0 when none)."""
+        return int(self.max_tracking_id(UPSTREAM) or 0)
+
+    def write(self, batch: Sequence[Processed], upto: int, handler: Handler) -> None:
+        """Insert the entries of ``batch`` and the tracking position, in one transaction.
+
+        Raises eventsourcing's ``IntegrityError`` (and writes nothing) when another writer
+        already moved this view to ``upto`` or beyond.
+        """
+        with self.datastore.transaction(commit=True) as c:
+            cursor = self._cursor(c)
+            prior = _CursorPrior(cursor, self.tables)
+            marks = ",".join("?" * len(ENTRY_COLUMNS))
+            sql = self.tables.sql(f"INSERT INTO entries ({_COLUMNS}) "  # noqa: S608
+                                  f"VALUES ({marks})")
+            for item in batch:
+                rows = [_row(item, seq, entry)
+                        for seq, entry in enumerate(handler(item.fact, prior))]
+                if rows:
+                    cursor.executemany(sql, rows)
+            self._insert_tracking(c, Tracking(UPSTREAM, upto))
+
+    def reset(self) -> None:
+        """Forget every entry and the tracking position, in one transaction."""
+        with self.datastore.transaction(commit=True) as c:
+            cursor = self._cursor(c)
+            cursor.execute(self.tables.sql("DELETE FROM entries"))
+            cursor.execute(f"DELETE FROM {_quote(self.tables.schema)}."  # noqa: S608
+                           f"{_quote(self.tracking_table_name)} WHERE application_name = %s",
+                           [UPSTREAM])
+
+    def select(self, where: str = "", params: Sequence[Any] = ()) -> list[Entry]:
+        """Entries matching an SQL condition over :data:`ENTRY_COLUMNS`, in log order."""
+        sql = f"SELECT {_COLUMNS} FROM entries"  # noqa: S608
+        if where:
+            sql += f" WHERE {where}"
+        sql += " ORDER BY position, seq"
+        with self.datastore.transaction(commit=False) as c:
+            cursor = self._cursor(c)
+            cursor.execute(self.tables.sql(sql), list(params))
+            return [entry_from_row(r) for r in cursor.fetchall()]
+
+    def dump(self) -> list[tuple[Any, ...]]:
+        """Every row of the view and its tracking position (for equality checks)."""
+        with self.datastore.transaction(commit=False) as c:
+            cursor = self._cursor(c)
+            cursor.execute(self.tables.sql(f"SELECT {_COLUMNS} FROM entries "  # noqa: S608
+                                           "ORDER BY position, seq"))
+            rows = [tuple(r) for r in cursor.fetchall()]
+        return [*rows, ("tracking", self.position())]
+
+    def meta(self, name: str) -> str | None:
+        """A stored metadata value."""
+        with self.datastore.transaction(commit=False) as c:
+            cursor = self._cursor(c)
+            cursor.execute(self.tables.sql("SELECT value FROM view_meta WHERE name=?"), [name])
+            row = cursor.fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, name: str, value: str) -> None:
+        """Store a metadata value."""
+        with self.datastore.transaction(commit=True) as c:
+            self._cursor(c).execute(self.tables.sql(
+                "INSERT INTO view_meta (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value=excluded.value"), [name, value])
+
+    def close(self) -> None:
+        """Nothing to release: the connections are the log's."""

@@ -1,0 +1,218 @@
+"""Keeping the views up from the log's notification log: catch up, rebuild, read.
+
+SQLite has no subscription, so views are pulled: :meth:`Projections.catch_up` reads the
+notification log a page at a time from the lowest view position, decodes each event once and
+hands every view the events past its own position, writing the view's entries and its new
+position in one transaction. A view another process moved on meanwhile refuses the page
+(eventsourcing's guarded tracking upsert) and the loop re-reads positions, so every event is
+applied to every view exactly once. Opening a :class:`Projections` catches up.
+
+Files: ``<store home>/views/<store name>.<view>.db``, one per view. A PostgreSQL log keeps its
+views beside it in its schema instead (:mod:`cdlog.projections.pgstore`), unless a folder is
+given. A view whose schema or configuration fingerprint changed, or that was built from
+another log, is rebuilt on open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from eventsourcing.persistence import IntegrityError as ESIntegrityError
+
+from cdlog.application import CaseLog
+from cdlog.errors import VerificationError
+from cdlog.facts import fact_of
+from cdlog.projections.store import Entry, Processed, SQLiteViewStore, to_us
+from cdlog.projections.views import View, default_views
+
+if TYPE_CHECKING:
+    from cdlog.projections.pgstore import PostgresViewStore
+from cdlog.sealing import leaf_hash, parse
+
+log = structlog.get_logger("cdlog.projections")
+
+PAGE = 500
+MAX_RETRIES = 20
+
+
+def views_folder(case_log: CaseLog) -> Path:
+    """Where the views of a log live: ``<store home>/views``."""
+    return case_log.store.home / "views"
+
+
+def _store_name(case_log: CaseLog) -> str:
+    store = case_log.store
+    if store.path is not None:
+        return store.path.stem
+    return f"{store.kind}-{store.dbname or 'store'}"
+
+
+class Projections:
+    """The views of one log, kept up from its notification log."""
+
+    def __init__(self, case_log: CaseLog, *, folder: Path | None = None,
+                 views: Sequence[View] | None = None, catch_up: bool = True) -> None:
+        self.log = case_log
+        self.folder = folder or views_folder(case_log)
+        self.views = {v.name: v for v in (views or default_views(case_log.config))}
+        name = _store_name(case_log)
+        self.stores = {v: self._open_store(name, v, in_files=folder is not None)
+                       for v in self.views}
+        self._check_fingerprints()
+        if catch_up:
+            self.catch_up()
+
+    def _open_store(self, name: str, view: str, *, in_files: bool
+                    ) -> SQLiteViewStore | PostgresViewStore:
+        """A view's storage: tables beside a PostgreSQL log (unless a folder was given),
+        else an SQLite file in the folder."""
+        if self.log.store.kind == "postgresql" and not in_files:
+            from cdlog.projections.pgstore import PostgresViewStore  # noqa: PLC0415 - psycopg
+
+            recorder: Any = self.log.app.recorder
+            return PostgresViewStore(recorder.datastore, view)
+        return SQLiteViewStore(self.folder / f"{name}.{view}.db", view)
+
+    def __enter__(self) -> Projections:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release every view's connections."""
+        for store in self.stores.values():
+            store.close()
+
+    # ------------------------------------------------------------ maintenance
+    def _upstream(self) -> str:
+        first = self.log.app.recorder.select_notifications(start=1, limit=1)
+        return leaf_hash(first[0].state).hex() if first else ""
+
+    def _hash_at(self, position: int) -> str | None:
+        """The hash of the log's event at ``position`` (None when there is none)."""
+        row = self.log.app.recorder.select_notifications(start=position, limit=1)
+        return leaf_hash(row[0].state).hex() if row and int(row[0].id) == position else None
+
+    def _same_log(self, store: Any) -> bool:
+        """Was the view built from this log? Its recorded head (position and event hash, set
+        after each catch-up) must still be in the log, at or before its position."""
+        position = store.position()
+        if not position:
+            return True
+        pos, _, digest = (store.meta("head") or "").partition(":")
+        return pos.isdigit() and 0 < int(pos) <= position and \
+            self._hash_at(int(pos)) == digest
+
+    def _mark_heads(self) -> None:
+        hashes: dict[int, str | None] = {}
+        for store in self.stores.values():
+            position = store.position()
+            if position and position not in hashes:
+                hashes[position] = self._hash_at(position)
+            head = f"{position}:{hashes[position]}" if position else ""
+            if store.meta("head") != head:
+                store.set_meta("head", head)
+
+    def _check_fingerprints(self) -> None:
+        upstream = self._upstream()
+        for name, store in self.stores.items():
+            want = self.views[name].fingerprint()
+            if store.meta("fingerprint") != want or (
+                    store.meta("upstream") not in ("", upstream)) or not self._same_log(store):
+                if store.position() or store.meta("fingerprint") is not None:
+                    log.info("view rebuilt", view=name, reason="schema, configuration or log "
+                             "changed")
+                store.reset()
+                store.set_meta("fingerprint", want)
+            if store.meta("upstream") != upstream:
+                store.set_meta("upstream", upstream)
+
+    def positions(self) -> dict[str, int]:
+        """Each view's tracking position."""
+        return {name: store.position() for name, store in self.stores.items()}
+
+    def catch_up(self) -> int:
+        """Apply every event not yet in every view; return how many log events were read."""
+        recorder = self.log.app.recorder
+        read = 0
+        retries = 0
+        if any(s.meta("upstream") == "" for s in self.stores.values()) and self._upstream():
+            self._check_fingerprints()
+        last: dict[str, int] = {}
+        while True:
+            positions = self.positions()
+            if positions == last:
+                retries += 1  # refused, yet nobody moved on: something is wrong
+                if retries > MAX_RETRIES:
+                    msg = f"views stuck at {positions}: every write refused, none moved on"
+                    raise ESIntegrityError(msg)
+            else:
+                retries = 0
+            last = {}
+            start = min(positions.values(), default=0)
+            page = recorder.select_notifications(start=start + 1, limit=PAGE)
+            if not page:
+                self._mark_heads()
+                return read
+            upto = int(page[-1].id)
+            processed = list(_decode(page))
+            read += len(page)
+            for name, store in self.stores.items():
+                if positions[name] >= upto:
+                    continue
+                view = self.views[name]
+                batch = [p for p in processed
+                         if p.position > positions[name] and view.wants(p.fact)]
+                try:
+                    store.write(batch, upto, view.handle)
+                except ESIntegrityError:
+                    last = positions  # another process applied it first: re-read positions
+                    log.info("view moved on by another writer", view=name, upto=upto)
+
+    def rebuild(self, names: Iterable[str] | None = None) -> int:
+        """Forget the named views (default: all) and build them again from the log."""
+        for name in names or list(self.stores):
+            self.stores[name].reset()
+        return self.catch_up()
+
+    # ------------------------------------------------------------ reading
+    def select(self, view: str, *, stream: str | None = None,
+               kinds: Iterable[str] | None = None, key: str | None = None,
+               recorded_by: Any = None) -> list[Entry]:
+        """Entries of a view, filtered by stream, kinds, key and recording time."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if stream is not None:
+            clauses.append("stream=?")
+            params.append(stream)
+        if kinds is not None:
+            wanted = list(kinds)
+            clauses.append(f"kind IN ({','.join('?' * len(wanted))})")
+            params.extend(wanted)
+        if key is not None:
+            clauses.append("key=?")
+            params.append(key)
+        if recorded_by is not None:
+            clauses.append("recorded_us<=?")
+            params.append(to_us(recorded_by))
+        return self.stores[view].select(" AND ".join(clauses), params)
+
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every view with its position (for comparing two builds)."""
+        return {name: store.dump() for name, store in self.stores.items()}
+
+
+def _decode(page: Sequence[Any]) -> Iterable[Processed]:
+    for n in page:
+        try:
+            sealed = parse(n.state, str(n.originator_id), n.originator_version)
+            fact = fact_of(sealed)
+        except VerificationError as exc:
+            log.warning("event skipped by the views", position=n.id,
+                        failure=exc.failures[0].detail if exc.failures else str(exc))
+            continue
+        yield Processed(int(n.id), sealed, fact)

@@ -1,0 +1,322 @@
+"""View storage: every view in its own database, its rows and its tracking position written in
+one transaction (exactly once).
+
+A view is a set of *entries*: small JSON documents extracted from events, each carrying the
+coordinates of the event it rests on (stream, version, hash, notification position) and both
+time axes (when it happened, when it was recorded). Queries fold entries; "as recorded by T"
+keeps only entries recorded by T, which within a stream is always a prefix of the stream.
+
+Storage follows eventsourcing's tracking recorders: :class:`SQLiteViewStore` *is* a
+:class:`~eventsourcing.sqlite.SQLiteTrackingRecorder` whose extra table holds the entries, and
+:meth:`SQLiteViewStore.write` inserts a page of entries and upserts the single tracking row
+(guarded by ``notification_id < new``) in the same transaction, so a page is applied once or
+not at all. Each view lives in its own SQLite file, so no two views share a tracking row.
+
+PostgreSQL twin (issue 5): subclass ``PostgresTrackingRecorder`` the same way, prefix the
+tables with the view name (``<view>_entries``, ``<view>_tracking``) and satisfy
+:class:`ViewStore`; the SQL below uses only portable types and ``?`` placeholders, which the
+twin rewrites to ``%s`` (:func:`portable`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteDatastore
+from eventsourcing.sqlite import SQLiteTrackingRecorder as _SQLiteTrackingRecorder
+
+from cdlog.canonical import format_time, parse_time
+from cdlog.domain.case import Fact
+from cdlog.sealing import SealedEvent
+
+UPSTREAM = "cdlog"
+"""The tracking name of the upstream application (the case log's notification log)."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+ENTRY_COLUMNS = ("position", "seq", "stream", "version", "hash", "type", "kind", "key",
+                 "occurred_from", "occurred_to", "occurred_us", "recorded", "recorded_us",
+                 "data")
+
+DDL = [
+    "CREATE TABLE IF NOT EXISTS view_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS entries ("
+    " position INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    " stream TEXT NOT NULL, version INTEGER NOT NULL, hash TEXT NOT NULL,"
+    " type TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,"
+    " occurred_from TEXT NOT NULL, occurred_to TEXT NOT NULL, occurred_us INTEGER NOT NULL,"
+    " recorded TEXT NOT NULL, recorded_us INTEGER NOT NULL, data TEXT NOT NULL,"
+    " PRIMARY KEY (position, seq))",
+    "CREATE INDEX IF NOT EXISTS entries_stream ON entries (stream, kind)",
+    "CREATE INDEX IF NOT EXISTS entries_key ON entries (kind, key)",
+]
+
+
+def to_us(value: datetime) -> int:
+    """Microseconds since the Unix epoch (UTC): the sortable form of an aware time."""
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def portable(sql: str) -> str:
+    """Rewrite ``?`` placeholders for drivers that use ``%s`` (psycopg)."""
+    return sql.replace("?", "%s")
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """What a view extracts from one event: a kind, a key and a JSON document."""
+
+    kind: str
+    key: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A stored entry with the coordinates of the event it rests on."""
+
+    position: int
+    seq: int
+    stream: str
+    version: int
+    hash: str
+    type: str
+    kind: str
+    key: str
+    occurred_from: datetime
+    occurred_to: datetime
+    recorded: datetime
+    data: dict[str, Any]
+
+    @property
+    def at(self) -> datetime:
+        """When it happened (the latest instant of a window)."""
+        return self.occurred_to
+
+    def time(self, name: str) -> datetime:
+        """Parse a time field of the entry's document."""
+        return parse_time(str(self.data[name]), name)
+
+    def opt_time(self, name: str) -> datetime | None:
+        """Parse an optional time field of the entry's document."""
+        value = self.data.get(name)
+        return None if value is None else parse_time(str(value), name)
+
+
+def entry_from_row(row: Sequence[Any]) -> Entry:
+    """Build an :class:`Entry` from a row in :data:`ENTRY_COLUMNS` order."""
+    return Entry(position=int(row[0]), seq=int(row[1]), stream=str(row[2]),
+                 version=int(row[3]), hash=str(row[4]), type=str(row[5]), kind=str(row[6]),
+                 key=str(row[7]), occurred_from=parse_time(str(row[8])),
+                 occurred_to=parse_time(str(row[9])), recorded=parse_time(str(row[11])),
+                 data=orjson.loads(row[13]))
+
+
+@dataclass(frozen=True)
+class Processed:
+    """One event of the log, decoded once for every view."""
+
+    position: int
+    sealed: SealedEvent
+    fact: Fact
+
+
+class Prior(Protocol):
+    """Entries a view wrote before the current event (inside the same transaction)."""
+
+    def entries(self, stream: str, kinds: Iterable[str]) -> list[Entry]:
+        """Entries of ``stream`` of the given kinds, in log order."""
+        ...
+
+
+Handler = Callable[[Fact, Prior], list[NewEntry]]
+
+
+class ViewStore(Protocol):
+    """What the projector needs of a view's storage (SQLite now, PostgreSQL later)."""
+
+    name: str
+
+    def position(self) -> int:
+        """The notification id of the last event applied (0 when none)."""
+        ...
+
+    def write(self, batch: Sequence[Processed], upto: int, handler: Handler) -> None:
+        """Apply ``batch`` and move the tracking position to ``upto``, in one transaction."""
+        ...
+
+    def reset(self) -> None:
+        """Forget every entry and the tracking position (for a rebuild)."""
+        ...
+
+    def select(self, where: str = "", params: Sequence[Any] = ()) -> list[Entry]:
+        """Entries matching an SQL condition, in log order."""
+        ...
+
+    def meta(self, name: str) -> str | None:
+        """A stored metadata value."""
+        ...
+
+    def set_meta(self, name: str, value: str) -> None:
+        """Store a metadata value."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class _ViewConnectionPool(SQLiteConnectionPool):
+    """Connections with ``synchronous=NORMAL``: a view is a rebuildable cache, and in WAL mode
+    a lost tail loses the tracking row with the rows, so catch-up redoes exactly that."""
+
+    def _create_connection(self) -> SQLiteConnection:
+        conn = super()._create_connection()
+        conn._sqlite_conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+
+class _ViewDatastore(SQLiteDatastore):
+    def __init__(self, db_name: str) -> None:
+        super().__init__(db_name, lock_timeout=30, pool_size=2, max_overflow=2)
+        self.pool.close()
+        self.pool = _ViewConnectionPool(db_name=db_name, lock_timeout=30, pool_size=2,
+                                        max_overflow=2)
+
+
+class _CursorPrior:
+    def __init__(self, cursor: Any) -> None:
+        self._c = cursor
+
+    def entries(self, stream: str, kinds: Iterable[str]) -> list[Entry]:
+        wanted = list(kinds)
+        marks = ",".join("?" * len(wanted))
+        self._c.execute(f"SELECT {','.join(ENTRY_COLUMNS)} FROM entries "  # noqa: S608
+                        f"WHERE stream=? AND kind IN ({marks}) ORDER BY position, seq",
+                        [stream, *wanted])
+        return [entry_from_row(r) for r in self._c.fetchall()]
+
+
+class SQLiteViewStore(_SQLiteTrackingRecorder):
+    """A view in its own SQLite file: an eventsourcing tracking recorder plus ``entries``."""
+
+    def __init__(self, path: Path, name: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(_ViewDatastore(str(path)))
+        self.name = name
+        self.path = path
+        self.create_table()
+
+    def create_table(self) -> None:
+        """Create the tables, safe against other processes creating them at the same moment.
+
+        eventsourcing checks for the ``__migration__`` tracking row before its create
+        transaction and inserts it inside; when another opener committed the row in between,
+        the insert fails (``IntegrityError``) and the whole transaction rolls back. The other
+        opener's transaction created every table, so the retry finds the row and inserts
+        nothing.
+        """
+        for attempt in range(5):
+            try:
+                super().create_table()
+                return
+            except IntegrityError:
+                if attempt == 4 or not self.max_tracking_id(self.table_migration_identifier):
+                    raise
+                self.tracking_table_exists = False
+                self.tracking_migration_previous = self.tracking_migration_current = None
+
+    def construct_create_table_statements(self) -> list[str]:
+        """The tracking table plus the view's own tables."""
+        statements: list[str] = super().construct_create_table_statements()
+        return statements + DDL
+
+    def position(self) -> int:
+        """The notification id of the last event applied (0 when none)."""
+        return int(self.max_tracking_id(UPSTREAM) or 0)
+
+    def write(self, batch: Sequence[Processed], upto: int, handler: Handler) -> None:
+        """Insert the entries of ``batch`` and the tracking position, in one transaction.
+
+        Raises eventsourcing's ``IntegrityError`` (and writes nothing) when another writer
+        already moved this view to ``upto`` or beyond.
+        """
+        with self.datastore.transaction(commit=True) as c:
+            # The tracking upsert goes first: it takes SQLite's write lock before anything is
+            # read, so the handler's reads see the latest rows (a read-then-write transaction
+            # would fail at once with "database is locked" when another writer committed).
+            self._insert_tracking(c, Tracking(UPSTREAM, upto))
+            prior = _CursorPrior(c)
+            marks = ",".join("?" * len(ENTRY_COLUMNS))
+            sql = f"INSERT INTO entries ({','.join(ENTRY_COLUMNS)}) VALUES ({marks})"  # noqa: S608
+            for item in batch:
+                new = handler(item.fact, prior)
+                for seq, entry in enumerate(new):
+                    c.execute(sql, _row(item, seq, entry))
+
+    def reset(self) -> None:
+        """Forget every entry and the tracking position, in one transaction."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("DELETE FROM entries")
+            c.execute("DELETE FROM tracking WHERE application_name=?", [UPSTREAM])
+
+    def select(self, where: str = "", params: Sequence[Any] = ()) -> list[Entry]:
+        """Entries matching an SQL condition over :data:`ENTRY_COLUMNS`, in log order."""
+        sql = f"SELECT {','.join(ENTRY_COLUMNS)} FROM entries"  # noqa: S608
+        if where:
+            sql += f" WHERE {where}"
+        sql += " ORDER BY position, seq"
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql, list(params))
+            return [entry_from_row(r) for r in c.fetchall()]
+
+    def dump(self) -> list[tuple[Any, ...]]:
+        """Every row of the view and its tracking position (for equality checks)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT {','.join(ENTRY_COLUMNS)} FROM entries "  # noqa: S608
+                      "ORDER BY position, seq")
+            rows = [tuple(r) for r in c.fetchall()]
+        return [*rows, ("tracking", self.position())]
+
+    def meta(self, name: str) -> str | None:
+        """A stored metadata value."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT value FROM view_meta WHERE name=?", [name])
+            row = c.fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, name: str, value: str) -> None:
+        """Store a metadata value."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("INSERT INTO view_meta (name, value) VALUES (?, ?) "
+                      "ON CONFLICT (name) DO UPDATE SET value=excluded.value", [name, value])
+
+    def close(self) -> None:
+        """Release connections."""
+        self.datastore.close()
+
+
+def _row(item: Processed, seq: int, entry: NewEntry) -> list[Any]:
+    fact = item.fact
+    data = dict(entry.data)
+    data.setdefault("actor", fact.actor.model_dump(mode="json", exclude_none=True))
+    if fact.cosigners:
+        data.setdefault("cosigners", [c.id for c in fact.cosigners])
+    return [item.position, seq, fact.stream, fact.version, item.sealed.hash_hex, fact.type,
+            entry.kind, entry.key, format_time(fact.occurred.start),
+            format_time(fact.occurred.end), to_us(fact.occurred.end),
+            format_time(fact.recorded), to_us(fact.recorded),
+            orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()]
+
+
+def fingerprint(*parts: str) -> str:
+    """A short digest of what a view's content depends on (schema, configuration)."""
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
