@@ -288,6 +288,15 @@ class PostgresLedgerSQL(LedgerSQL):
         return template
 
 
+def case_of(originator_id: str) -> str:
+    """A stored originator id (hex or text) as the hyphenated UUID string used everywhere
+    else; a value that is no UUID at all is returned as it is, so it can be reported."""
+    try:
+        return str(uuid.UUID(originator_id))
+    except ValueError:
+        return originator_id
+
+
 @dataclass(frozen=True)
 class LeafRow:
     """One ``merkle_leaves`` row: where a leaf's event is in the events table."""
@@ -300,10 +309,7 @@ class LeafRow:
     @property
     def case(self) -> str:
         """The case (stream) id as a string UUID."""
-        try:
-            return str(uuid.UUID(self.originator_id))
-        except ValueError:
-            return self.originator_id
+        return case_of(self.originator_id)
 
 
 @dataclass(frozen=True)
@@ -319,10 +325,7 @@ class EventRow:
     @property
     def case(self) -> str:
         """The case (stream) id as a string UUID."""
-        try:
-            return str(uuid.UUID(self.originator_id))
-        except ValueError:
-            return self.originator_id
+        return case_of(self.originator_id)
 
 
 @dataclass(frozen=True)
