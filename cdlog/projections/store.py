@@ -21,6 +21,8 @@ twin rewrites to ``%s`` (:func:`portable`).
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -179,9 +181,19 @@ class _ViewConnectionPool(SQLiteConnectionPool):
     a lost tail loses the tracking row with the rows, so catch-up redoes exactly that."""
 
     def _create_connection(self) -> SQLiteConnection:
-        conn = super()._create_connection()
-        conn._sqlite_conn.execute("PRAGMA synchronous=NORMAL")
-        return conn
+        # Openers of a fresh file race to switch it to WAL, and SQLite may answer "database
+        # is locked" at once (without waiting for the busy timeout): try again for a while.
+        deadline = time.monotonic() + (self.lock_timeout or 5)
+        while True:
+            try:
+                conn = super()._create_connection()
+                conn._sqlite_conn.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+            else:
+                return conn
 
 
 class _ViewDatastore(SQLiteDatastore):
