@@ -1,0 +1,1 @@
+"""cdlog benchmarks: ``python bench/run.py`` (see docs/PERFORMANCE.md)."""

@@ -1,0 +1,135 @@
+"""Where the time of one event goes: append (by default at 100 events per save), and
+verification.
+
+Stages are timed by wrapping cdlog's functions in one process (a few percent of overhead); the
+rest of each total is the glue between them. These numbers explain the ratios, they are not
+benchmarks themselves.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.workload import World, fill
+from cdlog import application, facts, sealing
+from cdlog import verify as verify_module
+from cdlog.application import CaseLog
+from cdlog.domain import case as case_module
+from cdlog.domain import evolve as evolve_module
+from cdlog.keys import registry, signer
+from cdlog.ledger import LedgerCursor
+from cdlog.persistence import check_row
+
+Timings = dict[str, float]
+
+
+@contextmanager
+def _timed(targets: list[tuple[Any, str, str]], spent: Timings) -> Iterator[None]:
+    """Wrap ``(owner, attribute, stage)`` so each call adds its duration to ``spent[stage]``;
+    calls inside a call of the same stage are not counted twice."""
+    saved = []
+    depth: dict[str, int] = {}
+    for owner, attr, stage in targets:
+        original = getattr(owner, attr)
+        spent.setdefault(stage, 0.0)
+
+        def wrapper(*args: Any, _f: Callable[..., Any] = original, _s: str = stage,
+                    **kwargs: Any) -> Any:
+            if depth.get(_s):
+                return _f(*args, **kwargs)
+            depth[_s] = 1
+            start = time.perf_counter()
+            try:
+                return _f(*args, **kwargs)
+            finally:
+                spent[_s] += time.perf_counter() - start
+                depth[_s] = 0
+
+        raw = inspect.getattr_static(owner, attr)
+        saved.append((owner, attr, raw))
+        wrapped: Any = functools.wraps(original)(wrapper)
+        setattr(owner, attr, staticmethod(wrapped) if isinstance(raw, staticmethod) else wrapped)
+    try:
+        yield
+    finally:
+        for owner, attr, original in reversed(saved):
+            setattr(owner, attr, original)
+
+
+def _per_event(spent: Timings, total: float, events: int) -> dict[str, float]:
+    out = {stage: seconds / events * 1e6 for stage, seconds in spent.items()}
+    out["glue (the rest)"] = (total - sum(spent.values())) / events * 1e6
+    out["total"] = total / events * 1e6
+    return {k: round(v, 1) for k, v in out.items()}
+
+
+def append(folder: Path, events: int = 20_000, per_save: int = 100) -> dict[str, float]:
+    """Microseconds per event, by stage, appending ``per_save`` events per save (SQLite)."""
+    log = CaseLog(f"sqlite:///{folder / f'breakdown-append-{per_save}.db'}")
+    world = World.create()
+    world.establish(log)
+    spent: Timings = {}
+    targets = [
+        (application.CaseLog, "_payload", "payload validation (pydantic)"),
+        (application, "_occurred", "payload validation (pydantic)"),
+        (application.CaseLog, "_identify", "key check"),
+        (application, "check", "domain rules"),
+        (application, "evolve", "domain rules"),
+        (application.CaseLog, "_state", "state lookups (SQL)"),
+        (application.CaseLog, "_sync", "state lookups (SQL)"),
+        (application, "payload_json", "envelope"),
+        (application, "officer_json", "envelope"),
+        (application, "build_envelope", "envelope"),
+        (sealing, "canonical_bytes", "canonical JSON"),
+        (sealing, "signatures_bytes", "canonical JSON"),
+        (signer.Ed25519Signer, "sign", "Ed25519 sign (libsodium)"),
+        (sealing, "leaf_hash", "SHA-256"),
+        (LedgerCursor, "append_events", "Merkle log rows (in the transaction)"),
+        (application.CaseLog, "_commit", "eventsourcing save + commit"),
+    ]
+    with _timed(targets, spent):
+        start = time.perf_counter()
+        fill(log, world, events, per_save)
+        total = time.perf_counter() - start
+    log.close()
+    spent["eventsourcing save + commit"] -= spent["Merkle log rows (in the transaction)"]
+    return _per_event(spent, total, events)
+
+
+def verify(store: str, rows_wanted: int = 20_000) -> dict[str, float]:
+    """Microseconds per event, by stage, of the serial replay (one process)."""
+    log = CaseLog(store)
+    rows = []
+    for row in verify_module.iter_notifications(log.app.recorder):
+        rows.append(row)
+        if len(rows) == rows_wanted:
+            break
+    spent: Timings = {}
+    targets = [
+        (verify_module, "parse", "decode (orjson, base64, SHA-256)"),
+        (verify_module, "_check_form", "canonical form check"),
+        (verify_module, "check_row", "row placement"),
+        (verify_module, "fact_of", "payload validation (pydantic)"),
+        (verify_module, "signature_is_valid", "Ed25519 verify (libsodium)"),
+        (registry.KeyRegistry, "check_signer", "key check"),
+        (verify_module, "officer_of", "key check"),
+        (verify_module, "check", "domain rules"),
+        (verify_module, "evolve", "domain rules"),
+    ]
+    for attr, same in (("check", case_module.check), ("evolve", evolve_module.evolve),
+                       ("check_row", check_row), ("officer_of", facts.officer_of)):
+        assert getattr(verify_module, attr) is same  # the names wrapped are the ones used
+    verifier = verify_module.Verifier(log.config)
+    with _timed(targets, spent):
+        start = time.perf_counter()
+        for row in rows:
+            verifier.feed(row.id, row.state, row)
+        total = time.perf_counter() - start
+    log.close()
+    return _per_event(spent, total, len(rows))

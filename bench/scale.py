@@ -1,0 +1,204 @@
+"""One growing SQLite store: append and verify throughput at each size, proofs, the memory of
+``cdlog verify``, and projection catch-up against a raw read of the notification log."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.measure import ed25519_limit, run_measuring_memory
+from bench.workload import World, fill
+from cdlog import verify as verify_module
+from cdlog.application import CaseLog
+from cdlog.audit import verify_log
+from cdlog.checkpoints import create_log_key, sign_checkpoint
+from cdlog.ledger import read_ledger
+from cdlog.proofs import prove_consistency, prove_inclusion
+from cdlog.sealing import parse, signing_message
+from cdlog.verify import default_workers, verify_store
+
+BATCH = 1000  # events per save while growing the store
+
+
+@dataclass
+class SizePoint:
+    """What was measured when the store reached ``size`` events."""
+
+    size: int
+    append_rate: float
+    verify_rate: float
+    verify_seconds: float
+    verify_ok: bool
+    workers: int
+    replay_rate: float = 0.0
+    limit: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ScaleRun:
+    """Everything the growing store gave."""
+
+    store: str = ""
+    points: list[SizePoint] = field(default_factory=list)
+    inclusion_ms: list[float] = field(default_factory=list)
+    consistency_ms: list[float] = field(default_factory=list)
+    proof_size: int = 0
+    cli: dict[str, Any] = field(default_factory=dict)
+    projection: dict[str, Any] = field(default_factory=dict)
+
+
+def _message(log: CaseLog) -> bytes:
+    """A typical signed message of the store (the envelope of a case event)."""
+    rows = log.app.recorder.select_notifications(start=log.max_position() - 5, limit=1)
+    return signing_message(parse(rows[0].state).envelope_bytes)
+
+
+def _limit(message: bytes, seconds: float) -> dict[str, float]:
+    rates = ed25519_limit(message, seconds)
+    rates["fastest"] = max(rates["pynacl"], rates["openssl"])
+    return rates
+
+
+def _proofs(log: CaseLog, samples: int) -> tuple[list[float], list[float]]:
+    """Milliseconds per inclusion proof (of a random event, against the latest signed
+    checkpoint) and per consistency proof (random older size to the full tree)."""
+    size = log.max_position()
+    rng = random.Random(7)
+    with read_ledger(log) as led:
+        picks = [led.leaf_at(rng.randrange(size)) for _ in range(samples)]
+    names: dict[str, str] = {}
+    inclusion = []
+    for leaf in picks:
+        assert leaf is not None
+        with read_ledger(log) as led:
+            event = led.event(leaf.notification_id)
+        assert event is not None
+        stream = names.setdefault(leaf.originator_id, str(parse(event.state).stream))
+        start = time.perf_counter()
+        prove_inclusion(log, stream, leaf.originator_version)
+        inclusion.append((time.perf_counter() - start) * 1000)
+    consistency = []
+    for _ in range(samples):
+        old = rng.randrange(1, size)
+        start = time.perf_counter()
+        prove_consistency(log, old, size)
+        consistency.append((time.perf_counter() - start) * 1000)
+    return inclusion, consistency
+
+
+def _projection(log: CaseLog, folder: Path) -> dict[str, Any]:
+    """Projection catch-up from scratch against reading the notification log raw."""
+    try:
+        from cdlog.projections.projector import Projections
+    except ImportError as exc:
+        return {"error": f"not yet: {exc}"}
+    recorder = log.app.recorder
+    start = time.perf_counter()
+    read, last = 0, 0
+    while True:
+        page = recorder.select_notifications(start=last + 1, limit=500)
+        if not page:
+            break
+        read += len(page)
+        last = page[-1].id
+    raw = read / (time.perf_counter() - start)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    try:
+        projections = Projections(log, folder=folder, catch_up=False)
+        start = time.perf_counter()
+        caught = projections.catch_up()
+        took = time.perf_counter() - start
+        projections.close()
+    except Exception as exc:
+        return {"error": f"not yet: {type(exc).__name__}: {exc}"}
+    return {"raw_rate": raw, "rate": caught / took, "events": caught, "seconds": took,
+            "views": sorted(projections.views)}
+
+
+def _cli_verify(store: str, env_home: Path) -> dict[str, Any]:
+    """``cdlog verify --json`` as a separate process: wall time and peak memory (PSS)."""
+    env = dict(os.environ, CDLOG_STORE=store)
+    argv = [sys.executable, "-m", "cdlog", "verify", "--json"]
+    done, took, peak = run_measuring_memory(argv, env=env)
+    ok = done.returncode == 0
+    return {"seconds": took, "peak_mib": peak, "ok": ok,
+            "stderr": done.stderr[-2000:] if not ok else ""}
+
+
+def grow(folder: Path, sizes: list[int], *, limit_seconds: float, proof_samples: int,
+         projection_at: int, window: int, say: Callable[[str], None]) -> ScaleRun:
+    """Grow one store through ``sizes`` (ascending); measure at each size.
+
+    The append rate at a size is the rate over the last ``window`` events before it.
+    Every size is verified the same way, one worker process per core (the default from
+    :data:`cdlog.verify.PARALLEL_MIN_EVENTS` events on), so the sizes compare like with like.
+    """
+    verify_module.PARALLEL_MIN_EVENTS = min(sizes)
+    path = folder / "scale" / "cdlog.db"
+    shutil.rmtree(path.parent, ignore_errors=True)
+    store = f"sqlite:///{path}"
+    log = CaseLog(store)
+    world = World.create()
+    world.establish(log)
+    signer = create_log_key(log, b"bench")
+    sign_checkpoint(log, signer)
+    run = ScaleRun(store=store)
+    next_case = 0
+    made = 0
+    for size in sizes:
+        bulk = max(size - made - window, 0)
+        say(f"growing the store to {size} events")
+        next_case = fill(log, world, bulk, BATCH, next_case)
+        window = size - made - bulk
+        start = time.perf_counter()
+        next_case = fill(log, world, window, BATCH, next_case)
+        append_rate = window / (time.perf_counter() - start)
+        made = size
+        sign_checkpoint(log, signer)
+        message = _message(log)
+        say(f"  {size}: append {append_rate:.0f}/s; measuring the Ed25519 limit")
+        before = _limit(message, limit_seconds)
+        workers = default_workers(log.max_position())
+        start = time.perf_counter()
+        report = verify_log(log)  # what `cdlog verify` runs
+        took = time.perf_counter() - start
+        after = _limit(message, limit_seconds)
+        limit = {k: (before[k] + after[k]) / 2 for k in before}
+        limit.update({f"{k}_before": v for k, v in before.items()})
+        limit.update({f"{k}_after": v for k, v in after.items()})
+        point = SizePoint(size, append_rate, report.events / took, took, report.ok, workers,
+                          limit=limit)
+        start = time.perf_counter()
+        replay = verify_store(log)
+        point.replay_rate = replay.events / (time.perf_counter() - start)
+        say(f"  {size}: verify {point.verify_rate:.0f} events/s ({workers} processes, "
+            f"ok={report.ok}); replay only {point.replay_rate:.0f}/s; Ed25519 limit "
+            f"{limit['fastest']:.0f}/s")
+        run.points.append(point)
+        if size == projection_at:
+            say(f"  {size}: projection catch-up")
+            run.projection = _projection(log, folder / "views")
+            run.projection["size"] = size
+    run.proof_size = log.max_position()
+    say(f"  proofs at {run.proof_size} events")
+    run.inclusion_ms, run.consistency_ms = _proofs(log, proof_samples)
+    log.close()
+    say(f"  cdlog verify (CLI) at {run.proof_size} events, sampling memory")
+    run.cli = _cli_verify(store, folder)
+    run.cli["size"] = run.proof_size
+    run.cli["rate"] = run.proof_size / run.cli["seconds"]
+    return run
+
+
+def median(values: list[float]) -> float:
+    """The median (0 for none)."""
+    return statistics.median(values) if values else 0.0
