@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, cast
 
 import structlog
@@ -537,8 +536,3 @@ class _Batch:
         """Prepare one event of the batch (see :meth:`CaseLog.record`)."""
         return self._log._prepare(self._pending, stream, event, fields, signer, cosigners, at,
                                   recorded)
-
-
-def default_home(store: StoreConfig) -> Path:
-    """Folder beside the store for the trust file and key files."""
-    return store.home

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -138,9 +138,3 @@ def is_canonical_time(text: str) -> bool:
     if not _TIME_RE.match(text) or text.endswith("Z"):
         return False
     return format_time(datetime.fromisoformat(text)) == text
-
-
-def end_of_day(day: date, tz: timezone | None = None) -> datetime:
-    """Return the first instant after ``day`` in ``tz`` (UTC when not given)."""
-    start = datetime(day.year, day.month, day.day, tzinfo=tz or UTC)
-    return start + timedelta(days=1)

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from cdlog.domain import events as ev
 from cdlog.domain.case import CaseState, Duty, Fact, Holding
 from cdlog.domain.config import Config
-from cdlog.domain.values import Occurred
 
 RESULT_EVENTS = {  # R7: events whose results the receiving agency must feed back
     "CaseDeclined": "declination",
@@ -200,8 +199,3 @@ def overdue(state: CaseState, as_of: datetime) -> list[Overdue]:
                            duty.done_at if duty.done_at and duty.done_at <= as_of else None,
                            duty.what))
     return out
-
-
-def occurred_of(fact: Fact) -> Occurred:
-    """Return when a fact happened (helper for projections)."""
-    return fact.occurred
