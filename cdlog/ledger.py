@@ -29,6 +29,7 @@ store's schema.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -367,6 +368,60 @@ def _checkpoint(row: Any) -> CheckpointRow:
     return CheckpointRow(int(row[0]), bytes(row[1]), str(row[2]), str(row[3]))
 
 
+FrontierKey = tuple[int, int, str, int]
+"""What identifies a tree between commits: its size and its last leaf row (notification id,
+case id, version)."""
+
+
+def frontier_positions(size: int) -> list[tuple[int, int]]:
+    """The ``(level, idx)`` of the complete subtrees a tree of ``size`` leaves ends with: one
+    per set bit of ``size``. Appending the next leaf reads only some of these."""
+    return [(level, (size >> level) - 1) for level in range(size.bit_length())
+            if (size >> level) & 1]
+
+
+class FrontierCache:
+    """The frontier hashes of the tree as this process last committed it.
+
+    Every append reads the left siblings of its path (some of the frontier) in its insert
+    transaction. A process that appends again and again would read the very hashes it wrote
+    itself; it remembers them instead. They are used only when the tree's last leaf row, read
+    under the write lock of the new transaction, is the one this process committed, so a
+    commit by any other writer (another process, another connection) makes the cache miss and
+    the hashes are read from the table as before. Hashes are published only after the insert
+    transaction committed (:meth:`publish`); a rolled-back transaction leaves the cache alone.
+    (A committed complete subtree never changes, so the key guards against a store changed
+    underneath, such as one restored from an older backup, rather than against other writers.)
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: FrontierKey | None = None
+        self._hashes: dict[tuple[int, int], bytes] = {}
+        self._pending = threading.local()
+
+    def get(self, key: FrontierKey) -> dict[tuple[int, int], bytes]:
+        """The remembered frontier of the tree ``key`` names, or nothing."""
+        with self._lock:
+            return dict(self._hashes) if key == self._key else {}
+
+    def stage(self, key: FrontierKey, hashes: dict[tuple[int, int], bytes]) -> None:
+        """Hold the frontier of an insert transaction (this thread's) until it commits."""
+        self._pending.value = (key, hashes)
+
+    def publish(self) -> None:
+        """The insert transaction of this thread committed: remember its frontier."""
+        staged = getattr(self._pending, "value", None)
+        self._pending.value = None
+        if staged is not None:
+            with self._lock:
+                self._key, self._hashes = staged
+
+    def discard(self) -> None:
+        """The insert transaction of this thread failed: forget what it staged."""
+        self._pending.value = None
+
+
 class LedgerCursor:
     """The Merkle-log tables seen through one database cursor (one transaction).
 
@@ -374,10 +429,12 @@ class LedgerCursor:
     through :meth:`append` are served from memory as well as from the table.
     """
 
-    def __init__(self, cursor: Any, sql: LedgerSQL, events_table: str) -> None:
+    def __init__(self, cursor: Any, sql: LedgerSQL, events_table: str,
+                 frontier: FrontierCache | None = None) -> None:
         self._c = cursor
         self.sql = sql
         self._events = events_table
+        self._frontier = frontier
         self._written: dict[tuple[int, int], bytes] = {}
         self._leaf_rows: list[tuple[int, int, str, int]] = []
         self._node_rows: list[tuple[int, int, bytes]] = []
@@ -490,10 +547,18 @@ class LedgerCursor:
                 "<log>", None, "merkle", f"{behind - len(rows)} stored event(s) after leaf "
                 f"{size - 1} have no leaf in the Merkle log (written outside cdlog, or leaf "
                 "rows removed); refusing to append; run `cdlog verify`")
+        if self._frontier is not None and last is not None:
+            self._written.update(self._frontier.get(
+                (size, last.notification_id, last.originator_id, last.originator_version)))
         for notification_id, originator_id, version, state in rows:
             self._stage(notification_id, originator_id, version, leaf_hash(state), size)
             size += 1
         self._flush()
+        if self._frontier is not None:
+            nid, originator_id, version, _ = rows[-1]
+            positions = frontier_positions(size)
+            self._frontier.stage((size, nid, originator_id, version),
+                                 dict(zip(positions, self.read_hashes(positions), strict=True)))
 
     def catch_up(self) -> int:
         """Give leaves to the events of a store written before the tree existed.
@@ -645,6 +710,7 @@ class CdlogSQLiteApplicationRecorder(LedgerRecorder, SQLiteApplicationRecorder):
 
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"
                  ) -> None:
+        self.frontier = FrontierCache()
         super().__init__(datastore, events_table_name)
 
     def construct_create_table_statements(self) -> list[str]:
@@ -656,6 +722,17 @@ class CdlogSQLiteApplicationRecorder(LedgerRecorder, SQLiteApplicationRecorder):
         # A store written before the tree existed gets its leaves here (see catch_up).
         self.ledger(c).catch_up()
 
+    def insert_events(self, stored_events: Sequence[StoredEvent],
+                      **kwargs: Any) -> Sequence[int] | None:
+        """Insert the events and their leaves in one transaction."""
+        try:
+            ids = super().insert_events(stored_events, **kwargs)
+        except BaseException:
+            self.frontier.discard()
+            raise
+        self.frontier.publish()
+        return ids
+
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent],
                        **kwargs: Any) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
@@ -663,7 +740,8 @@ class CdlogSQLiteApplicationRecorder(LedgerRecorder, SQLiteApplicationRecorder):
             msg = "the SQLite recorder returned no notification ids"
             raise RuntimeError(msg)
         # The inserts above hold the write lock, so the tree size read now is the latest.
-        self.ledger(c).append_events(leaf_rows(ids, stored_events))
+        LedgerCursor(c, self.ledger_sql, self.events_table_name,
+                     self.frontier).append_events(leaf_rows(ids, stored_events))
         return ids
 
     def ledger(self, cursor: Any) -> LedgerCursor:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eventsourcing.application import Application
-from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.persistence import Mapper, Recording, StoredEvent, Transcoder
 
 from cdlog.errors import Failure, VerificationError
 from cdlog.sealing import SealedEvent, parse
@@ -86,3 +87,19 @@ class EventApplication(Application[uuid.UUID]):
     def construct_mapper(self) -> Mapper[uuid.UUID]:
         """Use the sealed-bytes mapper."""
         return SealedMapper()
+
+    def save_records(self, records: Sequence[SealedRecord]) -> list[Recording[uuid.UUID]]:
+        """Save the records of one command in one transaction, as :meth:`save` would.
+
+        ``save`` checks every object against eventsourcing's runtime protocols before it
+        collects events from it, about 30 µs per check on Python 3.11 (two per object); the
+        records are sealed events already, so they go into the processing event directly and
+        the rest of ``save`` (record, snapshots, notify) runs unchanged.
+        """
+        processing_event: ProcessingEvent[uuid.UUID] = ProcessingEvent()
+        processing_event.events.extend(records)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        self.notify(processing_event.events)  # eventsourcing's deprecated hook, as in save()
+        return recordings

@@ -23,7 +23,14 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from cdlog.errors import ConfigurationError
-from cdlog.ledger import LedgerCursor, LedgerRecorder, PostgresLedgerSQL, leaf_rows, quote_ident
+from cdlog.ledger import (
+    FrontierCache,
+    LedgerCursor,
+    LedgerRecorder,
+    PostgresLedgerSQL,
+    leaf_rows,
+    quote_ident,
+)
 from cdlog.stores import StoreConfig
 
 
@@ -50,6 +57,7 @@ class CdlogPostgresApplicationRecorder(LedgerRecorder, PostgresApplicationRecord
             raise ConfigurationError("POSTGRES_ENABLE_DB_FUNCTIONS is not supported by cdlog: "
                                      "its insert function takes no table lock, so events "
                                      "could commit out of notification-id order")
+        self.frontier = FrontierCache()
         super().__init__(datastore, events_table_name=events_table_name)
         base = events_table_name.removesuffix("events")
         prefix = base if base != events_table_name else events_table_name + "_"
@@ -83,22 +91,28 @@ class CdlogPostgresApplicationRecorder(LedgerRecorder, PostgresApplicationRecord
                       **kwargs: Any) -> Sequence[int] | None:
         """Insert the events and their leaves in one transaction (after the table lock)."""
         notification_ids: Sequence[int] | None = None
-        # Pipelined, as eventsourcing's own path: statements go out together until a result
-        # is needed; an error rolls the whole transaction back.
-        with (self.datastore.get_connection() as conn, conn.transaction(),
-              conn.pipeline() as pipeline):
-            with conn.cursor() as curs:
-                self._insert_events(curs, stored_events, **kwargs)  # tracking, if any
+        try:
+            # Pipelined, as eventsourcing's own path: statements go out together until a result
+            # is needed; an error rolls the whole transaction back.
+            with (self.datastore.get_connection() as conn, conn.transaction(),
+                  conn.pipeline() as pipeline):
+                with conn.cursor() as curs:
+                    self._insert_events(curs, stored_events, **kwargs)  # tracking, if any
+                    if stored_events:
+                        # lock timeout, EXCLUSIVE table lock, NOTIFY, INSERT ... RETURNING
+                        self._insert_stored_events(curs, stored_events, **kwargs)
+                        pipeline.sync()  # a duplicate version raises IntegrityError here
+                        notification_ids = self._fetch_ids_after_insert_events(
+                            curs, stored_events, **kwargs)
                 if stored_events:
-                    # lock timeout, EXCLUSIVE table lock, NOTIFY, INSERT ... RETURNING
-                    self._insert_stored_events(curs, stored_events, **kwargs)
-                    pipeline.sync()  # a duplicate version raises IntegrityError here
-                    notification_ids = self._fetch_ids_after_insert_events(
-                        curs, stored_events, **kwargs)
-            if stored_events:
-                assert notification_ids is not None
-                self.ledger(conn.cursor()).append_events(
-                    leaf_rows(notification_ids, stored_events))
+                    assert notification_ids is not None
+                    LedgerCursor(conn.cursor(row_factory=tuple_row), self.ledger_sql,
+                                 self.qualified_events_table, self.frontier).append_events(
+                        leaf_rows(notification_ids, stored_events))
+        except BaseException:
+            self.frontier.discard()
+            raise
+        self.frontier.publish()  # committed: this process' frontier is the tree's
         return notification_ids
 
     def ledger(self, cursor: Any) -> LedgerCursor:

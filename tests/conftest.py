@@ -349,21 +349,25 @@ class BareStore:
 
 @pytest.fixture
 def open_bare(request: pytest.FixtureRequest, store_kind: str,
-              tmp_path: Path) -> Iterator[Callable[[], BareStore]]:
-    """Opens fresh bare recorders of the test's store kind, each in its own file or schema."""
+              tmp_path: Path) -> Iterator[Callable[..., BareStore]]:
+    """Opens fresh bare recorders of the test's store kind, each in its own file or schema;
+    ``make(same_as=other)`` opens another recorder on ``other``'s store (a second writer)."""
     opened: list[BareStore] = []
     with ExitStack() as stack:
 
-        def make() -> BareStore:
+        def make(same_as: BareStore | None = None) -> BareStore:
             recorder: LedgerApplicationRecorder
-            if store_kind == "sqlite":
-                path = tmp_path / f"bare{len(opened)}.db"
-                url = f"sqlite:///{path}"
-                recorder = CdlogSQLiteApplicationRecorder(SQLiteDatastore(str(path)))
+            if same_as is not None:
+                url = same_as.raw.url
+            elif store_kind == "sqlite":
+                url = f"sqlite:///{tmp_path / f'bare{len(opened)}.db'}"
             else:
                 url = stack.enter_context(pg_schema(request.getfixturevalue("pg_server"),
                                                     tmp_path / f"bare{len(opened)}"))
-                config = resolve_store(url)
+            config = resolve_store(url)
+            if store_kind == "sqlite":
+                recorder = CdlogSQLiteApplicationRecorder(SQLiteDatastore(str(config.path)))
+            else:
                 recorder = CdlogPostgresApplicationRecorder(
                     PostgresDatastore(config.dbname, config.host, config.port, config.user,
                                       config.password, schema=config.schema, pool_size=2,

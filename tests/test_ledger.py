@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from eventsourcing.persistence import IntegrityError as ESIntegrityError
@@ -23,6 +23,7 @@ from cdlog.errors import ConfigurationError, NotFoundError, VerificationError
 from cdlog.keys.signer import Ed25519Signer
 from cdlog.ledger import (
     CdlogSQLiteApplicationRecorder,
+    LedgerCursor,
     read_ledger,
     recorder_of,
 )
@@ -42,7 +43,7 @@ from cdlog.sealing import stream_id
 from cdlog.stores import resolve_store
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from conftest import BareStore, LedgerApplicationRecorder, RawStore, World
 
@@ -382,3 +383,94 @@ def test_case_log_reopens_with_same_tree(store_url: str, raw: RawStore) -> None:
     finally:
         log.close()
     assert raw.rows("SELECT COUNT(*) FROM {leaves}") == [(1,)]
+
+
+@settings(max_examples=12, deadline=None)
+@given(steps=st.lists(st.tuples(st.integers(0, 2), st.integers(1, 9), st.booleans()),
+                      min_size=1, max_size=25))
+def test_frontier_cache_follows_every_writer(open_bare: Callable[..., BareStore],
+                                             steps: list[tuple[int, int, bool]]) -> None:
+    """Three recorders on one store append in random turns, some inserts refused: each
+    recorder's remembered frontier is used only while the tree is the one it committed, so
+    the stored tree always equals the tree of the stored events."""
+    first = open_bare()
+    writers = [first, open_bare(same_as=first), open_bare(same_as=first)]
+    case = uuid.uuid4()
+    leaves: list[bytes] = []
+    version = 1
+    for who, count, refused in steps:
+        recorder = writers[who].recorder
+        if refused:  # a clash on the last stored version rolls the whole batch back
+            clash = [StoredEvent(originator_id=case, originator_version=v, topic="t",
+                                 state=b"clash %d" % v)
+                     for v in range(version, version + count)]
+            clash.append(StoredEvent(originator_id=case, originator_version=max(version - 1, 1),
+                                     topic="t", state=b"clash"))
+            if version > 1:
+                with pytest.raises(ESIntegrityError):
+                    recorder.insert_events(clash)
+                continue
+        insert(recorder, case, version, count)
+        leaves.extend(leaf_hash(state(v)) for v in range(version, version + count))
+        version += count
+        with writers[(who + 1) % 3].recorder.read() as led:
+            assert led.size() == len(leaves)
+            assert led.root() == naive_root(leaves)
+    with first.recorder.read() as led:
+        assert led.node_count() == 2 * len(leaves) - len(leaves).bit_count()
+        for level, idx in ((lv, i) for lv in range(len(leaves).bit_length())
+                           for i in range(len(leaves) >> lv)):
+            assert led.read_hashes([(level, idx)]) == [
+                naive_root(leaves[idx << level:(idx + 1) << level])]
+
+
+def test_frontier_cache_spares_the_node_reads(recorder: LedgerApplicationRecorder,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A recorder appending after its own commit reads no node rows: the left siblings it
+    needs are the frontier it wrote."""
+    case = uuid.uuid4()
+    insert(recorder, case, 1, 3)
+    node_reads: list[str] = []
+    original = LedgerCursor._all
+
+    def counting(self: LedgerCursor, statement: str, params: Sequence[Any] = ()) -> list[Any]:
+        if statement.startswith(self.sql.select_nodes.split("{")[0]):
+            node_reads.append(statement)
+        return original(self, statement, params)
+
+    monkeypatch.setattr(LedgerCursor, "_all", counting)
+    for first in range(4, 40, 3):
+        insert(recorder, case, first, 3)
+    assert node_reads == []
+    with recorder.read() as led:
+        assert led.root() == naive_root([leaf_hash(state(v)) for v in range(1, 40)])
+
+
+def test_frontier_of_a_rolled_back_insert_is_forgotten(open_bare: Callable[..., BareStore],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """An insert that fails after its leaves were staged rolls back, and the frontier it
+    computed is not remembered: another writer then fills those leaf positions with other
+    events, and the first recorder's next append still builds on the stored tree."""
+    first = open_bare()
+    other = open_bare(same_as=first)
+    case = uuid.uuid4()
+    insert(first.recorder, case, 1, 5)
+    original = LedgerCursor.append_events
+
+    def append_then_fail(self: LedgerCursor, rows: Sequence[tuple[int, str, int, bytes]]
+                         ) -> None:
+        original(self, rows)
+        msg = "the connection dropped before COMMIT"
+        raise RuntimeError(msg)
+
+    monkeypatch.setattr(LedgerCursor, "append_events", append_then_fail)
+    with pytest.raises(RuntimeError, match="before COMMIT"):
+        first.recorder.insert_events([StoredEvent(originator_id=case, originator_version=v,
+                                                  topic="t", state=b"lost %d" % v)
+                                      for v in (6, 7)])
+    monkeypatch.setattr(LedgerCursor, "append_events", original)
+    insert(other.recorder, case, 6, 2)  # the same positions (SQLite reuses the row ids)
+    insert(first.recorder, case, 8, 5)  # leaf 7 needs leaf 6 and the pair (4, 5)
+    with first.recorder.read() as led:
+        assert led.root() == naive_root([leaf_hash(state(v)) for v in range(1, 13)])
+        assert led.node_count() == 2 * 12 - (12).bit_count()

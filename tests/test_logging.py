@@ -41,3 +41,21 @@ def test_recording_logs_no_secrets_or_payload(world: Any, tmp_path: Any) -> None
         read_key_file(path, b"pass-phrase-xyz")
     assert "pass-phrase-xyz" not in repr(logs)
     assert "pass-phrase-xyz" not in repr(world.signers["cbpo"])
+
+
+def test_batch_logs_type_counts_not_every_type(world: Any) -> None:
+    """A command of many events logs each type once with its count, so the line stays short."""
+    cases = [world.open_case(f"OP-LOG-{i}", at=i) for i in range(3)]
+    with capture_logs() as logs, world.log.batch() as b:
+        for i, case in enumerate(cases):
+            for step in range(2):
+                b.record(case, "ConveyanceArrived",
+                         {"conveyance": f"FLT-{i}-{step}"},
+                         signer=world.signers["cbpo"], at=world.t(10 + step),
+                         recorded=world.t(10 + step))
+        b.record(cases[0], "ExaminationReferred", {"reason": "targeting rule"},
+                 signer=world.signers["cbpo"], at=world.t(20), recorded=world.t(20))
+    recorded = [e for e in logs if e["event"] == "recorded"]
+    assert len(recorded) == 1
+    assert recorded[0]["events"] == 7
+    assert recorded[0]["types"] == "ConveyanceArrived=6,ExaminationReferred=1"
