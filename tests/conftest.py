@@ -398,6 +398,16 @@ def world(store_url: str) -> Iterator[World]:
     w.log.close()
 
 
+def shared_vectors() -> Path:
+    """The shared public test vectors beside the checkout; fail loudly if they are missing
+    (module-level use, for parametrisation)."""
+    path = SHARED / "vectors"
+    if not path.is_dir():
+        msg = f"shared test vectors not found at {path}"
+        raise RuntimeError(msg)
+    return path
+
+
 @pytest.fixture
 def shared() -> Path:
     """The shared folder beside the checkout (scenarios, vectors)."""

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import given, settings
@@ -23,18 +22,14 @@ from cdlog.merkle import (
 )
 from cdlog.note import CosignatureSigner, NoteSigner, open_note, sign_note
 
-
-def shared_dir() -> Path:
-    """Return /work/shared (the folder beside the checkout); fail loudly if it is missing."""
-    path = Path(__file__).resolve().parents[1].parent / "shared"
-    if not (path / "vectors").is_dir():
-        msg = f"shared test vectors not found at {path / 'vectors'}"
-        raise RuntimeError(msg)
-    return path
+if TYPE_CHECKING:
+    from conftest import shared_vectors
+else:  # pytest registers tests/conftest.py as the module tests.conftest
+    from tests.conftest import shared_vectors
 
 
 REFERENCE: dict[str, Any] = json.loads(
-    (shared_dir() / "vectors" / "reference-tree-8-leaves.json").read_text())
+    (shared_vectors() / "reference-tree-8-leaves.json").read_text())
 ROOT8 = bytes.fromhex(REFERENCE["root_hashes_hex_by_size"]["8"])
 ROOT8_B64 = "XcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg="
 ORIGIN = "example.com/cd-audit-log/test"

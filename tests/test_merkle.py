@@ -7,7 +7,7 @@ import random
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import given, settings
@@ -30,17 +30,13 @@ from cdlog.merkle import (
     verify_inclusion,
 )
 
-
-def shared_dir() -> Path:
-    """Return /work/shared (the folder beside the checkout); fail loudly if it is missing."""
-    path = Path(__file__).resolve().parents[1].parent / "shared"
-    if not (path / "vectors").is_dir():
-        msg = f"shared test vectors not found at {path / 'vectors'}"
-        raise RuntimeError(msg)
-    return path
+if TYPE_CHECKING:
+    from conftest import shared_vectors
+else:  # pytest registers tests/conftest.py as the module tests.conftest
+    from tests.conftest import shared_vectors
 
 
-VECTORS = shared_dir() / "vectors"
+VECTORS = shared_vectors()
 PROBES = VECTORS / "transparency-dev-merkle" / "testdata"
 REFERENCE: dict[str, Any] = json.loads((VECTORS / "reference-tree-8-leaves.json").read_text())
 

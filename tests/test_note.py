@@ -5,8 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nacl.signing
 import pytest
@@ -30,17 +29,13 @@ from cdlog.note import (
     split_note,
 )
 
-
-def shared_dir() -> Path:
-    """Return /work/shared (the folder beside the checkout); fail loudly if it is missing."""
-    path = Path(__file__).resolve().parents[1].parent / "shared"
-    if not (path / "vectors").is_dir():
-        msg = f"shared test vectors not found at {path / 'vectors'}"
-        raise RuntimeError(msg)
-    return path
+if TYPE_CHECKING:
+    from conftest import shared_vectors
+else:  # pytest registers tests/conftest.py as the module tests.conftest
+    from tests.conftest import shared_vectors
 
 
-NOTE_VECTORS = shared_dir() / "vectors" / "signed-note"
+NOTE_VECTORS = shared_vectors() / "signed-note"
 GO: dict[str, Any] = json.loads((NOTE_VECTORS / "golang-x-mod-note-test.json").read_text())
 C2SP: dict[str, Any] = json.loads((NOTE_VECTORS / "c2sp-signed-note-example.json").read_text())
 PETER = GO["keys"]["PeterNeumann"]
