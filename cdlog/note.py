@@ -217,19 +217,13 @@ def _ed25519_verify(public_key: bytes, message: bytes, signature: bytes, who: st
         raise NoteError(f"invalid signature for key {who}") from None
 
 
-class _Ed25519Key:
-    """Shared Ed25519 signer state: name, seed-derived keys and key ID for one type byte."""
+class _PublicKey:
+    """A named Ed25519 public key of one signature type byte: name, key ID and vkey."""
 
     _alg: int
-
-    def __init__(self, seed: bytes, name: str) -> None:
-        _check_seed(seed)
-        _check_name(name)
-        self._name = name
-        self._signing_key = nacl.signing.SigningKey(bytes(seed))
-        self._public_key = bytes(self._signing_key.verify_key)
-        self._key_id = key_id(name, self._alg, self._public_key)
-        self._seed = bytes(seed)
+    _name: str
+    _public_key: bytes
+    _key_id: bytes
 
     @property
     def name(self) -> str:
@@ -250,6 +244,20 @@ class _Ed25519Key:
     def vkey(self) -> str:
         """The verifier key string ``name+hex(keyid)+base64(type||pubkey)``."""
         return f"{self._name}+{self._key_id.hex()}+{_b64(bytes([self._alg]) + self._public_key)}"
+
+
+class _Ed25519Key(_PublicKey):
+    """Shared Ed25519 signer state: name, seed-derived keys and key ID for one type byte."""
+
+    def __init__(self, seed: bytes, name: str) -> None:
+        _check_seed(seed)
+        _check_name(name)
+        self._name = name
+        self._signing_key = nacl.signing.SigningKey(bytes(seed))
+        self._public_key = bytes(self._signing_key.verify_key)
+        self._key_id = key_id(name, self._alg, self._public_key)
+        self._seed = bytes(seed)
+
 
     @property
     def skey(self) -> str:
@@ -305,10 +313,8 @@ class CosignatureSigner(_Ed25519Key):
         return CosignatureVerifier(self.name, self.public_key)
 
 
-class _VerifierBase:
+class _VerifierBase(_PublicKey):
     """Shared verifier state: name, public key, key ID for one type byte."""
-
-    _alg: int
 
     def __init__(self, name: str, public_key: bytes) -> None:
         if not is_valid_name(name):
@@ -319,25 +325,6 @@ class _VerifierBase:
         self._public_key = bytes(public_key)
         self._key_id = key_id(name, self._alg, self._public_key)
 
-    @property
-    def name(self) -> str:
-        """The key name."""
-        return self._name
-
-    @property
-    def key_id(self) -> bytes:
-        """The 4-byte key ID."""
-        return self._key_id
-
-    @property
-    def public_key(self) -> bytes:
-        """The 32-byte Ed25519 public key."""
-        return self._public_key
-
-    @property
-    def vkey(self) -> str:
-        """The verifier key string ``name+hex(keyid)+base64(type||pubkey)``."""
-        return f"{self._name}+{self._key_id.hex()}+{_b64(bytes([self._alg]) + self._public_key)}"
 
     def verify(self, text: str, payload: bytes) -> int | None:
         """Check ``payload`` over ``text``; return None or a cosignature timestamp."""
