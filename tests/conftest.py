@@ -13,6 +13,7 @@ import logging
 import os
 import sqlite3
 import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -42,6 +43,9 @@ from cdlog.ledger import (
 from cdlog.pgledger import CdlogPostgresApplicationRecorder
 from cdlog.sealing import SealedEvent
 from cdlog.stores import resolve_store
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "procs"))
+from cdlog_testkit import pg_schema  # the writer processes' helpers (sys.path)
 
 settings.register_profile("cdlog", deadline=None, max_examples=60,
                           suppress_health_check=[HealthCheck.too_slow,
@@ -149,22 +153,6 @@ def pg_server() -> Iterator[str]:
     yield url
     if started:
         _pg_script("stop")
-
-
-@contextmanager
-def pg_schema(server: str, home: Path) -> Iterator[str]:
-    """A store URL on a fresh schema of ``server`` with files in ``home``; dropped after."""
-    schema = "t_" + uuid.uuid4().hex[:16]
-    server = server.split("?", 1)[0]
-    home.mkdir(parents=True, exist_ok=True)
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{server}?schema={schema}&home={home}"
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute("SET lock_timeout = '60s'")
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 class RawStore:

@@ -26,9 +26,10 @@ from cdlog.pgledger import CdlogPostgresApplicationRecorder
 from cdlog.stores import resolve_store
 
 if TYPE_CHECKING:
-    from conftest import RawStore, pg_schema
+    from conftest import RawStore
 else:  # pytest registers tests/conftest.py as the module tests.conftest
-    from tests.conftest import RawStore, pg_schema
+    from tests.conftest import RawStore
+from cdlog_testkit import pg_schema  # on sys.path (tests/procs), put there by conftest
 
 
 class _Base:
