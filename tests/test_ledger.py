@@ -24,6 +24,7 @@ from cdlog.keys.signer import Ed25519Signer
 from cdlog.ledger import (
     CdlogSQLiteApplicationRecorder,
     LedgerCursor,
+    LedgerSQL,
     read_ledger,
     recorder_of,
 )
@@ -296,14 +297,10 @@ def test_proof_reads_are_logarithmic(sqlite_recorder: CdlogSQLiteApplicationReco
     assert all(s.count("), (") < 2 * 13 for s in node_queries)
 
 
-def test_hot_statements_never_scan_a_table(
-        sqlite_recorder: CdlogSQLiteApplicationRecorder) -> None:
-    """What runs per append, root or proof is an index lookup (EXPLAIN QUERY PLAN)."""
-    recorder = sqlite_recorder
-    sql = recorder.ledger_sql
-    events = recorder.events_table_name
-    hot: list[tuple[str, tuple[object, ...]]] = [
-        (sql.select_nodes.format("(?, ?), (?, ?)"), (0, 1, 2, 0)),
+def hot_statements(sql: LedgerSQL, events: str) -> list[tuple[str, tuple[object, ...]]]:
+    """The statements run per append, root or proof, with sample parameters."""
+    return [
+        (sql.select_nodes.format(", ".join([sql.node_values] * 2)), (0, 1, 2, 0)),
         (sql.last_leaf, ()),
         (sql.tail.format(events=events), (-1,)),
         (sql.count_events_after.format(events=events), (1,)),
@@ -313,6 +310,15 @@ def test_hot_statements_never_scan_a_table(
         (sql.event_by_notification.format(events=events), (1,)),
         (sql.select_level_range, (0, 1, 9)),
     ]
+
+
+def test_hot_statements_never_scan_a_table(
+        sqlite_recorder: CdlogSQLiteApplicationRecorder) -> None:
+    """What runs per append, root or proof is an index lookup (EXPLAIN QUERY PLAN)."""
+    recorder = sqlite_recorder
+    sql = recorder.ledger_sql
+    events = recorder.events_table_name
+    hot = hot_statements(sql, events)
     with recorder.datastore.transaction(commit=False) as c:
         for statement, params in hot:
             c.execute("EXPLAIN QUERY PLAN " + statement, params)
@@ -333,17 +339,7 @@ def test_postgres_hot_statements_can_use_an_index(open_bare: Callable[[], BareSt
     insert(recorder, uuid.uuid4(), 1, 20)
     sql = recorder.ledger_sql
     events = bare.raw.names["events"]
-    hot: list[tuple[str, tuple[object, ...]]] = [
-        (sql.select_nodes.format(", ".join([sql.node_values] * 2)), (0, 1, 2, 0)),
-        (sql.last_leaf, ()),
-        (sql.tail.format(events=events), (-1,)),
-        (sql.count_events_after.format(events=events), (1,)),
-        (sql.leaf_by_event, ("a", 1)),
-        (sql.leaf_by_index, (1,)),
-        (sql.leaf_by_notification, (1,)),
-        (sql.event_by_notification.format(events=events), (1,)),
-        (sql.select_level_range, (0, 1, 9)),
-    ]
+    hot = hot_statements(sql, events)
     with recorder.datastore.transaction(commit=False) as c:
         c.execute("SET LOCAL enable_seqscan = off")
         for statement, params in hot:
