@@ -38,6 +38,7 @@ from cdlog.domain.values import Occurred, Officer
 from cdlog.errors import (
     ConcurrencyError,
     ConfigurationError,
+    ContextChangedError,
     InputError,
     NotFoundError,
     VerificationError,
@@ -52,6 +53,11 @@ from cdlog.sealing import SealedEvent, build_envelope, parse, seal, signing_mess
 from cdlog.stores import StoreConfig, resolve_store
 
 log = structlog.get_logger("cdlog")
+
+CONTEXT_TOPICS = tuple(sorted("cdlog:" + t for t in CONTEXT_TYPES))
+"""Topics of the events that change what every command is checked against."""
+CONTEXT_RETRIES = 5
+"""How often a command is prepared again when keys keep changing under it."""
 
 DEFAULT_LOG_ID = "cdlog.local/default"
 PAGE = 1000
@@ -70,6 +76,23 @@ class _Pending:
     events: list[SealedEvent] = field(default_factory=list)
     streams: dict[str, _Stream] = field(default_factory=dict)
     context: LogContext | None = None
+    since: int = 0
+    """The log position whose keys and authorisations the events were prepared against."""
+    calls: list[_Call] = field(default_factory=list)
+    """What the command asked for, to prepare it again when keys changed meanwhile."""
+
+
+@dataclass(frozen=True)
+class _Call:
+    """The arguments of one :meth:`_Batch.record`."""
+
+    stream: str
+    event: str | type[ev.Payload] | ev.Payload
+    fields: Mapping[str, Any] | None
+    signer: Signer
+    cosigners: Sequence[Signer]
+    at: datetime | Occurred | Mapping[str, Any]
+    recorded: datetime | None
 
 
 def _type_counts(events: Sequence[SealedEvent]) -> str:
@@ -231,14 +254,18 @@ class CaseLog(CaseCommands):
     def batch(self) -> Iterator[_Batch]:
         """Record several events as one command: all are saved, or none."""
         self._sync()
-        pending = _Pending(context=self._context)
+        pending = _Pending(context=self._context, since=self._context.position)
         try:
             yield _Batch(self, pending)
+            self._commit(pending)
         except BaseException:
-            for stream in pending.streams:  # states were folded in place: forget them
-                self._streams.pop(stream, None)
+            self._forget(pending)
             raise
-        self._commit(pending)
+
+    def _forget(self, pending: _Pending) -> None:
+        """Drop the cached states a pending command folded its events into (in place)."""
+        for stream in pending.streams:
+            self._streams.pop(stream, None)
 
     def record(self, stream: str, event: str | type[ev.Payload] | ev.Payload,
                fields: Mapping[str, Any] | None = None, *, signer: Signer,
@@ -251,14 +278,14 @@ class CaseLog(CaseCommands):
         ``recorded`` sets the log clock for this event (default: the log's clock).
         """
         with self.batch() as b:
-            sealed = b.record(stream, event, fields, signer=signer, cosigners=cosigners, at=at,
-                              recorded=recorded)
-        return sealed
+            b.record(stream, event, fields, signer=signer, cosigners=cosigners, at=at,
+                     recorded=recorded)
+        return b.events[-1]
 
-    def _prepare(self, pending: _Pending, stream: str, event: str | type[ev.Payload] |
-                 ev.Payload, fields: Mapping[str, Any] | None, signer: Signer,
-                 cosigners: Sequence[Signer], at: datetime | Occurred | Mapping[str, Any],
-                 recorded: datetime | None) -> SealedEvent:
+    def _prepare(self, pending: _Pending, call: _Call) -> SealedEvent:
+        stream, event, fields, signer, cosigners, at, recorded = (
+            call.stream, call.event, call.fields, call.signer, call.cosigners, call.at,
+            call.recorded)
         stream = self.resolve(stream)
         ev.stream_kind(stream)
         payload = self._payload(event, fields)
@@ -370,12 +397,34 @@ class CaseLog(CaseCommands):
                                  "a signer whose signatures match its certified key")
 
     def _commit(self, pending: _Pending) -> None:
+        """Save a prepared command. When another writer recorded a key or authorisation
+        event after it was prepared, prepare it again against the new keys (which may now
+        refuse it) and save that, a few times at most."""
+        for attempt in range(1, CONTEXT_RETRIES + 1):
+            try:
+                self._save(pending)
+            except ContextChangedError as exc:
+                if attempt == CONTEXT_RETRIES:
+                    raise
+                log.info("keys changed while preparing; preparing again", position=exc.position,
+                         changed=exc.topic, attempt=attempt)
+                self._forget(pending)
+                self._sync()
+                pending.events, pending.streams = [], {}
+                pending.context, pending.since = self._context, self._context.position
+                for call in pending.calls:
+                    self._prepare(pending, call)
+            else:
+                return
+
+    def _save(self, pending: _Pending) -> None:
         if not pending.events:
             return
         records = tuple(SealedRecord(s) for s in pending.events)
         before = self._synced_to
         try:
-            recordings = self.app.save_records(records)
+            recordings = self.app.save_records(records, context_since=pending.since,
+                                               context_topics=CONTEXT_TOPICS)
         except ESIntegrityError as exc:
             self._streams.clear()
             clash, saved = self._clash(pending.events)
@@ -477,8 +526,8 @@ class CaseLog(CaseCommands):
     def _trust_event(self, agency: str, root: Signer, payload: ev.Payload,
                      when: datetime) -> SealedEvent:
         with self.batch() as b:
-            sealed = b.record(f"trust:{agency}", payload, signer=root, at=when, recorded=when)
-        return sealed
+            b.record(f"trust:{agency}", payload, signer=root, at=when, recorded=when)
+        return b.events[-1]
 
     # ------------------------------------------------------------ lookups
     def streams(self, kind: str | None = None) -> list[str]:
@@ -528,6 +577,18 @@ class _Batch:
                fields: Mapping[str, Any] | None = None, *, signer: Signer,
                cosigners: Sequence[Signer] = (), at: datetime | Occurred | Mapping[str, Any],
                recorded: datetime | None = None) -> SealedEvent:
-        """Prepare one event of the batch (see :meth:`CaseLog.record`)."""
-        return self._log._prepare(self._pending, stream, event, fields, signer, cosigners, at,
-                                  recorded)
+        """Prepare one event of the batch (see :meth:`CaseLog.record`).
+
+        The event returned is the one that will be saved, unless another writer records a
+        key or authorisation event before this batch commits: the batch is then prepared
+        again, and :attr:`events` holds what was saved.
+        """
+        call = _Call(stream, event, fields, signer, tuple(cosigners), at, recorded)
+        sealed = self._log._prepare(self._pending, call)
+        self._pending.calls.append(call)
+        return sealed
+
+    @property
+    def events(self) -> list[SealedEvent]:
+        """The events of the batch as prepared (after the batch: as saved)."""
+        return list(self._pending.events)

@@ -70,6 +70,22 @@ class ConcurrencyError(CdlogError):
     """Another writer appended to the same case first; nothing of this command was written."""
 
 
+class ContextChangedError(ConcurrencyError):
+    """Another writer recorded a key or authorisation event (trust stream, PNR disclosure)
+    after a command was prepared and before it committed; nothing of it was written.
+
+    :class:`cdlog.application.CaseLog` prepares the command again against the new keys and
+    retries; this error reaches a caller only when that keeps happening.
+    """
+
+    def __init__(self, position: int, topic: str) -> None:
+        super().__init__(f"a {topic.removeprefix('cdlog:')} event was recorded at position "
+                         f"{position} by another writer while this command was prepared; "
+                         "nothing of this command was saved")
+        self.position = position
+        self.topic = topic
+
+
 class KeyStoreError(CdlogError):
     """A key file cannot be read, decrypted or written (wrong passphrase, corrupt file)."""
 

@@ -39,7 +39,12 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
-from cdlog.errors import ConfigurationError, NotFoundError, VerificationError
+from cdlog.errors import (
+    ConfigurationError,
+    ContextChangedError,
+    NotFoundError,
+    VerificationError,
+)
 from cdlog.merkle import HASH_SIZE, append_positions, tree_root
 from cdlog.sealing import leaf_hash
 
@@ -73,6 +78,8 @@ class LedgerSQL:
     leaves_page: str
     leaves_of_case: str
     count_events_after: str
+    context_between: str
+    mark: str
     any_rows: str
     events_after: str
     event_by_notification: str
@@ -149,6 +156,9 @@ class SQLiteLedgerSQL(LedgerSQL):
                       "FROM merkle_leaves WHERE originator_id = ? AND leaf_index < ? "
                       "ORDER BY leaf_index")
     count_events_after = "SELECT COUNT(*) FROM {events} WHERE rowid > ?"
+    context_between = ("SELECT rowid, topic FROM {events} WHERE rowid > ? AND rowid < ? AND "
+                       "topic IN ({topics}) ORDER BY rowid LIMIT 1")
+    mark = "?"
     any_rows = ("SELECT EXISTS (SELECT 1 FROM merkle_leaves) OR EXISTS (SELECT 1 FROM "
                 "merkle_nodes) OR EXISTS (SELECT 1 FROM checkpoints)")
     events_after = ("SELECT rowid, originator_id, originator_version, topic, state FROM {events} "
@@ -247,6 +257,10 @@ class PostgresLedgerSQL(LedgerSQL):
                       "FROM {leaves} WHERE originator_id = %s AND leaf_index < %s "
                       "ORDER BY leaf_index")
     count_events_after = "SELECT COUNT(*) FROM {events} WHERE notification_id > %s"
+    context_between = ("SELECT notification_id, topic FROM {events} WHERE notification_id > %s "
+                       "AND notification_id < %s AND topic IN ({topics}) "
+                       "ORDER BY notification_id LIMIT 1")
+    mark = "%s"
     any_rows = ("SELECT EXISTS (SELECT 1 FROM {leaves}) OR EXISTS (SELECT 1 FROM {nodes}) "
                 "OR EXISTS (SELECT 1 FROM {checkpoints})")
     events_after = ("SELECT notification_id, replace(originator_id::text, '-', ''), "
@@ -499,6 +513,14 @@ class LedgerCursor:
         return [(int(r[0]), int(r[1])) for r in self._all(self.sql.select_nodes_beyond,
                                                            (size, limit))]
 
+    def context_between(self, after: int, before: int, topics: Sequence[str]
+                        ) -> tuple[int, str] | None:
+        """The first event of ``topics`` strictly between two notification ids, if any."""
+        statement = self.sql.context_between.format(
+            events=self._events, topics=", ".join([self.sql.mark] * len(topics)))
+        row = self._one(statement, (after, before, *topics))
+        return None if row is None else (int(row[0]), str(row[1]))
+
     def root(self, size: int | None = None) -> bytes:
         """The RFC 6962 root of the first ``size`` leaves (default: the whole tree)."""
         return tree_root(self, self.size() if size is None else size)
@@ -529,14 +551,23 @@ class LedgerCursor:
                 self._c.executemany(one, rows)
         self._leaf_rows, self._node_rows = [], []
 
-    def append_events(self, rows: Sequence[tuple[int, str, int, bytes]]) -> None:
+    def append_events(self, rows: Sequence[tuple[int, str, int, bytes]],
+                      context_since: int | None = None,
+                      context_topics: Sequence[str] = ()) -> None:
         """Append ``(notification_id, originator_id, version, state)`` rows in that order.
 
         Refuses (VerificationError) when other events than these follow the last leaf: they
         were written outside cdlog, or a leaf row was removed; the store needs ``cdlog verify``.
+        With ``context_since``, refuses (:class:`~cdlog.errors.ContextChangedError`) when
+        another writer committed an event of ``context_topics`` after that position: the
+        events were prepared against keys that may have changed.
         """
         if not rows:
             return
+        if context_since is not None and context_topics:
+            moved = self.context_between(context_since, rows[0][0], context_topics)
+            if moved is not None:
+                raise ContextChangedError(*moved)
         tail = self._one(self.sql.tail.format(events=self._events), (_FIRST,))
         last = None if tail[0] is None else _leaf(tail)
         size = 0 if last is None else last.leaf_index + 1
@@ -741,7 +772,9 @@ class CdlogSQLiteApplicationRecorder(LedgerRecorder, SQLiteApplicationRecorder):
             raise RuntimeError(msg)
         # The inserts above hold the write lock, so the tree size read now is the latest.
         LedgerCursor(c, self.ledger_sql, self.events_table_name,
-                     self.frontier).append_events(leaf_rows(ids, stored_events))
+                     self.frontier).append_events(leaf_rows(ids, stored_events),
+                                                  kwargs.get("context_since"),
+                                                  kwargs.get("context_topics", ()))
         return ids
 
     def ledger(self, cursor: Any) -> LedgerCursor:

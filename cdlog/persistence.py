@@ -88,16 +88,19 @@ class EventApplication(Application[uuid.UUID]):
         """Use the sealed-bytes mapper."""
         return SealedMapper()
 
-    def save_records(self, records: Sequence[SealedRecord]) -> list[Recording[uuid.UUID]]:
+    def save_records(self, records: Sequence[SealedRecord],
+                     **kwargs: Any) -> list[Recording[uuid.UUID]]:
         """Save the records of one command in one transaction, as :meth:`save` would.
 
         ``save`` checks every object against eventsourcing's runtime protocols before it
         collects events from it, about 30 µs per check on Python 3.11 (two per object); the
         records are sealed events already, so they go into the processing event directly and
-        the rest of ``save`` (record, snapshots, notify) runs unchanged.
+        the rest of ``save`` (record, snapshots, notify) runs unchanged. ``kwargs`` reach the
+        recorder's insert, as ``save``'s do.
         """
         processing_event: ProcessingEvent[uuid.UUID] = ProcessingEvent()
         processing_event.events.extend(records)
+        processing_event.saved_kwargs.update(kwargs)
         recordings = self._record(processing_event)
         self._take_snapshots(processing_event)
         self._notify(recordings)

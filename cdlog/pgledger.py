@@ -108,7 +108,8 @@ class CdlogPostgresApplicationRecorder(LedgerRecorder, PostgresApplicationRecord
                     assert notification_ids is not None
                     LedgerCursor(conn.cursor(row_factory=tuple_row), self.ledger_sql,
                                  self.qualified_events_table, self.frontier).append_events(
-                        leaf_rows(notification_ids, stored_events))
+                        leaf_rows(notification_ids, stored_events),
+                        kwargs.get("context_since"), kwargs.get("context_topics", ()))
         except BaseException:
             self.frontier.discard()
             raise

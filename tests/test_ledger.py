@@ -19,7 +19,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cdlog.application import CaseLog
-from cdlog.errors import ConfigurationError, NotFoundError, VerificationError
+from cdlog.errors import (
+    ConfigurationError,
+    ContextChangedError,
+    NotFoundError,
+    VerificationError,
+)
 from cdlog.keys.signer import Ed25519Signer
 from cdlog.ledger import (
     CdlogSQLiteApplicationRecorder,
@@ -453,9 +458,10 @@ def test_frontier_of_a_rolled_back_insert_is_forgotten(open_bare: Callable[..., 
     insert(first.recorder, case, 1, 5)
     original = LedgerCursor.append_events
 
-    def append_then_fail(self: LedgerCursor, rows: Sequence[tuple[int, str, int, bytes]]
-                         ) -> None:
-        original(self, rows)
+    def append_then_fail(self: LedgerCursor, rows: Sequence[tuple[int, str, int, bytes]],
+                         context_since: int | None = None,
+                         context_topics: Sequence[str] = ()) -> None:
+        original(self, rows, context_since, context_topics)
         msg = "the connection dropped before COMMIT"
         raise RuntimeError(msg)
 
@@ -470,3 +476,33 @@ def test_frontier_of_a_rolled_back_insert_is_forgotten(open_bare: Callable[..., 
     with first.recorder.read() as led:
         assert led.root() == naive_root([leaf_hash(state(v)) for v in range(1, 13)])
         assert led.node_count() == 2 * 12 - (12).bit_count()
+
+
+def test_insert_refused_when_context_changed_after_preparing(
+        open_bare: Callable[..., BareStore]) -> None:
+    """An insert prepared at position p is refused (and writes nothing) when another writer
+    committed an event of a context topic after p; events of other topics, and its own
+    context events, do not refuse it."""
+    first = open_bare()
+    other = open_bare(same_as=first)
+    topics = ("cdlog:OfficerKeyRevoked", "cdlog:OfficerKeyCertified")
+    case, theirs = uuid.uuid4(), uuid.uuid4()
+    insert(first.recorder, case, 1, 2)
+    with first.recorder.read() as led:
+        prepared_at = led.last_leaf().notification_id  # type: ignore[union-attr]
+    other.recorder.insert_events([StoredEvent(originator_id=theirs, originator_version=1,
+                                              topic="cdlog:CaseOpened", state=b"opened")])
+    own = [StoredEvent(originator_id=case, originator_version=3, topic=topics[0],
+                       state=b"own revocation")]
+    first.recorder.insert_events(own, context_since=prepared_at, context_topics=topics)
+    with first.recorder.read() as led:
+        prepared_at = led.last_leaf().notification_id  # type: ignore[union-attr]
+    other.recorder.insert_events([StoredEvent(originator_id=theirs, originator_version=2,
+                                              topic=topics[1], state=b"certified")])
+    with pytest.raises(ContextChangedError, match="OfficerKeyCertified event was recorded"):
+        first.recorder.insert_events(
+            [StoredEvent(originator_id=case, originator_version=4, topic="t", state=b"late")],
+            context_since=prepared_at, context_topics=topics)
+    with first.recorder.read() as led:
+        assert led.size() == led.leaf_count() == 5
+        assert [lf.originator_version for lf in led.leaves(0)] == [1, 2, 1, 3, 2]

@@ -169,8 +169,9 @@ def install_hook(seconds: float) -> None:
     their Merkle leaves were written (both stores append leaves through LedgerCursor); once."""
     original = LedgerCursor.append_events
 
-    def pausing(self: LedgerCursor, rows: Sequence[tuple[int, str, int, bytes]]) -> None:
-        original(self, rows)
+    def pausing(self: LedgerCursor, rows: Sequence[tuple[int, str, int, bytes]],
+                context_since: int | None = None, context_topics: Sequence[str] = ()) -> None:
+        original(self, rows, context_since, context_topics)
         LedgerCursor.append_events = original  # type: ignore[method-assign]
         emit(ev="in_txn", events=len(rows))
         time.sleep(seconds)
@@ -188,8 +189,9 @@ def lose_next_ack() -> None:
     original_connection = PostgresDatastore.get_connection
     armed = [False]
 
-    def arming(self: LedgerCursor, rows: Sequence[tuple[int, str, int, bytes]]) -> None:
-        original_append(self, rows)
+    def arming(self: LedgerCursor, rows: Sequence[tuple[int, str, int, bytes]],
+               context_since: int | None = None, context_topics: Sequence[str] = ()) -> None:
+        original_append(self, rows, context_since, context_topics)
         LedgerCursor.append_events = original_append  # type: ignore[method-assign]
         armed[0] = True
 
