@@ -564,7 +564,7 @@ class LedgerCursor:
         """
         if not rows:
             return
-        if context_since is not None and context_topics:
+        if context_since is not None and context_topics and rows[0][0] > context_since + 1:
             moved = self.context_between(context_since, rows[0][0], context_topics)
             if moved is not None:
                 raise ContextChangedError(*moved)
