@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -80,6 +81,8 @@ class _Pending:
     """The log position whose keys and authorisations the events were prepared against."""
     calls: list[_Call] = field(default_factory=list)
     """What the command asked for, to prepare it again when keys changed meanwhile."""
+    bases: dict[str, int] = field(default_factory=dict)
+    """The version of each stream the command was first prepared on."""
 
 
 @dataclass(frozen=True)
@@ -282,7 +285,8 @@ class CaseLog(CaseCommands):
                      recorded=recorded)
         return b.events[-1]
 
-    def _prepare(self, pending: _Pending, call: _Call) -> SealedEvent:
+    def _prepare(self, pending: _Pending, call: _Call) -> tuple[SealedEvent, datetime]:
+        """Validate, check and seal one event of a command; return it and its recorded time."""
         stream, event, fields, signer, cosigners, at, recorded = (
             call.stream, call.event, call.fields, call.signer, call.cosigners, call.at,
             call.recorded)
@@ -301,6 +305,11 @@ class CaseLog(CaseCommands):
         if when.tzinfo is None:
             raise InputError("recorded", "has no UTC offset", "a timezone-aware time")
         version = current.state.version + 1
+        first = stream not in pending.streams  # this stream's first event in the command
+        if first and pending.bases.setdefault(stream, current.state.version) != version - 1:
+            raise ConcurrencyError(f"{stream} version {pending.bases[stream] + 1} was written "
+                                   "by another writer first; nothing of this command was "
+                                   "saved. Reload and retry.")
         position = ctx.position + len(pending.events) + 1
         if isinstance(payload, ev.TrustRootEstablished):
             parties = [root_officer(payload.agency)]  # the registry checks it on observe
@@ -342,7 +351,7 @@ class CaseLog(CaseCommands):
         current.head = sealed.hash_hex
         pending.streams[stream] = current
         pending.events.append(sealed)
-        return sealed
+        return sealed, when
 
     @staticmethod
     def _payload(event: str | type[ev.Payload] | ev.Payload,
@@ -412,7 +421,7 @@ class CaseLog(CaseCommands):
                 self._sync()
                 pending.events, pending.streams = [], {}
                 pending.context, pending.since = self._context, self._context.position
-                for call in pending.calls:
+                for call in pending.calls:  # at the recorded times of the first preparation
                     self._prepare(pending, call)
             else:
                 return
@@ -579,13 +588,13 @@ class _Batch:
                recorded: datetime | None = None) -> SealedEvent:
         """Prepare one event of the batch (see :meth:`CaseLog.record`).
 
-        The event returned is the one that will be saved, unless another writer records a
-        key or authorisation event before this batch commits: the batch is then prepared
-        again, and :attr:`events` holds what was saved.
+        The event returned is the one that will be saved. (When another writer records a key
+        or authorisation event before this batch commits, the batch is prepared again with the
+        same recorded times, which gives the same events or refuses them.)
         """
         call = _Call(stream, event, fields, signer, tuple(cosigners), at, recorded)
-        sealed = self._log._prepare(self._pending, call)
-        self._pending.calls.append(call)
+        sealed, when = self._log._prepare(self._pending, call)
+        self._pending.calls.append(dataclasses.replace(call, recorded=when))
         return sealed
 
     @property

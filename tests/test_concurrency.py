@@ -164,3 +164,40 @@ def test_writer_overtaken_while_preparing_gets_concurrency_error(store: str) -> 
     assert again.version == 3
     audit = kit.audit_store(store)
     assert [r.tag for r in audit.streams[case]] == [None, "b", "a"]
+
+
+def test_key_revoked_while_writers_run(store: str, tmp_path: Path) -> None:
+    """A key revoked while its writer keeps preparing batches: no event signed with it lands
+    after the revocation (the log verifies), its later commands fail with the revocation
+    named and write nothing, and the other writers go on."""
+    root = Ed25519Signer.generate()
+    seeds = kit.make_world(store, 3, root=root)
+    stop = tmp_path / "stop"
+    writers = [kit.Writer(tmp_path / "procs", f"w{i}", {
+        "url": store, "seed": seeds[i], "mode": "loop", "open": f"OP-REV-{i}",
+        "stream": f"case:OP-REV-{i}", "tag": f"w{i}", "batch": 20, "commits": 10_000,
+        "seconds": 60, "stop": str(stop)}) for i in range(3)]
+    try:
+        for w in writers:
+            w.wait_for("commit", count=3)
+        key_id = Ed25519Signer(bytes.fromhex(seeds[0])).key_id
+        with CaseLog(store) as log:
+            revoked = log.revoke_key(root, "CBP", key_id, "device lost", at=datetime.now(UTC))
+            position = log.max_position()
+        writers[0].wait_for("error", count=2)
+        for w in writers[1:]:
+            w.wait_for("commit", count=len(w.of("commit")) + 2)
+    finally:
+        stop.touch()
+    kit.join_all(writers)
+    errors = writers[0].of("error")
+    assert {e["type"] for e in errors} == {"InputError"}, errors
+    assert all("revoked" in e["message"] for e in errors), errors
+    audit = kit.audit_store(store)  # verifies the whole log: no event of a revoked key
+    assert audit.at(revoked.stream, revoked.version).nid <= position
+    failed = {tag for e in errors for tag in e["tags"]}
+    assert not failed & audit.tags
+    kit.check_reported(audit, kit.commits(writers))
+    later = [r for r in audit.rows if r.nid > position]
+    assert {r.stream for r in later} >= {"case:OP-REV-1", "case:OP-REV-2"}
+    assert "case:OP-REV-0" not in {r.stream for r in later}

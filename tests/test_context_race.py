@@ -12,9 +12,9 @@ revoked before it, and ``cdlog verify`` would fail.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import structlog
@@ -95,47 +95,74 @@ def test_unrelated_key_change_lets_the_command_through(world: World, other: Case
     assert report.ok, report.failures
 
 
+def racing(log: CaseLog, before_save: Callable[[int], None]) -> list[int]:
+    """Make ``log`` call ``before_save(attempt)`` right before each attempt to save a command
+    (after it was prepared); return the list of attempts, filled as they happen."""
+    attempts: list[int] = []
+    save = log._save
+
+    def hooked(pending: Any) -> None:
+        attempts.append(len(attempts) + 1)
+        before_save(attempts[-1])
+        save(pending)
+
+    log._save = hooked  # type: ignore[method-assign]
+    return attempts
+
+
 def test_record_returns_the_event_it_saved(world: World, other: CaseLog,
                                            store_url: str) -> None:
-    """``CaseLog.record`` returns the event as saved when it had to be prepared again."""
-    case = world.open_case()
-    readings: list[datetime] = []
-
-    def clock() -> datetime:
-        """The log clock; its first reading lets the other writer change the keys."""
-        if not readings:
-            certify_someone(world, other, 2)
-        readings.append(world.t(6))
-        return readings[-1]
-
-    with CaseLog(store_url, clock=clock) as log:
-        sealed = log.record(case, "ExaminationReferred", {"reason": "targeting"},
-                            signer=world.signers["cbpo"], at=world.t(5))
-        assert len(readings) == 2  # prepared twice
-        assert log.events(case)[-1].sealed == sealed.sealed
-
-
-def test_keys_changing_all_the_time_give_a_concurrency_error(world: World, other: CaseLog,
-                                                             store_url: str) -> None:
-    """When every attempt meets a new key event, the caller gets ContextChangedError (a
-    ConcurrencyError) after a few attempts, and nothing is saved."""
+    """``CaseLog.record`` returns the event as saved when it had to be prepared again: the
+    same bytes, since the second preparation keeps the recorded time of the first (the log
+    clock is read once, though it moves on)."""
     case = world.open_case()
     readings: list[int] = []
 
     def clock() -> datetime:
-        """Every reading of the clock (one per preparation) lets another key in first."""
         readings.append(len(readings))
-        certify_someone(world, other, 10 + len(readings))
-        return world.t(6)
+        return world.t(6 + len(readings))
 
     with CaseLog(store_url, clock=clock) as log:
-        with pytest.raises(ContextChangedError, match="OfficerKeyCertified event") as caught:
-            log.record(case, "ExaminationReferred", {"reason": "targeting"},
-                       signer=world.signers["cbpo"], at=world.t(5))
-        assert isinstance(caught.value, ConcurrencyError)
-        assert "nothing of this command was saved" in str(caught.value)
-    assert len(readings) == CONTEXT_RETRIES
+        attempts = racing(log, lambda n: certify_someone(world, other, 2) if n == 1 else None)
+        sealed = log.record(case, "ExaminationReferred", {"reason": "targeting"},
+                            signer=world.signers["cbpo"], at=world.t(5))
+        assert attempts == [1, 2]
+        assert readings == [0]
+        assert log.events(case)[-1].sealed == sealed.sealed
+        assert verify_log(log).ok
+
+
+def test_keys_changing_all_the_time_give_a_concurrency_error(world: World,
+                                                             other: CaseLog) -> None:
+    """When every attempt meets a new key event, the caller gets ContextChangedError (a
+    ConcurrencyError) after a few attempts, and nothing is saved."""
+    case = world.open_case()
+    attempts = racing(world.log, lambda n: certify_someone(world, other, 10 + n))
+    with pytest.raises(ContextChangedError, match="OfficerKeyCertified event") as caught:
+        world.log.record(case, "ExaminationReferred", {"reason": "targeting"},
+                         signer=world.signers["cbpo"], at=world.t(5), recorded=world.t(5))
+    assert isinstance(caught.value, ConcurrencyError)
+    assert "nothing of this command was saved" in str(caught.value)
+    assert attempts == list(range(1, CONTEXT_RETRIES + 1))
     assert [e.type for e in world.log.events(case)] == ["CaseOpened"]
+    assert verify_log(world.log).ok
+
+
+def test_case_written_meanwhile_is_still_a_stale_writer(world: World, other: CaseLog) -> None:
+    """Keys changed and another writer also appended to the command's case: the command is
+    refused as stale (ConcurrencyError), not moved onto the other writer's event."""
+    case = world.open_case()
+
+    def both(attempt: int) -> None:
+        other.record(case, "ConveyanceArrived", {"conveyance": "theirs"},
+                     signer=world.signers["scbpo"], at=world.t(4), recorded=world.t(4))
+        certify_someone(world, other, 20 + attempt)
+
+    racing(world.log, both)
+    with pytest.raises(ConcurrencyError, match=f"{case} version 2 was written by another"):
+        world.log.record(case, "ExaminationReferred", {"reason": "targeting"},
+                         signer=world.signers["cbpo"], at=world.t(5), recorded=world.t(5))
+    assert [e.type for e in world.log.events(case)] == ["CaseOpened", "ConveyanceArrived"]
     assert verify_log(world.log).ok
 
 

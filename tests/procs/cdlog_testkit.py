@@ -130,13 +130,14 @@ def fresh_store(kind: str, tmp_path: Path, pg_base: str) -> Iterator[str]:
 
 
 # ---------------------------------------------------------------------------- keys
-def make_world(url: str, officers: int) -> list[str]:
-    """Create the log: the CBP root and ``officers`` certified OFO officers, valid from an
-    hour ago for a day (writers record on the wall clock). Return the officers' seeds (hex)."""
+def make_world(url: str, officers: int, root: Ed25519Signer | None = None) -> list[str]:
+    """Create the log: the CBP root (``root``, else a new key) and ``officers`` certified OFO
+    officers, valid from an hour ago for a day (writers record on the wall clock). Return the
+    officers' seeds (hex)."""
     start = datetime.now(UTC) - timedelta(hours=1)
     seeds = []
     with CaseLog(url) as log:
-        root = Ed25519Signer.generate()
+        root = root or Ed25519Signer.generate()
         log.establish_root("CBP", root, at=start)
         for i in range(officers):
             signer = Ed25519Signer.generate()
