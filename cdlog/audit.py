@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from cdlog.errors import Failure, NotFoundError, VerificationError
 from cdlog.keys.keyfile import read_key_file_info
 from cdlog.keys.trust import TrustRoot
 from cdlog.ledger import PAGE, CheckpointRow, EventRow, LeafRow, LedgerCursor, read_ledger
-from cdlog.merkle import EMPTY_ROOT, append_positions, b64, node_hash
+from cdlog.merkle import EMPTY_ROOT, HASH_SIZE, append_positions, b64, node_hash
 from cdlog.note import NoteVerifier, open_note, split_note
 from cdlog.sealing import leaf_hash
 from cdlog.verify import Report, verify_store
@@ -59,11 +60,29 @@ class Frontier:
         return out
 
     def append(self, leaf: bytes) -> list[tuple[int, int, bytes]]:
-        """Append a leaf hash; return the ``(level, idx, hash)`` nodes it completes."""
-        rows = append_positions(self.size, leaf, self)
-        for level, idx, value in rows:
-            self._nodes[level] = (idx, value)
-        self.size += 1
+        """Append a leaf hash; return the ``(level, idx, hash)`` nodes it completes.
+
+        The rows :func:`append_positions` returns for the frontier (the left sibling at each
+        level is the frontier's node there), computed without its generic reader calls.
+        """
+        n = self.size
+        if len(leaf) != HASH_SIZE:
+            append_positions(n, leaf, self)  # raises its InputError
+        nodes = self._nodes
+        rows = [(0, n, leaf)]
+        current = leaf
+        level = 0
+        while (n >> level) & 1:
+            sibling = (n >> level) - 1
+            got = nodes.get(level)
+            if got is None or got[0] != sibling:
+                raise NotFoundError(f"no frontier hash at ({level}, {sibling})")
+            current = sha256(b"\x01" + got[1] + current).digest()
+            level += 1
+            rows.append((level, n >> level, current))
+        for lvl, idx, value in rows:
+            nodes[lvl] = (idx, value)
+        self.size = n + 1
         return rows
 
     def root(self) -> bytes:
@@ -207,13 +226,14 @@ class _Auditor:
 
     # -------------------------------------------------------------- rebuild and compare
     def _flush(self) -> None:
-        if not self.pending:
+        pending = self.pending
+        if not pending:
             return
-        positions = [(0, index) for index, *_ in self.pending]
-        stored = self._stored(positions)
+        leaves = self._stored_levels({0: [index for index, *_ in pending]})[0]
+        tree, wanted, roots = self.tree, self.wanted_sizes, self.roots
         expected: list[tuple[int, int, bytes]] = []
-        for index, _, rebuilt, leaf, event in self.pending:
-            recorded = stored.get((0, index))
+        for index, _, rebuilt, leaf, event in pending:
+            recorded = leaves.get(index)
             if event is None:
                 # No event to rehash: keep the recorded hash so one removal is one failure.
                 value = recorded if recorded is not None else EMPTY_ROOT
@@ -224,34 +244,37 @@ class _Auditor:
                               f"{_where(leaf)}: the stored event bytes do not hash to the leaf "
                               "hash recorded when it was appended: the event (or that leaf "
                               "hash) was rewritten")
-            rows = self.tree.append(value)
+            rows = tree.append(value)
             self.expected_nodes += len(rows)
-            expected.extend(rows[1:])
+            if len(rows) > 1:
+                expected.extend(rows[1:])
             if recorded is None:
                 self.fail(leaf.case, leaf.originator_version,
                           f"{_where(leaf)}: merkle_nodes has no leaf hash (row removed)")
-            if self.tree.size in self.wanted_sizes:
-                self.roots[self.tree.size] = self.tree.root()
-        inner = self._stored([(level, idx) for level, idx, _ in expected])
+            if tree.size in wanted:
+                roots[tree.size] = tree.root()
+        by_level: dict[int, list[int]] = {}
+        for level, idx, _ in expected:
+            by_level.setdefault(level, []).append(idx)
+        inner = self._stored_levels(by_level)
         for level, idx, value in expected:
-            got = inner.get((level, idx))
-            lo, hi = idx << level, (idx + 1) << level
+            got = inner[level].get(idx)
             if got is None:
+                lo, hi = idx << level, (idx + 1) << level
                 self.fail(LOG, None, f"merkle node (level {level}, index {idx}) over leaves "
                           f"{lo}..{hi - 1} is missing (row removed)")
             elif got != value:
+                lo, hi = idx << level, (idx + 1) << level
                 self.fail(LOG, None, f"merkle node (level {level}, index {idx}) over leaves "
                           f"{lo}..{hi - 1} differs from the tree rebuilt from the events "
                           "(node rewritten)")
         self.pending = []
 
-    def _stored(self, positions: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        found: dict[tuple[int, int], bytes] = {}
-        for level in {p[0] for p in positions}:
-            idxs = [i for lv, i in positions if lv == level]
-            got = self.led.level_range(level, min(idxs), max(idxs) + 1)
-            found.update({(level, i): h for i, h in got.items()})
-        return found
+    def _stored_levels(self, wanted: dict[int, list[int]]) -> dict[int, dict[int, bytes]]:
+        """The stored hashes of each level over the range of the indices wanted there (one
+        range read per level), by level and index."""
+        return {level: self.led.level_range(level, min(idxs), max(idxs) + 1)
+                for level, idxs in wanted.items()}
 
 
 def _check_checkpoints(audit: _Auditor, checkpoints: Sequence[CheckpointRow], origin: str,

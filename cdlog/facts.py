@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from pydantic import ValidationError
 
 from cdlog.canonical import parse_time
 from cdlog.domain.case import Fact
-from cdlog.domain.events import Payload, payload_model
+from cdlog.domain.events import CATALOGUE, Payload, payload_model
 from cdlog.domain.values import Occurred, Officer
 from cdlog.errors import Failure, InputError, VerificationError
 from cdlog.sealing import SealedEvent
@@ -69,6 +70,22 @@ def validation_to_input_error(exc: ValidationError, prefix: str) -> InputError:
     return InputError(where, problem, expected)
 
 
+_FACT_FIELDS = ("type", "payload", "occurred", "recorded", "actor", "cosigners", "version",
+                "stream", "late")
+_PLAIN_FACT = (tuple(f.name for f in dataclasses.fields(Fact)) == _FACT_FIELDS
+               and not hasattr(Fact, "__slots__") and not hasattr(Fact, "__post_init__"))
+
+
+def _fact(**fields: Any) -> Fact:
+    """``Fact(**fields)`` with every field given: the instance dictionary is filled directly,
+    skipping the frozen dataclass's ``object.__setattr__`` per field (the same object)."""
+    if not _PLAIN_FACT:  # the class changed shape: build it the ordinary way
+        return Fact(**fields)
+    fact: Fact = object.__new__(Fact)
+    fact.__dict__.update(fields)
+    return fact
+
+
 def fact_of(sealed: SealedEvent) -> Fact:
     """Decode a sealed event's envelope into a :class:`Fact`.
 
@@ -77,18 +94,20 @@ def fact_of(sealed: SealedEvent) -> Fact:
     """
     env = sealed.envelope
     try:
-        model = payload_model(sealed.type)
+        type_ = sealed.type
+        model = CATALOGUE.get(type_) or payload_model(type_)  # payload_model raises for others
         payload = model.model_validate(env["payload"])
         if payload_json(payload) != env["payload"]:
             msg = "payload is not in its canonical form"
             raise ValueError(msg)
-        return Fact(
-            type=sealed.type,
+        cosigners = env["cosigners"]
+        return _fact(
+            type=type_,
             payload=payload,
             occurred=Occurred.model_validate(env["occurred"]),
             recorded=parse_time(env["recorded"], "recorded"),
             actor=officer_of(env["actor"]),
-            cosigners=tuple(officer_of(c) for c in env["cosigners"]),
+            cosigners=() if cosigners == [] else tuple(officer_of(c) for c in cosigners),
             version=sealed.version,
             stream=sealed.stream,
             late=bool(env["late"]),

@@ -48,9 +48,10 @@ from cdlog.verify import (
     PAGE,
     STREAMS_IN_MEMORY,
     Report,
+    RowFields,
     Verifier,
     _as_bytes,
-    iter_notifications,
+    iter_rows,
 )
 
 BATCH = 400
@@ -68,6 +69,11 @@ class _Row(NamedTuple):
     originator_version: Any
     topic: Any
     state: Any
+
+
+_Item = tuple[int, bool, int, str, Any, Any, Any]
+"""A row as sent to a worker: sequence number in the log, whether the worker owns its case,
+then the fields of :class:`_Row` (plain tuples pickle and unpickle several times faster)."""
 
 
 class _Entry(NamedTuple):
@@ -169,14 +175,15 @@ def _worker(rows_in: int, result_out: int) -> None:
         config, roots, hint, limit = pickle.loads(source.recv_bytes())  # noqa: S301
         verifier = _WorkerVerifier(config, roots, hint, limit)
         while True:
-            batch: list[tuple[int, bool, _Row]] | None = pickle.loads(source.recv_bytes())  # noqa: S301
+            batch: list[_Item] | None = pickle.loads(source.recv_bytes())  # noqa: S301
             if batch is None:
                 break
-            for seq, own, row in batch:
+            for seq, own, position, case, version, topic, state in batch:
+                row = _Row(position, case, version, topic, state)
                 if own:
                     verifier.feed_owned(seq, row)
                 else:
-                    verifier.feed_context(row.id, row.state, cast(Notification, row))
+                    verifier.feed_context(position, state, cast(Notification, row))
         payload: tuple[str, Any] = ("ok", verifier.finish_result())
     except BaseException:  # reported to the main process, which raises
         payload = ("error", traceback.format_exc())
@@ -198,10 +205,10 @@ def _widen(fd: int) -> None:
             fcntl.fcntl(fd, setsize, PIPE_BYTES)
 
 
-def _log_hint(rows: Sequence[Notification]) -> str | None:
+def _log_hint(rows: Sequence[RowFields]) -> str | None:
     """The ``log`` named by the first row that decodes."""
     for row in rows:
-        data = _as_bytes(row.state)
+        data = _as_bytes(row[4])
         if data is None:
             continue
         try:
@@ -282,7 +289,7 @@ class _Pool:
         for worker in range(n):
             self._send(worker, setup)
 
-    def send(self, worker: int, batch: list[tuple[int, bool, _Row]] | None) -> None:
+    def send(self, worker: int, batch: list[_Item] | None) -> None:
         self._send(worker, pickle.dumps(batch, pickle.HIGHEST_PROTOCOL))
 
     def _send(self, worker: int, data: bytes) -> None:
@@ -315,25 +322,23 @@ class _Pool:
                 proc.kill()
 
 
-def _dispatch(pool: _Pool, rows: Iterator[Notification], n: int,
+def _dispatch(pool: _Pool, rows: Iterator[RowFields], n: int,
               progress: Callable[[int], None] | None) -> int:
     """Send every row to its case's worker (context events to all); return the row count."""
-    buffers: list[list[tuple[int, bool, _Row]]] = [[] for _ in range(n)]
+    buffers: list[list[_Item]] = [[] for _ in range(n)]
     seq = 0
-    for seq, row in enumerate(rows, start=1):
-        case = str(row.originator_id)
+    for seq, (position, case, version, topic, state) in enumerate(rows, start=1):
         owner = hash(case) % n
-        item = _Row(row.id, case, row.originator_version, row.topic, row.state)
-        topic = row.topic
         if type(topic) is str and topic in CONTEXT_TOPICS:
             for worker in range(n):
-                buffers[worker].append((seq, worker == owner, item))
+                buffers[worker].append((seq, worker == owner, position, case, version, topic,
+                                        state))
                 if len(buffers[worker]) >= BATCH:
                     pool.send(worker, buffers[worker])
                     buffers[worker] = []
         else:
             buf = buffers[owner]
-            buf.append((seq, True, item))
+            buf.append((seq, True, position, case, version, topic, state))
             if len(buf) >= BATCH:
                 pool.send(owner, buf)
                 buffers[owner] = []
@@ -387,7 +392,7 @@ def verify_parallel(log: Any, *, workers: int, trusted_roots: Iterable[TrustRoot
     None is returned before any worker started); its exception, if any, is raised here.
     """
     roots = list(trusted_roots) if trusted_roots is not None else None
-    rows = iter_notifications(log.app.recorder)
+    rows = iter_rows(log.app.recorder)
     head = list(islice(rows, PAGE))
     hint = _log_hint(head)
     if hint is None:

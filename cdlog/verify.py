@@ -35,15 +35,23 @@ import pickle
 import re
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from binascii import b2a_base64
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
+import orjson
 from eventsourcing.persistence import Notification
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from cdlog.canonical import canonical_bytes, is_canonical_time, parse_time
+from cdlog.canonical import (
+    _MAX_SAFE_INT,
+    _fast_path_ok,
+    canonical_bytes,
+    is_canonical_time,
+    parse_time,
+)
 from cdlog.context import CONTEXT_TYPES, TRUST_TYPES, LogContext
 from cdlog.domain.case import CaseState, check
 from cdlog.domain.config import Config
@@ -54,7 +62,14 @@ from cdlog.facts import fact_of, officer_of
 from cdlog.keys.signer import signature_is_valid
 from cdlog.keys.trust import TrustRoot
 from cdlog.persistence import check_row
-from cdlog.sealing import SealedEvent, parse, signatures_bytes, signing_message, stream_id
+from cdlog.sealing import (
+    SealedEvent,
+    Signature,
+    parse,
+    signatures_bytes,
+    signing_message,
+    stream_id,
+)
 
 PAGE = 1000
 _HASH_HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -228,8 +243,9 @@ class Verifier:
         try:
             sealed = parse(data, case, version)
             _check_form(sealed, case, version)
-            if row is not None:
-                check_row(row, sealed)
+            if row is not None and (sealed.case != case or sealed.version != version
+                                    or sealed.topic != row.topic):
+                check_row(row, sealed)  # the row disagrees with its envelope: say how
         except VerificationError as exc:
             self.report.failures.extend(exc.failures)
             return None
@@ -313,14 +329,17 @@ class Verifier:
 
     def _check_signatures(self, sealed: SealedEvent, position: int) -> None:
         case, version = sealed.case, sealed.version
-        expected = sealed.signer_keys
-        given = tuple(s.key for s in sealed.signatures)
-        if given != expected:
-            self._fail(case, version, "signature", f"signatures by {list(given)}, but the "
-                       f"envelope names signers {list(expected)}")
+        signatures = sealed.signatures
+        actor, cosigners = sealed.envelope["actor"], sealed.envelope["cosigners"]
+        if cosigners or len(signatures) != 1 or signatures[0].key != actor["key"]:
+            expected = sealed.signer_keys  # (one signature by the actor alone matches)
+            given = tuple(s.key for s in signatures)
+            if given != expected:
+                self._fail(case, version, "signature", f"signatures by {list(given)}, but the "
+                           f"envelope names signers {list(expected)}")
         message = signing_message(sealed.envelope_bytes)
-        parties = [sealed.envelope["actor"], *sealed.envelope["cosigners"]]
-        for sig, party in zip(sealed.signatures, parties, strict=False):
+        parties = [actor, *cosigners]
+        for sig, party in zip(signatures, parties, strict=False):
             try:
                 public = self.context.registry.public_key(sig.key)
             except LookupError:
@@ -394,6 +413,34 @@ def _check_form(sealed: SealedEvent, case: str, version: int | None) -> None:
     """Raise (check ``decode``) unless the envelope has the format's JSON types and both
     halves of the sealed bytes are stored canonically."""
     env = sealed.envelope
+    stream, env_version, cosigners, prev = (env["stream"], env["version"], env["cosigners"],
+                                            env["prev"])
+    if not (type(env["log"]) is str and type(stream) is str and ":" in stream
+            and type(env["case"]) is str and type(env_version) is int and env_version >= 1
+            and isinstance(env["occurred"], dict)
+            and type(env["recorded"]) is str and is_canonical_time(env["recorded"])
+            and _is_party(env["actor"]) and isinstance(cosigners, list)
+            and all(_is_party(c) for c in cosigners) and isinstance(env["payload"], dict)
+            and (prev is None or (type(prev) is str and bool(_HASH_HEX.match(prev))))
+            and type(env["late"]) is bool):
+        _raise_malformed(env, case, version)
+    signatures = sealed.sealed[len(sealed.envelope_bytes) + 1:]
+    try:
+        canonical_env = _canonical_envelope(env)
+        canonical_sigs = _canonical_signatures(sealed.signatures)
+    except CdlogError as exc:
+        raise VerificationError(Failure(case, version, "decode",
+                                        f"envelope is not canonical JSON: {exc}")) from exc
+    if canonical_env != sealed.envelope_bytes:
+        raise VerificationError(Failure(case, version, "decode",
+                                        "envelope bytes are not in canonical (RFC 8785) form"))
+    if canonical_sigs != signatures:
+        raise VerificationError(Failure(case, version, "decode",
+                                        "signature bytes are not in canonical form"))
+
+
+def _raise_malformed(env: Mapping[str, Any], case: str, version: int | None) -> None:
+    """Raise the ``decode`` failure naming every malformed envelope field (if there is one)."""
     problems = [name for name, ok in (
         ("log", type(env["log"]) is str),
         ("stream", type(env["stream"]) is str and ":" in env["stream"]),
@@ -412,19 +459,32 @@ def _check_form(sealed: SealedEvent, case: str, version: int | None) -> None:
     if problems:
         raise VerificationError(Failure(case, version, "decode",
                                         f"envelope field(s) {', '.join(problems)} malformed"))
-    signatures = sealed.sealed[len(sealed.envelope_bytes) + 1:]
-    try:
-        canonical_env = canonical_bytes(env)
-        canonical_sigs = signatures_bytes(sealed.signatures)
-    except CdlogError as exc:
-        raise VerificationError(Failure(case, version, "decode",
-                                        f"envelope is not canonical JSON: {exc}")) from exc
-    if canonical_env != sealed.envelope_bytes:
-        raise VerificationError(Failure(case, version, "decode",
-                                        "envelope bytes are not in canonical (RFC 8785) form"))
-    if canonical_sigs != signatures:
-        raise VerificationError(Failure(case, version, "decode",
-                                        "signature bytes are not in canonical form"))
+
+
+def _canonical_signatures(signatures: Sequence[Signature]) -> bytes:
+    """:func:`~cdlog.sealing.signatures_bytes`: where every key is a string, its list of
+    ``Signature.as_json()`` written with the base64 encoder ``base64.b64encode`` itself
+    calls, without the per-signature method and wrapper calls."""
+    if all(type(s.key) is str for s in signatures):
+        return orjson.dumps([{"key": s.key, "sig": b2a_base64(s.sig, newline=False).decode()}
+                             for s in signatures], option=orjson.OPT_SORT_KEYS)
+    return signatures_bytes(signatures)
+
+
+def _canonical_envelope(env: Mapping[str, Any]) -> bytes:
+    """``canonical_bytes(env)`` for an envelope decoded by :func:`~cdlog.sealing.parse` whose
+    fields have the format's JSON types (see :func:`_check_form`).
+
+    :func:`canonical_bytes` walks the whole value to decide whether orjson's sorted output is
+    RFC 8785. Here the top level is known: the keys are the envelope's (ASCII), the fields
+    other than ``version``, ``occurred``, ``actor``, ``cosigners`` and ``payload`` are
+    strings, booleans or null, so the walk is needed only for ``version``'s range and the
+    four nested values; the decision and the bytes are the same.
+    """
+    if env["version"] <= _MAX_SAFE_INT and _fast_path_ok(
+            (env["occurred"], env["actor"], env["cosigners"], env["payload"])):
+        return orjson.dumps(env, option=orjson.OPT_SORT_KEYS)
+    return canonical_bytes(env)
 
 
 def fact_time(sealed: SealedEvent) -> Any:
@@ -439,19 +499,81 @@ def iter_notifications(recorder: Any, start: int | None = None) -> Iterator[Noti
     slipped in before position 1 is seen (and reported) too.
     """
     while True:
-        try:
-            page = recorder.select_notifications(start=start, limit=PAGE)
-        except (ValueError, TypeError):  # a row eventsourcing cannot convert (case id, state)
-            if hasattr(recorder, "select_raw_notifications"):  # cdlog.pgledger
-                page = recorder.select_raw_notifications(start, PAGE)
-            elif isinstance(recorder, SQLiteApplicationRecorder):
-                page = _select_raw(recorder, start, PAGE)
-            else:
-                raise
+        page = _notification_page(recorder, start)
         yield from page
         if len(page) < PAGE:
             return
         start = page[-1].id + 1
+
+
+def _notification_page(recorder: Any, start: int | None) -> Sequence[Notification]:
+    try:
+        return recorder.select_notifications(start=start, limit=PAGE)  # type: ignore[no-any-return]
+    except (ValueError, TypeError):  # a row eventsourcing cannot convert (case id, state)
+        if hasattr(recorder, "select_raw_notifications"):  # cdlog.pgledger
+            return recorder.select_raw_notifications(start, PAGE)  # type: ignore[no-any-return]
+        if isinstance(recorder, SQLiteApplicationRecorder):
+            return _select_raw(recorder, start, PAGE)
+        raise
+
+
+RowFields = tuple[int, str, Any, Any, Any]
+"""A stored row as the replay reads it: position, case id as text, version, topic, state."""
+
+
+def iter_rows(recorder: Any) -> Iterator[RowFields]:
+    """Every stored event in log order (as :func:`iter_notifications` reads them from the
+    lowest position on) as plain tuples, the case id as the text failures name
+    (``str(originator_id)``).
+
+    A cdlog SQLite store is read with one plain query per page: a page whose case id columns
+    are all text gives exactly what eventsourcing's page, or the lenient one read when
+    eventsourcing refuses a row, would give (each column that is a UUID as that UUID, any
+    other text as it is); a page holding a case id of another SQL type is read the ordinary
+    way. Other stores are read through :func:`iter_notifications`.
+    """
+    if not _plain_sqlite(recorder):
+        for row in iter_notifications(recorder):
+            yield row.id, str(row.originator_id), row.originator_version, row.topic, row.state
+        return
+    table = recorder.events_table_name
+    columns = ("SELECT rowid, originator_id, originator_version, topic, state "  # noqa: S608
+               f"FROM {table} ")
+    first, following = (columns + "ORDER BY rowid LIMIT ?",
+                        columns + "WHERE rowid>=? ORDER BY rowid LIMIT ?")
+    start: int | None = None
+    while True:
+        with recorder.datastore.transaction(commit=False) as c:
+            c.execute(first if start is None else following,
+                      (PAGE,) if start is None else (start, PAGE))
+            raw = c.fetchall()
+        if all(type(r[1]) is str for r in raw):
+            for r in raw:
+                yield r[0], _case_text(r[1]), r[2], r[3], r[4]
+        else:
+            for row in _notification_page(recorder, start):
+                yield row.id, str(row.originator_id), row.originator_version, row.topic, row.state
+        if len(raw) < PAGE:
+            return
+        start = raw[-1][0] + 1
+
+
+def _plain_sqlite(recorder: Any) -> bool:
+    """True for an SQLite recorder that reads notifications as eventsourcing's does."""
+    plain = SQLiteApplicationRecorder.select_notifications
+    return (isinstance(recorder, SQLiteApplicationRecorder)
+            and type(recorder).select_notifications is plain
+            and recorder.datastore.originator_id_type == "uuid")
+
+
+@functools.lru_cache(maxsize=8192)
+def _case_text(column: str) -> str:
+    """A text case id column as the replay names the case: the UUID it spells (eventsourcing
+    converts it so) in its standard form, else the text itself (the lenient read)."""
+    try:
+        return str(uuid.UUID(column))
+    except ValueError:
+        return column
 
 
 def _select_raw(recorder: SQLiteApplicationRecorder, start: int | None,
