@@ -14,7 +14,7 @@ connection pool (it is closed with the log, not with the view).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.persistence import Tracking
@@ -29,8 +29,9 @@ from cdlog.projections.store import (
     UPSTREAM,
     Entry,
     Handler,
+    PagePrior,
     Processed,
-    _row,
+    apply,
     entry_from_row,
     portable,
 )
@@ -70,21 +71,6 @@ class _Tables:
         return out
 
 
-class _CursorPrior:
-    """Entries a view wrote before the current event, read in the write transaction."""
-
-    def __init__(self, cursor: Any, tables: _Tables) -> None:
-        self._c = cursor
-        self._t = tables
-
-    def entries(self, stream: str, kinds: Iterable[str]) -> list[Entry]:
-        wanted = list(kinds)
-        self._c.execute(self._t.sql(f"SELECT {_COLUMNS} FROM entries "  # noqa: S608
-                                    "WHERE stream=? AND kind = ANY(?) ORDER BY position, seq"),
-                        [stream, wanted])
-        return [entry_from_row(r) for r in self._c.fetchall()]
-
-
 class PostgresViewStore(PostgresTrackingRecorder):
     """A view in the log's PostgreSQL schema: eventsourcing's tracking recorder plus entries."""
 
@@ -93,6 +79,12 @@ class PostgresViewStore(PostgresTrackingRecorder):
         super().__init__(datastore, tracking_table_name=self.tables.prefix + "tracking")
         self.name = name
         self._ddl = self.tables.ddl()
+        self._select_prior = self.tables.sql(
+            f"SELECT {_COLUMNS} FROM entries "  # noqa: S608
+            "WHERE stream=? AND kind = ANY(?) ORDER BY position, seq")
+        self._insert = self.tables.sql(
+            f"INSERT INTO entries ({_COLUMNS}) "  # noqa: S608
+            f"VALUES ({','.join('?' * len(ENTRY_COLUMNS))})")
         self.create_table()
 
     def _create_table(self, curs: Any) -> None:
@@ -123,15 +115,14 @@ class PostgresViewStore(PostgresTrackingRecorder):
         """
         with self.datastore.transaction(commit=True) as c:
             cursor = self._cursor(c)
-            prior = _CursorPrior(cursor, self.tables)
-            marks = ",".join("?" * len(ENTRY_COLUMNS))
-            sql = self.tables.sql(f"INSERT INTO entries ({_COLUMNS}) "  # noqa: S608
-                                  f"VALUES ({marks})")
-            for item in batch:
-                rows = [_row(item, seq, entry)
-                        for seq, entry in enumerate(handler(item.fact, prior))]
-                if rows:
-                    cursor.executemany(sql, rows)
+
+            def load(stream: str, kinds: list[str]) -> list[Entry]:
+                cursor.execute(self._select_prior, [stream, kinds])
+                return [entry_from_row(r) for r in cursor.fetchall()]
+
+            rows = apply(batch, handler, PagePrior(load))
+            if rows:
+                cursor.executemany(self._insert, rows)
             self._insert_tracking(c, Tracking(UPSTREAM, upto))
 
     def reset(self) -> None:

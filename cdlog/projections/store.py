@@ -11,6 +11,10 @@ Storage follows eventsourcing's tracking recorders: :class:`SQLiteViewStore` *is
 :meth:`SQLiteViewStore.write` inserts a page of entries and upserts the single tracking row
 (guarded by ``notification_id < new``) in the same transaction, so a page is applied once or
 not at all. Each view lives in its own SQLite file, so no two views share a tracking row.
+Within the transaction the handler runs over the page first and its rows are inserted at the
+end in one ``executemany``; what the handler reads of its own view meanwhile
+(:class:`PagePrior`) is the stored entries followed by the rows of the page so far, exactly
+what a row-by-row insert would have shown it.
 
 PostgreSQL twin (issue 5): subclass ``PostgresTrackingRecorder`` the same way, prefix the
 tables with the view name (``<view>_entries``, ``<view>_tracking``) and satisfy
@@ -20,6 +24,7 @@ twin rewrites to ``%s`` (:func:`portable`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import sqlite3
 import time
@@ -36,6 +41,7 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder as _SQLiteTrackingRecord
 
 from cdlog.canonical import format_time, parse_time
 from cdlog.domain.case import Fact
+from cdlog.domain.values import Officer
 from cdlog.sealing import SealedEvent
 
 UPSTREAM = "cdlog"
@@ -113,22 +119,97 @@ class Entry:
         return None if value is None else parse_time(str(value), name)
 
 
+_ENTRY_FIELDS = ("position", "seq", "stream", "version", "hash", "type", "kind", "key",
+                 "occurred_from", "occurred_to", "recorded", "data")
+_PLAIN_ENTRY = (tuple(f.name for f in dataclasses.fields(Entry)) == _ENTRY_FIELDS
+                and not hasattr(Entry, "__slots__") and not hasattr(Entry, "__post_init__"))
+
+
 def entry_from_row(row: Sequence[Any]) -> Entry:
-    """Build an :class:`Entry` from a row in :data:`ENTRY_COLUMNS` order."""
-    return Entry(position=int(row[0]), seq=int(row[1]), stream=str(row[2]),
-                 version=int(row[3]), hash=str(row[4]), type=str(row[5]), kind=str(row[6]),
-                 key=str(row[7]), occurred_from=parse_time(str(row[8])),
-                 occurred_to=parse_time(str(row[9])), recorded=parse_time(str(row[11])),
-                 data=orjson.loads(row[13]))
+    """Build an :class:`Entry` from a row in :data:`ENTRY_COLUMNS` order.
+
+    Every field is given, so the instance dictionary is filled directly: the same object as
+    ``Entry(**fields)`` without the frozen dataclass's ``object.__setattr__`` per field
+    (entries are built for every row a query or a handler reads).
+    """
+    fields = {"position": int(row[0]), "seq": int(row[1]), "stream": str(row[2]),
+              "version": int(row[3]), "hash": str(row[4]), "type": str(row[5]),
+              "kind": str(row[6]), "key": str(row[7]),
+              "occurred_from": parse_time(str(row[8])),
+              "occurred_to": parse_time(str(row[9])), "recorded": parse_time(str(row[11])),
+              "data": orjson.loads(row[13])}
+    if not _PLAIN_ENTRY:  # the class changed shape: build it the ordinary way
+        return Entry(**fields)
+    entry: Entry = object.__new__(Entry)
+    entry.__dict__.update(fields)
+    return entry
 
 
-@dataclass(frozen=True)
 class Processed:
-    """One event of the log, decoded once for every view."""
+    """One event of the log, decoded once for every view: its notification position, its
+    hash (from the sealed event, or given in hex) and its fact."""
 
-    position: int
-    sealed: SealedEvent
-    fact: Fact
+    __slots__ = ("_columns", "fact", "hash_hex", "position")
+
+    def __init__(self, position: int, sealed: SealedEvent | str, fact: Fact) -> None:
+        self.position = position
+        self.hash_hex = sealed if isinstance(sealed, str) else sealed.hash_hex
+        self.fact = fact
+        self._columns: tuple[tuple[Any, ...], tuple[Any, ...], dict[str, Any],
+                             list[str] | None] | None = None
+
+    def _shared(self) -> tuple[tuple[Any, ...], tuple[Any, ...], dict[str, Any],
+                               list[str] | None]:
+        """What every entry of this event shares, computed once for all views: the columns
+        before ``kind``/``key``, those after, the actor's JSON and the cosigners' ids."""
+        if self._columns is not None:
+            return self._columns
+        fact = self.fact
+        start, end = fact.occurred.start, fact.occurred.end
+        end_text = format_time(end)
+        start_text = end_text if start is end else format_time(start)
+        head = (fact.stream, fact.version, self.hash_hex, fact.type)
+        tail = (start_text, end_text, to_us(end), format_time(fact.recorded),
+                to_us(fact.recorded))
+        cosigners = [c.id for c in fact.cosigners] if fact.cosigners else None
+        self._columns = (head, tail, actor_json(fact.actor), cosigners)
+        return self._columns
+
+    def rows(self, new: Sequence[NewEntry]) -> list[tuple[Any, ...]]:
+        """The stored rows (:data:`ENTRY_COLUMNS`) of the entries one view took from this
+        event: the event's coordinates and times, and each document with the actor and the
+        cosigners added unless it names its own."""
+        head, tail, actor, cosigners = self._shared()
+        position = self.position
+        out = []
+        for seq, entry in enumerate(new):
+            data = dict(entry.data)
+            data.setdefault("actor", actor)
+            if cosigners is not None:
+                data.setdefault("cosigners", cosigners)
+            out.append((position, seq, *head, entry.kind, entry.key, *tail,
+                        orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()))
+        return out
+
+
+_ACTORS: dict[int, tuple[Officer, dict[str, Any]]] = {}
+_ACTORS_KEPT = 1024
+
+
+def actor_json(officer: Officer) -> dict[str, Any]:
+    """An officer's JSON form as entries store it (shared: callers must not change it).
+
+    Remembered by identity (the log's decoding hands out the same officer for the same
+    party); the officer is kept with its JSON, so an id is never reused while remembered.
+    """
+    known = _ACTORS.get(id(officer))
+    if known is not None and known[0] is officer:
+        return known[1]
+    dumped: dict[str, Any] = officer.model_dump(mode="json", exclude_none=True)
+    if len(_ACTORS) >= _ACTORS_KEPT:
+        _ACTORS.clear()
+    _ACTORS[id(officer)] = (officer, dumped)
+    return dumped
 
 
 class Prior(Protocol):
@@ -204,17 +285,63 @@ class _ViewDatastore(SQLiteDatastore):
                                         max_overflow=2)
 
 
-class _CursorPrior:
-    def __init__(self, cursor: Any) -> None:
-        self._c = cursor
+class PagePrior:
+    """The :class:`Prior` of one write transaction, which inserts its rows only at its end.
+
+    ``load(stream, kinds)`` reads the entries stored before the transaction (in log order);
+    rows the handlers produced since (:meth:`add`) follow them. What was asked once is
+    remembered for the rest of the transaction and extended as rows are added (turned into
+    entries when next asked for), so a stream is read from the database at most once per set
+    of kinds. Rows are indexed by stream only once a handler first asks (most never do).
+    """
+
+    def __init__(self, load: Callable[[str, list[str]], list[Entry]]) -> None:
+        self._load = load
+        self._pending: dict[str, list[tuple[Any, ...]]] | None = None
+        self._known: dict[str, dict[frozenset[str], tuple[list[Entry],
+                                                          list[tuple[Any, ...]]]]] = {}
+        self.rows: list[tuple[Any, ...]] = []
 
     def entries(self, stream: str, kinds: Iterable[str]) -> list[Entry]:
-        wanted = list(kinds)
-        marks = ",".join("?" * len(wanted))
-        self._c.execute(f"SELECT {','.join(ENTRY_COLUMNS)} FROM entries "  # noqa: S608
-                        f"WHERE stream=? AND kind IN ({marks}) ORDER BY position, seq",
-                        [stream, *wanted])
-        return [entry_from_row(r) for r in self._c.fetchall()]
+        """Entries of ``stream`` of the given kinds, in log order."""
+        if self._pending is None:
+            self._pending = {}
+            for row in self.rows:
+                self._pending.setdefault(row[2], []).append(row)
+        wanted = frozenset(kinds)
+        by_kinds = self._known.setdefault(stream, {})
+        known = by_kinds.get(wanted)
+        if known is None:
+            known = by_kinds[wanted] = (self._load(stream, sorted(wanted)), [
+                r for r in self._pending.get(stream, ()) if r[6] in wanted])
+        entries, added = known
+        if added:
+            entries.extend(entry_from_row(r) for r in added)
+            added.clear()
+        return list(entries)
+
+    def add(self, stream: str, rows: list[tuple[Any, ...]]) -> None:
+        """Rows of the next event, to be inserted at the end of the transaction."""
+        self.rows.extend(rows)
+        if self._pending is not None:
+            self._pending.setdefault(stream, []).extend(rows)
+            for kinds, (_, added) in self._known.get(stream, {}).items():
+                added.extend(r for r in rows if r[6] in kinds)
+
+
+def apply(batch: Sequence[Processed], handler: Handler, prior: PagePrior) -> list[tuple[Any, ...]]:
+    """Run ``handler`` over ``batch`` in log order; return the rows of every entry."""
+    for item in batch:
+        new = handler(item.fact, prior)
+        if new:
+            prior.add(item.fact.stream, item.rows(new))
+    return prior.rows
+
+
+_SELECT_PRIOR = (f"SELECT {','.join(ENTRY_COLUMNS)} FROM entries "  # noqa: S608
+                 "WHERE stream=? AND kind IN ({marks}) ORDER BY position, seq")
+_INSERT = (f"INSERT INTO entries ({','.join(ENTRY_COLUMNS)}) "  # noqa: S608
+           f"VALUES ({','.join('?' * len(ENTRY_COLUMNS))})")
 
 
 class SQLiteViewStore(_SQLiteTrackingRecorder):
@@ -266,13 +393,15 @@ class SQLiteViewStore(_SQLiteTrackingRecorder):
             # read, so the handler's reads see the latest rows (a read-then-write transaction
             # would fail at once with "database is locked" when another writer committed).
             self._insert_tracking(c, Tracking(UPSTREAM, upto))
-            prior = _CursorPrior(c)
-            marks = ",".join("?" * len(ENTRY_COLUMNS))
-            sql = f"INSERT INTO entries ({','.join(ENTRY_COLUMNS)}) VALUES ({marks})"  # noqa: S608
-            for item in batch:
-                new = handler(item.fact, prior)
-                for seq, entry in enumerate(new):
-                    c.execute(sql, _row(item, seq, entry))
+
+            def load(stream: str, kinds: list[str]) -> list[Entry]:
+                c.execute(_SELECT_PRIOR.format(marks=",".join("?" * len(kinds))),
+                          [stream, *kinds])
+                return [entry_from_row(r) for r in c.fetchall()]
+
+            rows = apply(batch, handler, PagePrior(load))
+            if rows:
+                c.executemany(_INSERT, rows)
 
     def reset(self) -> None:
         """Forget every entry and the tracking position, in one transaction."""
@@ -314,19 +443,6 @@ class SQLiteViewStore(_SQLiteTrackingRecorder):
     def close(self) -> None:
         """Release connections."""
         self.datastore.close()
-
-
-def _row(item: Processed, seq: int, entry: NewEntry) -> list[Any]:
-    fact = item.fact
-    data = dict(entry.data)
-    data.setdefault("actor", fact.actor.model_dump(mode="json", exclude_none=True))
-    if fact.cosigners:
-        data.setdefault("cosigners", [c.id for c in fact.cosigners])
-    return [item.position, seq, fact.stream, fact.version, item.sealed.hash_hex, fact.type,
-            entry.kind, entry.key, format_time(fact.occurred.start),
-            format_time(fact.occurred.end), to_us(fact.occurred.end),
-            format_time(fact.recorded), to_us(fact.recorded),
-            orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()]
 
 
 def fingerprint(*parts: str) -> str:

@@ -59,12 +59,22 @@ class View:
         return fingerprint(self.name, str(self.schema))
 
     def wants(self, fact: Fact) -> bool:
-        """True when the view reads this event."""
+        """True when the view reads this event.
+
+        A subclass that keeps this method reads exactly the case events whose type is in
+        :meth:`wanted_types`; the projector relies on that to filter a page by type.
+        """
         if fact.stream.startswith("trust:"):
             return False
         if not self.types or fact.type in self.types:
             return True
         return self.unwrap_late and fact.type == "LateEntryRecorded"
+
+    def wanted_types(self) -> frozenset[str] | None:
+        """The event types :meth:`wants` takes outside the trust streams (None: every one)."""
+        if not self.types:
+            return None
+        return (self.types | {"LateEntryRecorded"}) if self.unwrap_late else self.types
 
     def handle(self, fact: Fact, prior: Prior) -> list[NewEntry]:
         """The entries ``fact`` adds."""
@@ -86,10 +96,7 @@ class CasesView(View):
 
     name = "cases"
     schema = 1
-
-    def wants(self, fact: Fact) -> bool:
-        """Every case, PNR or access-log event (late entries can be of any type)."""
-        return not fact.stream.startswith("trust:")
+    # no types: every case, PNR or access-log event (late entries can be of any type)
 
     def entries(self, fact: Fact, prior: Prior) -> list[NewEntry]:
         """Case attributes, shadows and late entries."""
