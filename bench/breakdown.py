@@ -24,7 +24,9 @@ from cdlog.domain import case as case_module
 from cdlog.domain import evolve as evolve_module
 from cdlog.keys import registry, signer
 from cdlog.ledger import LedgerCursor
-from cdlog.persistence import check_row
+from cdlog.projections import projector
+from cdlog.projections import store as store_module
+from cdlog.projections.projector import Projections
 
 Timings = dict[str, float]
 
@@ -114,7 +116,6 @@ def verify(store: str, rows_wanted: int = 20_000) -> dict[str, float]:
     targets = [
         (verify_module, "parse", "decode (orjson, base64, SHA-256)"),
         (verify_module, "_check_form", "canonical form check"),
-        (verify_module, "check_row", "row placement"),
         (verify_module, "fact_of", "payload validation (pydantic)"),
         (verify_module, "signature_is_valid", "Ed25519 verify (libsodium)"),
         (registry.KeyRegistry, "check_signer", "key check"),
@@ -123,7 +124,7 @@ def verify(store: str, rows_wanted: int = 20_000) -> dict[str, float]:
         (verify_module, "evolve", "domain rules"),
     ]
     for attr, same in (("check", case_module.check), ("evolve", evolve_module.evolve),
-                       ("check_row", check_row), ("officer_of", facts.officer_of)):
+                       ("officer_of", facts.officer_of)):
         assert getattr(verify_module, attr) is same  # the names wrapped are the ones used
     verifier = verify_module.Verifier(log.config)
     with _timed(targets, spent):
@@ -133,3 +134,24 @@ def verify(store: str, rows_wanted: int = 20_000) -> dict[str, float]:
         total = time.perf_counter() - start
     log.close()
     return _per_event(spent, total, len(rows))
+
+
+def projections(store: str, folder: Path) -> dict[str, float]:
+    """Microseconds per event, by stage, of a projection catch-up from empty views."""
+    log = CaseLog(store)
+    spent: Timings = {}
+    recorder = type(log.app.recorder)
+    targets = [
+        (recorder, "select_notifications", "read the notification log"),
+        (projector, "parse", "decode (parse, payload validation)"),
+        (projector, "fact_of", "decode (parse, payload validation)"),
+        (store_module.SQLiteViewStore, "write", "view handlers and inserts"),
+    ]
+    views = Projections(log, folder=folder, catch_up=False)
+    with _timed(targets, spent):
+        start = time.perf_counter()
+        events = views.catch_up()
+        total = time.perf_counter() - start
+    views.close()
+    log.close()
+    return _per_event(spent, total, events)

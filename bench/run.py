@@ -242,9 +242,11 @@ def main(argv: list[str] | None = None) -> int:
                    projection_at=max((s for s in sizes if s <= 100_000), default=sizes[0]),
                    say=say)
         results += scale_rows(run)
-        say("cost breakdown per event (append at 100/save, serial replay)")
+        say("cost breakdown per event (append at 100/save, serial replay, projections)")
         costs = {"append_100_per_save_us": breakdown.append(folder),
-                 "verify_replay_us": breakdown.verify(run.store)}
+                 "verify_replay_us": breakdown.verify(run.store),
+                 "projection_catch_up_us": breakdown.projections(  # the 20k-event store
+                     f"sqlite:///{folder / 'breakdown-append-100.db'}", folder / "breakdown-views")}
     info["load_after"] = os.getloadavg()
     info["seconds"] = round(time.time() - started)
     doc: dict[str, Any] = {"machine": info, "sizes": sizes, "full": args.full,
