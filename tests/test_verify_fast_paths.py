@@ -44,13 +44,12 @@ from cdlog.sealing import (
     signatures_bytes,
 )
 from cdlog.verify import (
-    _HASH_HEX,
     _canonical_envelope,
     _canonical_signatures,
     _case_text,
     _check_form,
-    _is_party,
     _lenient_id,
+    _raise_malformed,
     iter_notifications,
     iter_rows,
 )
@@ -156,24 +155,7 @@ def test_fields_filled_in_ahead_are_what_the_properties_compute(sample: World) -
 def plain_check_form(sealed: SealedEvent) -> None:
     """_check_form as it was."""
     env = sealed.envelope
-    problems = [name for name, ok in (
-        ("log", type(env["log"]) is str),
-        ("stream", type(env["stream"]) is str and ":" in env["stream"]),
-        ("case", type(env["case"]) is str),
-        ("version", type(env["version"]) is int and env["version"] >= 1),
-        ("occurred", isinstance(env["occurred"], dict)),
-        ("recorded", type(env["recorded"]) is str and is_canonical_time(env["recorded"])),
-        ("actor", _is_party(env["actor"])),
-        ("cosigners", isinstance(env["cosigners"], list)
-         and all(_is_party(c) for c in env["cosigners"])),
-        ("payload", isinstance(env["payload"], dict)),
-        ("prev", env["prev"] is None or (type(env["prev"]) is str
-                                         and bool(_HASH_HEX.match(env["prev"])))),
-        ("late", type(env["late"]) is bool),
-    ) if not ok]
-    if problems:
-        raise VerificationError.at("w", 3, "decode",
-                                   f"envelope field(s) {', '.join(problems)} malformed")
+    _raise_malformed(env, "w", 3)  # the field listing, as it was (it words the failure)
     try:
         canonical_env = canonical_bytes(env)
     except CdlogError as exc:
