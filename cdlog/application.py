@@ -17,6 +17,7 @@ import base64
 import copy
 import dataclasses
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -60,6 +61,8 @@ CONTEXT_TOPICS = tuple(sorted("cdlog:" + t for t in CONTEXT_TYPES))
 CONTEXT_RETRIES = 5
 """How often a command is prepared again when keys keep changing under it."""
 
+STREAMS_CACHED = 10_000
+"""Case states a :class:`CaseLog` keeps in memory (least recently used dropped first)."""
 DEFAULT_LOG_ID = "cdlog.local/default"
 PAGE = 1000
 
@@ -142,7 +145,7 @@ class CaseLog(CaseCommands):
         self._context = LogContext(self.config, self._trusted)
         self._seen = 0
         self._synced_to = -1
-        self._streams: dict[str, _Stream] = {}
+        self._streams: OrderedDict[str, _Stream] = OrderedDict()  # least recently used first
         self._names: dict[uuid.UUID, str] = {}
         stored_id = self._stored_log_id()
         if log_id and stored_id and log_id != stored_id:
@@ -197,13 +200,13 @@ class CaseLog(CaseCommands):
         small = self._synced_to >= 0 and newest - self._synced_to <= PAGE
         topics: list[str] = [] if small else ["cdlog:" + t for t in sorted(CONTEXT_TYPES)]
         if not small:
-            self._streams.clear()
+            self._drop_all()
         while True:
             page = self.app.recorder.select_notifications(
                 start=self._seen + 1, limit=PAGE, topics=topics)
             for n in page:
                 if small:
-                    self._streams.pop(self._names.get(uuid.UUID(str(n.originator_id)), ""), None)
+                    self._drop(self._names.get(uuid.UUID(str(n.originator_id)), ""))
                 if n.topic[len("cdlog:"):] in CONTEXT_TYPES:
                     self._context.observe(parse(n.state, str(n.originator_id),
                                                 n.originator_version), n.id)
@@ -228,20 +231,38 @@ class CaseLog(CaseCommands):
         cached stream as fresh as the log (a race with another writer is caught on insert)."""
         cached = self._streams.get(stream)
         if cached is not None:
+            self._streams.move_to_end(stream)
             return cached
-        if cached is None:
-            cached = _Stream(start_state(stream))
+        cached = _Stream(start_state(stream))
         sid = stream_id(stream)
-        self._names[sid] = stream
         rows = self.app.recorder.select_events(sid, gt=cached.state.version)
         if rows:
-            cached = copy.deepcopy(cached)
             for row in rows:
                 sealed = parse(row.state, str(row.originator_id), row.originator_version)
                 evolve(cached.state, fact_of(sealed), self.config)
                 cached.head = sealed.hash_hex
-            self._streams[stream] = cached
+            self._keep(stream, cached)
         return cached
+
+    def _keep(self, stream: str, state: _Stream) -> None:
+        """Cache a stream's committed state; the least recently used beyond
+        :data:`STREAMS_CACHED` are dropped (and read again from the store when needed)."""
+        self._streams[stream] = state
+        self._streams.move_to_end(stream)
+        self._names[stream_id(stream)] = stream
+        while len(self._streams) > STREAMS_CACHED:
+            old, _ = self._streams.popitem(last=False)
+            self._names.pop(stream_id(old), None)
+
+    def _drop(self, stream: str) -> None:
+        """Forget a stream's cached state (it is read from the store when next needed)."""
+        if self._streams.pop(stream, None) is not None:
+            self._names.pop(stream_id(stream), None)
+
+    def _drop_all(self) -> None:
+        """Forget every cached stream state."""
+        self._streams.clear()
+        self._names.clear()
 
     def state(self, stream: str) -> CaseState:
         """The committed state of a stream (a copy)."""
@@ -268,7 +289,7 @@ class CaseLog(CaseCommands):
     def _forget(self, pending: _Pending) -> None:
         """Drop the cached states a pending command folded its events into (in place)."""
         for stream in pending.streams:
-            self._streams.pop(stream, None)
+            self._drop(stream)
 
     def record(self, stream: str, event: str | type[ev.Payload] | ev.Payload,
                fields: Mapping[str, Any] | None = None, *, signer: Signer,
@@ -435,7 +456,7 @@ class CaseLog(CaseCommands):
             recordings = self.app.save_records(records, context_since=pending.since,
                                                context_topics=CONTEXT_TOPICS)
         except ESIntegrityError as exc:
-            self._streams.clear()
+            self._drop_all()
             clash, saved = self._clash(pending.events)
             if not saved:
                 where = (f"{clash.stream} version {clash.version} was" if clash is not None
@@ -450,13 +471,13 @@ class CaseLog(CaseCommands):
                         events=len(pending.events))
             recordings = []
         except PersistenceError:
-            self._streams.clear()
+            self._drop_all()
             self._context = LogContext(self.config, self._trusted)
             self._seen = 0
             self._synced_to = -1
             raise
         for stream, st in pending.streams.items():
-            self._streams[stream] = st
+            self._keep(stream, st)
         ids = [r.notification.id for r in recordings]
         ours_only = bool(ids) and ids == list(range(before + 1, before + 1 + len(ids)))
         if before >= 0 and ours_only and pending.context is self._context:
