@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -109,6 +111,31 @@ class World:
         """Open a case by the OFO enforcement officer."""
         return self.log.open_case(ref, port=port, signer=self.signers["cbpo"], at=self.t(at),
                                   recorded=self.t(at))
+
+
+def stored_rows(path: Path) -> list[tuple[Any, ...]]:
+    """Every stored event row of an SQLite store: rowid, case id, version, topic, state."""
+    conn = sqlite3.connect(path)
+    try:
+        return list(conn.execute("SELECT rowid, originator_id, originator_version, topic, "
+                                 "state FROM stored_events ORDER BY rowid"))
+    finally:
+        conn.close()
+
+
+@contextmanager
+def opened_copy(path: Path) -> Iterator[tuple[CaseLog, sqlite3.Connection]]:
+    """A fresh copy of an SQLite store, open as a log and as a raw SQLite connection."""
+    with tempfile.TemporaryDirectory() as folder:
+        copy = Path(folder) / "cdlog.db"
+        shutil.copyfile(path, copy)
+        log = CaseLog(f"sqlite:///{copy}")
+        conn = sqlite3.connect(copy)
+        try:
+            yield log, conn
+        finally:
+            conn.close()
+            log.close()
 
 
 def build_world(store: str) -> World:

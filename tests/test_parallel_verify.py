@@ -12,13 +12,10 @@ counts and case heads must be equal.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import sqlite3
-import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -41,9 +38,9 @@ from cdlog.sealing import build_envelope, seal, stream_id
 from cdlog.verify import Report, Verifier, iter_notifications, verify_store
 
 if TYPE_CHECKING:
-    from conftest import SHARED, T0, World, build_world
+    from conftest import SHARED, T0, World, build_world, opened_copy, stored_rows
 else:  # pytest registers tests/conftest.py as the module tests.conftest
-    from tests.conftest import SHARED, T0, World, build_world
+    from tests.conftest import SHARED, T0, World, build_world, opened_copy, stored_rows
 
 OWN_CASE = "case:OP-PARALLEL"
 Mutation = Callable[[sqlite3.Connection], None]
@@ -108,11 +105,7 @@ def _build(folder: Path) -> Base:
     forged = seal(envelope, [world.signers["shadow"]]).sealed
     log_id = log.log_id
     log.close()
-    with sqlite3.connect(path) as conn:
-        rows = [Row(*r) for r in conn.execute(
-            "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
-            "ORDER BY rowid")]
-    conn.close()
+    rows = [Row(*r) for r in stored_rows(path)]
     return Base(path, world, rows, log_id, forged)
 
 
@@ -120,21 +113,6 @@ def _build(folder: Path) -> Base:
 def base(tmp_path_factory: pytest.TempPathFactory) -> Base:
     """The base store, built once for this module."""
     return _build(tmp_path_factory.mktemp("parallel-base"))
-
-
-@contextmanager
-def copy_of(base: Base) -> Iterator[tuple[CaseLog, sqlite3.Connection]]:
-    """A fresh copy of the base store, open as a log and as a raw SQLite connection."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "cdlog.db"
-        shutil.copyfile(base.path, path)
-        log = CaseLog(f"sqlite:///{path}")
-        conn = sqlite3.connect(path)
-        try:
-            yield log, conn
-        finally:
-            conn.close()
-            log.close()
 
 
 def as_tuple(report: Report) -> tuple[Any, ...]:
@@ -256,7 +234,7 @@ def mutations(draw: st.DrawFn, base: Base) -> Mutation:
 
 def test_untouched_store_same_report(base: Base) -> None:
     """The untouched store verifies the same on one and on several processes."""
-    with copy_of(base) as (log, _):
+    with opened_copy(base.path) as (log, _):
         report = assert_same_reports(log, split=True)
     assert report.ok, report.failures
     assert report.events == len(base.rows)
@@ -267,7 +245,7 @@ def test_untouched_store_same_report(base: Base) -> None:
 def test_tampered_store_same_report(base: Base, data: st.DataObject) -> None:
     """Any one to three changes: serial and parallel reports are equal."""
     changes = data.draw(st.lists(mutations(base), min_size=1, max_size=3), label="changes")
-    with copy_of(base) as (log, conn):
+    with opened_copy(base.path) as (log, conn):
         for change in changes:
             with contextlib.suppress(sqlite3.IntegrityError):  # a place already taken
                 change(conn)
@@ -304,7 +282,7 @@ def test_context_and_case_changes_split_and_agree(base: Base, kind: str) -> None
         "state-swapped": _seq(_set("state", base.rows[-5].state, middle.rowid),
                               _set("state", middle.state, base.rows[-5].rowid)),
     }[kind]
-    with copy_of(base) as (log, conn):
+    with opened_copy(base.path) as (log, conn):
         change(conn)
         conn.commit()
         report = assert_same_reports(log, split=True)
@@ -317,7 +295,7 @@ def test_first_rows_rewritten_fall_back_to_the_serial_replay(base: Base, kind: s
     settle the log check from the hint: :func:`verify_parallel` declines, and verify_store's
     answer is still the serial one."""
     old = b'"log":"' + base.log_id.encode() + b'"'
-    with copy_of(base) as (log, conn):
+    with opened_copy(base.path) as (log, conn):
         if kind == "log":
             conn.execute("UPDATE stored_events SET state = ? WHERE rowid = ?",
                          (base.rows[0].state.replace(old, b'"log":"x.example/log"'),
@@ -337,7 +315,7 @@ def test_small_batches_and_pages(base: Base, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr("cdlog.parallel_verify.PAGE", 7)
     monkeypatch.setattr("cdlog.parallel_verify.BATCH", 3)
     monkeypatch.setattr("cdlog.parallel_verify.STREAMS_IN_MEMORY", 16)
-    with copy_of(base) as (log, conn):
+    with opened_copy(base.path) as (log, conn):
         conn.execute("DELETE FROM stored_events WHERE rowid = ?", (base.rows[40].rowid,))
         conn.commit()
         serial = verify_store(log, workers=1)
@@ -350,7 +328,7 @@ def test_small_batches_and_pages(base: Base, monkeypatch: pytest.MonkeyPatch) ->
 def test_case_states_beyond_the_memory_bound_are_kept(base: Base) -> None:
     """A verifier that may hold only 8 case states (the rest in its temporary file) replays to
     the same report as one that holds them all."""
-    with copy_of(base) as (log, conn):
+    with opened_copy(base.path) as (log, conn):
         conn.execute("DELETE FROM stored_events WHERE rowid = ?", (base.rows[60].rowid,))
         conn.commit()
         reports = []
@@ -373,7 +351,7 @@ def test_default_is_serial_for_small_stores(base: Base, monkeypatch: pytest.Monk
 
     monkeypatch.setattr("cdlog.parallel_verify.verify_parallel", spy)
     monkeypatch.setattr("os.cpu_count", lambda: 2)
-    with copy_of(base) as (log, _):
+    with opened_copy(base.path) as (log, _):
         assert verify_store(log).ok
         assert calls == []
         monkeypatch.setattr("cdlog.verify.PARALLEL_MIN_EVENTS", 10)
@@ -386,7 +364,7 @@ def test_work_alongside_runs_once(base: Base, kind: str) -> None:
     """Work given to run alongside the replay runs exactly once: beside the workers, after a
     replay the split declined, or after a serial replay."""
     calls: list[int] = []
-    with copy_of(base) as (log, conn):
+    with opened_copy(base.path) as (log, conn):
         if kind == "declined":
             conn.execute("UPDATE stored_events SET state = 'garbage'")
             conn.commit()
@@ -399,7 +377,7 @@ def test_full_audit_same_with_workers(base: Base, monkeypatch: pytest.MonkeyPatc
     """``cdlog verify``'s full audit (events and Merkle tree, the tree rebuilt beside the
     workers) reports the same with and without worker processes, also when a leaf hash and
     an event were changed."""
-    with copy_of(base) as (log, conn):
+    with opened_copy(base.path) as (log, conn):
         conn.execute("UPDATE merkle_nodes SET hash = zeroblob(32) WHERE level = 0 AND idx = 5")
         conn.execute("DELETE FROM stored_events WHERE rowid = ?", (base.rows[50].rowid,))
         conn.commit()
@@ -421,7 +399,7 @@ def test_workers_started_as_fresh_interpreters_agree(base: Base) -> None:
     waiting = threading.Thread(target=stop.wait)
     waiting.start()
     try:
-        with copy_of(base) as (log, conn):
+        with opened_copy(base.path) as (log, conn):
             assert assert_same_reports(log, split=True).ok
             conn.execute("DELETE FROM stored_events WHERE rowid = ?", (base.rows[30].rowid,))
             conn.commit()

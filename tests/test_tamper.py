@@ -12,12 +12,9 @@ Deleting the newest event of a case is not detectable without checkpoints and is
 from __future__ import annotations
 
 import base64
-import shutil
 import sqlite3
-import tempfile
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -39,9 +36,9 @@ from cdlog.sealing import SealedEvent, build_envelope, seal, stream_id
 from cdlog.verify import Report, verify_store
 
 if TYPE_CHECKING:
-    from conftest import SHARED, T0, World, build_world
+    from conftest import SHARED, T0, World, build_world, opened_copy, stored_rows
 else:  # pytest registers tests/conftest.py as the module tests.conftest
-    from tests.conftest import SHARED, T0, World, build_world
+    from tests.conftest import SHARED, T0, World, build_world, opened_copy, stored_rows
 
 T = TypeVar("T")
 
@@ -144,11 +141,7 @@ def _build_base(folder: Path) -> Base:
     log.revoke_key(world.roots["CBP"], "CBP", extra["revoked"].key_id, "device lost",
                    at=world.t(REVOKED_AT))
     log.close()
-    with sqlite3.connect(path) as conn:
-        rows = [Row(*r) for r in conn.execute(
-            "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
-            "ORDER BY rowid")]
-    conn.close()
+    rows = [Row(*r) for r in stored_rows(path)]
     return Base(path=path, world=world, extra=extra, rows=rows)
 
 
@@ -158,24 +151,9 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Base:
     return _build_base(tmp_path_factory.mktemp("tamper-base"))
 
 
-@contextmanager
-def opened_copy(base: Base) -> Iterator[tuple[CaseLog, sqlite3.Connection]]:
-    """A fresh copy of the base store, open as a log and as a raw SQLite connection."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "cdlog.db"
-        shutil.copyfile(base.path, path)
-        log = CaseLog(f"sqlite:///{path}")
-        conn = sqlite3.connect(path)
-        try:
-            yield log, conn
-        finally:
-            conn.close()
-            log.close()
-
-
 def tampered(base: Base, mutate: Callable[[sqlite3.Connection, CaseLog], T]) -> tuple[Report, T]:
     """Apply ``mutate`` to a copy of the base store with sqlite3, then verify the copy."""
-    with opened_copy(base) as (log, conn):
+    with opened_copy(base.path) as (log, conn):
         result = mutate(conn, log)
         conn.commit()
         return verify_store(log), result
@@ -280,7 +258,7 @@ def test_flipped_byte_at_every_offset_of_one_event(base: Base, where: str) -> No
     row = next(r for r in base.rows if r.topic == "cdlog:ContrabandDiscovered")
     cut = row.state.index(b"\n")
     offsets = range(cut) if where == "envelope" else range(cut, len(row.state))
-    with opened_copy(base) as (log, conn):
+    with opened_copy(base.path) as (log, conn):
         for index in offsets[::11]:
             state = bytearray(row.state)
             state[index] ^= 1 << (index % 8)
