@@ -51,7 +51,9 @@ class StoreConfig:
         """Return the eventsourcing environment variables for this store."""
         if self.kind == "sqlite":
             assert self.path is not None
-            return {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            # eventsourcing's SQLite factory, whose pool survives several processes opening
+            # one new store at once (cdlog/sqlitepool.py)
+            return {"PERSISTENCE_MODULE": "cdlog.sqlitepool:CdlogSQLiteFactory",
                     "SQLITE_DBNAME": str(self.path), "SQLITE_LOCK_TIMEOUT": "30",
                     # keeps the Merkle log in the events' transaction (cdlog/ledger.py)
                     "APPLICATION_RECORDER_TOPIC": "cdlog.ledger:CdlogSQLiteApplicationRecorder"}

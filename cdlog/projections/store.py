@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import sqlite3
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,13 +35,14 @@ from typing import Any, Protocol
 
 import orjson
 from eventsourcing.persistence import IntegrityError, Tracking
-from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteDatastore
+from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.sqlite import SQLiteTrackingRecorder as _SQLiteTrackingRecorder
 
 from cdlog.canonical import format_time, parse_time
 from cdlog.domain.case import Fact
 from cdlog.domain.values import Officer
 from cdlog.sealing import SealedEvent
+from cdlog.sqlitepool import OpeningSQLitePool
 
 UPSTREAM = "cdlog"
 """The tracking name of the upstream application (the case log's notification log)."""
@@ -257,24 +257,13 @@ class ViewStore(Protocol):
         ...
 
 
-class _ViewConnectionPool(SQLiteConnectionPool):
+class _ViewConnectionPool(OpeningSQLitePool):
     """Connections with ``synchronous=NORMAL``: a view is a rebuildable cache, and in WAL mode
     a lost tail loses the tracking row with the rows, so catch-up redoes exactly that."""
 
-    def _create_connection(self) -> SQLiteConnection:
-        # Openers of a fresh file race to switch it to WAL, and SQLite may answer "database
-        # is locked" at once (without waiting for the busy timeout): try again for a while.
-        deadline = time.monotonic() + (self.lock_timeout or 5)
-        while True:
-            try:
-                conn = super()._create_connection()
-                conn._sqlite_conn.execute("PRAGMA synchronous=NORMAL")
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
-            else:
-                return conn
+    def set_up(self, conn: sqlite3.Connection) -> None:
+        """``synchronous=NORMAL`` on each new connection."""
+        conn.execute("PRAGMA synchronous=NORMAL")
 
 
 class _ViewDatastore(SQLiteDatastore):
