@@ -156,6 +156,22 @@ def build_world(store: str) -> World:
     return world
 
 
+def world_with_scenarios(path: Path) -> World:
+    """A world in a new SQLite store at ``path`` holding the shared scenarios, replayed with
+    the world's agency roots (created for agencies it has none for)."""
+    from cdlog.scenario import Replayer
+
+    world = build_world(f"sqlite:///{path}")
+
+    def root_for(agency: str) -> Ed25519Signer:
+        return world.roots.setdefault(agency, Ed25519Signer.generate())
+
+    replayer = Replayer(world.log, root_signer=root_for)
+    for scenario in sorted((SHARED / "scenarios").glob("*.yaml")):
+        replayer.replay(scenario)
+    return world
+
+
 def _pg_script(command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(PG_SCRIPT), command], capture_output=True, text=True,
                           timeout=600, check=False, stdin=subprocess.DEVNULL)

@@ -31,16 +31,27 @@ from cdlog.canonical import format_time
 from cdlog.domain import events as ev
 from cdlog.domain.config import DEFAULT_CONFIG
 from cdlog.facts import officer_json, payload_json
-from cdlog.keys.signer import Ed25519Signer, Signer
+from cdlog.keys.signer import Ed25519Signer
 from cdlog.parallel_verify import verify_parallel
-from cdlog.scenario import Replayer
 from cdlog.sealing import build_envelope, seal, stream_id
 from cdlog.verify import Report, Verifier, iter_notifications, verify_store
 
 if TYPE_CHECKING:
-    from conftest import SHARED, T0, World, build_world, opened_copy, stored_rows
+    from conftest import (
+        T0,
+        World,
+        opened_copy,
+        stored_rows,
+        world_with_scenarios,
+    )
 else:  # pytest registers tests/conftest.py as the module tests.conftest
-    from tests.conftest import SHARED, T0, World, build_world, opened_copy, stored_rows
+    from tests.conftest import (
+        T0,
+        World,
+        opened_copy,
+        stored_rows,
+        world_with_scenarios,
+    )
 
 OWN_CASE = "case:OP-PARALLEL"
 Mutation = Callable[[sqlite3.Connection], None]
@@ -76,15 +87,8 @@ class Base:
 
 def _build(folder: Path) -> Base:
     path = folder / "base.db"
-    world = build_world(f"sqlite:///{path}")
+    world = world_with_scenarios(path)
     log = world.log
-
-    def root_for(agency: str) -> Signer:
-        return world.roots.setdefault(agency, Ed25519Signer.generate())
-
-    replayer = Replayer(log, root_signer=root_for)
-    for scenario in sorted((SHARED / "scenarios").glob("*.yaml")):
-        replayer.replay(scenario)
     revoked = Ed25519Signer.generate()
     log.certify_officer(world.roots["CBP"], world.officers["shadow"].model_copy(
         update={"id": "CBP-7001"}), revoked.public_key, not_before=T0 - timedelta(1),

@@ -31,14 +31,25 @@ from cdlog.domain.values import Officer
 from cdlog.errors import Failure
 from cdlog.facts import officer_json, payload_json
 from cdlog.keys.signer import Ed25519Signer, Signer
-from cdlog.scenario import Replayer
 from cdlog.sealing import SealedEvent, build_envelope, seal, stream_id
 from cdlog.verify import Report, verify_store
 
 if TYPE_CHECKING:
-    from conftest import SHARED, T0, World, build_world, opened_copy, stored_rows
+    from conftest import (
+        T0,
+        World,
+        opened_copy,
+        stored_rows,
+        world_with_scenarios,
+    )
 else:  # pytest registers tests/conftest.py as the module tests.conftest
-    from tests.conftest import SHARED, T0, World, build_world, opened_copy, stored_rows
+    from tests.conftest import (
+        T0,
+        World,
+        opened_copy,
+        stored_rows,
+        world_with_scenarios,
+    )
 
 T = TypeVar("T")
 
@@ -119,15 +130,8 @@ class Base:
 def _build_base(folder: Path) -> Base:
     """Build the base store in ``folder`` and read its rows back."""
     path = folder / "base.db"
-    world = build_world(f"sqlite:///{path}")
+    world = world_with_scenarios(path)
     log = world.log
-
-    def root_for(agency: str) -> Signer:
-        return world.roots.setdefault(agency, Ed25519Signer.generate())
-
-    replayer = Replayer(log, root_signer=root_for)
-    for scenario in sorted((SHARED / "scenarios").glob("*.yaml")):
-        replayer.replay(scenario)
     extra = {}
     for handle, (officer, not_before, not_after) in EXTRA.items():
         extra[handle] = Ed25519Signer.generate()
