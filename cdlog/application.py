@@ -31,7 +31,7 @@ from pydantic import ValidationError
 
 from cdlog.canonical import format_time
 from cdlog.commands import CaseCommands
-from cdlog.context import CONTEXT_TYPES, LogContext
+from cdlog.context import CONTEXT_TOPICS, CONTEXT_TYPES, LogContext
 from cdlog.domain import events as ev
 from cdlog.domain.case import CaseState, Fact, check
 from cdlog.domain.config import DEFAULT_CONFIG, Config
@@ -56,8 +56,6 @@ from cdlog.stores import StoreConfig, resolve_store
 
 log = structlog.get_logger("cdlog")
 
-CONTEXT_TOPICS = tuple(sorted("cdlog:" + t for t in CONTEXT_TYPES))
-"""Topics of the events that change what every command is checked against."""
 CONTEXT_RETRIES = 5
 """How often a command is prepared again when keys keep changing under it."""
 
@@ -198,7 +196,7 @@ class CaseLog(CaseCommands):
         if newest == self._synced_to:
             return
         small = self._synced_to >= 0 and newest - self._synced_to <= PAGE
-        topics: list[str] = [] if small else ["cdlog:" + t for t in sorted(CONTEXT_TYPES)]
+        topics: list[str] = [] if small else list(CONTEXT_TOPICS)
         if not small:
             self._drop_all()
         while True:

@@ -20,6 +20,8 @@ from cdlog.sealing import SealedEvent
 TRUST_TYPES = frozenset({"TrustRootEstablished", "OfficerKeyCertified", "OfficerKeyRevoked",
                          "OfficerKeyRotated"})
 CONTEXT_TYPES = TRUST_TYPES | {"ThirdPartyDisclosureAuthorized"}
+CONTEXT_TOPICS = tuple(sorted("cdlog:" + t for t in CONTEXT_TYPES))
+"""The stored topics of the context events (what every command is checked against)."""
 
 
 class LogContext:

@@ -39,7 +39,7 @@ from typing import Any, NamedTuple, Protocol, cast
 
 from eventsourcing.persistence import Notification
 
-from cdlog.context import CONTEXT_TYPES
+from cdlog.context import CONTEXT_TOPICS
 from cdlog.domain.config import Config
 from cdlog.errors import Failure, VerificationError
 from cdlog.keys.trust import TrustRoot
@@ -58,7 +58,7 @@ BATCH = 400
 """Rows per message to a worker."""
 PIPE_BYTES = 1 << 20
 """Pipe buffer asked for per worker (Linux): about a thousand rows in flight each."""
-CONTEXT_TOPICS = frozenset("cdlog:" + t for t in CONTEXT_TYPES)
+_CONTEXT_TOPICS = frozenset(CONTEXT_TOPICS)
 
 
 class _Row(NamedTuple):
@@ -329,7 +329,7 @@ def _dispatch(pool: _Pool, rows: Iterator[RowFields], n: int,
     seq = 0
     for seq, (position, case, version, topic, state) in enumerate(rows, start=1):
         owner = hash(case) % n
-        if type(topic) is str and topic in CONTEXT_TOPICS:
+        if type(topic) is str and topic in _CONTEXT_TOPICS:
             for worker in range(n):
                 buffers[worker].append((seq, worker == owner, position, case, version, topic,
                                         state))

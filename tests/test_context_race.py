@@ -20,8 +20,9 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from cdlog.application import CONTEXT_RETRIES, CONTEXT_TOPICS, CaseLog
+from cdlog.application import CONTEXT_RETRIES, CaseLog
 from cdlog.audit import verify_log
+from cdlog.context import CONTEXT_TOPICS
 from cdlog.domain.values import Officer
 from cdlog.errors import ConcurrencyError, ContextChangedError, InputError
 from cdlog.keys.signer import Ed25519Signer
