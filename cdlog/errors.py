@@ -10,6 +10,8 @@ Every error cdlog raises on purpose derives from :class:`CdlogError`::
     ├── NotFoundError (LookupError)          no such case, item, key or checkpoint
     ├── ConcurrencyError                     another writer appended first; nothing was written
     ├── KeyStoreError                        a key file cannot be read, decrypted or written
+    ├── StoreError                           a store is missing, corrupt, read-only, locked or
+    │                                        unreachable; names the file or host, never a password
     └── VerificationError                    evidence does not hold; names case, version, check
         ├── ProofError                       a Merkle inclusion or consistency proof is wrong
         ├── NoteError                        a signed note or checkpoint is malformed or unsigned
@@ -88,6 +90,14 @@ class ContextChangedError(ConcurrencyError):
 
 class KeyStoreError(CdlogError):
     """A key file cannot be read, decrypted or written (wrong passphrase, corrupt file)."""
+
+
+class StoreError(CdlogError):
+    """A store is missing, corrupt, read-only, locked or unreachable.
+
+    The message names the file (absolute path) or the server (host and port) and the cause;
+    it never carries a password.
+    """
 
 
 @dataclass(frozen=True)
