@@ -1,4 +1,4 @@
-"""Replaying scenario files (../shared/scenarios/README.md format) into a log.
+"""Replaying scenario files (the format of docs/SCENARIOS.md) into a log.
 
 Every actor gets a freshly generated demo key, certified by its agency's root; every step is
 recorded through the public API, signed by its actor (and co-signers), with the log's clock

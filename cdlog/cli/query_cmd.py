@@ -52,7 +52,7 @@ def emit(model: BaseModel | dict[str, Any]) -> None:
 
 @cli.group()
 def query() -> None:
-    """Answer accountability questions as JSON (see domain.md §5)."""
+    """Answer the oversight questions as JSON (listed in docs/REPORTS.md)."""
 
 
 @query.command("cases")

@@ -77,7 +77,9 @@ class FieldTest(Frozen):
 
 
 class Mode(Frozen):
-    """How an operation runs (domain.md §2.2)."""
+    """How an operation runs: what the courier knows (unwitting, cooperating, or delivery by
+    law enforcement), whether the goods were left intact or substituted, the direction through
+    the border, and how the goods travel."""
 
     courier: Literal["unwitting", "cooperating", "le_delivered"]
     contents: Literal["intact", "partial_substitution", "full_substitution"]

@@ -4,7 +4,7 @@
   tracking position in one transaction); :mod:`~cdlog.projections.pgstore` its PostgreSQL twin;
 * :mod:`~cdlog.projections.views` - what each view extracts from events;
 * :mod:`~cdlog.projections.projector` - :class:`Projections`: catch up, rebuild, read;
-* :mod:`~cdlog.projections.queries` - :class:`Queries`: the questions of domain.md §5;
+* :mod:`~cdlog.projections.queries` - :class:`Queries`: the oversight questions (docs/REPORTS.md);
 * :mod:`~cdlog.projections.models` - the pydantic answers;
 * :mod:`~cdlog.projections.answers` - scenario ``expected_answers`` as queries;
 * :mod:`~cdlog.projections.responsibility` - the pure responsibility fold over facts.

@@ -1,4 +1,4 @@
-"""The accountability questions of domain.md §5, answered from the views.
+"""The oversight questions (docs/REPORTS.md lists them), answered from the views.
 
 Every query takes ``recorded_by`` (the record-time axis: answer from what the log had
 recorded by then; within a case that is always a prefix of its events) and the time-of-event
