@@ -11,14 +11,11 @@ revoked before it, and ``cdlog verify`` would fail.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import structlog
-from structlog.testing import capture_logs
 
 from cdlog.application import CONTEXT_RETRIES, CaseLog
 from cdlog.audit import verify_log
@@ -26,17 +23,11 @@ from cdlog.context import CONTEXT_TOPICS
 from cdlog.domain.values import Officer
 from cdlog.errors import ConcurrencyError, ContextChangedError, InputError
 from cdlog.keys.signer import Ed25519Signer
+from cdlog.logging import capture_logs
 
 if TYPE_CHECKING:
     from conftest import World
 
-
-@pytest.fixture(autouse=True)
-def _info_level() -> Iterator[None]:
-    """Let info-level events through (the re-preparation is logged at info)."""
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
-    yield
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 
 @pytest.fixture

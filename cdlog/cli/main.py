@@ -1,26 +1,61 @@
 """The command group, common options and the mapping of errors to exit codes.
 
-Exit codes: 0 success; 1 the command ran and found a problem (tampering, a refused step);
-2 usage or configuration errors.
+Exit codes:
+
+* 0 — success;
+* 1 — verification ran and found a problem (tampering, a broken proof, a forked checkpoint);
+* 2 — usage, input, configuration, key or store errors (nothing was written);
+* 130 — interrupted (Ctrl-C); nothing partial was written.
+
+Every error is one line on stderr, ``cdlog: <kind>: <what, where, what was expected>``; no
+traceback reaches a user (``CDLOG_DEBUG=1`` shows one, for bug reports).
 """
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
+from eventsourcing.persistence import PersistenceError
 
 from cdlog.application import CaseLog
 from cdlog.domain.config import Config, load_config
-from cdlog.errors import CdlogError, ConfigurationError, InputError
+from cdlog.errors import (
+    CdlogError,
+    ConcurrencyError,
+    ConfigurationError,
+    InputError,
+    KeyStoreError,
+    NotFoundError,
+    StoreError,
+    VerificationError,
+)
 from cdlog.logging import configure
 from cdlog.stores import StoreConfig, resolve_store
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+_KINDS: tuple[tuple[type[CdlogError], str, int], ...] = (
+    (VerificationError, "verification failed", EXIT_FAILED),
+    (ConfigurationError, "configuration error", EXIT_USAGE),
+    (InputError, "refused", EXIT_USAGE),
+    (NotFoundError, "not found", EXIT_USAGE),
+    (ConcurrencyError, "conflict", EXIT_USAGE),
+    (KeyStoreError, "key file", EXIT_USAGE),
+    (StoreError, "store", EXIT_USAGE),
+)
 
 
 @dataclass
@@ -40,27 +75,78 @@ class Env:
         """The rule configuration."""
         return load_config(self.config_path)
 
-    def open(self, **kwargs: Any) -> CaseLog:
-        """Open the log."""
-        return CaseLog(self.store, config=self.config, **kwargs)
+    def open(self, *, readonly: bool = False, **kwargs: Any) -> CaseLog:
+        """Open the log. ``readonly`` never creates a store: a missing one is a
+        :class:`StoreError` naming it. A writing command that creates a new store says where."""
+        if readonly:
+            kwargs["create"] = False
+        log = CaseLog(self.store, config=self.config, **kwargs)
+        if getattr(log, "created", False):
+            where = (log.store.path.resolve() if log.store.path is not None
+                     else _redacted(log.store))
+            click.echo(f"cdlog: created a new store at {where}", err=True)
+        return log
+
+
+def _redacted(store: StoreConfig) -> str:
+    """The store's URL with any password replaced by ``***``."""
+    redacted = getattr(store, "redacted", None)
+    if isinstance(redacted, str):
+        return redacted
+    return store.url.replace(store.password, "***") if store.password else store.url
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _scrub(text: str, ctx: click.Context) -> str:
+    """Remove the store's password from a message, whatever produced it."""
+    env = ctx.find_object(Env)
+    try:
+        password = env.store.password if env is not None else ""
+    except CdlogError:
+        password = ""
+    return text.replace(password, "***") if password else text
+
+
+def fail(ctx: click.Context, kind: str, message: str, code: int) -> NoReturn:
+    """Print ``cdlog: kind: message`` on stderr (password scrubbed) and exit with ``code``."""
+    click.echo(f"cdlog: {kind}: {_scrub(message, ctx)}", err=True)
+    if os.environ.get("CDLOG_DEBUG"):
+        traceback.print_exc()
+    sys.exit(code)
 
 
 class CdlogGroup(click.Group):
-    """A group that turns cdlog errors into messages and exit codes."""
+    """A group that turns errors into one-line messages and exit codes."""
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the subcommand, mapping errors to exit codes."""
         try:
             return super().invoke(ctx)
-        except ConfigurationError as exc:
-            click.echo(f"cdlog: configuration error: {exc.diagnostics()}", err=True)
-            sys.exit(2)
-        except InputError as exc:
-            click.echo(f"cdlog: refused: {exc.diagnostics()}", err=True)
-            sys.exit(1)
+        except (KeyboardInterrupt, click.Abort):
+            fail(ctx, "interrupted", "nothing partial was saved", EXIT_INTERRUPTED)
+        except VerificationError as exc:
+            fail(ctx, "verification failed", exc.diagnostics(), EXIT_FAILED)
         except CdlogError as exc:
-            click.echo(f"cdlog: {type(exc).__name__}: {exc.diagnostics()}", err=True)
-            sys.exit(1)
+            kind = next((k for cls, k, _ in _KINDS if isinstance(exc, cls)),
+                        type(exc).__name__)
+            fail(ctx, kind, _one_line(exc.diagnostics()), EXIT_USAGE)
+        except (PersistenceError, sqlite3.Error) as exc:
+            fail(ctx, "store", _one_line(f"{self._store_name(ctx)}: {exc}"), EXIT_USAGE)
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            fail(ctx, "error", _one_line(f"{where}{exc.strerror or exc}"), EXIT_USAGE)
+
+    @staticmethod
+    def _store_name(ctx: click.Context) -> str:
+        env = ctx.find_object(Env)
+        try:
+            store = env.store if env is not None else resolve_store(None)
+        except CdlogError:
+            return "the store"
+        return str(store.path.resolve()) if store.path is not None else _redacted(store)
 
 
 @click.group(cls=CdlogGroup)
@@ -76,7 +162,11 @@ class CdlogGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, store: str | None, config_path: Path | None, json_logs: bool,
         verbose: int) -> None:
-    """cdlog: a tamper-evident record of controlled deliveries and pass-throughs."""
+    """cdlog: a tamper-evident record of controlled deliveries and pass-throughs.
+
+    Exit codes: 0 ok; 1 verification found a problem; 2 usage, input, configuration, key or
+    store error (nothing written); 130 interrupted (nothing partial written).
+    """
     configure(json=json_logs, verbose=verbose)
     ctx.obj = Env(store, config_path)
 
@@ -86,6 +176,17 @@ pass_env = click.make_pass_decorator(Env)
 
 def main() -> None:
     """Console entry point."""
-    from cdlog.cli import cases_cmd, keys_cmd, log_cmd, query_cmd, report_cmd, verify_cmd  # noqa: F401, PLC0415
+    from cdlog.cli import (  # noqa: F401, PLC0415
+        cases_cmd,
+        keys_cmd,
+        log_cmd,
+        query_cmd,
+        report_cmd,
+        verify_cmd,
+    )
 
-    cli(prog_name="cdlog")
+    try:
+        cli(prog_name="cdlog")
+    except KeyboardInterrupt:  # between commands, or while click parses
+        click.echo("cdlog: interrupted: nothing partial was saved", err=True)
+        sys.exit(EXIT_INTERRUPTED)

@@ -27,12 +27,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import structlog
 from eventsourcing.persistence import IntegrityError as ESIntegrityError
 
 from cdlog.application import CaseLog
 from cdlog.errors import VerificationError
 from cdlog.facts import fact_of
+from cdlog.logging import get_logger
 from cdlog.projections.store import Entry, Processed, SQLiteViewStore, to_us
 from cdlog.projections.views import View, default_views
 
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from cdlog.projections.pgstore import PostgresViewStore
 from cdlog.sealing import leaf_hash, parse
 
-log = structlog.get_logger("cdlog.projections")
+log = get_logger("cdlog.projections")
 
 PAGE = 1000
 MAX_RETRIES = 20

@@ -26,13 +26,13 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from structlog.testing import capture_logs
 
 from cdlog.application import CaseLog
 from cdlog.canonical import format_time
 from cdlog.domain.case import Fact
 from cdlog.errors import VerificationError
 from cdlog.facts import fact_of
+from cdlog.logging import capture_logs
 from cdlog.projections import projector
 from cdlog.projections.projector import Projections
 from cdlog.projections.store import (
