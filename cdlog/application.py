@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import structlog
 from eventsourcing.persistence import IntegrityError as ESIntegrityError
 from eventsourcing.persistence import PersistenceError
 from pydantic import ValidationError
@@ -50,11 +49,12 @@ from cdlog.keys.certificate import SignedCertificate, issue_certificate
 from cdlog.keys.registry import root_officer
 from cdlog.keys.signer import Ed25519Signer, Signer, signature_is_valid
 from cdlog.keys.trust import TrustRoot
+from cdlog.logging import get_logger
 from cdlog.persistence import EventApplication, SealedRecord
 from cdlog.sealing import SealedEvent, build_envelope, parse, seal, signing_message, stream_id
 from cdlog.stores import StoreConfig, resolve_store
 
-log = structlog.get_logger("cdlog")
+log = get_logger("cdlog")
 
 CONTEXT_RETRIES = 5
 """How often a command is prepared again when keys keep changing under it."""
