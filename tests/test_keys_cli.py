@@ -71,7 +71,7 @@ def test_wrong_passphrase_is_refused(run, tmp_path: Path,  # type: ignore[no-unt
     monkeypatch.setenv("CDLOG_PASSPHRASE", "wrong")
     r = run("keys", "create-officer", "--root", "cbp.key", "--id", "CBP-1", "--role", "CBPO",
             "--agency", "CBP", "--office", "OFO", "--out", "o1.key")
-    assert r.exit_code == 1
+    assert r.exit_code == 2
     assert "wrong" not in r.output.replace("wrong passphrase", "")
     assert not (tmp_path / "o1.key").exists()
     with CaseLog(run.store) as log:

@@ -167,10 +167,10 @@ def test_query_cli_equals_api(replayed: dict[str, Replayed]) -> None:
 def test_unknown_case_and_bad_time_are_refused(replayed: dict[str, Replayed]) -> None:
     url = replayed["A-MIA-CD-ACCEPTED.yaml"].url
     result = run(url, "query", "responsibility", "OP-NOPE")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "no case named 'OP-NOPE'" in result.output
     result = run(url, "query", "responsibility", "OP-2006-0001", "--at", "yesterday")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "ISO-8601" in result.output
 
 

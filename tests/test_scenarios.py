@@ -316,15 +316,15 @@ def test_cli_replay_then_verify_json(runner: CliRunner, scenarios: Path,
     assert report["events"] > 68
 
 
-def test_cli_refused_step_exits_1_naming_step_and_rule(runner: CliRunner, scenarios: Path,
+def test_cli_refused_step_exits_2_naming_step_and_rule(runner: CliRunner, scenarios: Path,
                                                        tmp_path: Path, store_url: str) -> None:
-    """CLI: replaying A′ exits 1 with a message naming the step and the rule."""
+    """CLI: replaying A′ exits 2 with a message naming the step and the rule."""
     data = raw(scenarios, A)
     drop_authorisation(data["events"])
     bad = tmp_path / "A-prime.yaml"
     bad.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     done = runner.invoke(cli, ["--store", store_url, "replay", str(bad)])
-    assert done.exit_code == 1, done.output
+    assert done.exit_code == 2, done.output
     assert "refused" in done.output
     assert "step 43 (InformationShared) [R8]" in done.output
     assert "ThirdPartyDisclosureAuthorized" in done.output
