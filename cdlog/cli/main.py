@@ -138,6 +138,10 @@ class CdlogGroup(click.Group):
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
             fail(ctx, "error", _one_line(f"{where}{exc.strerror or exc}"), EXIT_USAGE)
+        except Exception as exc:  # a bug: still one line, the traceback on request
+            fail(ctx, "internal error", _one_line(
+                f"{type(exc).__name__}: {exc} (a bug in cdlog: please report it with the "
+                "traceback that CDLOG_DEBUG=1 shows)"), EXIT_USAGE)
 
     @staticmethod
     def _store_name(ctx: click.Context) -> str:
