@@ -56,7 +56,8 @@ settings.load_profile("cdlog")
 structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+VECTORS = ROOT / "tests" / "vectors"  # public test vectors (sources in its README.md)
+SCENARIOS = ROOT / "examples" / "scenarios"  # the worked scenario files (docs/SCENARIOS.md)
 PG_URL_ENV = "CDLOG_TEST_PG_URL"
 PG_SCRIPT = ROOT / "scripts" / "pg-test-server"
 STORE_KINDS = ("sqlite", "postgresql")
@@ -157,7 +158,7 @@ def build_world(store: str) -> World:
 
 
 def world_with_scenarios(path: Path) -> World:
-    """A world in a new SQLite store at ``path`` holding the shared scenarios, replayed with
+    """A world in a new SQLite store at ``path`` holding the example scenarios, replayed with
     the world's agency roots (created for agencies it has none for)."""
     from cdlog.scenario import Replayer
 
@@ -167,7 +168,7 @@ def world_with_scenarios(path: Path) -> World:
         return world.roots.setdefault(agency, Ed25519Signer.generate())
 
     replayer = Replayer(world.log, root_signer=root_for)
-    for scenario in sorted((SHARED / "scenarios").glob("*.yaml")):
+    for scenario in sorted(SCENARIOS.glob("*.yaml")):
         replayer.replay(scenario)
     return world
 
@@ -429,19 +430,18 @@ def world(store_url: str) -> Iterator[World]:
     w.log.close()
 
 
-def shared_vectors() -> Path:
-    """The shared public test vectors beside the checkout; fail loudly if they are missing
-    (module-level use, for parametrisation)."""
-    path = SHARED / "vectors"
-    if not path.is_dir():
-        msg = f"shared test vectors not found at {path}"
+def vectors_dir() -> Path:
+    """The public test vectors in the repository (tests/vectors); fail loudly if they are
+    missing (module-level use, for parametrisation)."""
+    if not VECTORS.is_dir():
+        msg = f"test vectors not found at {VECTORS}"
         raise RuntimeError(msg)
-    return path
+    return VECTORS
 
 
 @pytest.fixture
-def shared() -> Path:
-    """The shared folder beside the checkout (scenarios, vectors)."""
-    if not (SHARED / "scenarios").is_dir():
-        pytest.fail(f"shared folder not found at {SHARED}")
-    return SHARED
+def scenarios_dir() -> Path:
+    """The example scenario files in the repository (examples/scenarios)."""
+    if not any(SCENARIOS.glob("*.yaml")):
+        pytest.fail(f"no scenario files in {SCENARIOS}")
+    return SCENARIOS

@@ -23,13 +23,13 @@ from cdlog.merkle import (
 from cdlog.note import CosignatureSigner, NoteSigner, open_note, sign_note
 
 if TYPE_CHECKING:
-    from conftest import shared_vectors
+    from conftest import vectors_dir
 else:  # pytest registers tests/conftest.py as the module tests.conftest
-    from tests.conftest import shared_vectors
+    from tests.conftest import vectors_dir
 
 
 REFERENCE: dict[str, Any] = json.loads(
-    (shared_vectors() / "reference-tree-8-leaves.json").read_text())
+    (vectors_dir() / "reference-tree-8-leaves.json").read_text())
 ROOT8 = bytes.fromhex(REFERENCE["root_hashes_hex_by_size"]["8"])
 ROOT8_B64 = "XcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg="
 ORIGIN = "example.com/cd-audit-log/test"

@@ -368,7 +368,7 @@ def test_spec_worked_examples_are_exact() -> None:
 
     root_dir = Path(__file__).resolve().parents[1]
     spec = (root_dir / "docs" / "SPEC.md").read_text(encoding="utf-8")
-    ref = json.loads((root_dir.parent / "shared" / "vectors" /
+    ref = json.loads((root_dir / "tests" / "vectors" /
                       "reference-tree-8-leaves.json").read_text())
     tree = MemoryHashStore()
     for data in ref["leaf_inputs_hex"]:

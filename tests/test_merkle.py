@@ -31,12 +31,12 @@ from cdlog.merkle import (
 )
 
 if TYPE_CHECKING:
-    from conftest import shared_vectors
+    from conftest import vectors_dir
 else:  # pytest registers tests/conftest.py as the module tests.conftest
-    from tests.conftest import shared_vectors
+    from tests.conftest import vectors_dir
 
 
-VECTORS = shared_vectors()
+VECTORS = vectors_dir()
 PROBES = VECTORS / "transparency-dev-merkle" / "testdata"
 REFERENCE: dict[str, Any] = json.loads((VECTORS / "reference-tree-8-leaves.json").read_text())
 

@@ -30,12 +30,12 @@ from cdlog.note import (
 )
 
 if TYPE_CHECKING:
-    from conftest import shared_vectors
+    from conftest import vectors_dir
 else:  # pytest registers tests/conftest.py as the module tests.conftest
-    from tests.conftest import shared_vectors
+    from tests.conftest import vectors_dir
 
 
-NOTE_VECTORS = shared_vectors() / "signed-note"
+NOTE_VECTORS = vectors_dir() / "signed-note"
 GO: dict[str, Any] = json.loads((NOTE_VECTORS / "golang-x-mod-note-test.json").read_text())
 C2SP: dict[str, Any] = json.loads((NOTE_VECTORS / "c2sp-signed-note-example.json").read_text())
 PETER = GO["keys"]["PeterNeumann"]

@@ -1,6 +1,6 @@
 """Parallel verification gives the very report of the serial replay, on any tampered store.
 
-One base store is built per module: the conftest world, both shared scenarios (two cases, a PNR
+One base store is built per module: the conftest world, both example scenarios (two cases, a PNR
 stream with a disclosure authorisation that a case's rules depend on), a revoked key and a
 small case of our own. Each hypothesis example copies it, applies one to three random changes
 through sqlite3 (bytes flipped, columns rewritten, rows deleted, copied, swapped, moved, states

@@ -26,13 +26,13 @@ def _key(report: Report) -> tuple[object, ...]:
 
 
 @pytest.fixture
-def replayed(world: World, shared: Path) -> World:
-    """The world's log with both shared scenarios replayed into it."""
+def replayed(world: World, scenarios_dir: Path) -> World:
+    """The world's log with both example scenarios replayed into it."""
     roots = world.roots
     replayer = Replayer(world.log, root_signer=lambda agency: roots.setdefault(
         agency, Ed25519Signer.generate()))
     for name in ("A-MIA-CD-ACCEPTED.yaml", "C-SYS-DECLINED-ADMIN.yaml"):
-        replayer.replay(shared / "scenarios" / name)
+        replayer.replay(scenarios_dir / name)
     return world
 
 

@@ -30,7 +30,7 @@ from cdlog.proofs import (
 if TYPE_CHECKING:
     from conftest import BareStore, World
 
-VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors"
+VECTORS = Path(__file__).resolve().parent / "vectors"
 PROBES = VECTORS / "transparency-dev-merkle" / "testdata"
 TWELVE_BYTE_ROOTS_PROBE = "consistency/additional/sizes-are-equal-one-and-proof-is-empty.json"
 

@@ -27,7 +27,7 @@ else:  # pytest registers tests/conftest.py as the module tests.conftest
 assert cdlog.cli.cases_cmd.replay is not None  # the imports register the commands
 assert cdlog.cli.report_cmd.report is not None
 
-SCENARIOS = Path(__file__).resolve().parents[1].parent / "shared" / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[1] / "examples" / "scenarios"
 CITE = re.compile(r"\[(OP-2006-0001|C-SYS-DECLINED-ADMIN) v(\d+) ([0-9a-f]{12})\]")
 
 

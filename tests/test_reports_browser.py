@@ -28,7 +28,7 @@ from cdlog.cli.main import cli
 assert cdlog.cli.cases_cmd.replay is not None  # the imports register the commands
 assert cdlog.cli.report_cmd.report is not None
 
-SCENARIOS = Path(__file__).resolve().parents[1].parent / "shared" / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[1] / "examples" / "scenarios"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--hide-scrollbars"]

@@ -1,6 +1,6 @@
 """Tamper detection: every way of changing a stored row is found and located by verification.
 
-One realistic base store is built per module (the conftest world, both shared scenarios and a
+One realistic base store is built per module (the conftest world, both example scenarios and a
 small case of our own, with a revoked key and two keys with short validity windows). Each
 hypothesis example copies its SQLite file, opens the copy as a :class:`CaseLog`, tampers with
 the rows through ``sqlite3`` alongside it, and runs :func:`cdlog.verify.verify_store`. Every

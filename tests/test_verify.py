@@ -71,11 +71,11 @@ def test_clean_world_store_verifies(world: World) -> None:
     report.raise_for_failures()
 
 
-def test_scenario_store_verifies(store_url: str, shared: Path) -> None:
-    """A store replayed from every shared scenario verifies, and progress ends at the total."""
+def test_scenario_store_verifies(store_url: str, scenarios_dir: Path) -> None:
+    """A store replayed from every example scenario verifies, and progress ends at the total."""
     log = CaseLog(store_url)
     try:
-        replay(log, sorted((shared / "scenarios").glob("*.yaml")))
+        replay(log, sorted(scenarios_dir.glob("*.yaml")))
         seen: list[int] = []
         report = verify_store(log, progress=seen.append)
         assert report.ok, report.failures

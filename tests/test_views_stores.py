@@ -33,11 +33,11 @@ CASE_A = "case:OP-2006-0001"
 
 
 @pytest.fixture
-def replayed(world: World, shared: Path) -> World:
-    """The world's log with shared scenario A replayed into it."""
+def replayed(world: World, scenarios_dir: Path) -> World:
+    """The world's log with example scenario A replayed into it."""
     roots = world.roots
     Replayer(world.log, root_signer=lambda agency: roots.setdefault(
-        agency, Ed25519Signer.generate())).replay(shared / "scenarios" / "A-MIA-CD-ACCEPTED.yaml")
+        agency, Ed25519Signer.generate())).replay(scenarios_dir / "A-MIA-CD-ACCEPTED.yaml")
     return world
 
 

@@ -30,13 +30,13 @@ C = "case:C-SYS-DECLINED-ADMIN"
 def replayed(tmp_path_factory: pytest.TempPathFactory,
              request: pytest.FixtureRequest) -> Iterator[Queries]:
     """Scenarios A and C replayed into one log (of each kind of store), with its views."""
-    shared = Path(__file__).resolve().parents[2].parent / "shared" / "scenarios"
+    scenarios = Path(__file__).resolve().parents[2] / "examples" / "scenarios"
     folder = tmp_path_factory.mktemp("scenarios")
     with fresh_store(request.param, folder / "store", request) as url:
         log = CaseLog(url)
         replayer = Replayer(log)
         for name in ("A-MIA-CD-ACCEPTED.yaml", "C-SYS-DECLINED-ADMIN.yaml"):
-            replayer.replay(shared / name)
+            replayer.replay(scenarios / name)
         with Queries(log) as q:
             yield q
         log.close()
