@@ -1,4 +1,4 @@
-"""``cdlog replay`` + ``cdlog query``: every scenario in ../shared/scenarios replays, and each
+"""``cdlog replay`` + ``cdlog query``: every scenario in examples/scenarios replays, and each
 of its ``expected_answers`` holds exactly, through the command line and through the API."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ assert cdlog.cli.cases_cmd.replay is not None  # the imports register the comman
 assert cdlog.cli.query_cmd.query is not None
 assert cdlog.cli.report_cmd.report is not None
 
-SCENARIOS = Path(__file__).resolve().parents[1].parent / "shared" / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[1] / "examples" / "scenarios"
 FILES = sorted(SCENARIOS.glob("*.yaml"))
 
 
@@ -85,7 +85,7 @@ def replayed(tmp_path_factory: pytest.TempPathFactory, passphrase: None,
         yield out
 
 
-def test_the_shared_scenarios_are_there() -> None:
+def test_the_example_scenarios_are_there() -> None:
     names = {p.name for p in FILES}
     assert {"A-MIA-CD-ACCEPTED.yaml", "C-SYS-DECLINED-ADMIN.yaml"} <= names
 

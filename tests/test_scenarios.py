@@ -1,4 +1,4 @@
-"""The shared scenarios (../shared/scenarios): replay, verification, derived overdue, negative
+"""The example scenarios (examples/scenarios): replay, verification, derived overdue, negative
 variants of each rule built by editing the loaded data, and the ``replay``/``verify`` CLI."""
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ C = "C-SYS-DECLINED-ADMIN.yaml"
 
 
 @pytest.fixture
-def scenarios(shared: Path) -> Path:
-    """The shared scenarios folder."""
-    return shared / "scenarios"
+def scenarios(scenarios_dir: Path) -> Path:
+    """The example scenarios folder."""
+    return scenarios_dir
 
 
 @pytest.fixture
@@ -132,10 +132,11 @@ def test_both_scenarios_replay_into_one_store(log: CaseLog, scenarios: Path) -> 
     assert verify_store(log).ok
 
 
-def test_every_shared_scenario_replays(shared: Path,
-                                       more_stores: Callable[[str], str]) -> None:
-    """Every *.yaml in the shared scenarios folder replays fully into a fresh store and verifies."""
-    files = sorted((shared / "scenarios").glob("*.yaml"))
+def test_every_example_scenario_replays(scenarios: Path,
+                                        more_stores: Callable[[str], str]) -> None:
+    """Every *.yaml in the example scenarios folder replays fully into a fresh store and
+    verifies."""
+    files = sorted(scenarios.glob("*.yaml"))
     assert {A, C} <= {f.name for f in files}
     for i, path in enumerate(files):
         with CaseLog(more_stores(f"every-{i}")) as fresh:
