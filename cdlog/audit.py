@@ -387,7 +387,7 @@ def verify_log(log: Any, *, trusted_roots: Iterable[TrustRoot] | None = None,
                         alongside=rebuild_tree)
     audit = audits[0]
     report = LogReport(events=base.events, cases=base.cases, failures=list(base.failures),
-                       heads=dict(base.heads))
+                       heads=dict(base.heads), case_nos=dict(base.case_nos))
     if verifier is not None and verifier.name != log.log_id:
         report.failures.append(Failure(LOG, None, "checkpoint", f"the log key is named "
                                        f"{verifier.name!r}, not the log's origin "

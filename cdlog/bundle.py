@@ -22,7 +22,7 @@ ones). It reuses :class:`cdlog.verify.Verifier`, fed in leaf order with position
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ CHECKPOINT = "checkpoint.txt"
 TRUST = "trust.json"
 DEPENDENCY_TYPES = frozenset({"ThirdPartyDisclosureAuthorized"})
 BUNDLE = "<bundle>"
+PROGRESS_EVERY = 500
 
 
 def event_file(index: int) -> str:
@@ -111,11 +112,13 @@ def _case_picks(log: Any, led: LedgerCursor, streams: Sequence[str],
 
 
 def export_bundle(log: Any, out_dir: str | os.PathLike[str],
-                  cases: Sequence[str] = ()) -> dict[str, Any]:
+                  cases: Sequence[str] = (), *,
+                  progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Write an audit bundle of the latest checkpoint to ``out_dir``; return its manifest.
 
     ``cases`` (stream names, references, case numbers or ids) makes a per-case bundle; none
-    makes a whole-log bundle. ``out_dir`` must not exist or be empty.
+    makes a whole-log bundle. ``out_dir`` must not exist or be empty. ``progress`` is called
+    with the number of events read so far and the number to read, every page.
     """
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -138,7 +141,9 @@ def export_bundle(log: Any, out_dir: str | os.PathLike[str],
             picks = _case_picks(log, led, streams, cp.size)
         else:
             picks = {leaf.leaf_index: _Pick(leaf, "log") for leaf in _all_leaves(led, cp.size)}
-        for index in sorted(picks):
+        for done, index in enumerate(sorted(picks)):
+            if progress is not None and done % PROGRESS_EVERY == 0:
+                progress(done, len(picks))
             pick = picks[index]
             row = led.event(pick.leaf.notification_id)
             stored = led.read_hashes([(0, index)])[0]
@@ -158,6 +163,8 @@ def export_bundle(log: Any, out_dir: str | os.PathLike[str],
                 files[proof_file(index)] = _json_bytes(doc)
                 entry["proof"] = proof_file(index)
             entries.append(entry)
+    if progress is not None:
+        progress(len(picks), len(picks))
     manifest = {"format": BUNDLE_FORMAT, "origin": cp.checkpoint.origin,
                 "scope": "cases" if streams else "log", "cases": streams,
                 "tree_size": cp.size, "root": b64(cp.root), "checkpoint": CHECKPOINT,
@@ -424,6 +431,7 @@ def _check_events(folder: Path, manifest: dict[str, Any], cp: Checkpoint, roots:
     result = checker.finish()
     report.events, report.cases = result.events, result.cases
     report.heads = result.heads
+    report.case_nos = result.case_nos
     report.failures.extend(result.failures)
 
 

@@ -51,8 +51,14 @@ def _checkpoint_for(led: LedgerCursor, size: int | None) -> StoredCheckpoint:
     if row is None:
         if size is None:
             raise NotFoundError("the log has no signed checkpoint yet; run `cdlog checkpoint`")
-        sizes = ", ".join(str(c.size) for c in led.checkpoints()) or "none"
-        raise NotFoundError(f"no checkpoint was signed at size {size} (signed sizes: {sizes})")
+        signed = [c.size for c in led.checkpoints()]
+        if not signed:
+            raise NotFoundError(f"no checkpoint of size {size}: the log has no signed "
+                                "checkpoint yet; run `cdlog checkpoint`")
+        shown = ", ".join(str(n) for n in signed[-10:])
+        more = f"{len(signed) - 10} more, " if len(signed) > 10 else ""
+        raise NotFoundError(f"no checkpoint of size {size} (latest is {signed[-1]}; signed "
+                            f"sizes: {more}{shown})")
     return stored_checkpoint(led, row)
 
 
@@ -82,7 +88,9 @@ def prove_inclusion(log: Any, case_stream: str, version: int,
     with read_ledger(log) as led:
         leaf = led.leaf_of_event(stream_id(case_stream), version)
         if leaf is None:
-            raise NotFoundError(f"{case_stream} has no event version {version} in the log")
+            heads = log.app.recorder.select_events(stream_id(case_stream), desc=True, limit=1)
+            head = f"its head is v{heads[0].originator_version}" if heads else "it has no events"
+            raise NotFoundError(f"no event v{version} in {case_stream} ({head})")
         cp = _checkpoint_for(led, size)
         if leaf.leaf_index >= cp.size:
             raise NotFoundError(f"{case_stream} v{version} is leaf {leaf.leaf_index}, after the "

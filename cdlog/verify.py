@@ -83,16 +83,43 @@ class Report:
     cases: int = 0
     failures: list[Failure] = field(default_factory=list)
     heads: dict[str, tuple[int, str]] = field(default_factory=dict)
+    case_nos: dict[str, str] = field(default_factory=dict)
+    """The OI case number of each accepted case, by stream name."""
 
     @property
     def ok(self) -> bool:
         """True when no check failed."""
         return not self.failures
 
+    def names(self) -> dict[str, str]:
+        """The stream name of every case id the replay decoded (``heads``), by id."""
+        return {stream_case(s): s for s in self.heads}
+
+    def place(self, case: str, names: Mapping[str, str] | None = None
+              ) -> tuple[str | None, str | None]:
+        """The stream name and OI case number of a failure's ``case`` (an id, or a log-level
+        place such as ``<log>``, which has neither); None where unknown. ``names`` is
+        :meth:`names`, when the caller asks for many."""
+        stream = case if ":" in case else (self.names() if names is None else names).get(case)
+        return stream, self.case_nos.get(stream) if stream else None
+
     def as_json(self) -> dict[str, Any]:
-        """The ``cdlog verify --json`` document."""
+        """The ``cdlog verify --json`` document.
+
+        Every failure carries ``case`` (the id, or a place such as ``<log>``) and beside it
+        ``stream`` (the stream name, ``case:OP-2006-0001``) and ``case_no`` (the OI case
+        number) where known; ``heads`` lists each stream's last version and hash.
+        """
+        names = self.names()
+        failures = []
+        for f in self.failures:
+            doc = f.as_dict()
+            doc["stream"], doc["case_no"] = self.place(f.case, names)
+            failures.append(doc)
+        heads = [{"stream": s, "case_no": self.case_nos.get(s), "id": stream_case(s),
+                  "version": v, "hash": h} for s, (v, h) in self.heads.items()]
         return {"ok": self.ok, "events": self.events, "cases": self.cases,
-                "failures": [f.as_dict() for f in self.failures]}
+                "failures": failures, "heads": heads}
 
     def raise_for_failures(self) -> None:
         """Raise :class:`VerificationError` listing every failure, if there is any."""
@@ -296,6 +323,8 @@ class Verifier:
             st.version = max(st.version, version)
             st.head = sealed.hash_hex
             self._record_head(sealed.stream, version, st.head)
+            if sealed.type == "CaseAccepted":  # names the case in reports (Report.case_nos)
+                self.report.case_nos[sealed.stream] = str(sealed.payload.get("case_no"))
         self._check_signatures(sealed, position)
         try:
             fact = fact_of(sealed)
@@ -640,11 +669,31 @@ def verify_store(log: Any, *, trusted_roots: Iterable[TrustRoot] | None = None,
         report = verify_parallel(log, workers=workers, trusted_roots=trusted_roots,
                                  progress=progress, alongside=other_work)
         if report is not None:
+            report.case_nos = store_case_numbers(log)
             return report
     report = _verify_serial(log, trusted_roots, progress)
     if not ran[0]:
         other_work()
     return report
+
+
+def store_case_numbers(log: Any) -> dict[str, str]:
+    """The OI case number of every accepted case in a store, by stream name (read from its
+    ``CaseAccepted`` events only; undecodable ones are skipped, verification reports them)."""
+    numbers: dict[str, str] = {}
+    start = 1
+    while True:
+        page = log.app.recorder.select_notifications(start=start, limit=PAGE,
+                                                     topics=["cdlog:CaseAccepted"])
+        for n in page:
+            try:
+                sealed = parse(n.state)
+                numbers[sealed.stream] = str(sealed.payload["case_no"])
+            except (CdlogError, KeyError, TypeError, ValueError):
+                continue
+        if len(page) < PAGE:
+            return numbers
+        start = page[-1].id + 1
 
 
 def _verify_serial(log: Any, trusted_roots: Iterable[TrustRoot] | None,

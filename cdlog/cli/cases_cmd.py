@@ -1,4 +1,4 @@
-"""``cdlog replay``, ``cdlog demo``, ``cdlog cases`` and ``cdlog show``."""
+"""``cdlog replay`` and ``cdlog demo`` (``cases`` and ``show``: :mod:`cdlog.cli.browse_cmd`)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from importlib import resources
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from cdlog.application import CaseLog
 from cdlog.cli.demo_keys import passphrase, root_source
@@ -99,35 +97,3 @@ def _summary(log: CaseLog, stream: str, name: str) -> None:
                    f"{iv.start.isoformat(timespec='minutes')} -> {end}  "
                    f"[v{iv.started_version} by {iv.started_by}; {iv.note}]")
 
-
-@cli.command()
-@pass_env
-def cases(env: Env) -> None:
-    """List the cases in the store."""
-    with env.open() as log:
-        table = Table("stream", "reference", "port", "events", "decision", "OI case no")
-        for stream in log.streams("case"):
-            st = log.state(stream)
-            table.add_row(stream, st.reference, st.port or "", str(st.version),
-                          st.decision or "-", st.case_no or "-")
-        Console().print(table)
-
-
-@cli.command()
-@click.argument("case")
-@pass_env
-def show(env: Env, case: str) -> None:
-    """Print a readable timeline of CASE (stream name, reference, case number or id)."""
-    with env.open() as log:
-        stream = log.case_stream(case)
-        table = Table("v", "occurred", "recorded", "type", "actor", "hash", title=stream)
-        for sealed in log.events(stream):
-            fact = fact_of(sealed)
-            occ = fact.occurred
-            when = occ.at.isoformat() if occ.at else f"{occ.start.isoformat()} .. " \
-                                                     f"{occ.end.isoformat()}"
-            rec = fact.recorded.isoformat() + (" LATE" if fact.late else "")
-            signers = ", ".join([fact.actor.label] + [c.label for c in fact.cosigners])
-            table.add_row(str(fact.version), when, rec, fact.type, signers,
-                          sealed.hash_hex[:12])
-        Console(width=200).print(table)

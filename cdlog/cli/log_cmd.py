@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cdlog.application import CaseLog
 from cdlog.bundle import export_bundle, verify_bundle
+from cdlog.checkpoint import MAX_SIZE
 from cdlog.checkpoints import (
     accept_cosigned,
     create_log_key,
@@ -23,21 +31,14 @@ from cdlog.checkpoints import (
     log_verifier,
     sign_checkpoint,
 )
+from cdlog.cli import evidence
 from cdlog.cli.demo_keys import passphrase
 from cdlog.cli.main import Env, cli, pass_env
 from cdlog.errors import ConfigurationError
-from cdlog.note import CosignatureVerifier, NoteVerifier
 from cdlog.proofs import prove_consistency, prove_inclusion
 from cdlog.witness import Witness, create_witness_key, load_witness_key
 
 _FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"cannot read {path}: {exc}") from None
 
 
 @cli.command("log-key")
@@ -78,9 +79,10 @@ def checkpoint(env: Env) -> None:
 @pass_env
 def accept_cosignature(env: Env, file: Path, witness_keys: tuple[str, ...]) -> None:
     """Store the witness cosignatures of a cosigned checkpoint FILE the log signed."""
-    witnesses = [CosignatureVerifier.from_vkey(v) for v in witness_keys]
+    witnesses = [evidence.witness_key("--witness-key", v) for v in witness_keys]
+    text = evidence.read_text("FILE", file)
     with env.open() as log:
-        cp = accept_cosigned(log, _read_text(file), witnesses)
+        cp = accept_cosigned(log, text, witnesses)
     click.echo(f"stored cosignatures of the checkpoint of size {cp.size}: "
                + ", ".join(c.name for c in cp.cosignatures), err=True)
     click.echo(cp.text, nl=False)
@@ -93,26 +95,55 @@ def prove() -> None:
 
 @prove.command("inclusion")
 @click.argument("case")
-@click.argument("version", type=click.IntRange(min=1))
-@click.option("--size", type=click.IntRange(min=1), default=None,
+@click.argument("version", type=click.IntRange(1, MAX_SIZE))
+@click.option("--size", type=click.IntRange(1, MAX_SIZE), default=None,
               help="Prove against the signed checkpoint of this size (default: the latest).")
+@click.option("--event-out", "event_out", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="Also save the event's sealed bytes to this new file, for "
+              "`cdlog check-proof --event`.")
 @pass_env
-def prove_inclusion_cmd(env: Env, case: str, version: int, size: int | None) -> None:
-    """Prove that event VERSION of CASE is in a signed checkpoint."""
-    with env.open() as log:
-        doc = prove_inclusion(log, log.case_stream(case), version, size)
+def prove_inclusion_cmd(env: Env, case: str, version: int, size: int | None,
+                        event_out: Path | None) -> None:
+    """Prove that event VERSION of CASE is in a signed checkpoint.
+
+    CASE is a stream name, reference, OI case number or id. Check the printed proof offline
+    with `cdlog check-proof`.
+    """
+    if event_out is not None and event_out.exists():
+        raise ConfigurationError(f"--event-out {event_out}: exists (never overwritten)")
+    with env.open(readonly=True) as log:
+        stream = log.case_stream(case)
+        doc = prove_inclusion(log, stream, version, size)
+        sealed = log.events(stream)[version - 1].sealed if event_out is not None else b""
+    if event_out is not None:
+        write_new(event_out, sealed, "--event-out")
     click.echo(json.dumps(doc, indent=2))
 
 
 @prove.command("consistency")
-@click.argument("old", type=click.IntRange(min=0))
-@click.argument("new", type=click.IntRange(min=0))
+@click.argument("old", type=click.IntRange(0, MAX_SIZE))
+@click.argument("new", type=click.IntRange(0, MAX_SIZE))
 @pass_env
 def prove_consistency_cmd(env: Env, old: int, new: int) -> None:
     """Prove that the tree of size NEW extends the tree of size OLD."""
-    with env.open() as log:
+    with env.open(readonly=True) as log:
         doc = prove_consistency(log, old, new)
     click.echo(json.dumps(doc, indent=2))
+
+
+def write_new(path: Path, data: bytes, option: str) -> None:
+    """Create ``path`` with ``data``, never overwriting; a half-written file is removed."""
+    try:
+        with path.open("xb") as f:
+            try:
+                f.write(data)
+            except BaseException:
+                path.unlink(missing_ok=True)
+                raise
+    except FileExistsError:
+        raise ConfigurationError(f"{option} {path}: exists (never overwritten)") from None
+    except OSError as exc:
+        raise ConfigurationError(f"{option} {path}: cannot write: {exc.strerror}") from None
 
 
 @cli.command("witness-key")
@@ -143,15 +174,13 @@ def witness(checkpoint_file: Path, state: Path, log_vkey: str, key_file: Path,
 
     Refuses (exit 1) a checkpoint that rolls back or forks from what the witness saw.
     """
-    verifier = NoteVerifier.from_vkey(log_vkey)
+    verifier = evidence.log_key("--log-key", log_vkey)
     doc = None
     if proof is not None:
-        try:
-            doc = json.loads(_read_text(proof))
-        except ValueError as exc:
-            raise ConfigurationError(f"{proof} is not JSON: {exc}") from None
+        doc = evidence.read_json("--proof", proof, "`cdlog prove consistency`")
+    text = evidence.read_checkpoint("CHECKPOINT", checkpoint_file)[0]
     w = Witness(state, load_witness_key(key_file, passphrase(demo_ok=False)))
-    cosigned = w.add_checkpoint(_read_text(checkpoint_file), verifier, doc)
+    cosigned = w.add_checkpoint(text, verifier, doc)
     accepted = w.last(verifier.name)
     size = accepted.size if accepted is not None else 0
     click.echo(f"witness {w.cosigner.name}: cosigned {verifier.name} at size {size}", err=True)
@@ -168,12 +197,54 @@ def witness(checkpoint_file: Path, state: Path, log_vkey: str, key_file: Path,
               help="A case to export (repeatable); none exports the whole log.")
 @pass_env
 def export(env: Env, out: Path, cases: tuple[str, ...]) -> None:
-    """Write a self-contained audit bundle of the latest signed checkpoint."""
-    with env.open() as log:
-        manifest = export_bundle(log, out, list(cases))
+    """Write a self-contained audit bundle of the latest signed checkpoint.
+
+    The bundle is written into a hidden folder beside OUT and renamed to OUT when complete,
+    so an interrupted or failed export leaves nothing behind.
+    """
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigurationError(f"--out {out}: exists and is not an empty folder (expected "
+                                 "a new or empty folder)")
+    with env.open(readonly=True) as log, _building(out) as partial:
+        manifest = _export(log, partial, list(cases))
     what = ", ".join(manifest["cases"]) if manifest["cases"] else "the whole log"
     click.echo(f"exported {len(manifest['events'])} events ({what}) at checkpoint size "
                f"{manifest['tree_size']} to {out}")
+
+
+@contextmanager
+def _building(out: Path) -> Iterator[Path]:
+    """A new hidden folder beside ``out``, renamed to ``out`` when the block succeeds and
+    removed (with any parent folders created for it) when it does not."""
+    created = next((p for p in reversed([out.parent, *out.parent.parents])
+                    if not p.exists()), None)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    except OSError as exc:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        raise ConfigurationError(f"--out {out}: cannot create: {exc.strerror}") from None
+    try:
+        yield partial
+        if out.exists():
+            out.rmdir()  # empty, checked before
+        partial.rename(out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+
+
+def _export(log: CaseLog, folder: Path, cases: list[str]) -> dict[str, Any]:
+    if not sys.stderr.isatty():
+        return export_bundle(log, folder, cases)
+    with Progress(TextColumn("exporting"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("export", total=None)
+        return export_bundle(log, folder, cases, progress=lambda n, total: bar.update(
+            task, completed=n, total=total))
 
 
 def demo_checkpoint_and_bundle(log: CaseLog, stream: str) -> bool:

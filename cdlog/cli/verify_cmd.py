@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from rich.console import Console
@@ -12,10 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cdlog.audit import verify_log
 from cdlog.bundle import verify_bundle
+from cdlog.cli import evidence
 from cdlog.cli.main import Env, cli, pass_env
 from cdlog.keys.trust import TrustRoot, load_trust
-from cdlog.note import CosignatureVerifier
-from cdlog.sealing import stream_id
 from cdlog.verify import Report
 
 
@@ -41,31 +41,34 @@ def verify(env: Env, as_json: bool, trust: Path | None, bundle: Path | None,
 
     Also rebuilds the Merkle tree and checks it against the stored checkpoints. Exit 0 when
     everything holds, 1 when something does not (each failure listed with case, version and
-    check), 2 on usage or configuration errors.
+    check), 2 on usage or configuration errors (a malformed --log-key, --trust or
+    --checkpoint file, a missing store).
     """
     trust_file = load_trust(trust) if trust else None
     roots = list(trust_file.roots) if trust_file else None
-    log_vkey = log_vkey or (trust_file.log_vkey if trust_file else None)
+    if log_vkey:
+        evidence.log_key("--log-key", log_vkey)
+    elif trust_file and trust_file.log_vkey:
+        evidence.log_key(f"--trust {trust} (its log_vkey)", trust_file.log_vkey)
+        log_vkey = trust_file.log_vkey
+    witnesses = [evidence.witness_key("--witness-key", v) for v in witness_keys]
+    known = [evidence.read_checkpoint("--checkpoint", p)[0] for p in saved]
     if bundle is not None:
-        witnesses = [CosignatureVerifier.from_vkey(v) for v in witness_keys]
         report: Report = verify_bundle(bundle, trust_file, log_vkey, witnesses=witnesses,
                                        config=env.config)
-        names = {str(stream_id(s)): s for s in report.heads}
-        if as_json:
-            click.echo(json.dumps(report.as_json(), indent=2))
-        else:
-            _print(report, names)
-        sys.exit(0 if report.ok else 1)
-    with env.open() as log:
+        _output(report, as_json)
+    with env.open(readonly=True) as log:
         total = log.max_position()
-        known = [p.read_text(encoding="utf-8") for p in saved]
         report = _run(log, roots, total, show=sys.stderr.isatty() and not as_json,
                       log_vkey=log_vkey, known=known)
-        names = {str(stream_id(s)): s for s in report.heads}
+    _output(report, as_json)
+
+
+def _output(report: Report, as_json: bool) -> NoReturn:
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))
     else:
-        _print(report, names)
+        _print(report)
     sys.exit(0 if report.ok else 1)
 
 
@@ -80,7 +83,15 @@ def _run(log: object, roots: list[TrustRoot] | None, total: int, *, show: bool,
                           progress=lambda n: bar.update(task, completed=n))
 
 
-def _print(report: Report, names: dict[str, str]) -> None:
+def where(report: Report, case: str, names: dict[str, str]) -> str:
+    """A failure's place for a person: the stream name and OI case number, else the id."""
+    stream, case_no = report.place(case, names)
+    if stream is None:
+        return case
+    return f"{stream} ({case_no})" if case_no else stream
+
+
+def _print(report: Report) -> None:
     if report.ok:
         click.echo(f"OK: {report.events} events in {report.cases} cases verified "
                    "(signatures, chains, versions, keys, rules)")
@@ -88,10 +99,11 @@ def _print(report: Report, names: dict[str, str]) -> None:
             click.echo(line)
         return
     click.echo(f"FAILED: {len(report.failures)} failure(s) in {report.events} events", err=True)
+    names = report.names()
     for f in report.failures:
-        where = names.get(f.case, f.case)
         version = "" if f.version is None else f" v{f.version}"
-        click.echo(f"  {where}{version}: {f.check}: {f.detail}", err=True)
+        click.echo(f"  {where(report, f.case, names)}{version}: {f.check}: {f.detail}",
+                   err=True)
 
 
 def _merkle_lines(report: Report) -> list[str]:
@@ -114,3 +126,8 @@ def _merkle_lines(report: Report) -> list[str]:
                          "self-consistent; pass --trust (and --log-key) to tie it to known keys")
         return lines
     return []
+
+
+# Registered with verify (main() imports this module): the offline proof check, and the
+# read-only browsing commands moved out of cases_cmd.
+from cdlog.cli import browse_cmd, checkproof_cmd  # noqa: E402, F401
