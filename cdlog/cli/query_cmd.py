@@ -8,14 +8,18 @@ by T (the record-time axis); ``--at``/``--as-of`` are times of the events themse
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import click
 from pydantic import BaseModel
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cdlog.application import CaseLog
 from cdlog.cli.main import Env, cli, pass_env
 from cdlog.projections.projector import Projections
 from cdlog.projections.queries import REGIMES, Queries
@@ -39,7 +43,7 @@ def recorded_by_option(func: F) -> F:
 @contextmanager
 def open_queries(env: Env) -> Iterator[Queries]:
     """Open the log and its views (caught up)."""
-    with env.open() as log, Queries(log) as q:
+    with env.open(readonly=True) as log, Queries(log) as q:
         yield q
 
 
@@ -210,13 +214,43 @@ def disclosures(env: Env, case: str, to: str | None, recorded_by: str | None) ->
         emit(q.disclosures(case, to=to, recorded_by=_time(recorded_by, "recorded-by")))
 
 
+class _ShownProjections(Projections):
+    """Projections that report each page applied (for a progress bar)."""
+
+    def __init__(self, case_log: CaseLog, shown: Callable[[int], None], **kwargs: Any) -> None:
+        self._shown = shown
+        super().__init__(case_log, **kwargs)
+
+    def _apply(self, page: Sequence[Any], positions: dict[str, int]) -> bool:
+        applied = super()._apply(page, positions)
+        self._shown(int(page[-1].id))
+        return applied
+
+
 @query.command()
 @click.option("--rebuild", is_flag=True, help="Forget the views and build them again.")
 @pass_env
 def views(env: Env, rebuild: bool) -> None:
-    """Catch the views up (or rebuild them) and print each view's position."""
-    with env.open() as log, Projections(log, catch_up=not rebuild) as p:
-        if rebuild:
-            p.rebuild()
-        emit({"log_position": log.max_position(), "views": p.positions(),
-              "folder": str(p.folder)})
+    """Catch the views up (or rebuild them) and print each view's position.
+
+    A rebuild shows a progress bar on stderr when it is a terminal.
+    """
+    with env.open(readonly=True) as log:
+        total = log.max_position()
+        if not (rebuild and sys.stderr.isatty()):
+            with Projections(log, catch_up=not rebuild) as p:
+                if rebuild:
+                    p.rebuild()
+                positions = p.positions()
+                folder = p.folder
+        else:
+            with Progress(TextColumn("rebuilding views"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), console=Console(stderr=True),
+                          transient=True) as bar:
+                task = bar.add_task("views", total=total or None)
+                with _ShownProjections(log, lambda n: bar.update(task, completed=n),
+                                       catch_up=False) as p:
+                    p.rebuild()
+                    positions = p.positions()
+                    folder = p.folder
+        emit({"log_position": total, "views": positions, "folder": str(folder)})

@@ -63,7 +63,7 @@ def report() -> None:
 def case_cmd(env: Env, case: str, as_of: str | None, recorded_by: str | None, fmt: str,
              out: Path | None) -> None:
     """Everything oversight asks about CASE (operation id, case number, reference or id)."""
-    with env.open() as log, Queries(log) as q:
+    with env.open(readonly=True) as log, Queries(log) as q:
         _emit(log, case_report(q, case, as_of=_time(as_of, "as-of"),
                                recorded_by=_time(recorded_by, "recorded-by")), fmt, out)
 
@@ -76,7 +76,7 @@ def case_cmd(env: Env, case: str, as_of: str | None, recorded_by: str | None, fm
 def incident_cmd(env: Env, incident_id: str, case: str | None, recorded_by: str | None,
                  fmt: str, out: Path | None) -> None:
     """One incident: who was responsible and held what when it happened, who was told."""
-    with env.open() as log, Queries(log) as q:
+    with env.open(readonly=True) as log, Queries(log) as q:
         _emit(log, incident_report(q, incident_id, case=case,
                                    recorded_by=_time(recorded_by, "recorded-by")), fmt, out)
 
@@ -88,7 +88,7 @@ def incident_cmd(env: Env, incident_id: str, case: str | None, recorded_by: str 
 def overdue_cmd(env: Env, as_of: str | None, recorded_by: str | None, fmt: str,
                 out: Path | None) -> None:
     """Every duty past due at T, done late or still open, with summaries per port and office."""
-    with env.open() as log, Queries(log) as q:
+    with env.open(readonly=True) as log, Queries(log) as q:
         _emit(log, overdue_report(q, as_of=_time(as_of, "as-of"),
                                   recorded_by=_time(recorded_by, "recorded-by")), fmt, out)
 
@@ -98,7 +98,7 @@ def overdue_cmd(env: Env, as_of: str | None, recorded_by: str | None, fmt: str,
 @pass_env
 def pilot_cmd(env: Env, recorded_by: str | None, fmt: str, out: Path | None) -> None:
     """R5: Title 21 shadow assignments at the pilot ports."""
-    with env.open() as log, Queries(log) as q:
+    with env.open(readonly=True) as log, Queries(log) as q:
         _emit(log, pilot_report(q, recorded_by=_time(recorded_by, "recorded-by")), fmt, out)
 
 

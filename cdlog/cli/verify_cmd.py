@@ -46,7 +46,7 @@ def verify(env: Env, as_json: bool, trust: Path | None, bundle: Path | None,
     """
     trust_file = load_trust(trust) if trust else None
     roots = list(trust_file.roots) if trust_file else None
-    if log_vkey:
+    if log_vkey is not None:
         evidence.log_key("--log-key", log_vkey)
     elif trust_file and trust_file.log_vkey:
         evidence.log_key(f"--trust {trust} (its log_vkey)", trust_file.log_vkey)
