@@ -4,7 +4,10 @@
 :class:`cdlog.ledger.CdlogSQLiteApplicationRecorder`: the same :class:`~cdlog.ledger.LedgerCursor`
 code appends leaves and serves roots and proofs, with the statements of
 :class:`~cdlog.ledger.PostgresLedgerSQL`. Selected by :meth:`cdlog.stores.StoreConfig.environment`
-for ``postgresql://`` stores.
+for ``postgresql://`` stores, through :class:`CdlogPostgresFactory`, whose datastore turns the
+driver's errors into a one-line :class:`~cdlog.errors.StoreError` (server, cause, never the
+password) and whose pool waits :data:`~cdlog.stores.CONNECT_TIMEOUT` seconds, not 30.
+:func:`probe` checks a server, database and schema before a log is opened on them.
 """
 
 from __future__ import annotations
@@ -12,11 +15,18 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import psycopg
-from eventsourcing.persistence import InterfaceError, Notification, OperationalError, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    Notification,
+    OperationalError,
+    PersistenceError,
+    StoredEvent,
+)
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
 from eventsourcing.utils import retry
 from psycopg.errors import DuplicateObject
 from psycopg.rows import tuple_row
@@ -31,7 +41,14 @@ from cdlog.ledger import (
     leaf_rows,
     quote_ident,
 )
-from cdlog.stores import StoreConfig
+from cdlog.stores import (
+    EVENTS_TABLE,
+    HOW_TO_CREATE,
+    StoreAccessError,
+    StoreConfig,
+    connect_timeout,
+    postgres_error,
+)
 
 
 def serialise_ddl(curs: Any, name: str) -> None:
@@ -156,8 +173,7 @@ def drop_tables(store: StoreConfig) -> list[str]:
     """Drop every cdlog table (``cdlog_*``: events, Merkle log, checkpoints, views) from a
     PostgreSQL store's schema, as ``cdlog demo --fresh`` does; return their names."""
     schema = store.schema or "public"
-    with psycopg.connect(host=store.host, port=store.port, dbname=store.dbname,
-                         user=store.user, password=store.password, autocommit=True) as conn:
+    with _connect(store) as conn:
         names = [str(r[0]) for r in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename LIKE %s",
             (schema, "cdlog\\_%"))]
@@ -166,3 +182,89 @@ def drop_tables(store: StoreConfig) -> list[str]:
                 SQL(", ").join(SQL("{}.{}").format(Identifier(schema), Identifier(name))
                                for name in names)))
     return names
+
+
+def _connect(store: StoreConfig) -> psycopg.Connection[Any]:
+    """A direct connection to ``store``'s database (no pool), failing within
+    :data:`~cdlog.stores.CONNECT_TIMEOUT` seconds with a one-line StoreError."""
+    try:
+        return psycopg.connect(host=store.host, port=store.port, dbname=store.dbname,
+                               user=store.user, password=store.password, autocommit=True,
+                               connect_timeout=connect_timeout())
+    except psycopg.Error as exc:
+        raise postgres_error(store, exc) from None
+
+
+def probe(store: StoreConfig, *, create: bool = True) -> bool:
+    """Check that ``store``'s server answers, the user may log in, the database and schema
+    exist and (``create=False``) that the schema holds a cdlog log; return whether it does.
+
+    Raises :class:`~cdlog.errors.StoreError` with the specific cause (connection refused,
+    unknown host, password authentication failed, no such database or schema, no log); the
+    password never appears. Nothing is created.
+    """
+    schema = store.schema or "public"
+    with _connect(store) as conn:
+        try:
+            if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s",
+                            (schema,)).fetchone() is None:
+                raise StoreAccessError(
+                    f"{store.where}: there is no schema {schema!r} (create it first: "
+                    f"CREATE SCHEMA {quote_ident(schema)})")
+            row = conn.execute("SELECT to_regclass(%s)",
+                               (f"{quote_ident(schema)}.{quote_ident(EVENTS_TABLE)}",)
+                               ).fetchone()
+        except psycopg.Error as exc:
+            raise postgres_error(store, exc) from None
+    exists = row is not None and row[0] is not None
+    if not exists and not create:
+        raise StoreAccessError(f"no cdlog store in {store.where}: it has no table "
+                               f"{EVENTS_TABLE!r}; {HOW_TO_CREATE}")
+    return exists
+
+
+class CdlogPostgresDatastore(PostgresDatastore):
+    """eventsourcing's PostgreSQL datastore whose errors are one-line
+    :class:`~cdlog.errors.StoreError` (also ``PersistenceError``) naming the server and the
+    cause; ``IntegrityError`` (another writer appended first) passes unchanged."""
+
+    store: StoreConfig
+
+    @contextmanager
+    def get_connection(self) -> Iterator[Any]:
+        """A pooled connection; the driver's and the pool's errors become StoreError."""
+        try:
+            with super().get_connection() as conn:
+                yield conn
+        except IntegrityError:
+            raise
+        except (psycopg.Error, PersistenceError) as exc:
+            error = postgres_error(self.store, exc)
+            if "no connection within" in str(error):  # the pool timed out: find out why
+                try:
+                    _connect(self.store).close()
+                except StoreAccessError as cause:
+                    raise cause from exc
+            raise error from exc
+
+
+class CdlogPostgresFactory(PostgresFactory):
+    """eventsourcing's PostgreSQL factory with :class:`CdlogPostgresDatastore` and a connect
+    timeout on every pooled connection
+    (``PERSISTENCE_MODULE=cdlog.pgledger:CdlogPostgresFactory``)."""
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        datastore = self.datastore
+        # eventsourcing builds its own datastore class; give this one cdlog's error handling
+        datastore.__class__ = CdlogPostgresDatastore
+        store = StoreConfig(url="", kind="postgresql", host=str(self.env.get("POSTGRES_HOST")),
+                            port=int(self.env.get("POSTGRES_PORT") or 5432),
+                            dbname=str(self.env.get("POSTGRES_DBNAME")),
+                            user=str(self.env.get("POSTGRES_USER")),
+                            password=str(self.env.get("POSTGRES_PASSWORD") or ""),
+                            schema=datastore.schema)
+        cast(CdlogPostgresDatastore, datastore).store = store
+        kwargs = datastore.pool.kwargs
+        if isinstance(kwargs, dict):
+            kwargs.setdefault("connect_timeout", connect_timeout())

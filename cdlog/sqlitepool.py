@@ -1,20 +1,35 @@
-"""SQLite connections that survive several processes opening one new file at once.
+"""SQLite connections that survive several processes opening one new file at once, and whose
+errors name the file.
 
 The first connection to a new database file switches it to WAL. When several processes open
 the same new file at the same moment, SQLite may answer that switch (and the first statements
 of a fresh file) with "database is locked" at once, without waiting for the busy timeout, so
 eventsourcing's pool would fail the opening of a store. :class:`OpeningSQLitePool` tries again
-until the lock timeout. :class:`CdlogSQLiteFactory` is eventsourcing's SQLite factory with
-that pool; a case log's store and its views both use it.
+until the lock timeout. :class:`CdlogSQLiteDatastore` turns every SQLite error met while
+connecting or in a transaction (except eventsourcing's ``IntegrityError``, which a case log
+reads as another writer's concurrent append) into a one-line
+:class:`~cdlog.errors.StoreError` naming the file and the cause (damaged, read-only, locked;
+:func:`cdlog.stores.sqlite_error`). :class:`CdlogSQLiteFactory` is eventsourcing's SQLite
+factory with that datastore; a case log's store and its views both use them.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteFactory
+from eventsourcing.persistence import IntegrityError, PersistenceError
+from eventsourcing.sqlite import (
+    SQLiteConnection,
+    SQLiteConnectionPool,
+    SQLiteDatastore,
+    SQLiteFactory,
+)
+
+from cdlog.stores import sqlite_error
 
 RETRY_PAUSE = 0.01
 """Seconds between attempts to open a connection that met a lock."""
@@ -41,13 +56,42 @@ class OpeningSQLitePool(SQLiteConnectionPool):
         """Settings for each new connection (none here; subclasses add theirs)."""
 
 
+class CdlogSQLiteDatastore(SQLiteDatastore):
+    """eventsourcing's SQLite datastore on :class:`OpeningSQLitePool`, raising
+    :class:`~cdlog.errors.StoreError` (also a ``PersistenceError``) for what SQLite refuses."""
+
+    pool_class: type[OpeningSQLitePool] = OpeningSQLitePool
+
+    def __init__(self, db_name: str, *, lock_timeout: int | None = None, pool_size: int = 5,
+                 max_overflow: int = 10, **kwargs: Any) -> None:
+        super().__init__(db_name, lock_timeout=lock_timeout, pool_size=pool_size,
+                         max_overflow=max_overflow, **kwargs)
+        self.pool.close()
+        self.pool = self.pool_class(db_name=db_name, lock_timeout=lock_timeout,
+                                    pool_size=pool_size, max_overflow=max_overflow)
+
+    @contextmanager
+    def get_connection(self, *, commit: bool) -> Iterator[SQLiteConnection]:
+        """A pooled connection; SQLite's errors (on connecting or in its use) become a
+        :class:`~cdlog.errors.StoreError` naming the file."""
+        try:
+            with super().get_connection(commit=commit) as conn:
+                yield conn
+        except IntegrityError:
+            raise  # another writer appended first (cdlog.application reads it so)
+        except (sqlite3.Error, PersistenceError) as exc:
+            raise sqlite_error(self.pool.db_name, exc, self.pool.lock_timeout) from exc
+
+
 class CdlogSQLiteFactory(SQLiteFactory):
-    """eventsourcing's SQLite infrastructure factory with :class:`OpeningSQLitePool`
+    """eventsourcing's SQLite infrastructure factory with :class:`CdlogSQLiteDatastore`
     (``PERSISTENCE_MODULE=cdlog.sqlitepool:CdlogSQLiteFactory``)."""
 
     def __init__(self, env: Any) -> None:
         super().__init__(env)
-        pool = self.datastore.pool
-        self.datastore.pool = OpeningSQLitePool(db_name=pool.db_name,
-                                                lock_timeout=pool.lock_timeout)
-        pool.close()
+        plain = self.datastore
+        self.datastore = CdlogSQLiteDatastore(
+            plain.pool.db_name, lock_timeout=plain.pool.lock_timeout,
+            single_row_tracking=plain.single_row_tracking,
+            originator_id_type=plain.originator_id_type)
+        plain.close()

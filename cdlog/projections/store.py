@@ -35,14 +35,15 @@ from typing import Any, Protocol
 
 import orjson
 from eventsourcing.persistence import IntegrityError, Tracking
-from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.sqlite import SQLiteTrackingRecorder as _SQLiteTrackingRecorder
 
 from cdlog.canonical import format_time, parse_time
 from cdlog.domain.case import Fact
 from cdlog.domain.values import Officer
+from cdlog.errors import StoreError
 from cdlog.sealing import SealedEvent
-from cdlog.sqlitepool import OpeningSQLitePool
+from cdlog.sqlitepool import CdlogSQLiteDatastore, OpeningSQLitePool
+from cdlog.stores import lock_timeout
 
 UPSTREAM = "cdlog"
 """The tracking name of the upstream application (the case log's notification log)."""
@@ -266,12 +267,14 @@ class _ViewConnectionPool(OpeningSQLitePool):
         conn.execute("PRAGMA synchronous=NORMAL")
 
 
-class _ViewDatastore(SQLiteDatastore):
+class _ViewDatastore(CdlogSQLiteDatastore):
+    """A view's datastore: its errors name the view's file (a damaged, read-only or locked
+    view is a :class:`~cdlog.errors.StoreError`, as the log's store is)."""
+
+    pool_class = _ViewConnectionPool
+
     def __init__(self, db_name: str) -> None:
-        super().__init__(db_name, lock_timeout=30, pool_size=2, max_overflow=2)
-        self.pool.close()
-        self.pool = _ViewConnectionPool(db_name=db_name, lock_timeout=30, pool_size=2,
-                                        max_overflow=2)
+        super().__init__(db_name, lock_timeout=lock_timeout(), pool_size=2, max_overflow=2)
 
 
 class PagePrior:
@@ -337,7 +340,11 @@ class SQLiteViewStore(_SQLiteTrackingRecorder):
     """A view in its own SQLite file: an eventsourcing tracking recorder plus ``entries``."""
 
     def __init__(self, path: Path, name: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{path.parent.resolve()}: cannot create the views' folder: "
+                             f"{exc.strerror or exc}") from exc
         super().__init__(_ViewDatastore(str(path)))
         self.name = name
         self.path = path
