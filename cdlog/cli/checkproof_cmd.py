@@ -92,9 +92,9 @@ def check_proof(proof_file: Path, log_vkey: str, checkpoint_file: Path | None,
 def _kind(doc: Any, path: Path) -> str:
     """``inclusion`` or ``consistency``, from the document's fields."""
     if isinstance(doc, Mapping):
-        if set(doc) & set(INCLUSION_KEYS):
+        if set(doc) & (set(INCLUSION_KEYS) - {"proof"}):
             return "inclusion"
-        if set(doc) & set(CONSISTENCY_KEYS):
+        if set(doc) & (set(CONSISTENCY_KEYS) - {"proof"}):
             return "consistency"
     raise ConfigurationError(f"PROOF {path}: neither an inclusion nor a consistency proof "
                              "(expected the JSON object `cdlog prove inclusion` or `cdlog "
