@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
-import sqlite3
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -43,7 +42,6 @@ from cdlog.errors import (
     ContextChangedError,
     InputError,
     NotFoundError,
-    StoreError,
     VerificationError,
 )
 from cdlog.facts import fact_of, officer_json, payload_json, validation_to_input_error
@@ -54,7 +52,7 @@ from cdlog.keys.trust import TrustRoot
 from cdlog.logging import get_logger
 from cdlog.persistence import EventApplication, SealedRecord
 from cdlog.sealing import SealedEvent, build_envelope, parse, seal, signing_message, stream_id
-from cdlog.stores import StoreConfig, prepare_store, resolve_store, store_error
+from cdlog.stores import StoreConfig, resolve_store
 
 log = get_logger("cdlog")
 
@@ -131,23 +129,17 @@ class CaseLog(CaseCommands):
 
     def __init__(self, store: str | StoreConfig | None = None, *, log_id: str | None = None,
                  config: Config | None = None, trusted_roots: Sequence[TrustRoot] | None = None,
-                 clock: Callable[[], datetime] | None = None, create: bool = True) -> None:
-        """Open the log in ``store`` (a URL, a :class:`StoreConfig`, or ``CDLOG_STORE`` or the
-        default). ``create=False`` never creates a store: a missing file or schema without a
-        log raises :class:`~cdlog.errors.StoreError` and nothing is made on disk or in the
-        database. :attr:`created` tells whether this open created the store."""
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.store = store if isinstance(store, StoreConfig) else resolve_store(store)
+        if self.store.path is not None:
+            self.store.path.parent.mkdir(parents=True, exist_ok=True)
         self.config = config or DEFAULT_CONFIG
         self.clock = clock or (lambda: datetime.now(UTC))
         self._trusted = list(trusted_roots) if trusted_roots is not None else None
-        self.created: bool = prepare_store(self.store, create=create)
-        """True when this open created the store (there was no log there before)."""
         try:
-            self.app = EventApplication(env=self.store.environment(create=create))
-        except StoreError:
-            raise
-        except (PersistenceError, sqlite3.Error, OSError) as exc:
-            raise store_error(self.store, exc) from exc
+            self.app = EventApplication(env=self.store.environment())
+        except PersistenceError as exc:
+            raise ConfigurationError(f"store {self.store.url}: cannot open: {exc}") from exc
         self._context = LogContext(self.config, self._trusted)
         self._seen = 0
         self._synced_to = -1
@@ -155,7 +147,7 @@ class CaseLog(CaseCommands):
         self._names: dict[uuid.UUID, str] = {}
         stored_id = self._stored_log_id()
         if log_id and stored_id and log_id != stored_id:
-            raise ConfigurationError(f"store {self.store.redacted} holds log {stored_id!r}, "
+            raise ConfigurationError(f"store {self.store.url} holds log {stored_id!r}, "
                                      f"not {log_id!r}")
         self.log_id: str = stored_id or log_id or DEFAULT_LOG_ID
 
@@ -170,11 +162,9 @@ class CaseLog(CaseCommands):
         return None
 
     @classmethod
-    def open(cls, store: str | StoreConfig | None = None, *, create: bool = True,
-             **kwargs: Any) -> CaseLog:
-        """Open the log in ``store``, creating the store if needed (``create=False``: a
-        missing store is a :class:`~cdlog.errors.StoreError`, and nothing is created)."""
-        return cls(store, create=create, **kwargs)
+    def open(cls, store: str | None = None, **kwargs: Any) -> CaseLog:
+        """Open (creating if needed) the log in ``store``."""
+        return cls(store, **kwargs)
 
     def close(self) -> None:
         """Release the store's connections."""
@@ -545,8 +535,16 @@ class CaseLog(CaseCommands):
 
     def revoke_key(self, root: Signer, agency: str, key_id: str, reason: str, *,
                    at: datetime | None = None) -> SealedEvent:
-        """Revoke an officer key from the next log position on."""
-        payload = ev.OfficerKeyRevoked(key_id=key_id, reason=reason)
+        """Revoke an officer key from the next log position on.
+
+        Refused with :class:`~cdlog.errors.NotFoundError` for a key the log does not know and
+        with :class:`~cdlog.errors.InputError` for a key already revoked or rotated, a key of
+        another agency, or a root that is not ``agency``'s; nothing is written then.
+        """
+        try:
+            payload = ev.OfficerKeyRevoked.model_validate({"key_id": key_id, "reason": reason})
+        except ValidationError as exc:
+            raise validation_to_input_error(exc, "OfficerKeyRevoked") from None
         return self._trust_event(agency, root, payload, at or self.clock())
 
     def rotate_key(self, root: Signer, old_key_id: str, officer: Officer, public_key: bytes, *,
@@ -563,8 +561,33 @@ class CaseLog(CaseCommands):
 
     def _trust_event(self, agency: str, root: Signer, payload: ev.Payload,
                      when: datetime) -> SealedEvent:
-        with self.batch() as b:
-            b.record(f"trust:{agency}", payload, signer=root, at=when, recorded=when)
+        """Record one trust event of ``agency`` signed by its root, after checking that the
+        key registry accepts it: a refusal names keys, agencies and positions
+        (:class:`~cdlog.errors.InputError`, :class:`~cdlog.errors.NotFoundError`) and nothing
+        is written."""
+        stream = f"trust:{agency}"
+        registry = self.context.registry  # inside an open batch: with the batch's key events
+        if isinstance(payload, ev.TrustRootEstablished):
+            registry.check_new_root(agency, root.key_id)
+        elif isinstance(payload, ev.OfficerKeyRevoked):
+            registry.check_revocable(payload.key_id, agency=agency, root_key_id=root.key_id)
+        elif isinstance(payload, ev.OfficerKeyRotated):
+            registry.check_revocable(payload.old_key_id, agency=agency,
+                                     root_key_id=root.key_id, action="rotate")
+        else:
+            registry.check_issuer(root.key_id, agency)
+        committed = self.state(stream).version
+        try:
+            with self.batch() as b:
+                b.record(stream, payload, signer=root, at=when, recorded=when)
+        except VerificationError as exc:
+            # The registry refused the new event itself (a writer changed the keys after the
+            # checks above); a failure of a committed event is evidence and stays one.
+            first = exc.failures[0]
+            if first.case != str(stream_id(stream)) or (first.version or 0) <= committed:
+                raise
+            raise InputError(stream, f"{payload.TYPE} refused: {first.detail}",
+                             "a trust event the key registry accepts") from None
         return b.events[-1]
 
     # ------------------------------------------------------------ lookups

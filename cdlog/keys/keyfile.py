@@ -14,7 +14,8 @@ AES-256-CTR; ``ssh-keygen -y -f`` reads it) preceded by a few lines of explanato
 
 The header carries only public facts (a label, the key id and the public key) so that a file can
 be identified without its passphrase (:func:`read_key_file_info`); it never carries a secret.
-Files are created with mode ``0o600`` and never overwritten. No message this module produces
+Files are created with mode ``0o600`` and never overwritten; :func:`new_key_file` writes one
+that appears only when the command recording its key succeeds. No message this module produces
 contains key bytes or the passphrase.
 """
 
@@ -24,6 +25,8 @@ import base64
 import binascii
 import contextlib
 import os
+import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,17 +80,10 @@ def _check_label(label: str) -> None:
                          "one line of printable text")
 
 
-def write_key_file(path: str | os.PathLike[str], signer: Ed25519Signer, passphrase: bytes, *,
-                   label: str) -> None:
-    """Write ``signer``'s key to a new file at ``path``, encrypted under ``passphrase``.
-
-    The file is created with mode ``0o600``; an existing file is never overwritten
-    (:class:`~cdlog.errors.KeyStoreError`). An empty passphrase or a label that is not one line
-    of printable text is refused with :class:`~cdlog.errors.InputError`.
-    """
+def _encode(signer: Ed25519Signer, passphrase: bytes, label: str) -> bytes:
+    """The bytes of a key file holding ``signer``'s key encrypted under ``passphrase``."""
     _check_passphrase(passphrase)
     _check_label(label)
-    target = Path(path)
     private = Ed25519PrivateKey.from_private_bytes(signer.seed())
     pem = private.private_bytes(
         encoding=serialization.Encoding.PEM,
@@ -102,25 +98,116 @@ def write_key_file(path: str | os.PathLike[str], signer: Ed25519Signer, passphra
         f"public_key: {base64.b64encode(signer.public_key).decode('ascii')}\n"
         "\n"
     )
-    data = header.encode("utf-8") + pem
+    return header.encode("utf-8") + pem
+
+
+def _write_new(target: Path, data: bytes, *, shown: Path | None = None) -> None:
+    """Create ``target`` (never overwriting, never through a symlink) with mode 0600 and
+    ``data``, flushed to disk; on failure nothing is left. ``shown`` is the path messages
+    name (the key file a temporary file stands for)."""
+    name = shown or target
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(target, flags, FILE_MODE)
     except FileExistsError:
-        raise KeyStoreError(f"key file {target} already exists; "
+        raise KeyStoreError(f"key file {name} already exists; "
                             "refusing to overwrite it") from None
     except OSError as exc:
-        raise KeyStoreError(f"cannot create key file {target}: {exc.strerror}") from None
+        raise KeyStoreError(f"cannot create key file {name}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(handle.fileno(), FILE_MODE)
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-    except OSError as exc:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             target.unlink()
-        raise KeyStoreError(f"cannot write key file {target}: {exc.strerror}") from None
+        if isinstance(exc, OSError):
+            raise KeyStoreError(f"cannot write key file {name}: {exc.strerror}") from None
+        raise
+
+
+def write_key_file(path: str | os.PathLike[str], signer: Ed25519Signer, passphrase: bytes, *,
+                   label: str) -> None:
+    """Write ``signer``'s key to a new file at ``path``, encrypted under ``passphrase``.
+
+    The file is created with mode ``0o600``; an existing file is never overwritten
+    (:class:`~cdlog.errors.KeyStoreError`). An empty passphrase or a label that is not one line
+    of printable text is refused with :class:`~cdlog.errors.InputError`.
+    """
+    data = _encode(signer, passphrase, label)
+    _write_new(Path(path), data)
+
+
+def check_new_key_path(path: str | os.PathLike[str]) -> Path:
+    """Return ``path`` if a new key file can be created there: nothing (not even a dangling
+    symlink) is at ``path`` and its folder exists. Raises
+    :class:`~cdlog.errors.KeyStoreError` naming the path otherwise. Writes nothing."""
+    target = Path(path)
+    if os.path.lexists(target):
+        what = "a folder" if target.is_dir() else "a file"
+        raise KeyStoreError(f"{target} already exists ({what}); refusing to overwrite it "
+                            "with a new key file (choose a new path)")
+    folder = target.parent
+    if not folder.is_dir():
+        raise KeyStoreError(f"cannot create key file {target}: folder {folder} does not "
+                            "exist")
+    return target
+
+
+@contextlib.contextmanager
+def new_key_file(path: str | os.PathLike[str], signer: Ed25519Signer, passphrase: bytes, *,
+                 label: str) -> Iterator[Path]:
+    """Write ``signer``'s key for ``path`` first to a hidden temporary file beside it and put
+    it in place only when the ``with`` block succeeds; when the block raises (or is
+    interrupted), the temporary file is removed and nothing is left at ``path``.
+
+    For a command that records a key in the log and must hand over its key file: every
+    precondition of the file (``path`` free, folder writable, passphrase and label valid) is
+    checked before the block runs, so the block (the write to the log) runs only when the key
+    file can be written, and the key file exists only when the block succeeded. Should
+    ``path`` appear meanwhile, the key is kept in the temporary file and the
+    :class:`~cdlog.errors.KeyStoreError` names it. Yields the temporary file's path.
+    """
+    target = check_new_key_path(path)
+    data = _encode(signer, passphrase, label)
+    temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    _write_new(temp, data, shown=target)
+    try:
+        yield temp
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    _publish(temp, target)
+
+
+def _publish(temp: Path, target: Path) -> None:
+    """Give ``temp`` the name ``target`` without ever replacing a file at ``target``."""
+    try:
+        os.link(temp, target)  # fails if target exists: no overwrite, even in a race
+    except FileExistsError:
+        raise KeyStoreError(f"key file {target} appeared while the key was recorded; the new "
+                            f"key is kept in {temp}: rename it") from None
+    except OSError:  # a file system without hard links: rename, after one more look
+        if os.path.lexists(target):
+            raise KeyStoreError(f"key file {target} appeared while the key was recorded; "
+                                f"the new key is kept in {temp}: rename it") from None
+        try:
+            temp.rename(target)
+        except OSError as exc:
+            raise KeyStoreError(f"cannot move the new key file {temp} to {target}: "
+                                f"{exc.strerror}; rename it") from None
+    else:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+    with contextlib.suppress(OSError):  # make the new name durable
+        fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _read_text(target: Path) -> str:
@@ -148,11 +235,11 @@ def _split(target: Path, text: str) -> tuple[KeyFileInfo, bytes]:
                             "cdlog only reads encrypted key files")
     start = text.find(_PEM_BEGIN)
     end = text.find(_PEM_END, start + 1)
-    if start < 0 or end < 0:
-        raise KeyStoreError(f"{target} is corrupt: no encrypted private key block")
-    lines = text[:start].splitlines()
+    lines = text[:start if start >= 0 else len(text)].splitlines()
     if not lines or lines[0].strip() != _MAGIC:
         raise KeyStoreError(f"{target} is not a cdlog key file (no '{_MAGIC}' header)")
+    if start < 0 or end < 0:
+        raise KeyStoreError(f"{target} is corrupt: no encrypted private key block")
     fields: dict[str, str] = {}
     for line in lines[1:]:
         name, sep, value = line.partition(": ")

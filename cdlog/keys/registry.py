@@ -112,6 +112,8 @@ class KeyRecord:
     certified_at: int
     revoked_at: int | None = None
     revocation_reason: str | None = None
+    replaced_by: str | None = None
+    """The key that replaced it, when it was revoked by a rotation."""
 
     @property
     def key_id(self) -> str:
@@ -218,8 +220,9 @@ class KeyRegistry:
                            f"rotation of {record.key_id}: the new certificate's subject "
                            f"{new_subject.label} differs from the old one's "
                            f"{record.subject.label}")
-            self._keys[record.key_id] = replace(record, revoked_at=position,
-                                                revocation_reason=rotated.reason)
+            self._keys[record.key_id] = replace(
+                record, revoked_at=position, revocation_reason=rotated.reason,
+                replaced_by=rotated.certificate.certificate.key_id)
             self._add_key(rotated.certificate, position)
         else:
             raise fail("key", f"{event.type!r} is not a trust event type "
@@ -317,6 +320,83 @@ class KeyRegistry:
         self._newest[record.subject.id] = signed
         self._certificates.append(signed)
 
+    # ------------------------------------------------------------------ refusals for writers
+    # A writer asks these before it records a trust event, so that a refusal reads as a
+    # sentence about keys, agencies and positions (InputError, NotFoundError), not as a
+    # verification failure located at an event that was never written.
+
+    def check_new_root(self, agency: str, key_id: str) -> None:
+        """Refuse (:class:`~cdlog.errors.InputError`) to establish ``key_id`` as the root of
+        ``agency`` when :meth:`apply` would refuse it: the agency has a root, the key id is
+        in use, or (with trusted roots) the key is not the agency's trusted root."""
+        first = self._agency_roots.get(agency)
+        if first is not None:
+            raise InputError("agency", f"{agency} already has the trust root "
+                             f"{first.root.key_id} (established at position "
+                             f"{first.established_at}); a second root is refused",
+                             "an agency that has no root yet; see cdlog keys list")
+        if key_id in self._roots or key_id in self._keys:
+            raise InputError("root", f"key {key_id} is already in use in this log",
+                             "a newly generated key")
+        if self._trusted is not None:
+            trusted = self._trusted.get(key_id)
+            if trusted is None or trusted.agency != agency:
+                raise InputError("root", f"key {key_id} is not the trusted root of {agency}",
+                                 "a root listed for that agency in the trust file")
+
+    def check_issuer(self, root_key_id: str, agency: str) -> None:
+        """Refuse (:class:`~cdlog.errors.InputError`) ``root_key_id`` as the signer of a trust
+        event of ``agency``: it must be the root established for that very agency."""
+        expected = f"the trust root key of {agency}"
+        if agency not in self._agency_roots:
+            expected += f" (it has none yet: cdlog keys init-root {agency})"
+        record = self._keys.get(root_key_id)
+        if record is not None:
+            raise InputError("root", f"key {root_key_id} is the officer key of "
+                             f"{record.subject.label}, not an agency trust root", expected)
+        root = self._roots.get(root_key_id)
+        if root is None:
+            raise InputError("root", f"key {root_key_id} is not a trust root established in "
+                             "this log", expected)
+        if root.root.agency != agency:
+            raise InputError("root", f"key {root_key_id} is the trust root of "
+                             f"{root.root.agency}; it cannot certify, revoke or rotate keys "
+                             f"of {agency}", expected)
+
+    def check_revocable(self, key_id: str, *, agency: str | None = None,
+                        root_key_id: str | None = None, action: str = "revoke") -> KeyRecord:
+        """Return officer key ``key_id``'s record if it may be revoked (or rotated: ``action``)
+        now, by ``root_key_id`` (when given) for ``agency`` (when given).
+
+        Raises :class:`~cdlog.errors.NotFoundError` for a key the log does not know and
+        :class:`~cdlog.errors.InputError` for a root key, a key of another agency, a key
+        already revoked or rotated, or a root that may not act for the key's agency.
+        """
+        root = self._roots.get(key_id)
+        if root is not None:
+            raise InputError("key_id", f"{key_id} is the trust root of {root.root.agency}; "
+                             f"a root key cannot be revoked or rotated",
+                             "an officer key id; see cdlog keys list")
+        record = self._keys.get(key_id)
+        if record is None:
+            raise NotFoundError(f"no officer key {key_id} in this log (see cdlog keys list)")
+        owner = record.subject.agency
+        if agency is not None and owner != agency:
+            raise InputError("agency", f"key {key_id} of {record.subject.label} belongs to "
+                             f"{owner}, not to {agency}", owner)
+        if record.revoked_at is not None:
+            if record.replaced_by is not None:
+                done = (f"was already rotated at position {record.revoked_at} "
+                        f"(replaced by {record.replaced_by})")
+            else:
+                done = (f"was already revoked at position {record.revoked_at} "
+                        f"({record.revocation_reason})")
+            raise InputError("key_id", f"key {key_id} of {record.subject.label} {done}; "
+                             f"nothing to {action}", "a key that is in force")
+        if root_key_id is not None:
+            self.check_issuer(root_key_id, owner)
+        return record
+
     # ------------------------------------------------------------------ queries
 
     def check_signer(self, key_id: str, position: int, at: datetime, *, case: str,
@@ -387,6 +467,11 @@ class KeyRegistry:
         """Return the root established for ``agency``, or None."""
         record = self._agency_roots.get(agency)
         return None if record is None else record.root
+
+    def established_at(self, agency: str) -> int | None:
+        """Return the log position of ``agency``'s ``TrustRootEstablished``, or None."""
+        record = self._agency_roots.get(agency)
+        return None if record is None else record.established_at
 
     def roots(self) -> list[TrustRoot]:
         """Return the established roots, in the order they were established."""
