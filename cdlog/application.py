@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
-import sqlite3
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -43,7 +42,6 @@ from cdlog.errors import (
     ContextChangedError,
     InputError,
     NotFoundError,
-    StoreError,
     VerificationError,
 )
 from cdlog.facts import fact_of, officer_json, payload_json, validation_to_input_error
@@ -54,7 +52,7 @@ from cdlog.keys.trust import TrustRoot
 from cdlog.logging import get_logger
 from cdlog.persistence import EventApplication, SealedRecord
 from cdlog.sealing import SealedEvent, build_envelope, parse, seal, signing_message, stream_id
-from cdlog.stores import StoreConfig, prepare_store, resolve_store, store_error
+from cdlog.stores import StoreConfig, resolve_store
 
 log = get_logger("cdlog")
 
@@ -86,6 +84,12 @@ class _Pending:
     """What the command asked for, to prepare it again when keys changed meanwhile."""
     bases: dict[str, int] = field(default_factory=dict)
     """The version of each stream the command was first prepared on."""
+    broken: str | None = None
+    """Why the batch may not be saved: a command inside it failed part-way."""
+    on_commit: list[Callable[[], None]] = field(default_factory=list)
+    """Called, in order, once the batch's events are saved."""
+    on_abort: list[Callable[[], None]] = field(default_factory=list)
+    """Called, in order, when the batch ends without saving (an error, Ctrl-C)."""
 
 
 @dataclass(frozen=True)
@@ -129,25 +133,22 @@ def _occurred(value: datetime | Occurred | Mapping[str, Any]) -> Occurred:
 class CaseLog(CaseCommands):
     """A signed, hash-chained log of controlled-delivery cases in one store."""
 
+    _open: _Pending | None = None
+    """The outermost batch open in this log, which commands inside it join."""
+
     def __init__(self, store: str | StoreConfig | None = None, *, log_id: str | None = None,
                  config: Config | None = None, trusted_roots: Sequence[TrustRoot] | None = None,
-                 clock: Callable[[], datetime] | None = None, create: bool = True) -> None:
-        """Open the log in ``store`` (a URL, a :class:`StoreConfig`, or ``CDLOG_STORE`` or the
-        default). ``create=False`` never creates a store: a missing file or schema without a
-        log raises :class:`~cdlog.errors.StoreError` and nothing is made on disk or in the
-        database. :attr:`created` tells whether this open created the store."""
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.store = store if isinstance(store, StoreConfig) else resolve_store(store)
+        if self.store.path is not None:
+            self.store.path.parent.mkdir(parents=True, exist_ok=True)
         self.config = config or DEFAULT_CONFIG
         self.clock = clock or (lambda: datetime.now(UTC))
         self._trusted = list(trusted_roots) if trusted_roots is not None else None
-        self.created: bool = prepare_store(self.store, create=create)
-        """True when this open created the store (there was no log there before)."""
         try:
-            self.app = EventApplication(env=self.store.environment(create=create))
-        except StoreError:
-            raise
-        except (PersistenceError, sqlite3.Error, OSError) as exc:
-            raise store_error(self.store, exc) from exc
+            self.app = EventApplication(env=self.store.environment())
+        except PersistenceError as exc:
+            raise ConfigurationError(f"store {self.store.url}: cannot open: {exc}") from exc
         self._context = LogContext(self.config, self._trusted)
         self._seen = 0
         self._synced_to = -1
@@ -170,11 +171,9 @@ class CaseLog(CaseCommands):
         return None
 
     @classmethod
-    def open(cls, store: str | StoreConfig | None = None, *, create: bool = True,
-             **kwargs: Any) -> CaseLog:
-        """Open the log in ``store``, creating the store if needed (``create=False``: a
-        missing store is a :class:`~cdlog.errors.StoreError`, and nothing is created)."""
-        return cls(store, create=create, **kwargs)
+    def open(cls, store: str | None = None, **kwargs: Any) -> CaseLog:
+        """Open (creating if needed) the log in ``store``."""
+        return cls(store, **kwargs)
 
     def close(self) -> None:
         """Release the store's connections."""
@@ -189,8 +188,12 @@ class CaseLog(CaseCommands):
     # ------------------------------------------------------------ reading
     @property
     def context(self) -> LogContext:
-        """The key registry and cross-case facts as of the newest committed event."""
+        """The key registry and cross-case facts as of the newest committed event (inside an
+        open :meth:`batch`: with the batch's own key and authorisation events)."""
         self._sync()
+        pending = self._open
+        if pending is not None and pending.context is not None:
+            return pending.context
         return self._context
 
     def _sync(self) -> None:
@@ -201,7 +204,12 @@ class CaseLog(CaseCommands):
         they touch is dropped, so a cached stream is always as fresh as the log. After a long
         absence (more than a page of new rows) every cache is dropped and only context events
         are read.
+
+        Inside an open :meth:`batch` it does nothing: the batch is prepared against the log as
+        it was when the batch began (what others commit meanwhile is checked on insert).
         """
+        if self._open is not None:
+            return
         newest = self.max_position()
         if newest == self._synced_to:
             return
@@ -273,9 +281,12 @@ class CaseLog(CaseCommands):
         self._names.clear()
 
     def state(self, stream: str) -> CaseState:
-        """The committed state of a stream (a copy)."""
+        """The committed state of a stream (a copy); inside an open :meth:`batch`, with the
+        batch's events folded in."""
         self._sync()
-        return copy.deepcopy(self._state(self.resolve(stream)).state)
+        name = self.resolve(stream)
+        pending = self._open.streams.get(name) if self._open is not None else None
+        return copy.deepcopy((pending or self._state(name)).state)
 
     def resolve(self, case: str) -> str:
         """Return the stream name for a stream name or a case reference."""
@@ -284,20 +295,60 @@ class CaseLog(CaseCommands):
     # ------------------------------------------------------------ writing
     @contextmanager
     def batch(self) -> Iterator[_Batch]:
-        """Record several events as one command: all are saved, or none."""
+        """Record several events as one command: all are saved, in one transaction, or none.
+
+        Batches nest: inside an open batch of this log, another batch and every command
+        (:meth:`record`, :meth:`open_case`, :meth:`establish_root`, :meth:`certify_officer`,
+        ...) join it, and their events are saved when the outermost batch ends, or not at all
+        (an error or Ctrl-C anywhere leaves the store as it was). While a batch is open,
+        :meth:`state` and :attr:`context` include its events. A command that fails inside a
+        batch after part of it was prepared spoils the batch: it then saves nothing.
+        """
+        outer = self._open
+        if outer is not None:
+            prepared = len(outer.events)
+            try:
+                yield _Batch(self, outer)
+            except BaseException as exc:
+                if outer.broken is None and (len(outer.events) != prepared
+                                             or not isinstance(exc, Exception)):
+                    outer.broken = f"{type(exc).__name__}: {exc}"
+                raise
+            return
         self._sync()
         pending = _Pending(context=self._context, since=self._context.position)
+        self._open = pending
         try:
             yield _Batch(self, pending)
+            self._open = None
+            if pending.broken is not None:
+                raise InputError("batch", "a command inside it failed after part of it was "
+                                 f"prepared ({pending.broken}); nothing of the batch was saved",
+                                 "the batch to end with that command's error")
             self._commit(pending)
         except BaseException:
+            self._open = None
             self._forget(pending)
+            for undo in reversed(pending.on_abort):
+                try:
+                    undo()
+                except Exception as exc:  # the batch's own error is the one to report
+                    log.warning("undoing a batch failed", error=str(exc))
             raise
+        for done in pending.on_commit:
+            done()
 
     def _forget(self, pending: _Pending) -> None:
         """Drop the cached states a pending command folded its events into (in place)."""
         for stream in pending.streams:
             self._drop(stream)
+
+    def _next_position(self) -> int:
+        """The log position the next event prepared would take, if nobody writes meanwhile."""
+        pending = self._open
+        if pending is not None:
+            return pending.since + len(pending.events) + 1
+        return self.max_position() + 1
 
     def record(self, stream: str, event: str | type[ev.Payload] | ev.Payload,
                fields: Mapping[str, Any] | None = None, *, signer: Signer,
@@ -339,7 +390,7 @@ class CaseLog(CaseCommands):
             raise ConcurrencyError(f"{stream} version {pending.bases[stream] + 1} was written "
                                    "by another writer first; nothing of this command was "
                                    "saved. Reload and retry.")
-        position = ctx.position + len(pending.events) + 1
+        position = pending.since + len(pending.events) + 1
         if isinstance(payload, ev.TrustRootEstablished):
             parties = [root_officer(payload.agency)]  # the registry checks it on observe
             if cosigners:
@@ -372,14 +423,18 @@ class CaseLog(CaseCommands):
             if ctx is self._context:  # try it on a copy; the store's order decides later
                 ctx = pending.context = copy.deepcopy(self._context)
             ctx.observe(sealed, position)  # raises if the registry refuses it
-        if payload.TYPE in CONTEXT_TYPES - {"ThirdPartyDisclosureAuthorized"}:
-            current.state.version = version
-            current.state.last_recorded = when
-        else:
-            evolve(current.state, fact, self.config)
-        current.head = sealed.hash_hex
-        pending.streams[stream] = current
-        pending.events.append(sealed)
+        try:  # folding the event in: an interruption here leaves the batch unusable
+            if payload.TYPE in CONTEXT_TYPES - {"ThirdPartyDisclosureAuthorized"}:
+                current.state.version = version
+                current.state.last_recorded = when
+            else:
+                evolve(current.state, fact, self.config)
+            current.head = sealed.hash_hex
+            pending.streams[stream] = current
+            pending.events.append(sealed)
+        except BaseException as exc:
+            pending.broken = pending.broken or f"{type(exc).__name__}: {exc}"
+            raise
         return sealed, when
 
     @staticmethod
@@ -538,7 +593,7 @@ class CaseLog(CaseCommands):
         cert = issue_certificate(root, public_key=public_key, subject=officer,
                                  not_before=not_before, not_after=not_after,
                                  serial=serial if serial is not None else
-                                 self.max_position() + 1)
+                                 self._next_position())
         payload = ev.OfficerKeyCertified(certificate=cert.model_dump(mode="json"))
         self._trust_event(officer.agency, root, payload, when)
         return cert
@@ -563,7 +618,7 @@ class CaseLog(CaseCommands):
         """Replace an officer's key by a newly certified one in one event."""
         cert = issue_certificate(root, public_key=public_key, subject=officer,
                                  not_before=not_before, not_after=not_after,
-                                 serial=self.max_position() + 1)
+                                 serial=self._next_position())
         payload = ev.OfficerKeyRotated(old_key_id=old_key_id,
                                        certificate=cert.model_dump(mode="json"), reason=reason)
         self._trust_event(officer.agency, root, payload, at or self.clock())
@@ -663,3 +718,20 @@ class _Batch:
     def events(self) -> list[SealedEvent]:
         """The events of the batch as prepared (after the batch: as saved)."""
         return list(self._pending.events)
+
+    @property
+    def next_position(self) -> int:
+        """The log position the batch's next event would take if nobody writes meanwhile
+        (certificate serials use it, so they stay distinct inside one batch)."""
+        return self._pending.since + len(self._pending.events) + 1
+
+    def on_commit(self, action: Callable[[], None]) -> None:
+        """Call ``action`` once the outermost batch has saved its events (e.g. to move a
+        new key file into place); an error it raises reaches the caller, the events stay."""
+        self._pending.on_commit.append(action)
+
+    def on_abort(self, action: Callable[[], None]) -> None:
+        """Call ``action`` when the outermost batch ends without saving (an error, a refusal,
+        Ctrl-C), e.g. to remove a file made for it; its own errors are only logged. Such
+        actions run last registered first, so each undoes what came after it first."""
+        self._pending.on_abort.append(action)

@@ -4,24 +4,31 @@ Every actor gets a freshly generated demo key, certified by its agency's root; e
 recorded through the public API, signed by its actor (and co-signers), with the log's clock
 set to the step's recording time. A step the rules forbid is refused with an error naming the
 step and the rule; ``derived: true`` steps are not recorded but checked against the rules.
+
+A replay writes all or nothing: a scenario (or every scenario of :meth:`Replayer.replay_all`)
+is prepared in one batch of the log, its roots, certificates and steps, and saved in one
+transaction only when every step passed; a refused step, a bad file or Ctrl-C leaves the store
+as it was. A dry run prepares the same batch and saves nothing.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import yaml
 
-from cdlog.application import CaseLog
+from cdlog.application import CaseLog, _Batch
 from cdlog.canonical import parse_time
 from cdlog.domain import events as ev
 from cdlog.domain.evolve import overdue
 from cdlog.domain.values import Officer
 from cdlog.errors import InputError, RuleViolationError
+from cdlog.keys.certificate import issue_certificate
 from cdlog.keys.signer import Ed25519Signer, Signer
 
 ROOT_VALID_BEFORE = timedelta(days=1)
@@ -58,6 +65,27 @@ class ReplayResult:
     derived_checked: int = 0
     streams: list[str] = field(default_factory=list)
     signers: dict[str, Signer] = field(default_factory=dict)
+    keys: int = 0
+    """Key events recorded for it (agency roots and officer certificates)."""
+
+
+@runtime_checkable
+class StagedRoots(Protocol):
+    """A root source whose new key files wait for the log: :meth:`keep` once the roots are
+    saved, :meth:`discard` when they are not (see ``cdlog.cli.demo_keys.RootKeys``)."""
+
+    def __call__(self, agency: str) -> Signer:
+        """The root signer of ``agency`` (a new one when it has no key file yet)."""
+
+    def keep(self) -> None:
+        """Put the key files of the new roots in place."""
+
+    def discard(self) -> None:
+        """Remove the key files of the new roots."""
+
+
+class _DryRun(Exception):
+    """Ends a dry run's batch without saving it."""
 
 
 def _plain(value: Any) -> Any:
@@ -138,7 +166,7 @@ class Replayer:
         self._roots: dict[str, Signer] = {}
         self._root_source = root_signer
 
-    def _root(self, agency: str, at: datetime) -> Signer:
+    def _root(self, b: _Batch, result: ReplayResult, agency: str, at: datetime) -> Signer:
         if agency in self._roots:
             return self._roots[agency]
         existing = self.log.context.registry.agency_root(agency)
@@ -147,30 +175,98 @@ class Replayer:
                 raise InputError("trust", f"agency {agency} already has a root in this log "
                                  "and no key for it was given", "the root's key file")
             root = self._root_source(agency)
+            if root.key_id != existing.key_id:
+                raise InputError("trust", f"the key given for agency {agency}'s root is "
+                                 f"{root.key_id}, but the log's root of {agency} is "
+                                 f"{existing.key_id}", "the key file of that root")
         else:
             root = self._root_source(agency) if self._root_source else Ed25519Signer.generate()
-            self.log.establish_root(agency, root, at=at)
+            payload = ev.TrustRootEstablished(
+                agency=agency, key_id=root.key_id,
+                public_key=base64.b64encode(root.public_key).decode())
+            b.record(f"trust:{agency}", payload, signer=root, at=at, recorded=at)
+            result.keys += 1
         self._roots[agency] = root
         return root
 
-    def replay(self, source: Path | str | Mapping[str, Any] | Scenario) -> ReplayResult:
-        """Record every step of a scenario; raise on the first refused step."""
+    def replay(self, source: Path | str | Mapping[str, Any] | Scenario, *,
+               step: Callable[[], None] | None = None) -> ReplayResult:
+        """Record every step of a scenario, all or nothing; raise on the first refused step.
+
+        Inside an open batch of the log the scenario joins it (saved with it, or not at all).
+        ``step`` is called after each step is prepared (for a progress bar).
+        """
         sc = source if isinstance(source, Scenario) else load_scenario(source)
         result = ReplayResult(scenario=sc)
         starts = [_times(s, i)[1] for i, s in enumerate(sc.events)]
         starts += [parse_time(str(s["t"]["from"] if isinstance(s["t"], Mapping) else s["t"]))
                    for s in sc.events]
         t0 = min(starts) - ROOT_VALID_BEFORE
-        for handle, officer in sc.actors.items():
-            signer = Ed25519Signer.generate()
-            root = self._root(officer.agency, t0)
-            self.log.certify_officer(root, officer, signer.public_key, not_before=t0,
-                                     not_after=t0 + KEY_LIFETIME, at=t0)
-            result.signers[handle] = signer
-        self._open_case(sc, result)
-        for i, step in enumerate(sc.events):
-            self._step(sc, result, i, step)
+        with self.log.batch() as b:
+            self._watch(b)
+            self._check_new_case(sc)
+            for handle, officer in sc.actors.items():
+                signer = Ed25519Signer.generate()
+                root = self._root(b, result, officer.agency, t0)
+                cert = issue_certificate(root, public_key=signer.public_key, subject=officer,
+                                         not_before=t0, not_after=t0 + KEY_LIFETIME,
+                                         serial=b.next_position)
+                b.record(f"trust:{officer.agency}",
+                         ev.OfficerKeyCertified(certificate=cert.model_dump(mode="json")),
+                         signer=root, at=t0, recorded=t0)
+                result.keys += 1
+                result.signers[handle] = signer
+            self._open_case(sc, result)
+            for i, s in enumerate(sc.events):
+                self._step(sc, result, i, s)
+                if step is not None:
+                    step()
         return result
+
+    def replay_all(self, sources: Sequence[Path | str | Mapping[str, Any] | Scenario], *,
+                   dry_run: bool = False,
+                   step: Callable[[], None] | None = None) -> list[ReplayResult]:
+        """Replay scenarios in order as one batch: every one is saved, or none.
+
+        With ``dry_run`` every scenario is prepared and checked exactly as it would be saved
+        (against the rules, the keys and the log's current state, each seeing the ones before
+        it) and nothing is saved; the results say what would have been recorded.
+        """
+        scenarios = [s if isinstance(s, Scenario) else load_scenario(s) for s in sources]
+        results: list[ReplayResult] = []
+        try:
+            with self.log.batch() as b:
+                self._watch(b)
+                results.extend(self.replay(sc, step=step) for sc in scenarios)
+                if dry_run:
+                    raise _DryRun
+        except _DryRun:
+            pass
+        return results
+
+    def _watch(self, b: _Batch) -> None:
+        """Tie the roots this replayer makes to the batch: kept when it is saved, forgotten
+        (and their staged key files removed) when it is not."""
+        known = dict(self._roots)
+
+        def forget() -> None:
+            self._roots = known
+
+        b.on_abort(forget)
+        if isinstance(self._root_source, StagedRoots):
+            b.on_commit(self._root_source.keep)
+            b.on_abort(self._root_source.discard)
+
+    def _check_new_case(self, sc: Scenario) -> None:
+        """Refuse, before anything is prepared, a scenario whose case the log holds already
+        (replayed before: its steps would be refused, after new certificates)."""
+        first = next((i for i, s in enumerate(sc.events) if "stream" not in s), None)
+        held = self.log.state(sc.case_stream).version if first is not None else 0
+        if held:
+            raise RuleViolationError(
+                "lifecycle", f"step {first + 1 if first is not None else 1} (CaseOpened)",
+                f"{sc.case_stream} already holds {held} events in this log (was scenario "
+                f"{sc.name} replayed before?)", "a scenario whose case is not in the log yet")
 
     def _open_case(self, sc: Scenario, result: ReplayResult) -> None:
         first = next((i for i, s in enumerate(sc.events) if "stream" not in s), None)
@@ -291,6 +387,6 @@ def _step_error(i: int, type_: str, exc: RuleViolationError) -> RuleViolationErr
 
 
 def replay(log: CaseLog, sources: Sequence[Path | str]) -> list[ReplayResult]:
-    """Replay scenario files in order into ``log``; one :class:`ReplayResult` each."""
-    replayer = Replayer(log)
-    return [replayer.replay(s) for s in sources]
+    """Replay scenario files in order into ``log``, all or nothing; one
+    :class:`ReplayResult` each."""
+    return Replayer(log).replay_all(sources)

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.progress import Progress
 
 from cdlog.application import CaseLog
 from cdlog.cli.demo_keys import passphrase, root_source
@@ -16,7 +21,7 @@ from cdlog.domain.case import Fact
 from cdlog.facts import fact_of
 from cdlog.keys.trust import TrustFile, save_trust
 from cdlog.projections.responsibility import responsibility_intervals
-from cdlog.scenario import Replayer, ReplayResult
+from cdlog.scenario import Replayer, ReplayResult, load_scenario
 from cdlog.verify import verify_store
 
 DEMO_SCENARIOS = ("A-MIA-CD-ACCEPTED.yaml", "C-SYS-DECLINED-ADMIN.yaml")
@@ -29,26 +34,92 @@ def _write_trust(log: CaseLog) -> Path:
     return path
 
 
+PROGRESS_STEPS = 500
+"""Scenario steps from which a replay shows a progress bar (on a terminal)."""
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[], None] | None]:
+    """A per-step progress bar on stderr for a long replay, when stderr is a terminal."""
+    if total < PROGRESS_STEPS or not sys.stderr.isatty():
+        yield None
+        return
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("preparing steps", total=total)
+        yield lambda: bar.advance(task)
+
+
+@contextmanager
+def _dry_run_log(env: Env) -> Iterator[CaseLog]:
+    """The log a dry run prepares against, opened read-only; a store that does not exist
+    yet is an empty log, stood in for by a throwaway SQLite store (nothing is created)."""
+    store = env.store
+    if store.path is not None and (not store.path.exists() or store.path.stat().st_size == 0):
+        with tempfile.TemporaryDirectory(prefix="cdlog-dry-run-") as folder, \
+                CaseLog(f"sqlite:///{Path(folder) / 'empty.db'}", config=env.config) as log:
+            yield log
+        return
+    with env.open(readonly=True) as log:
+        yield log
+
+
+def _dry_run(env: Env, files: list[Path]) -> list[ReplayResult]:
+    """Check ``files`` exactly as :func:`_replay` would record them; write nothing."""
+    scenarios = [load_scenario(path) for path in files]
+    secret = passphrase(demo_ok=True)
+    steps = sum(len(sc.events) for sc in scenarios)
+    with _dry_run_log(env) as log:
+        keys = root_source(env.store.home, secret, write=False)
+        with _progress(steps) as step:
+            results = Replayer(log, keys).replay_all(scenarios, dry_run=True, step=step)
+    for result in results:
+        click.echo(f"would replay {result.scenario.name}: {result.recorded} events, "
+                   f"{result.keys} key events, {result.derived_checked} derived checked, "
+                   "streams " + ", ".join(result.streams))
+    click.echo(f"dry run: every step passed; nothing was written ({len(results)} "
+               "scenario(s) checked against the store as it is)")
+    return results
+
+
 def _replay(env: Env, files: list[Path]) -> tuple[CaseLog, list[ReplayResult]]:
+    """Replay ``files`` as one transaction: all saved, or nothing. Every file is parsed and
+    the passphrase read before the store is opened."""
+    scenarios = [load_scenario(path) for path in files]
+    secret = passphrase(demo_ok=True)
+    steps = sum(len(sc.events) for sc in scenarios)
     log = env.open()
-    replayer = Replayer(log, root_source(log.store.home, passphrase(demo_ok=True)))
-    results = []
-    for path in files:
-        result = replayer.replay(path)
-        results.append(result)
+    try:
+        replayer = Replayer(log, root_source(log.store.home, secret))
+        with _progress(steps) as step:
+            results = replayer.replay_all(scenarios, step=step)
+        _write_trust(log)
+    except BaseException:
+        log.close()
+        raise
+    for result in results:
         click.echo(f"replayed {result.scenario.name}: {result.recorded} events recorded, "
                    f"{result.derived_checked} derived checked, streams "
                    + ", ".join(result.streams))
-    _write_trust(log)
     return log, results
 
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--dry-run", is_flag=True,
+              help="Check every scenario against the rules, the keys and the store as it is, "
+                   "and say what would be recorded; write nothing (no events, key files or "
+                   "trust file; a missing store is not created).")
 @pass_env
-def replay(env: Env, files: tuple[Path, ...]) -> None:
-    """Record every step of scenario FILES, each signed by a fresh demo key of its actor."""
+def replay(env: Env, files: tuple[Path, ...], dry_run: bool) -> None:
+    """Record every step of scenario FILES, each signed by a fresh demo key of its actor.
+
+    All or nothing: the files are replayed in order as one transaction; a refused step, a bad
+    file or Ctrl-C saves nothing of any of them (and leaves no new root key file).
+    """
+    if dry_run:
+        _dry_run(env, list(files))
+        return
     log, _ = _replay(env, list(files))
     log.close()
 

@@ -8,14 +8,15 @@ because demo roots protect nothing real; to sign with the demo store's keys afte
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from cdlog.errors import ConfigurationError
+from cdlog.errors import ConfigurationError, KeyStoreError
 from cdlog.keys.keyfile import read_key_file, write_key_file
 from cdlog.keys.signer import Ed25519Signer, Signer
 
@@ -44,16 +45,65 @@ def root_key_path(home: Path, agency: str) -> Path:
     return home / "keys" / f"root-{agency}.key"
 
 
-def root_source(home: Path, secret: bytes) -> Callable[[str], Signer]:
-    """A function giving each agency's root signer, creating its key file the first time."""
+class RootKeys:
+    """Each agency's root signer for a replay, from its key file beside the store.
 
-    def get(agency: str) -> Signer:
-        path = root_key_path(home, agency)
+    An agency without a key file gets a new root whose key file is written at once, under a
+    temporary name in the same folder, and moved into place by :meth:`keep` once the log has
+    saved that root (a saved root always has its key file: at worst under the temporary
+    name, never lost); :meth:`discard` removes it when the log did not save the root, so no
+    key file is left for a root the log does not hold. With ``write=False`` (a dry run) new
+    roots live in memory only.
+    """
+
+    def __init__(self, home: Path, secret: bytes, *, write: bool = True) -> None:
+        self.home = home
+        self._secret = secret
+        self._write = write
+        self._staged: list[tuple[Path, Path]] = []
+        self._made: list[Path] = []
+
+    def __call__(self, agency: str) -> Signer:
+        """The root signer of ``agency``: read from its key file, else a new staged one."""
+        path = root_key_path(self.home, agency)
         if path.exists():
-            return read_key_file(path, secret)
+            return read_key_file(path, self._secret)
         signer = Ed25519Signer.generate()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_key_file(path, signer, secret, label=f"trust root {agency}")
+        if self._write:
+            missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._made.extend(missing)  # innermost first
+            temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.new")
+            write_key_file(temp, signer, self._secret, label=f"trust root {agency}")
+            self._staged.append((temp, path))
         return signer
 
-    return get
+    def keep(self) -> None:
+        """Move the new roots' key files into place (the log holds their roots now)."""
+        staged, self._staged, self._made = self._staged, [], []
+        for temp, path in staged:
+            try:
+                os.link(temp, path)  # never over an existing file
+            except FileExistsError:
+                raise KeyStoreError(f"key file {path} appeared meanwhile; the new root's key "
+                                    f"stays in {temp}") from None
+            except OSError as exc:
+                raise KeyStoreError(f"cannot move the new root key {temp} to {path}: "
+                                    f"{exc.strerror}; the key stays in {temp}") from None
+            temp.unlink()
+
+    def discard(self) -> None:
+        """Remove the new roots' key files (and folders made for them, when empty)."""
+        staged, self._staged = self._staged, []
+        made, self._made = self._made, []
+        for temp, _ in staged:
+            temp.unlink(missing_ok=True)
+        for folder in made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+def root_source(home: Path, secret: bytes, *, write: bool = True) -> RootKeys:
+    """Each agency's root signer for a replay (see :class:`RootKeys`): existing key files
+    are read; new roots' key files are staged and kept only when the log saves the roots."""
+    return RootKeys(home, secret, write=write)
