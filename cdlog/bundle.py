@@ -45,7 +45,7 @@ from cdlog.errors import (
 )
 from cdlog.facts import fact_of
 from cdlog.keys.trust import TRUST_FORMAT, TrustFile, load_trust
-from cdlog.ledger import LeafRow, LedgerCursor, read_ledger
+from cdlog.ledger import EventRow, LeafRow, LedgerCursor, read_ledger
 from cdlog.merkle import b64, unb64
 from cdlog.note import CosignatureVerifier, NoteVerifier
 from cdlog.proofs import inclusion_doc, verify_inclusion_doc
@@ -148,7 +148,8 @@ def export_bundle(log: Any, out_dir: str | os.PathLike[str],
             row = led.event(pick.leaf.notification_id)
             stored = led.read_hashes([(0, index)])[0]
             if row is None or leaf_hash(row.state) != stored:
-                raise VerificationError.at(pick.leaf.case, pick.leaf.originator_version,
+                raise VerificationError.at(_stream_name(row, pick.leaf.case),
+                                           pick.leaf.originator_version,
                                            "merkle", f"leaf {index}: the stored event is "
                                            "missing or rewritten; run `cdlog verify`")
             sealed = parse(row.state, pick.leaf.case, pick.leaf.originator_version)
@@ -177,6 +178,14 @@ def export_bundle(log: Any, out_dir: str | os.PathLike[str],
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     return manifest
+
+
+def _stream_name(row: EventRow | None, case: str) -> str:
+    """The stream name a (possibly rewritten) stored event names, else its case id."""
+    try:
+        return parse(row.state).stream if row is not None else case
+    except VerificationError:
+        return case
 
 
 def _all_leaves(led: LedgerCursor, size: int) -> list[LeafRow]:

@@ -90,7 +90,7 @@ def prove_inclusion(log: Any, case_stream: str, version: int,
         if leaf is None:
             heads = log.app.recorder.select_events(stream_id(case_stream), desc=True, limit=1)
             head = f"its head is v{heads[0].originator_version}" if heads else "it has no events"
-            raise NotFoundError(f"no event v{version} in {case_stream} ({head})")
+            raise NotFoundError(f"no event version {version} in {case_stream} ({head})")
         cp = _checkpoint_for(led, size)
         if leaf.leaf_index >= cp.size:
             raise NotFoundError(f"{case_stream} v{version} is leaf {leaf.leaf_index}, after the "
@@ -98,7 +98,7 @@ def prove_inclusion(log: Any, case_stream: str, version: int,
         event = led.event(leaf.notification_id)
         doc = inclusion_doc(led, leaf.leaf_index, cp)
         if event is None or b64(leaf_hash(event.state)) != doc["leaf_hash"]:
-            raise VerificationError.at(str(stream_id(case_stream)), version, "merkle",
+            raise VerificationError.at(case_stream, version, "merkle",
                                        f"leaf {leaf.leaf_index}: the stored event is missing "
                                        "or does not hash to its leaf; run `cdlog verify`")
         return doc

@@ -84,11 +84,9 @@ def _run(log: object, roots: list[TrustRoot] | None, total: int, *, show: bool,
 
 
 def where(report: Report, case: str, names: dict[str, str]) -> str:
-    """A failure's place for a person: the stream name and OI case number, else the id."""
-    stream, case_no = report.place(case, names)
-    if stream is None:
-        return case
-    return f"{stream} ({case_no})" if case_no else stream
+    """A failure's place for a person: the stream name, else the id or place."""
+    stream, _ = report.place(case, names)
+    return case if stream is None else stream
 
 
 def _print(report: Report) -> None:

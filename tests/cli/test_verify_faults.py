@@ -200,7 +200,7 @@ def test_verify_json_names_cases(setup: Setup) -> None:
             assert failure["stream"] is None
     text = setup("verify")
     assert text.exit_code == 1
-    assert f"  {STREAM} ({CASE_NO}) v2: signature: " in text.stderr
+    assert f"  {STREAM} v2: signature: " in text.stderr
 
 
 def test_bundle_json_names_cases(setup: Setup) -> None:
@@ -247,7 +247,7 @@ def test_largest_integers_are_not_found(setup: Setup) -> None:
     before = setup.snapshot()
     size = int(setup.checkpoint.read_text().split("\n")[1])
     one_line(setup("prove", "inclusion", REF, str(MAX)), 2, "not found",
-             f"no event v{MAX} in {STREAM} (its head is v4)")
+             f"no event version {MAX} in {STREAM} (its head is v4)")
     one_line(setup("prove", "inclusion", CASE_NO, "2", "--size", str(MAX)), 2, "not found",
              f"no checkpoint of size {MAX} (latest is {size}")
     one_line(setup("prove", "inclusion", REF, "2", "--size", "3"), 2,
@@ -347,3 +347,34 @@ def test_another_logs_key_is_exit_1(setup: Setup) -> None:
     result = setup("verify", "--log-key", other.vkey)
     assert result.exit_code == 1, result.output
     assert "checkpoint" in result.stderr
+
+
+def test_event_out_never_overwrites(setup: Setup) -> None:
+    """`prove inclusion --event-out FILE` refuses an existing FILE before reading the store,
+    and writes the event's sealed bytes to a new one."""
+    taken = setup.dir / "taken.sealed"
+    taken.write_bytes(b"mine")
+    before = setup.snapshot()
+    one_line(setup("prove", "inclusion", REF, "2", "--event-out", str(taken)), 2,
+             "--event-out", "exists")
+    assert taken.read_bytes() == b"mine"
+    fresh = setup.dir / "fresh.sealed"
+    result = setup("prove", "inclusion", REF, "2", "--event-out", str(fresh))
+    assert result.exit_code == 0, result.output
+    assert fresh.read_bytes() == setup.world.log.events(STREAM)[1].sealed
+    assert setup.snapshot() == before
+
+
+def test_views_rebuild_reports_progress(setup: Setup) -> None:
+    """`query views --rebuild` feeds a progress bar page by page on a terminal (here the
+    projections it uses), and draws nothing when stderr is not a terminal."""
+    seen: list[int] = []
+    with cdlog.cli.query_cmd._ShownProjections(setup.world.log, seen.append,
+                                               catch_up=False) as p:
+        p.rebuild()
+    assert seen
+    assert seen[-1] == setup.world.log.max_position()
+    result = setup("query", "views", "--rebuild")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert json.loads(result.stdout)["log_position"] == setup.world.log.max_position()
