@@ -271,3 +271,6 @@ def export_trust(env: Env, out: Path, with_certificates: bool) -> None:
                           certificates=tuple(reg.certificates()) if with_certificates else ())
     save_trust(out, trust)
     click.echo(f"wrote {out}")
+
+
+from cdlog.cli import record_cmd  # noqa: E402, F401  (registers ``cdlog record``)
