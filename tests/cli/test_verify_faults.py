@@ -378,3 +378,24 @@ def test_views_rebuild_reports_progress(setup: Setup) -> None:
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     assert json.loads(result.stdout)["log_position"] == setup.world.log.max_position()
+
+
+def test_witness_commands_refuse_malformed_keys_and_files(setup: Setup) -> None:
+    """`witness` and `accept-cosignature` given a malformed key or checkpoint: exit 2 (was 1
+    for keys), before any key file is read; no witness state, no cosignature stored."""
+    create_witness_key(setup.dir / "w.key", "oig.example/w", b"pw")
+    state = setup.dir / "state.json"
+    notes = setup.dir / "notes.md"
+    notes.write_text("# notes\n")
+    before = setup.snapshot()
+    base = ["--state", str(state), "--key", str(setup.dir / "w.key")]
+    one_line(setup("witness", str(setup.checkpoint), *base, "--log-key", "garbage"), 2,
+             "--log-key")
+    one_line(setup("witness", str(notes), *base, "--log-key", setup.vkey), 2, "CHECKPOINT",
+             str(notes), "not a signed checkpoint")
+    one_line(setup("witness", str(setup.checkpoint), *base, "--log-key", setup.vkey,
+                   "--proof", str(notes)), 2, "--proof", "not JSON")
+    one_line(setup("accept-cosignature", str(setup.checkpoint), "--witness-key", "garbage"),
+             2, "--witness-key")
+    assert not state.exists()
+    assert setup.snapshot() == before
