@@ -98,6 +98,7 @@ class Duty:
     waived: bool = False
     what: str = ""
     assigned_by: str = ""
+    to: str = ""            # feedback (R7): the agency it is owed to
 
 
 @dataclass
@@ -109,6 +110,11 @@ class CaseState:
     version: int = 0
     reference: str = ""
     port: str | None = None
+    origin: str = "ofo_interdiction"
+    origin_agency: str = "CBP"
+    origin_office: str | None = "OFO"
+    ports: list[str] = field(default_factory=list)
+    port_acted: bool = False
     closed: bool = False
     discovered: bool = False
     holdings: dict[str, Holding] = field(default_factory=dict)
@@ -137,6 +143,18 @@ class CaseState:
     def duty(self, kind: str, key: str) -> Duty | None:
         """Return an open or closed duty by kind and key."""
         return next((d for d in self.duties if d.kind == kind and d.key == key), None)
+
+    @property
+    def oi_leads(self) -> bool:
+        """True when OI leads the case: it accepted it from OFO (R4), or the case did not
+        begin as an OFO interdiction (OI's own, a foreign request, a partner referral), in
+        which case it is OI's from its opening."""
+        return self.decision == "accepted" or self.origin != "ofo_interdiction"
+
+    @property
+    def running(self) -> bool:
+        """True while a proposed operation has not been terminated."""
+        return self.operation is not None and not self.terminated
 
 
 # ---------------------------------------------------------------- helpers
@@ -184,6 +202,9 @@ def required_approvals(state: CaseState, config: Config) -> list[str]:
         kinds.append(config.destination_approval)   # 1997 handbook: both districts concur
     if op.border == "international" and config.foreign_approval not in kinds:
         kinds.append(config.foreign_approval)       # Vienna art. 11: foreign consent
+    for kind in config.origin_approvals.get(state.origin, ()):
+        if kind not in kinds:
+            kinds.append(kind)
     return kinds
 
 
@@ -244,8 +265,50 @@ def check(state: CaseState, fact: Fact, ctx: Context) -> None:
         checker(state, fact, ctx)
 
 
+ORIGIN_OPENERS_WHY = {
+    "ofo_interdiction": "open a case from an interdiction at a port of entry (OFO runs the "
+                        "operations and interdictions within the ports)",
+    "oi_investigation": "open a case from OI's own investigation (OI is the investigative arm)",
+    "foreign_request": "open a case from a foreign request (relayed by an ICE attaché)",
+    "partner_referral": "open a case from another agency's referral (OI receives it)",
+}
+
+
 def _check_case_opened(state: CaseState, fact: Fact, ctx: Context) -> None:
-    _require_actor(fact, "R1", "CBP", "OFO", "open a case at a port of entry")
+    p = fact.payload
+    assert isinstance(p, ev.CaseOpened)
+    origin = p.origin
+    kind = origin.kind if origin is not None else "ofo_interdiction"
+    agency, office, roles = ctx.config.openers.get(kind, ("CBP", "OFO", ("*",)))
+    actor = fact.actor
+    if actor.agency != agency or office not in ("*", actor.office) or (
+            "*" not in roles and actor.role not in roles):
+        who = agency + (f"/{office}" if office != "*" else "")
+        if "*" not in roles:
+            who += " with role " + " or ".join(roles)
+        raise _refuse("R1", fact, f"recorded by {actor.label}; only {who} may "
+                      f"{ORIGIN_OPENERS_WHY[kind]}", f"an actor of {who}")
+    if origin is None:
+        return
+    expected = {"ofo_interdiction": ("CBP", "OFO"), "oi_investigation": ("ICE", "OI")}.get(kind)
+    if expected is not None and (origin.agency, origin.office or expected[1]) != expected:
+        raise _refuse("origin", fact, f"origin {kind} names {origin.agency}/{origin.office}",
+                      f"originating agency {expected[0]}/{expected[1]}")
+    if kind == "foreign_request":
+        if origin.agency in ctx.config.agencies or origin.agency in ctx.config.dhs_components:
+            raise _refuse("origin", fact, f"a foreign request originated by {origin.agency}, "
+                          "a U.S. agency", "the foreign authority that made the request")
+        if origin.via is not None and origin.via != actor.id:
+            raise _refuse("origin", fact, f"relayed via {origin.via!r} but opened by {actor.id}",
+                          "the attaché who relays the request opens the case")
+    if kind == "partner_referral" and origin.agency in ("ICE", "CBP") and \
+            origin.office in (None, "OI", "OFO"):
+        raise _refuse("origin", fact, f"a partner referral from {origin.agency}/"
+                      f"{origin.office}", "another agency or component (DEA, FBI, USCG, "
+                      "a state or local agency); OFO's own finds are ofo_interdiction")
+    if kind == "ofo_interdiction" and origin.case_no is not None:
+        raise _refuse("R4", fact, "an OI case number on an OFO interdiction's opening",
+                      "the case number in CaseAccepted, when OI accepts the case")
 
 
 def _check_port_ofo(state: CaseState, fact: Fact, ctx: Context) -> None:
@@ -291,7 +354,19 @@ def _check_pass_through(state: CaseState, fact: Fact, ctx: Context) -> None:
 def _check_notification(state: CaseState, fact: Fact, ctx: Context) -> None:
     p = fact.payload
     assert isinstance(p, ev.InvestigativeNotificationSent)
-    _require_actor(fact, "R3", "CBP", "OFO", "send the investigative notification")
+    actor = fact.actor
+    roles = ctx.config.notifier_roles
+    if not _is(actor, "CBP", "OFO"):
+        raise _refuse("R3", fact, f"recorded by {actor.label}; the investigative notification "
+                      "is the CBPO (Enforcement)'s notice to OI of a case found at the port. "
+                      "Information from another agency is recorded as InformationShared, or "
+                      "as the case's origin (partner_referral, foreign_request) when OI opens "
+                      "a case from it", "a CBP/OFO officer with role " + " or ".join(roles))
+    if actor.role not in roles:
+        raise _refuse("R3", fact, f"recorded by {actor.label}; the memo names the CBP Officers "
+                      "(Enforcement) as the ones who notify OI",
+                      "a CBP/OFO officer with role " + " or ".join(roles) + " (configurable: "
+                      "notifier_roles)")
     _require_party(ctx, fact, "to", p.to, "R3", "ICE", "OI")
     if p.identified_at > fact.occurred.end:
         raise _refuse("R3", fact, "identified_at is after the notification",
@@ -314,6 +389,11 @@ def _check_prosecutor(state: CaseState, fact: Fact, ctx: Context) -> None:
 
 def _check_decision(state: CaseState, fact: Fact, ctx: Context) -> None:
     _require_actor(fact, "R4", "ICE", "OI", "accept or decline a case")
+    if state.origin != "ofo_interdiction":
+        raise _refuse("R4", fact, f"the case began as {state.origin} and is OI's from its "
+                      "opening; acceptance applies to investigations OI accepts from OFO",
+                      "no CaseAccepted/CaseDeclined (end it with OperationTerminated or "
+                      "CaseClosed and a reason)")
     for c in fact.cosigners:
         if not _is(c, "ICE", "OI"):
             raise _refuse("R4", fact, f"co-signed by {c.label}", "ICE/OI co-signers only")
@@ -331,7 +411,7 @@ def _check_resp_assumed(state: CaseState, fact: Fact, ctx: Context) -> None:
     _require_actor(fact, "R2", "ICE", "OI", "assume responsibility")
     if (p.agency, p.office) != ("ICE", "OI"):
         raise _refuse("R2", fact, f"responsibility given to {p.agency}/{p.office}", "ICE/OI")
-    if state.decision != "accepted":
+    if not state.oi_leads:
         raise _refuse("R2", fact, "OI has not accepted the case", "CaseAccepted first")
     if state.responsibility_assumed:
         raise _refuse("R2", fact, "OI already holds responsibility", "one assumption at a time")
@@ -341,14 +421,27 @@ def _check_resp_assumed(state: CaseState, fact: Fact, ctx: Context) -> None:
 
 
 def _check_resp_released(state: CaseState, fact: Fact, ctx: Context) -> None:
+    p = fact.payload
+    assert isinstance(p, ev.ResponsibilityReleased)
     _require_actor(fact, "R2", "ICE", "OI", "release responsibility")
     if not state.responsibility_assumed:
         raise _refuse("R2", fact, "OI does not hold responsibility", "ResponsibilityAssumed")
+    if state.running:
+        raise _refuse("R2", fact, "the operation is still running; OI is responsible for any "
+                      "and all events or incidents arising from it",
+                      "OperationTerminated before ResponsibilityReleased")
+    if p.to_office is not None and p.to_agency is None:
+        raise _refuse("R2", fact, f"to_office {p.to_office} without to_agency",
+                      "to_agency with to_office")
+    if p.to_agency is not None and p.to_agency not in ctx.config.agencies and \
+            p.to_agency not in ctx.config.dhs_components:
+        raise _refuse("R2", fact, f"to_agency {p.to_agency!r}", "a configured agency")
 
 
 def _check_proposed(state: CaseState, fact: Fact, ctx: Context) -> None:
-    _require_actor(fact, "R4", "ICE", "OI", "propose an operation (OI leads accepted cases)")
-    if state.decision != "accepted":
+    _require_actor(fact, "R1", "ICE", "OI", "plan an operation (planning outside the port "
+                   "is OI's)")
+    if not state.oi_leads:
         raise _refuse("R4", fact, "the case was not accepted by OI", "CaseAccepted first")
     if state.operation is not None and not state.terminated:
         raise _refuse("lifecycle", fact, "an operation is already proposed",
@@ -421,6 +514,7 @@ def _check_surveillance(state: CaseState, fact: Fact, ctx: Context) -> None:
             "SurveillanceHandedOff": ("active",), "SurveillanceLost": ("active",),
             "SurveillanceReacquired": ("lost",), "SurveillanceEnded": ("active", "lost")}
     allowed = need[fact.type]
+    _require_actor(fact, "R1", "ICE", "OI", "record surveillance outside the port")
     if state.surveillance not in allowed:
         raise _refuse("surveillance", fact, f"surveillance is {state.surveillance}",
                       "surveillance " + " or ".join(allowed))
@@ -433,7 +527,10 @@ def _check_surveillance(state: CaseState, fact: Fact, ctx: Context) -> None:
 
 
 def _check_delivery(state: CaseState, fact: Fact, ctx: Context) -> None:
-    if state.operation is not None and not state.released:
+    if state.operation is None:
+        raise _refuse("R2", fact, "a delivery without a proposed controlled delivery or "
+                      "pass-through", "OperationProposed (and its approvals) first")
+    if not state.released:
         raise _refuse("R2", fact, "delivery before the load was released",
                       "HoldReleased or ReleasedUnderPassThrough first")
 
@@ -498,13 +595,20 @@ def _check_shadow(state: CaseState, fact: Fact, ctx: Context) -> None:
     p = fact.payload
     assert isinstance(p, ev.ShadowAssigned)
     config = ctx.config
-    if state.port is not None and p.port != state.port:
-        raise _refuse("R5", fact, f"port {p.port} is not the case's port {state.port}",
-                      f"the port the case was opened at ({state.port})")
+    ports = [x for x in (state.port, *state.ports) if x]
+    if ports and p.port not in ports:
+        raise _refuse("R5", fact, f"port {p.port} is not a port of the case "
+                      f"({', '.join(dict.fromkeys(ports))})",
+                      f"the port the case was opened at ({state.port}) or where it was "
+                      "examined")
     if p.port not in config.pilot_ports:
         raise _refuse("R5", fact, f"port {p.port} is not a Title 21 pilot port",
                       "one of " + ", ".join(config.pilot_ports))
-    if state.decision != "accepted" or state.case_no != p.case_no:
+    if not state.oi_leads or state.case_no != p.case_no:
+        if state.origin != "ofo_interdiction":
+            raise _refuse("R5", fact, f"no OI case {p.case_no!r}: the case's OI number (given "
+                          f"when it was opened) is {state.case_no!r}",
+                          "the OI case number of the case's origin")
         raise _refuse("R5", fact, f"no accepted OI case {p.case_no!r}",
                       f"the accepted case number {state.case_no!r}")
     if not any(h.category in config.title21_categories for h in state.holdings.values()):
@@ -528,8 +632,11 @@ def _check_feedback(state: CaseState, fact: Fact, ctx: Context) -> None:
     if p.from_agency != fact.actor.agency:
         raise _refuse("R7", fact, f"from_agency {p.from_agency} but given by {fact.actor.label}",
                       fact.actor.agency)
-    if p.to_agency == p.from_agency or p.to_agency not in ctx.config.agencies:
-        raise _refuse("R7", fact, f"to_agency {p.to_agency!r}", "another configured agency")
+    recipients = {*ctx.config.agencies, *ctx.config.dhs_components, state.origin_agency}
+    if p.to_agency == p.from_agency or p.to_agency not in recipients:
+        raise _refuse("R7", fact, f"to_agency {p.to_agency!r}",
+                      "another agency: a configured agency or DHS component, or the case's "
+                      f"originating agency ({state.origin_agency})")
 
 
 def _check_action_assigned(state: CaseState, fact: Fact, ctx: Context) -> None:
@@ -557,13 +664,26 @@ def _check_shared(state: CaseState, fact: Fact, ctx: Context) -> None:
     if p.from_agency != fact.actor.agency:
         raise _refuse("R8", fact, f"from_agency {p.from_agency} but shared by "
                       f"{fact.actor.label}", fact.actor.agency)
+    _check_basis(fact, p, ctx)
     _check_pnr_gate(state, fact, p, ctx)
+
+
+def _check_basis(fact: Fact, p: ev.InformationShared, ctx: Context) -> None:
+    """R8: need to know is the basis between DHS components only (no third parties)."""
+    if p.basis != "dhs_need_to_know":
+        return
+    outside = [a for a in (p.from_agency, p.to_agency) if a not in ctx.config.dhs_components]
+    if outside:
+        raise _refuse("R8", fact, f"basis dhs_need_to_know with {', '.join(outside)}, outside "
+                      "DHS (need to know applies between DHS components only)",
+                      "another basis (third_party_rule, routine_use, court) for an agency "
+                      "outside DHS")
 
 
 def _check_pnr_gate(state: CaseState, fact: Fact, p: ev.InformationShared,
                     ctx: Context) -> None:
     """R8: EU PNR-derived data leaves CBP only under a prior, unexpired authorisation."""
-    if not p.pnr_derived or p.to_agency == "CBP":
+    if not p.pnr_derived or p.eu_pnr is False or p.to_agency == "CBP":
         return
     if p.basis != "third_party_rule":
         raise _refuse("R8", fact, f"EU PNR-derived data to {p.to_agency} on basis {p.basis}",
@@ -598,6 +718,7 @@ def _check_late(state: CaseState, fact: Fact, ctx: Context) -> None:
         raise _refuse("late", fact, f"the wrapped {p.wraps} is invalid: {exc}",
                       f"the fields of {p.wraps}") from None
     if isinstance(wrapped, ev.InformationShared):  # a late entry is no way around R8
+        _check_basis(fact, wrapped, ctx)
         _check_pnr_gate(state, fact, wrapped, ctx)
     lag = fact.recorded - fact.occurred.end
     if lag <= ctx.config.deadlines.late_entry_after:

@@ -48,9 +48,34 @@ class Deadlines(Frozen):
 
 
 class Config(Frozen):
-    """Everything the rules need to know that is policy rather than code."""
+    """Everything the rules need to know that is policy rather than code.
+
+    Which parts come from the memo and which are placeholders a deployment sets is listed in
+    docs/RULES.md; in short, the memo names the CBPO (Enforcement) as OI's notifier (R3), the
+    DHS components as not third parties to each other (R8) and the five pilot locations (R5);
+    it gives no approval matrix, deadline, role name or agency list, so those are placeholders.
+    """
 
     agencies: tuple[str, ...] = ("CBP", "ICE", "DOJ", "DEA")
+    # R8: components under the DHS umbrella, not third parties to each other (memo: "any
+    # entity under the umbrella of DHS"); the names are placeholders a deployment may extend.
+    dhs_components: tuple[str, ...] = ("DHS", "CBP", "ICE", "USCG", "TSA", "USCIS", "USSS",
+                                       "FEMA")
+    # R3: the roles that are CBP Officers (Enforcement), who notify OI (memo: "CBPO (Es) will
+    # also notify OI"); role names are a placeholder of this deployment's key certificates.
+    notifier_roles: tuple[str, ...] = ("CBPO-Enforcement", "CBPO-E", "CBPO(E)")
+    # Who may open a case of each origin (agency, office or "*", roles or "*"); the memo says
+    # OFO acts within the ports and OI is the investigative arm; role names are placeholders.
+    openers: dict[str, tuple[str, str, tuple[str, ...]]] = Field(default_factory=lambda: {
+        "ofo_interdiction": ("CBP", "OFO", ("*",)),
+        "oi_investigation": ("ICE", "OI", ("*",)),
+        "foreign_request": ("ICE", "*", ("Attache", "AssistantAttache", "AttacheAgent")),
+        "partner_referral": ("ICE", "OI", ("*",)),
+    })
+    # Approvals an origin adds to the operation's required approvals (placeholder: a foreign
+    # request needs the foreign authority's consent whatever the direction).
+    origin_approvals: dict[str, tuple[str, ...]] = Field(
+        default_factory=lambda: dict[str, tuple[str, ...]](foreign_request=("foreign",)))
     required_approvals: dict[str, tuple[str, ...]] = Field(default_factory=lambda: {
         "controlled_delivery": ("GS", "SAC", "USAO-origin"),
         "pass_through": ("GS", "SAC", "USAO-origin", "port-release"),

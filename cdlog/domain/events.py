@@ -113,14 +113,46 @@ class LastConfirmed(Frozen):
 
 
 # ---------------------------------------------------------------- case opening and closing
+ORIGINS = ("ofo_interdiction", "oi_investigation", "foreign_request", "partner_referral")
+"""Where an operation began (see docs/RULES.md): an interdiction by OFO at a port, OI's own
+investigation, a foreign authority's request relayed by an ICE attaché, another agency's
+referral."""
+
+
+class Origin(Frozen):
+    """Who originated a case, and how it reached the log.
+
+    ``kind`` is one of :data:`ORIGINS`; ``agency``/``office`` name the originating agency
+    (``CBP``/``OFO``, ``ICE``/``OI``, a foreign authority such as ``NL-FIOD``, a partner such
+    as ``DEA``/``USCG``); ``authority`` and ``state`` name a foreign authority in full and its
+    country; ``via`` is the officer id who relayed it (the ICE attaché for a foreign request);
+    ``request_ref`` the originator's own reference (MLA request, referral number);
+    ``case_no`` the OI case number when OI leads the case from its opening.
+    """
+
+    kind: Literal["ofo_interdiction", "oi_investigation", "foreign_request",
+                  "partner_referral"]
+    agency: Ref
+    office: Ref | None = None
+    authority: Text | None = None
+    state: Ref | None = None
+    via: Ref | None = None
+    request_ref: Ref | None = None
+    case_no: Ref | None = None
+
+
 @event("CaseOpened")
 class CaseOpened(Payload):
-    """A case is opened: its reference, operation id, port of entry and shipment refs."""
+    """A case is opened: its reference, operation id, port of entry and shipment refs, and
+    (optionally) its :class:`Origin`. Without ``origin`` the case is an OFO interdiction
+    opened at the port, which is what every case recorded before origins existed is (the
+    field is left out of the signed form when absent, so those events keep their bytes)."""
 
     reference: Ref
     operation_id: Ref | None = None
     port: Ref
     refs: dict[str, RefValue] = Field(default_factory=dict)
+    origin: Origin | None = None
 
 
 @event("CaseClosed")
@@ -137,6 +169,7 @@ class ConveyanceArrived(Payload):
 
     refs: dict[str, RefValue] = Field(default_factory=dict)
     conveyance: Text | None = None
+    port: Ref | None = None
 
 
 @event("ExaminationReferred")
@@ -144,6 +177,7 @@ class ExaminationReferred(Payload):
     """Referred from primary to secondary examination."""
 
     reason: Text
+    port: Ref | None = None
 
 
 @event("ExaminationConducted")
@@ -154,6 +188,7 @@ class ExaminationConducted(Payload):
     result: Literal["positive", "negative", "alert", "no_alert", "inconclusive"]
     start: Time | None = None
     end: Time | None = None
+    port: Ref | None = None
 
 
 @event("ContrabandDiscovered")
@@ -165,6 +200,7 @@ class ContrabandDiscovered(Payload):
     field_test: FieldTest | None = None
     subjects: list[Ref] = Field(default_factory=list)
     photos: list[Ref] = Field(default_factory=list)
+    port: Ref | None = None
 
 
 @event("HoldPlaced")
@@ -173,6 +209,7 @@ class HoldPlaced(Payload):
 
     hold_type: Literal["quiet_hold_pending_OI", "commercial", "other"]
     reason: Text
+    port: Ref | None = None
 
 
 @event("HoldReleased")
@@ -180,6 +217,7 @@ class HoldReleased(Payload):
     """The hold was released (for a CD/PT: the release into the operation)."""
 
     reason: Text
+    port: Ref | None = None
 
 
 @event("SeizureRecorded")
@@ -191,6 +229,7 @@ class SeizureRecorded(Payload):
     seizure_type: Literal["criminal", "administrative"]
     items: list[ItemRef] = Field(default_factory=list)
     custody_receipt: Ref | None = None
+    port: Ref | None = None
 
 
 @event("ReleasedUnderPassThrough", cosign=("authorised_by",))
@@ -201,6 +240,7 @@ class ReleasedUnderPassThrough(Payload):
     authorised_by: Ref
     exam_performed: bool
     counts_at_release: list[ItemRef] = Field(default_factory=list)
+    port: Ref | None = None
 
 
 # ---------------------------------------------------------------- notification and decision
@@ -271,10 +311,17 @@ class ResponsibilityAssumed(Payload):
 
 @event("ResponsibilityReleased")
 class ResponsibilityReleased(Payload):
-    """OI releases responsibility (termination, closure)."""
+    """OI releases responsibility at the end of the operation (after OperationTerminated).
+
+    ``to`` says in words where things stand; ``to_agency``/``to_office`` name who holds
+    responsibility from then on (e.g. ``CBP``/``OFO`` for vault custody), so that nobody has
+    to guess it from ``to``; left out, nobody is named.
+    """
 
     to: Text
     scope: Ref
+    to_agency: Ref | None = None
+    to_office: Ref | None = None
 
 
 # ---------------------------------------------------------------- planning and authorisation
@@ -723,12 +770,19 @@ class FeedbackOverdue(Payload):
 # ---------------------------------------------------------------- information sharing, PNR
 @event("InformationShared")
 class InformationShared(Payload):
-    """R8: information went from one agency to another, on a stated basis."""
+    """R8: information went from one agency to another, on a stated basis.
+
+    ``pnr_derived`` marks data derived from PNR; ``eu_pnr`` says whether that PNR is EU PNR
+    (the memo's only exception to need-to-know inside DHS). Left out with ``pnr_derived``
+    true, the data is treated as EU PNR (the cautious reading); ``eu_pnr: false`` is other
+    PNR, which the memo leaves outside the third-party rule.
+    """
 
     from_agency: Ref
     to_agency: Ref
     basis: Literal["dhs_need_to_know", "third_party_rule", "routine_use", "court"]
     pnr_derived: bool = False
+    eu_pnr: bool | None = None
     data_classes: list[Ref] = Field(default_factory=list)
     authorisation_ref: Text | None = None
 

@@ -20,6 +20,14 @@ RESULT_EVENTS = {  # R7: events whose results the receiving agency must feed bac
     "OperationTerminated": "controlled_delivery",
     "ProsecutionMilestone": "prosecution",
 }
+PORT_RESULT_EVENTS = {  # R7: OFO's results on information or requests from OI
+    "ExaminationConducted": "secondary_examination",
+    "SeizureRecorded": "seizure",
+    "PenaltyAssessed": "penalty",
+}
+PORT_ACTS = frozenset({"ConveyanceArrived", "ExaminationReferred", "ExaminationConducted",
+                       "ContrabandDiscovered", "HoldPlaced", "HoldReleased", "SeizureRecorded",
+                       "ReleasedUnderPassThrough"})
 
 
 def start_state(stream: str) -> CaseState:
@@ -43,6 +51,11 @@ def evolve(state: CaseState, fact: Fact, config: Config) -> CaseState:
         case ev.CaseOpened():
             state.reference = p.reference
             state.port = p.port
+            if p.origin is not None:
+                state.origin = p.origin.kind
+                state.origin_agency = p.origin.agency
+                state.origin_office = p.origin.office
+                state.case_no = p.origin.case_no
         case ev.ContrabandDiscovered():
             state.discovered = True
             state.identified_at = state.identified_at or when
@@ -131,7 +144,8 @@ def evolve(state: CaseState, fact: Fact, config: Config) -> CaseState:
         case ev.FeedbackProvided():
             for duty in state.duties:
                 if duty.kind == "feedback" and duty.done_at is None and \
-                        duty.owner == p.from_agency and duty.opened_at <= when:
+                        duty.owner == p.from_agency and duty.to in ("", p.to_agency) and \
+                        duty.opened_at <= when:
                     duty.done_at = when
         case ev.PNRRecordIngested():
             state.pnr_ingested = True
@@ -139,8 +153,17 @@ def evolve(state: CaseState, fact: Fact, config: Config) -> CaseState:
             state.closed = True
         case _:
             pass
+    if fact.type in PORT_ACTS and _is_ofo(fact):
+        state.port_acted = True
+        port = getattr(p, "port", None)
+        if port and port != state.port and port not in state.ports:
+            state.ports.append(port)
     _open_feedback_duty(state, fact, config)
     return state
+
+
+def _is_ofo(fact: Fact) -> bool:
+    return fact.actor.agency == "CBP" and fact.actor.office == "OFO"
 
 
 def _close_briefings(state: CaseState, p: ev.SCBPOBriefed, when: datetime) -> None:
@@ -150,18 +173,50 @@ def _close_briefings(state: CaseState, p: ev.SCBPOBriefed, when: datetime) -> No
         duty.done_at = when
 
 
-def _open_feedback_duty(state: CaseState, fact: Fact, config: Config) -> None:
+def feedback_owed(state: CaseState, fact: Fact) -> list[tuple[str, str, str]]:
+    """R7: the feedback a result opens, as ``(owing agency, owed to, category)`` triples.
+
+    The receiving agency owes the originating one, in both directions: in an OFO interdiction
+    notified to OI, ICE owes CBP its results (investigation, controlled delivery,
+    prosecution, declination). In a case that began with OI (its own investigation, a
+    foreign request, a partner referral), ICE owes its results to the originating agency
+    (when that is not ICE itself) and to CBP once the port examined, held or released for
+    it; and CBP owes ICE the results of the port actions OI's information led to (secondary
+    examinations, seizures, penalties).
+    """
+    if state.origin == "ofo_interdiction":
+        category = RESULT_EVENTS.get(fact.type)
+        if category is None or state.notified_to is None:
+            return []
+        return [("ICE", "CBP", category)]
     category = RESULT_EVENTS.get(fact.type)
-    if category is None or state.notified_to is None:
-        return
-    if any(d.kind == "feedback" and d.done_at is None for d in state.duties):
-        return  # one open feedback duty covers every result until feedback is given
+    if category is not None:
+        owed = [state.origin_agency] if state.origin_agency != "ICE" else []
+        if state.port_acted and "CBP" not in owed:
+            owed.append("CBP")
+        return [("ICE", to, category) for to in owed]
+    category = PORT_RESULT_EVENTS.get(fact.type)
+    if category is not None and _is_ofo(fact):
+        return [("CBP", "ICE", category)]
+    return []
+
+
+def _open_feedback_duty(state: CaseState, fact: Fact, config: Config) -> None:
     when = fact.occurred.end
     office = fact.actor.aor or fact.actor.office
-    state.duties.append(Duty(
-        kind="feedback", key=f"{category}@{fact.version}", owner="ICE", opened_at=when,
-        due=when + config.feedback_due_after(office),
-        what=f"feedback to the originating agency on the {category} result (R7)"))
+    for owner, to, category in feedback_owed(state, fact):
+        if any(d.kind == "feedback" and d.done_at is None and d.owner == owner and d.to == to
+               for d in state.duties):
+            continue  # one open feedback duty covers every result until feedback is given
+        if state.origin == "ofo_interdiction":  # the form duties of OFO cases always had
+            key = f"{category}@{fact.version}"
+            what = f"feedback to the originating agency on the {category} result (R7)"
+        else:
+            key = f"{category}@{fact.version}>{to}"
+            what = f"feedback from {owner} to {to} on the {category} result (R7)"
+        state.duties.append(Duty(
+            kind="feedback", key=key, owner=owner, opened_at=when,
+            due=when + config.feedback_due_after(office), what=what, to=to))
 
 
 @dataclass(frozen=True)
@@ -175,6 +230,7 @@ class Overdue:
     became_overdue_at: datetime
     done_at: datetime | None
     what: str
+    to: str = ""
 
     @property
     def event_type(self) -> str:
@@ -197,5 +253,5 @@ def overdue(state: CaseState, as_of: datetime) -> list[Overdue]:
             continue
         out.append(Overdue(duty.kind, duty.key, duty.owner, duty.due, duty.due,
                            duty.done_at if duty.done_at and duty.done_at <= as_of else None,
-                           duty.what))
+                           duty.what, duty.to))
     return out

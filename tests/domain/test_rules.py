@@ -360,14 +360,16 @@ def test_r4_prosecutor_must_be_doj(world: World) -> None:
 
 
 def test_r4_operation_proposed_only_by_oi_after_acceptance(world: World) -> None:
-    """R4: OI leads accepted cases: proposals before acceptance or by CBP are refused."""
+    """R4: OI leads accepted cases: proposals before acceptance are refused; R1: planning
+    outside the port is OI's, so a proposal by CBP is refused."""
     fields = {"operation_type": "controlled_delivery", "mode": MODE,
               "destination": {"district": "SD-FL"}}
     stream = stage(world, "notified")
     refused(world, stream, "OperationProposed", fields, by="oi_ca", at=50, rule="R4",
             says=("not accepted",))
     world.rec(stream, "CaseAccepted", ACCEPT, by="oi_duty", at=55)
-    refused(world, stream, "OperationProposed", fields, by="scbpo", at=60, rule="R4")
+    refused(world, stream, "OperationProposed", fields, by="scbpo", at=60, rule="R1",
+            says=("planning outside the port",))
     recorded_ok(world, stream, "OperationProposed", fields, by="oi_ca", at=60)
     refused(world, stream, "OperationProposed", fields, by="oi_ca", at=61, rule="lifecycle",
             says=("already proposed",))
