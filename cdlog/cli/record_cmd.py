@@ -42,13 +42,12 @@ def event_type(name: str) -> type[ev.Payload]:
     model = ev.CATALOGUE.get(name)
     if model is None:
         by_lower = {t.lower(): t for t in ev.CATALOGUE}
-        close = difflib.get_close_matches(name.lower(), list(by_lower), n=4, cutoff=0.6)
+        close = difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.75)
+        problem = f"{name!r} is not an event type"
         if close:
-            expected = "did you mean " + " or ".join(by_lower[c] for c in close) + "?"
-        else:
-            expected = (f"one of the {len(ev.CATALOGUE)} event types of the catalogue, "
-                        "e.g. CaseOpened, ConveyanceArrived, ContrabandDiscovered")
-        raise InputError("TYPE", f"{name!r} is not an event type", expected)
+            problem += "; did you mean " + " or ".join(by_lower[c] for c in close) + "?"
+        raise InputError("TYPE", problem, f"one of the {len(ev.CATALOGUE)} event types of "
+                         "the catalogue, listed in docs/SCENARIOS.md")
     if model.TYPE in TRUST_TYPES:
         raise InputError("TYPE", f"{name} events are recorded by the key commands",
                          "cdlog keys init-root / create-officer / revoke / rotate")
