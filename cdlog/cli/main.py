@@ -125,6 +125,8 @@ class CdlogGroup(click.Group):
         """Run the subcommand, mapping errors to exit codes."""
         try:
             return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException):
+            raise  # --help, usage errors: click prints them and exits 0 or 2
         except (KeyboardInterrupt, click.Abort):
             fail(ctx, "interrupted", "nothing partial was saved", EXIT_INTERRUPTED)
         except VerificationError as exc:

@@ -143,3 +143,14 @@ def test_usage_errors_exit_2() -> None:
     """Click's own usage errors (unknown option) exit 2 as well."""
     exit_code, _ = _run(["cases", "--no-such-option"])
     assert exit_code == 2
+
+
+def test_help_and_bad_parameters_are_clicks_not_internal_errors() -> None:
+    """--help exits 0 with no error line; a bad parameter is a usage error, not a bug."""
+    result = CliRunner().invoke(cli, ["verify", "--help"])
+    assert result.exit_code == 0
+    assert "internal error" not in result.output
+    result = CliRunner().invoke(cli, ["prove", "inclusion", "X", "99999999999999999999"])
+    assert result.exit_code == 2
+    assert "internal error" not in result.output
+    assert "99999999999999999999" in result.output
