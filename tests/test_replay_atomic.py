@@ -33,6 +33,7 @@ from click.testing import CliRunner
 import cdlog
 import cdlog.cli.cases_cmd
 from cdlog.application import CaseLog
+from cdlog.canonical import parse_time
 from cdlog.cli.demo_keys import root_key_path
 from cdlog.cli.main import cli
 from cdlog.domain.values import Officer
@@ -40,6 +41,7 @@ from cdlog.errors import InputError, RuleViolationError
 from cdlog.keys.keyfile import read_key_file
 from cdlog.keys.signer import Ed25519Signer, Signer
 from cdlog.ledger import LedgerCursor
+from cdlog.pgledger import probe
 from cdlog.scenario import Replayer, load_scenario, replay
 from cdlog.stores import resolve_store
 from cdlog.verify import verify_store
@@ -319,6 +321,23 @@ def test_commands_inside_a_batch_join_it(world: World, store_url: str) -> None:
     assert verify_store(world.log).ok
 
 
+def test_a_root_and_its_officers_in_one_batch(log: CaseLog, store_url: str) -> None:
+    """``establish_root`` and ``certify_officer`` by that root join one batch: the second
+    sees the first (the batch's context), and both are saved together."""
+    root = Ed25519Signer.generate()
+    start = parse_time("2006-03-13T06:00:00-05:00")
+    with log.batch() as b:
+        log.establish_root("CBP", root, at=start)
+        log.certify_officer(root, Officer(id="CBP-7001", role="CBPO", agency="CBP",
+                                          office="OFO"),
+                            Ed25519Signer.generate().public_key, not_before=start,
+                            not_after=start + timedelta(days=30), at=start)
+        assert len(b.events) == 2
+        assert log.max_position() == 0
+    assert log.max_position() == 2
+    assert verify_store(log).ok
+
+
 def test_a_refused_command_inside_a_batch_may_be_handled(world: World, store_url: str) -> None:
     """A command refused inside a batch before any of its events was prepared leaves the
     batch whole: the caller may handle the refusal and go on."""
@@ -420,16 +439,14 @@ def test_cli_bad_file_changes_nothing(runner: CliRunner, store_url: str, tmp_pat
 
 
 def test_cli_new_roots_leave_no_key_file_when_refused(runner: CliRunner, tmp_path: Path) -> None:
-    """A refused replay into a new store leaves no root key file, no keys folder and no trust
+    """A refused replay into a new store leaves no store, root key file, keys folder or trust
     file; a successful one leaves each agency's root key file, holding the log's root."""
     store = tmp_path / "s" / "cdlog.db"
     url = f"sqlite:///{store}"
     done = runner.invoke(cli, ["--store", url, "replay", str(C), str(written(
         tmp_path, "bad.yaml", misspelt()))])
     assert done.exit_code == 2, done.output
-    assert not (store.parent / "keys").exists()
-    assert not (store.parent / "trust.json").exists()
-    assert snapshot(url) == ([], [], [])
+    assert not store.parent.exists()  # no store, keys folder or trust file
     done = runner.invoke(cli, ["--store", url, "replay", str(C)])
     assert done.exit_code == 0, done.output
     with CaseLog(url) as log:
@@ -442,19 +459,44 @@ def test_cli_new_roots_leave_no_key_file_when_refused(runner: CliRunner, tmp_pat
         "root-CBP.key", "root-DOJ.key", "root-ICE.key"]
 
 
-def test_cli_dry_run_on_a_missing_store_creates_nothing(runner: CliRunner,
+def nothing_in(home: Path) -> bool:
+    """Whether the folder beside a store is absent or empty (no key files, no trust file);
+    the PostgreSQL fixture makes it beforehand."""
+    return not home.exists() or not any(home.iterdir())
+
+
+def holds_a_log(url: str) -> bool:
+    """Whether the store exists with cdlog's tables (asked without creating anything)."""
+    store = resolve_store(url)
+    if store.path is not None:
+        return store.path.exists()
+    return probe(store, create=True)
+
+
+def test_cli_dry_run_on_a_missing_store_creates_nothing(runner: CliRunner, store_url: str,
                                                         tmp_path: Path) -> None:
-    """``replay --dry-run`` with no store: says what would be recorded, exit 0, and creates
-    no store, folder, key file or trust file."""
-    store = tmp_path / "new" / "cdlog.db"
-    done = runner.invoke(cli, ["--store", f"sqlite:///{store}", "replay", "--dry-run",
-                               str(A), str(C)])
+    """``replay --dry-run`` with no store (no SQLite file; a PostgreSQL schema without
+    cdlog's tables): says what would be recorded, exit 0, and creates no store, table,
+    folder, key file or trust file."""
+    done = runner.invoke(cli, ["--store", store_url, "replay", "--dry-run", str(A), str(C)])
     assert done.exit_code == 0, done.output
-    assert "would replay A-MIA-CD-ACCEPTED: 49 events" in done.stdout
+    assert f"would replay A-MIA-CD-ACCEPTED: {recorded_events(A)} events" in done.stdout
     assert (f"would replay C-SYS-DECLINED-ADMIN: {C_STEPS} events, "
             f"{key_events(C, agencies(A))} key events, 1 derived checked") in done.stdout
     assert "nothing was written" in done.stdout
-    assert not store.parent.exists()
+    assert not holds_a_log(store_url)
+    assert nothing_in(home_of(store_url))
+
+
+def test_cli_refused_replay_creates_no_store(runner: CliRunner, store_url: str,
+                                            tmp_path: Path) -> None:
+    """A refused replay where there is no store yet creates none (no file, no tables)."""
+    done = runner.invoke(cli, ["--store", store_url, "replay", str(written(
+        tmp_path, "bad.yaml", missing_field()))])
+    assert done.exit_code == 2, done.output
+    assert "step 3 (ContrabandDiscovered)" in done.stderr
+    assert not holds_a_log(store_url)
+    assert nothing_in(home_of(store_url))
 
 
 def test_cli_dry_run_on_a_store_writes_nothing(runner: CliRunner, store_url: str,
@@ -485,8 +527,6 @@ def long_scenario(steps: int) -> dict[str, Any]:
     data = loaded(C)
     first = data["events"][0]
     start = load_scenario(C).events[0]["t"]
-    from cdlog.canonical import parse_time
-
     t0 = parse_time(start)
     data["events"] = [first] + [
         {"t": (t0 + timedelta(minutes=n + 1)).isoformat(), "type": "ConveyanceArrived",

@@ -21,7 +21,8 @@ from cdlog.domain.case import Fact
 from cdlog.facts import fact_of
 from cdlog.keys.trust import TrustFile, save_trust
 from cdlog.projections.responsibility import responsibility_intervals
-from cdlog.scenario import Replayer, ReplayResult, load_scenario
+from cdlog.scenario import Replayer, ReplayResult, Scenario, load_scenario
+from cdlog.stores import StoreConfig
 from cdlog.verify import verify_store
 
 DEMO_SCENARIOS = ("A-MIA-CD-ACCEPTED.yaml", "C-SYS-DECLINED-ADMIN.yaml")
@@ -39,22 +40,31 @@ PROGRESS_STEPS = 500
 
 
 @contextmanager
-def _progress(total: int) -> Iterator[Callable[[], None] | None]:
+def _progress(total: int, label: str = "preparing steps") -> Iterator[Callable[[], None] | None]:
     """A per-step progress bar on stderr for a long replay, when stderr is a terminal."""
     if total < PROGRESS_STEPS or not sys.stderr.isatty():
         yield None
         return
     with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("preparing steps", total=total)
+        task = bar.add_task(label, total=total)
         yield lambda: bar.advance(task)
+
+
+def _absent(store: StoreConfig) -> bool:
+    """Whether ``store`` holds no log yet: an SQLite file that does not exist (or is empty),
+    a PostgreSQL schema without cdlog's tables. Nothing is created by asking."""
+    if store.path is not None:
+        return not store.path.exists() or store.path.stat().st_size == 0
+    from cdlog.pgledger import probe  # noqa: PLC0415 - PostgreSQL stores need psycopg
+
+    return not probe(store, create=True)
 
 
 @contextmanager
 def _dry_run_log(env: Env) -> Iterator[CaseLog]:
     """The log a dry run prepares against, opened read-only; a store that does not exist
     yet is an empty log, stood in for by a throwaway SQLite store (nothing is created)."""
-    store = env.store
-    if store.path is not None and (not store.path.exists() or store.path.stat().st_size == 0):
+    if _absent(env.store):
         with tempfile.TemporaryDirectory(prefix="cdlog-dry-run-") as folder, \
                 CaseLog(f"sqlite:///{Path(folder) / 'empty.db'}", config=env.config) as log:
             yield log
@@ -63,15 +73,19 @@ def _dry_run_log(env: Env) -> Iterator[CaseLog]:
         yield log
 
 
+def _check(env: Env, scenarios: list[Scenario], secret: bytes) -> list[ReplayResult]:
+    """Prepare ``scenarios`` against the store as it is, exactly as a replay would, and save
+    nothing (no events, key files or store)."""
+    with _dry_run_log(env) as log:
+        keys = root_source(env.store.home, secret, write=False)
+        with _progress(sum(len(sc.events) for sc in scenarios), "checking steps") as step:
+            return Replayer(log, keys).replay_all(scenarios, dry_run=True, step=step)
+
+
 def _dry_run(env: Env, files: list[Path]) -> list[ReplayResult]:
     """Check ``files`` exactly as :func:`_replay` would record them; write nothing."""
     scenarios = [load_scenario(path) for path in files]
-    secret = passphrase(demo_ok=True)
-    steps = sum(len(sc.events) for sc in scenarios)
-    with _dry_run_log(env) as log:
-        keys = root_source(env.store.home, secret, write=False)
-        with _progress(steps) as step:
-            results = Replayer(log, keys).replay_all(scenarios, dry_run=True, step=step)
+    results = _check(env, scenarios, passphrase(demo_ok=True))
     for result in results:
         click.echo(f"would replay {result.scenario.name}: {result.recorded} events, "
                    f"{result.keys} key events, {result.derived_checked} derived checked, "
@@ -83,10 +97,13 @@ def _dry_run(env: Env, files: list[Path]) -> list[ReplayResult]:
 
 def _replay(env: Env, files: list[Path]) -> tuple[CaseLog, list[ReplayResult]]:
     """Replay ``files`` as one transaction: all saved, or nothing. Every file is parsed and
-    the passphrase read before the store is opened."""
+    the passphrase read before the store is opened; a store that does not exist yet is
+    created only once the files have passed a dry run, so a refused replay leaves none."""
     scenarios = [load_scenario(path) for path in files]
     secret = passphrase(demo_ok=True)
     steps = sum(len(sc.events) for sc in scenarios)
+    if _absent(env.store):
+        _check(env, scenarios, secret)
     log = env.open()
     try:
         replayer = Replayer(log, root_source(log.store.home, secret))
