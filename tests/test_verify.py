@@ -66,8 +66,10 @@ def test_clean_world_store_verifies(world: World) -> None:
     assert report.cases == 5  # trust:CBP, trust:ICE, trust:DOJ, trust:DEA and the case
     last = world.log.events(stream)[-1]
     assert report.heads[stream] == (4, last.hash_hex)
-    assert report.as_json() == {"ok": True, "events": report.events, "cases": 5,
-                                "failures": []}
+    doc = report.as_json()
+    assert {k: doc[k] for k in ("ok", "events", "cases", "failures")} == {
+        "ok": True, "events": report.events, "cases": 5, "failures": []}
+    assert stream in {h["stream"] for h in doc["heads"]}
     report.raise_for_failures()
 
 
@@ -125,7 +127,9 @@ def test_report_json_and_error_list_failures(world: World) -> None:
     assert not report.ok
     doc = report.as_json()
     assert doc["ok"] is False
-    assert doc["failures"] == [f.as_dict() for f in report.failures]
+    assert [{k: f[k] for k in ("case", "version", "check", "detail")}
+            for f in doc["failures"]] == [f.as_dict() for f in report.failures]
+    assert {f["stream"] for f in doc["failures"]} >= {stream}
     assert {(f["case"], f["version"], f["check"]) for f in doc["failures"]} >= {
         (case, 3, "version"), (case, 3, "chain")}
     canonical_bytes(doc)
@@ -140,7 +144,8 @@ def test_empty_report_is_ok() -> None:
     report = Report()
     assert report.ok
     report.raise_for_failures()
-    assert report.as_json() == {"ok": True, "events": 0, "cases": 0, "failures": []}
+    assert report.as_json() == {"ok": True, "events": 0, "cases": 0, "failures": [],
+                                "heads": []}
 
 
 # --- rows that no longer decode --------------------------------------------------------------
