@@ -270,3 +270,23 @@ def test_record_garbage_fields_never_half_writes(rec: Rec, garbage: list[tuple[s
     else:
         refused(result)
         assert rec.snapshot() == before
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(case=st.text(max_size=40) | st.sampled_from(["OP-1", "case:OP-1", "case:", "pnr:x"]),
+       type_name=st.text(max_size=30) | st.sampled_from(["ExaminationReferred",
+                                                          "CaseOpened"]),
+       at=st.text(max_size=30) | st.sampled_from(["now", "2026-01-01T00:00:00Z"]))
+def test_record_garbage_arguments_never_half_write(rec: Rec, case: str, type_name: str,
+                                                   at: str) -> None:
+    """Random CASE, TYPE and --at: never a traceback; one event or nothing."""
+    before = rec.snapshot()
+    result = rec("record", case, type_name, "--key", "cbpo.key", "--at", at, "--field",
+                 "reason=x", "--field", "port=5201")
+    assert "Traceback" not in result.output
+    if result.exit_code == 0:
+        assert len(rec.snapshot()[0]) == len(before[0]) + 1
+    else:
+        refused(result)
+        assert rec.snapshot() == before
