@@ -10,6 +10,7 @@ file.
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,15 @@ def _key_rows(registry: KeyRegistry, now: datetime) -> list[dict[str, Any]]:
     return rows
 
 
+LIST_COLUMNS = ("key_id", "subject", "valid", "certified_at", "revoked_at", "state")
+
+
+def _cell(value: object) -> str:
+    """One tab-separated cell: tabs and line breaks become spaces."""
+    text = "" if value is None else str(value)
+    return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
+
+
 @keys.command("list")
 @click.option("--json", "as_json", is_flag=True,
               help="A JSON array, one object per key (key_id, kind, agency, subject, "
@@ -185,15 +195,16 @@ def _key_rows(registry: KeyRegistry, now: datetime) -> list[dict[str, Any]]:
 def list_keys(env: Env, as_json: bool) -> None:
     """List roots and officer keys with their state.
 
-    certified at / revoked at are log positions; a rotated key is revoked at the position of
-    its rotation and names the key that replaced it.
+    A table on a terminal; tab-separated lines with a header when piped; --json for a JSON
+    array. certified_at / revoked_at are log positions; a rotated key is revoked at the
+    position of its rotation and names the key that replaced it.
     """
     with env.open(readonly=True) as log:
         rows = _key_rows(log.context.registry, datetime.now(UTC))
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    table = Table("key id", "subject", "valid", "certified at", "revoked at", "state")
+    lines: list[list[str]] = []
     for row in rows:
         subject = row["subject"]
         if row["kind"] == "root":
@@ -205,9 +216,17 @@ def list_keys(env: Env, as_json: bool) -> None:
         state = row["state"]
         if row["replaced_by"]:
             state += f" -> {row['replaced_by']}"
-        table.add_row(row["key_id"], label, valid, str(row["certified_at"]),
-                      "-" if row["revoked_at"] is None else str(row["revoked_at"]), state)
-    Console(width=200).print(table)
+        lines.append([row["key_id"], label, valid, str(row["certified_at"]),
+                      "-" if row["revoked_at"] is None else str(row["revoked_at"]), state])
+    if not sys.stdout.isatty():
+        click.echo("\t".join(LIST_COLUMNS))
+        for line in lines:
+            click.echo("\t".join(_cell(v) for v in line))
+        return
+    table = Table("key id", "subject", "valid", "certified at", "revoked at", "state")
+    for line in lines:
+        table.add_row(*line)
+    Console().print(table)
 
 
 @keys.command()

@@ -336,3 +336,21 @@ def test_api_refusals_are_input_errors(keys: Keys) -> None:
             assert type(info.value) is kind
             assert needle in str(info.value)
     assert keys.snapshot() == before
+
+
+def test_keys_list_piped_is_whole_tab_separated_lines(keys: Keys) -> None:
+    """Observation 8: piped, ``keys list`` prints a header and one tab-separated line per key,
+    nothing truncated or wrapped (a long office name survives whole)."""
+    office = "OFO-" + "X" * 150
+    keys.ok("keys", "create-officer", "--root", "cbp.key", "--id", "CBP-7", "--role", "CBPO",
+            "--agency", "CBP", "--office", office, "--out", "long.key")
+    lines = keys.ok("keys", "list").stdout.splitlines()
+    assert lines[0].split("\t") == ["key_id", "subject", "valid", "certified_at",
+                                    "revoked_at", "state"]
+    rows = [line.split("\t") for line in lines[1:]]
+    assert all(len(row) == 6 for row in rows)
+    assert {row[0] for row in rows} == {*keys.ids.values(),
+                                        read_key_file_info(keys.folder / "long.key").key_id}
+    assert any(row[1] == f"CBP/{office} CBPO CBP-7" for row in rows)
+    assert [row[5] for row in rows if row[0] == keys.ids["rotated"]] == [
+        f"rotated -> {keys.ids['active']}"]
