@@ -22,10 +22,13 @@ from click.testing import CliRunner, Result
 
 import cdlog.cli.keys_cmd  # noqa: F401  (registers the commands)
 from cdlog.application import CaseLog
+from cdlog.audit import verify_log
 from cdlog.cli.main import cli
-from cdlog.errors import ConcurrencyError
+from cdlog.domain.values import Officer
+from cdlog.errors import ConcurrencyError, InputError, NotFoundError
 from cdlog.keys import keyfile
 from cdlog.keys.keyfile import read_key_file, read_key_file_info
+from cdlog.keys.signer import Ed25519Signer
 
 PASS = "correct horse battery staple"
 
@@ -309,10 +312,6 @@ def test_keys_list_json(keys: Keys) -> None:
 def test_api_refusals_are_input_errors(keys: Keys) -> None:
     """Observation 6 through the API: revoking a rotated key, or certifying with another
     agency's root, is an InputError that names the key and agency, and writes nothing."""
-    from cdlog.domain.values import Officer
-    from cdlog.errors import InputError, NotFoundError
-    from cdlog.keys.signer import Ed25519Signer
-
     cbp = read_key_file(keys.folder / "cbp.key", PASS.encode())
     before = keys.snapshot()
     calls: list[tuple[Callable[[CaseLog], object], type[Exception], str]] = [
@@ -354,3 +353,34 @@ def test_keys_list_piped_is_whole_tab_separated_lines(keys: Keys) -> None:
     assert any(row[1] == f"CBP/{office} CBPO CBP-7" for row in rows)
     assert [row[5] for row in rows if row[0] == keys.ids["rotated"]] == [
         f"rotated -> {keys.ids['active']}"]
+
+
+def test_key_revoked_by_another_writer_meanwhile(keys: Keys) -> None:
+    """Another writer revokes the key after this revocation passed its checks and before it
+    is saved: this one is refused as a conflict (nothing of it saved; not a verification
+    failure of an event never written); only the other writer's revocation is in the log,
+    the log verifies, and a retry is refused in words."""
+    cbp = read_key_file(keys.folder / "cbp.key", PASS.encode())
+    key_id = keys.ids["active"]
+    with CaseLog(keys.store) as mine, CaseLog(keys.store) as other:
+        save = mine._save
+        raced: list[int] = []
+
+        def hooked(pending: Any) -> None:
+            if not raced:
+                other.revoke_key(cbp, "CBP", key_id, "revoked by the other writer")
+                raced.append(other.max_position())
+            save(pending)
+
+        mine._save = hooked  # type: ignore[method-assign]
+        events = keys.events()
+        with pytest.raises(ConcurrencyError, match="trust:CBP version"):
+            mine.revoke_key(cbp, "CBP", key_id, "revoked by this writer")
+        assert keys.events() == events + 1
+        record = other.context.registry.record(key_id)
+        assert record.revocation_reason == "revoked by the other writer"
+        report = verify_log(other)
+        assert report.ok, report.failures
+        with pytest.raises(InputError, match=f"already revoked at position {raced[0]}"):
+            mine.revoke_key(cbp, "CBP", key_id, "revoked by this writer")
+        assert keys.events() == events + 1
