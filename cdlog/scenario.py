@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import yaml
+from pydantic import ValidationError
 
 from cdlog.application import CaseLog, _Batch
 from cdlog.canonical import parse_time
@@ -28,6 +29,7 @@ from cdlog.domain import events as ev
 from cdlog.domain.evolve import overdue
 from cdlog.domain.values import Officer
 from cdlog.errors import InputError, RuleViolationError
+from cdlog.facts import validation_to_input_error
 from cdlog.keys.certificate import issue_certificate
 from cdlog.keys.signer import Ed25519Signer, Signer
 
@@ -120,8 +122,13 @@ def load_scenario(source: Path | str | Mapping[str, Any]) -> Scenario:
     for key in ("scenario", "actors", "events"):
         if key not in data:
             raise InputError(f"{where}: {key}", "missing", "the scenario format's keys")
+    for key, kind in (("actors", Mapping), ("events", list), ("ports", Mapping),
+                      ("expected_answers", Mapping)):
+        if data.get(key) is not None and not isinstance(data[key], kind):
+            raise InputError(f"{where}: {key}", f"is a {type(data[key]).__name__}",
+                             "a list of steps" if kind is list else "a mapping")
     actors = {}
-    for handle, spec in dict(data["actors"]).items():
+    for handle, spec in dict(data["actors"] or {}).items():
         if not isinstance(spec, Mapping):
             raise InputError(f"actors.{handle}", "is not a mapping", "{role, agency, ...}")
         ident = spec.get("badge") or spec.get("ref")
@@ -135,12 +142,23 @@ def load_scenario(source: Path | str | Mapping[str, Any]) -> Scenario:
         except (KeyError, ValueError) as exc:
             raise InputError(f"actors.{handle}", f"incomplete: {exc}",
                              "role, agency, office and badge or ref") from exc
-    events = [dict(_plain(e)) for e in data["events"]]
-    for i, e in enumerate(events):
-        if "type" not in e or "t" not in e:
+    events = []
+    for i, e in enumerate(data["events"] or []):
+        if not isinstance(e, Mapping):
+            raise InputError(f"events[{i}]", f"is a {type(e).__name__}",
+                             "a mapping with type, t and the event's fields")
+        step = _plain(e)
+        if "type" not in step or "t" not in step:
             raise InputError(f"events[{i}]", "needs type and t", "a type and a time")
+        t = step["t"]
+        if isinstance(t, Mapping) and not {"from", "to"} <= set(t):
+            raise InputError(f"events[{i}].t", "is a window without from and to",
+                             "a time, or {from: time, to: time}")
+        events.append(step)
     ports = data.get("ports") or {}
-    return Scenario(name=str(data["scenario"]), operation_id=data.get("operation_id"),
+    operation_id = data.get("operation_id")
+    return Scenario(name=str(data["scenario"]),
+                    operation_id=None if operation_id is None else str(operation_id),
                     port=str(ports.get("origin", "")), actors=actors,
                     refs=_plain(data.get("refs") or {}), events=events,
                     expected=dict(data.get("expected_answers") or {}), path=path)
@@ -176,9 +194,10 @@ class Replayer:
                                  "and no key for it was given", "the root's key file")
             root = self._root_source(agency)
             if root.key_id != existing.key_id:
-                raise InputError("trust", f"the key given for agency {agency}'s root is "
-                                 f"{root.key_id}, but the log's root of {agency} is "
-                                 f"{existing.key_id}", "the key file of that root")
+                raise InputError("trust", f"the root of agency {agency} in this log is key "
+                                 f"{existing.key_id}, but the root key given for it is "
+                                 f"{root.key_id} (its key file missing, or from another store?)",
+                                 "the key file of that root")
         else:
             root = self._root_source(agency) if self._root_source else Ed25519Signer.generate()
             payload = ev.TrustRootEstablished(
@@ -275,9 +294,12 @@ class Replayer:
         step = sc.events[first]
         at, rec = _times(step, first)
         signers = self._signers(sc, result, step, first)
-        opened = ev.CaseOpened(reference=sc.operation_id or sc.name,
-                               operation_id=sc.operation_id, port=sc.port or "unknown",
-                               refs=sc.refs)
+        try:
+            opened = ev.CaseOpened(reference=sc.operation_id or sc.name,
+                                   operation_id=sc.operation_id, port=sc.port or "unknown",
+                                   refs=sc.refs)
+        except ValidationError as exc:
+            raise validation_to_input_error(exc, "scenario (CaseOpened)") from None
         try:
             self.log.record(sc.case_stream, opened, signer=signers[0], at=at, recorded=rec)
         except RuleViolationError as exc:
@@ -317,7 +339,8 @@ class Replayer:
         item = step.get("item_id")
         if item is not None:
             for other in sc.events:
-                if other.get("type") == "ActionItemAssigned" and other.get("item_id") == item:
+                if (other.get("type") == "ActionItemAssigned" and other.get("item_id") == item
+                        and other.get("owner") is not None):
                     return str(other["owner"])
         for handle, officer in sc.actors.items():
             if officer.role == "CaseAgent":

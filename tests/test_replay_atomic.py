@@ -18,6 +18,7 @@ import select
 import signal
 import sqlite3
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -29,6 +30,8 @@ import pytest
 import structlog
 import yaml
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import cdlog
 import cdlog.cli.cases_cmd
@@ -37,7 +40,7 @@ from cdlog.canonical import parse_time
 from cdlog.cli.demo_keys import root_key_path
 from cdlog.cli.main import cli
 from cdlog.domain.values import Officer
-from cdlog.errors import InputError, RuleViolationError
+from cdlog.errors import CdlogError, InputError, RuleViolationError
 from cdlog.keys.keyfile import read_key_file
 from cdlog.keys.signer import Ed25519Signer, Signer
 from cdlog.ledger import LedgerCursor
@@ -280,6 +283,48 @@ def test_replay_joins_an_open_batch(log: CaseLog, store_url: str) -> None:
     assert log.state("case:C-SYS-DECLINED-ADMIN").version == 0
 
 
+EDITS = ("drop-field", "misspell-type", "earlier-time", "unknown-actor", "bad-time")
+
+
+@settings(max_examples=30)
+@given(data=st.data())
+def test_any_edited_step_replays_whole_or_not_at_all(data: st.DataObject) -> None:
+    """Property: scenario C with one step edited (a field dropped, the type misspelt, the
+    time moved a day back, an unknown actor, a time that is not one) either replays whole
+    and verifies, or is refused with a cdlog error and leaves the store as it was; never a
+    raw exception, never part of it."""
+    scenario = copy.deepcopy(loaded(C))
+    steps = scenario["events"]
+    i = data.draw(st.integers(0, len(steps) - 1), label="step")
+    step = steps[i]
+    edit = data.draw(st.sampled_from(EDITS), label="edit")
+    if edit == "drop-field":
+        fields = sorted(k for k in step if k not in {"t", "type"})
+        if fields:
+            del step[data.draw(st.sampled_from(fields), label="field")]
+    elif edit == "misspell-type":
+        step["type"] = str(step["type"])[:-1]
+    elif edit == "earlier-time":
+        step["t"] = (parse_time(str(step["t"])) - timedelta(days=1)).isoformat()
+    elif edit == "unknown-actor":
+        step["actor"] = "nobody"
+    else:
+        step["t"] = "yesterday"
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{folder}/cdlog.db"
+        with CaseLog(url) as log:
+            replayer = Replayer(log, root_keeper())
+            replayer.replay(A)
+            before = snapshot(url)
+            try:
+                result = replayer.replay(scenario)
+            except CdlogError:
+                assert snapshot(url) == before
+                return
+            assert log.max_position() == len(before[0]) + result.recorded + result.keys
+            assert verify_store(log).ok
+
+
 # ---------------------------------------------------------------- API: nested batches
 def test_commands_inside_a_batch_join_it(world: World, store_url: str) -> None:
     """``record``, ``open_case`` and ``certify_officer`` inside an open batch join it:
@@ -436,6 +481,60 @@ def test_cli_bad_file_changes_nothing(runner: CliRunner, store_url: str, tmp_pat
     fixed = runner.invoke(cli, ["--store", store_url, "replay", str(C)])
     assert fixed.exit_code == 0, fixed.output
     assert f"replayed C-SYS-DECLINED-ADMIN: {C_STEPS} events recorded" in fixed.stdout
+
+
+def _events_not_a_list(data: dict[str, Any]) -> None:
+    data["events"] = "ExaminationReferred"
+
+
+def _a_step_not_a_mapping(data: dict[str, Any]) -> None:
+    data["events"][3] = "NotificationAcknowledged"
+
+
+def _window_without_end(data: dict[str, Any]) -> None:
+    data["events"][1]["t"] = {"from": data["events"][1]["t"]}
+
+
+def _actors_a_list(data: dict[str, Any]) -> None:
+    data["actors"] = list(data["actors"])
+
+
+def _refs_a_list(data: dict[str, Any]) -> None:
+    data["refs"] = ["lane 14"]
+
+
+def _owner_missing(data: dict[str, Any]) -> None:
+    for step in data["events"]:
+        if step["type"] == "ActionItemAssigned":
+            del step["owner"]
+
+
+def _time_not_a_time(data: dict[str, Any]) -> None:
+    data["events"][5]["rec"] = "next tuesday"
+
+
+MALFORMED = [_events_not_a_list, _a_step_not_a_mapping, _window_without_end, _actors_a_list,
+             _refs_a_list, _owner_missing, _time_not_a_time]
+
+
+@pytest.mark.parametrize("edit", MALFORMED, ids=[f.__name__.strip("_") for f in MALFORMED])
+def test_cli_malformed_file_is_one_line_and_changes_nothing(
+        runner: CliRunner, tmp_path: Path, edit: Any) -> None:
+    """A scenario file of the wrong shape: exit 2, one ``cdlog: refused:`` line naming where,
+    no traceback, and the store (holding scenario A) unchanged."""
+    url = f"sqlite:///{tmp_path / 's' / 'cdlog.db'}"
+    assert runner.invoke(cli, ["--store", url, "replay", str(A)]).exit_code == 0
+    before, files = snapshot(url), files_under(tmp_path / "s")
+    data = copy.deepcopy(loaded(C))
+    edit(data)
+    done = runner.invoke(cli, ["--store", url, "replay", str(written(tmp_path, "bad.yaml",
+                                                                    data))])
+    assert done.exit_code == 2, (done.output, done.exception)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("cdlog: refused: "), lines
+    assert snapshot(url) == before
+    assert files_under(tmp_path / "s") == files
 
 
 def test_cli_new_roots_leave_no_key_file_when_refused(runner: CliRunner, tmp_path: Path) -> None:
