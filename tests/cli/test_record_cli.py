@@ -261,7 +261,7 @@ def test_record_garbage_fields_never_half_writes(rec: Rec, garbage: list[tuple[s
                                                  type_name: str) -> None:
     """Random text, JSON and --field pairs: never a traceback; either exactly one event is
     recorded (exit 0) or nothing is (exit 2, one line)."""
-    args = [part for pair in garbage for part in pair]
+    args = [f"{option}={value}" for option, value in garbage]
     before = rec.snapshot()
     result = rec("record", "OP-1", type_name, "--key", "cbpo.key", "--at", "now", *args)
     assert "Traceback" not in result.output
@@ -280,10 +280,11 @@ def test_record_garbage_fields_never_half_writes(rec: Rec, garbage: list[tuple[s
        at=st.text(max_size=30) | st.sampled_from(["now", "2026-01-01T00:00:00Z"]))
 def test_record_garbage_arguments_never_half_write(rec: Rec, case: str, type_name: str,
                                                    at: str) -> None:
-    """Random CASE, TYPE and --at: never a traceback; one event or nothing."""
+    """Random CASE, TYPE and --at: never a traceback; one event or nothing. (CASE and TYPE
+    come after ``--``, so that one starting with '-' is not taken for an option.)"""
     before = rec.snapshot()
-    result = rec("record", case, type_name, "--key", "cbpo.key", "--at", at, "--field",
-                 "reason=x", "--field", "port=5201")
+    result = rec("record", "--key", "cbpo.key", f"--at={at}", "--field", "reason=x",
+                 "--field", "port=5201", "--", case, type_name)
     assert "Traceback" not in result.output
     if result.exit_code == 0:
         assert len(rec.snapshot()[0]) == len(before[0]) + 1
