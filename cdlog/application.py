@@ -363,7 +363,7 @@ class CaseLog(CaseCommands):
         with self.batch() as b:
             b.record(stream, event, fields, signer=signer, cosigners=cosigners, at=at,
                      recorded=recorded)
-        return b.events[-1]
+        return b.last
 
     def _prepare(self, pending: _Pending, call: _Call) -> tuple[SealedEvent, datetime]:
         """Validate, check and seal one event of a command; return it and its recorded time."""
@@ -718,6 +718,12 @@ class _Batch:
     def events(self) -> list[SealedEvent]:
         """The events of the batch as prepared (after the batch: as saved)."""
         return list(self._pending.events)
+
+    @property
+    def last(self) -> SealedEvent:
+        """The batch's newest event as prepared (after the batch: as saved); without the
+        copy :attr:`events` makes, so a command inside a long batch stays cheap."""
+        return self._pending.events[-1]
 
     @property
     def next_position(self) -> int:

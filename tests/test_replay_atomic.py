@@ -635,6 +635,22 @@ def long_scenario(steps: int) -> dict[str, Any]:
     return data
 
 
+def test_cli_long_replay_is_one_transaction_and_quiet_when_piped(
+        runner: CliRunner, store_url: str, tmp_path: Path) -> None:
+    """A long scenario (hundreds of events, one transaction) replays on both stores; with
+    stderr not a terminal no progress bar is drawn (stderr holds only the new-store line)."""
+    steps = 600
+    long = written(tmp_path, "long.yaml", long_scenario(steps))
+    done = runner.invoke(cli, ["--store", store_url, "replay", str(long)])
+    assert done.exit_code == 0, done.output
+    assert f"replayed LONG: {steps + 2} events recorded" in done.stdout
+    assert [line.split(" at ")[0] for line in done.stderr.splitlines()] == [
+        "cdlog: created a new store"]
+    with CaseLog(store_url) as log:
+        assert log.max_position() == steps + 2 + key_events(C, set())
+        assert verify_store(log).ok
+
+
 def test_cli_ctrl_c_during_a_replay_saves_nothing(tmp_path: Path) -> None:
     """Ctrl-C (SIGINT) while ``cdlog replay`` prepares a long scenario: exit 130, one line
     saying nothing partial was saved, and the store's events and tree unchanged. (stderr is

@@ -146,7 +146,8 @@ def replay(env: Env, files: tuple[Path, ...], dry_run: bool) -> None:
               "cdlog's tables in the PostgreSQL schema).")
 @pass_env
 def demo(env: Env, fresh: bool) -> None:
-    """Replay both shared scenarios, verify the store and summarise each case."""
+    """Replay both example scenarios (shipped with cdlog), verify the store and summarise
+    each case."""
     store = env.store
     if fresh and store.path is not None:
         for suffix in ("", "-wal", "-shm"):
