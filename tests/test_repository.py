@@ -8,13 +8,23 @@ in the package for ``cdlog demo`` must be the same as the ones in ``examples/``.
 
 from __future__ import annotations
 
+import importlib
+import os
+import pkgutil
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
+import click
 import pytest
 
+import cdlog.cli
+from cdlog.cli.main import cli
+
 ROOT = Path(__file__).resolve().parents[1]
+SELF = Path(__file__).resolve().relative_to(ROOT).as_posix()
 CHECKED = ("cdlog", "tests", "bench", "docs", "scripts", "examples", "Makefile", "README.md")
 
 # A relative path that climbs with "../" (what a file may cite: code, prose, a shell line).
@@ -92,6 +102,8 @@ def test_nothing_refers_outside_the_repository() -> None:
     README.md cites or reads a path outside the checkout."""
     findings = []
     for name in tracked_files():
+        if name == SELF:  # holds the patterns and their samples
+            continue
         try:
             text = (ROOT / name).read_text(encoding="utf-8")
         except UnicodeDecodeError:
@@ -109,3 +121,51 @@ def test_the_packaged_scenarios_are_the_examples() -> None:
     assert sorted(packaged) == sorted(examples)
     for name, data in packaged.items():
         assert data == examples[name], f"cdlog/demo_data/{name} differs from examples/scenarios"
+
+
+def _commands(group: click.Group, ctx: click.Context) -> list[tuple[str, str]]:
+    out = []
+    for name, command in sorted(group.commands.items()):
+        sub = click.Context(command, info_name=name, parent=ctx)
+        out.append((sub.command_path, command.get_help(sub)))
+        if isinstance(command, click.Group):
+            out += _commands(command, sub)
+    return out
+
+
+def test_help_texts_cite_nothing_outside_the_repository() -> None:
+    """No ``cdlog ... --help`` cites a document that is not in the repository (issue 9.1:
+    ``domain.md §5`` and ``§2.2``) or a path outside it."""
+    for module in pkgutil.iter_modules(cdlog.cli.__path__):  # each registers its commands
+        importlib.import_module(f"cdlog.cli.{module.name}")
+    root = click.Context(cli, info_name="cdlog")
+    helps = [("cdlog", cli.get_help(root)), *_commands(cli, root)]
+    assert len(helps) > 20
+    findings = [f"{path}: {ref}" for path, text in helps
+                for ref in outside_references("cdlog/cli/help.txt", text)]
+    findings += [f"{path}: cites a section sign" for path, text in helps
+                 if "§" in text and "SPEC.md" not in text]
+    assert findings == []
+
+
+def test_a_copy_with_nothing_beside_it_collects(tmp_path: Path) -> None:
+    """The tracked files alone, in a folder with nothing beside them (what a user's clone is),
+    collect every test without an error (issue 9.1: four test modules looked for vectors in
+    ../shared and stopped the collection)."""
+    alone = tmp_path / "alone"
+    copy = alone / "cdlog"
+    names = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
+                           check=True).stdout.decode().split("\0")
+    for name in filter(None, names):
+        if (ROOT / name).is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, copy / name)
+    assert [p.name for p in alone.iterdir()] == ["cdlog"]
+    env = {**os.environ, "PYTHONPATH": str(copy)}
+    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                           "-p", "no:cacheprovider", "--rootdir", str(copy)],
+                          cwd=copy, env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert re.search(r"\d+ tests collected", done.stdout), done.stdout[-1000:]
+    assert "error" not in done.stdout.lower().rsplit("\n", 3)[-2], done.stdout[-1000:]
