@@ -90,8 +90,9 @@ def _dry_run(env: Env, files: list[Path]) -> list[ReplayResult]:
         click.echo(f"would replay {result.scenario.name}: {result.recorded} events, "
                    f"{result.keys} key events, {result.derived_checked} derived checked, "
                    "streams " + ", ".join(result.streams))
-    click.echo(f"dry run: every step passed; nothing was written ({len(results)} "
-               "scenario(s) checked against the store as it is)")
+    checked = f"{len(results)} scenario{'s' if len(results) != 1 else ''}"
+    click.echo(f"dry run: every step passed; nothing was written ({checked} checked against "
+               "the store as it is)")
     return results
 
 
