@@ -1,0 +1,678 @@
+"""Issue 10: cases that OI, an ICE attaché or a partner starts, not only OFO interdictions.
+
+Part 1 replays the worked scenarios of examples/scenarios/origins (one per origin, one of them
+spanning two ports and districts): every step recorded, the store verifies, the expected
+answers hold through the queries, and the feedback duties the rules derive run both ways.
+Part 2 tests every rule per origin on the allowed and the refused path (a refused event
+leaves the log unchanged); part 3 the typed API (not-found, already-open).
+
+The scenario files carry a top-level ``origin:`` block; until cdlog/scenario.py reads it,
+:class:`OriginReplayer` (a :class:`~cdlog.scenario.Replayer` whose case opening carries the
+origin) replays them.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+
+from cdlog.application import CaseLog
+from cdlog.canonical import parse_time
+from cdlog.domain import events as ev
+from cdlog.domain.evolve import overdue
+from cdlog.domain.values import Officer
+from cdlog.errors import InputError, NotFoundError, RuleViolationError
+from cdlog.keys.signer import Ed25519Signer
+from cdlog.projections.answers import dump, parse_question, plain
+from cdlog.projections.queries import Queries
+from cdlog.scenario import Replayer, ReplayResult, Scenario, _step_error, _times
+from cdlog.verify import verify_store
+
+if TYPE_CHECKING:
+    from conftest import World
+    from test_scenarios import expected_counts
+else:  # pytest (import mode importlib) registers the tests folder as the package "tests"
+    from tests.test_scenarios import expected_counts
+
+ORIGINS_DIR = Path(__file__).resolve().parents[1] / "examples" / "scenarios" / "origins"
+O1 = "O1-BLA-PT-OI-INVESTIGATION.yaml"
+O2 = "O2-JFK-CD-FOREIGN-REQUEST.yaml"
+O3 = "O3-BRO-PT-PARTNER-REFERRAL.yaml"
+O4 = "O4-MIA-JFK-CD-TWO-PORTS.yaml"
+FILES = (O1, O2, O3, O4)
+
+
+# ---------------------------------------------------------------- replaying with an origin
+class OriginReplayer(Replayer):
+    """A replayer whose case opening carries the scenario's top-level ``origin:`` block.
+
+    ``origin`` holds the fields of :class:`cdlog.domain.events.Origin` (a handle in ``via``
+    stands for that actor's identifier) and, optionally, ``opened_by``: the handle of the
+    actor who opens the case (by default the one of the first step, as without an origin).
+    """
+
+    def __init__(self, log: CaseLog, origins: Mapping[str, Mapping[str, Any]]) -> None:
+        super().__init__(log)
+        self.origins = origins
+
+    def _open_case(self, sc: Scenario, result: ReplayResult) -> None:
+        spec = self.origins.get(sc.name)
+        if spec is None:
+            super()._open_case(sc, result)
+            return
+        first = next(i for i, s in enumerate(sc.events) if "stream" not in s)
+        step = sc.events[first]
+        at, rec = _times(step, first)
+        ids = {h: o.id for h, o in sc.actors.items()}
+        fields = {k: ids.get(v, v) if isinstance(v, str) else v
+                  for k, v in spec.items() if k != "opened_by"}
+        opener = spec.get("opened_by")
+        signer = (result.signers[str(opener)] if opener is not None
+                  else self._signers(sc, result, step, first)[0])
+        opened = ev.CaseOpened(reference=sc.operation_id or sc.name,
+                               operation_id=sc.operation_id, port=sc.port or "unknown",
+                               refs=sc.refs, origin=ev.Origin.model_validate(fields))
+        try:
+            self.log.record(sc.case_stream, opened, signer=signer, at=at, recorded=rec)
+        except RuleViolationError as exc:
+            raise _step_error(first, "CaseOpened", exc) from None
+        result.recorded += 1
+        result.streams.append(sc.case_stream)
+
+
+def data_of(name: str) -> dict[str, Any]:
+    """A scenario file of examples/scenarios/origins as loaded YAML."""
+    loaded: dict[str, Any] = yaml.safe_load((ORIGINS_DIR / name).read_text(encoding="utf-8"))
+    return loaded
+
+
+def replay_origin(log: CaseLog, data: dict[str, Any]) -> ReplayResult:
+    """Replay loaded scenario data with its origin block."""
+    return OriginReplayer(log, {str(data["scenario"]): data["origin"]}).replay(data)
+
+
+@pytest.fixture
+def log(store_url: str) -> Iterator[CaseLog]:
+    """A fresh, empty log."""
+    with CaseLog(store_url) as fresh:
+        yield fresh
+
+
+# ---------------------------------------------------------------- part 1: the scenarios
+@pytest.mark.parametrize("name", FILES)
+def test_origin_scenario_replays_verifies_and_answers(log: CaseLog, name: str) -> None:
+    """Each origin's scenario records every step, verifies, opens its case with its origin,
+    and its expected answers hold through the query API (as ``cdlog query`` prints them)."""
+    data = data_of(name)
+    result = replay_origin(log, data)
+    assert (result.recorded, result.derived_checked) == expected_counts(data)
+    report = verify_store(log)
+    assert report.ok, report.failures
+    stream = result.scenario.case_stream
+    opened = log.events(stream)[0]
+    assert opened.type == "CaseOpened"
+    assert opened.payload["origin"]["kind"] == data["origin"]["kind"]
+    state = log.state(stream)
+    assert state.origin == data["origin"]["kind"]
+    assert state.origin_agency == data["origin"]["agency"]
+    with Queries(log) as q:
+        for key, want in data["expected_answers"].items():
+            question = parse_question(str(key))
+            got = question.extract(dump(question.api(q, stream)), stream)
+            assert got == plain(want), f"{name}: {key}"
+
+
+def test_oi_investigation_is_oi_s_from_the_start(log: CaseLog) -> None:
+    """O1: no acceptance, the OI case number from the opening, approvals given in any order
+    checked at the release, two districts, feedback both ways and none overdue."""
+    result = replay_origin(log, data_of(O1))
+    state = log.state(result.scenario.case_stream)
+    assert (state.decision, state.case_no, state.oi_leads) == (None, "SE-06-PT-0007", True)
+    assert state.origin_district == "WD-WA"
+    assert state.operation is not None
+    assert state.operation.destination.district == "ED-WA"
+    feedback = [(d.owner, d.to, d.key.split("@")[0], d.done_at is not None)
+                for d in state.duties if d.kind == "feedback"]
+    assert feedback == [("CBP", "ICE", "secondary_examination", True),
+                        ("ICE", "CBP", "controlled_delivery", True)]
+    assert overdue(state, parse_time("2006-12-31T00:00-08:00")) == []
+
+
+def test_foreign_request_feedback_to_the_foreign_authority_and_ofo_s_late_feedback(
+        log: CaseLog) -> None:
+    """O2: the attaché opens the case; ICE owes the foreign authority and the port; OFO's
+    feedback on its exam, given late, is derived overdue at the first instant past due."""
+    result = replay_origin(log, data_of(O2))
+    assert result.derived_checked == 1
+    state = log.state(result.scenario.case_stream)
+    owed = {(d.owner, d.to): d for d in state.duties if d.kind == "feedback"}
+    assert set(owed) == {("ICE", "NL-FIOD"), ("ICE", "CBP"), ("CBP", "ICE")}
+    assert all(d.done_at is not None for d in owed.values())
+    late = owed["CBP", "ICE"]
+    assert late.due == parse_time("2006-06-07T06:40-04:00") + timedelta(days=30)
+    [derived] = overdue(state, parse_time("2006-08-01T00:00-04:00"))
+    assert (derived.event_type, derived.owner, derived.to) == ("FeedbackOverdue", "CBP", "ICE")
+    assert derived.became_overdue_at == parse_time("2006-07-07T06:40-04:00")
+    opener = log.events(result.scenario.case_stream)[0].envelope["actor"]
+    assert (opener["role"], opener["id"]) == ("Attache", "ICE-9001")
+    assert state.shadows == {"CBP-4755"}
+
+
+def test_partner_referral_stops_at_the_port(log: CaseLog) -> None:
+    """O3: an operation aborted before any release; OI never held responsibility, the seizure
+    opened no second OFO duty while the first was open, every duty was met."""
+    result = replay_origin(log, data_of(O3))
+    state = log.state(result.scenario.case_stream)
+    assert not state.released
+    assert not state.responsibility_assumed
+    assert state.closed
+    feedback = sorted((d.owner, d.to) for d in state.duties if d.kind == "feedback")
+    assert feedback == [("CBP", "ICE"), ("ICE", "ATF"), ("ICE", "CBP")]
+    assert overdue(state, parse_time("2006-12-31T00:00-06:00")) == []
+
+
+def test_ofo_interdiction_spans_two_ports(log: CaseLog) -> None:
+    """O4: examined at MIA, released at JFK (both OFO), two districts; the explicit
+    ofo_interdiction origin behaves as no origin (acceptance needed, R3 notification)."""
+    result = replay_origin(log, data_of(O4))
+    state = log.state(result.scenario.case_stream)
+    assert (state.port, state.ports) == ("5206", ["4701"])
+    assert state.decision == "accepted"
+    released = next(e for e in log.events(result.scenario.case_stream)
+                    if e.type == "ResponsibilityReleased")
+    assert (released.payload["to_agency"], released.payload["to_office"]) == ("CBP", "OFO")
+
+
+def test_scenario_without_origin_block_opens_as_before(log: CaseLog,
+                                                       scenarios_dir: Path) -> None:
+    """A scenario with no ``origin:`` block (scenario C) opens its case as an OFO interdiction
+    with no origin field in the stored payload, so its bytes are those of before."""
+    [result] = [OriginReplayer(log, {}).replay(scenarios_dir / "C-SYS-DECLINED-ADMIN.yaml")]
+    opened = log.events(result.scenario.case_stream)[0]
+    assert "origin" not in opened.payload
+    assert log.state(result.scenario.case_stream).origin == "ofo_interdiction"
+
+
+SCENARIO_REFUSALS: list[tuple[str, str, dict[str, Any], int, str]] = [
+    # (file, step type to change, changes, step refused (index, -1 = the opening), rule)
+    (O1, "ExaminationConducted", {"actor": "oi_ca"}, 0, "R1"),
+    (O1, "ResponsibilityAssumed", {"actor": "scbpo"}, 0, "R2"),
+    (O2, "CaseOpened", {"opened_by": "oi_ca"}, -1, "R1"),
+    (O3, "InformationShared", {"basis": "dhs_need_to_know"}, 0, "R8"),
+    (O4, "InvestigativeNotificationSent", {"actor": "scbpo"}, 0, "R3"),
+]
+
+
+@pytest.mark.parametrize(("name", "type_", "changes", "refused_at", "rule"),
+                         SCENARIO_REFUSALS,
+                         ids=[f"{f[:2]}-{t}-{r}" for f, t, _, _, r in SCENARIO_REFUSALS])
+def test_origin_scenario_variant_refused_naming_step_and_rule(
+        log: CaseLog, name: str, type_: str, changes: dict[str, Any], refused_at: int,
+        rule: str) -> None:
+    """An edited origin scenario is refused at the edited step, naming it and the rule, and
+    nothing of it is saved."""
+    data = copy.deepcopy(data_of(name))
+    if type_ == "CaseOpened":
+        data["origin"].update(changes)
+        step = 0
+    else:
+        step = next(i for i, s in enumerate(data["events"]) if s["type"] == type_)
+        data["events"][step].update(changes)
+    before = log.max_position()
+    with pytest.raises(RuleViolationError) as info:
+        replay_origin(log, data)
+    assert info.value.rule == rule, str(info.value)
+    shown = "CaseOpened" if refused_at < 0 else type_
+    assert info.value.event_type == f"step {step + 1} ({shown})"
+    assert log.max_position() == before
+
+
+# ---------------------------------------------------------------- part 2: rules per origin
+ATTACHE = ("ICE-9001", "Attache", "ICE", "OIA")
+T21 = [{"item_id": "D-1", "description": "bricks, white powder", "category": "drug",
+        "count": 10, "gross_weight_kg": "11.0"}]
+MODE = {"courier": "unwitting", "contents": "intact", "direction": "inbound",
+        "vector": "air_cargo"}
+PROPOSAL = {"operation_type": "controlled_delivery", "mode": MODE,
+            "destination": {"district": "SD-FL"}}
+RESPONSIBILITY = {"agency": "ICE", "office": "OI", "scope": "OP-O-1"}
+ORIGIN_OF: dict[str, tuple[str, dict[str, Any]]] = {  # kind -> (opener, origin fields)
+    "ofo_interdiction": ("cbpo", {}),
+    "oi_investigation": ("oi_ca", {"agency": "ICE", "office": "OI", "case_no": "MI-O-1"}),
+    "foreign_request": ("attache", {"agency": "CO-DIAN", "state": "CO", "via": "ICE-9001",
+                                    "request_ref": "MLA-CO-1", "case_no": "MI-O-1"}),
+    "partner_referral": ("oi_ca", {"agency": "DEA", "office": "Miami-FD",
+                                   "case_no": "MI-O-1"}),
+}
+KINDS = tuple(ORIGIN_OF)
+NOT_OFO = KINDS[1:]
+
+
+def with_attache(world: World) -> World:
+    """Certify an ICE attaché (role Attache, office OIA) in the world."""
+    if "attache" not in world.signers:
+        ident, role, agency, office = ATTACHE
+        signer = Ed25519Signer.generate()
+        officer = Officer(id=ident, role=role, agency=agency, office=office)
+        start = world.t(0) - timedelta(days=1)
+        world.log.certify_officer(world.roots[agency], officer, signer.public_key,
+                                  not_before=start, not_after=start + timedelta(days=3650),
+                                  at=start)
+        world.signers["attache"] = signer
+        world.officers["attache"] = officer
+    return world
+
+
+def snapshot(world: World, stream: str) -> tuple[int, int, int]:
+    """Log position, stream version and stored events of ``stream``."""
+    return (world.log.max_position(), world.log.state(stream).version,
+            len(world.log.events(stream)))
+
+
+def refused(world: World, stream: str, type_: str, fields: dict[str, Any], *, by: str,
+            at: float, rule: str, says: tuple[str, ...] = ()) -> RuleViolationError:
+    """Record an event the rules must refuse under ``rule``; nothing may be written."""
+    before = snapshot(world, stream)
+    with pytest.raises(RuleViolationError) as info:
+        world.rec(stream, type_, fields, by=by, at=at)
+    assert info.value.rule == rule, str(info.value)
+    for text in says:
+        assert text in str(info.value), f"{text!r} not in {info.value}"
+    assert snapshot(world, stream) == before
+    return info.value
+
+
+def open_origin(world: World, kind: str, *, by: str | None = None,
+                **changes: Any) -> str:
+    """Open case OP-O-1 at Miami airport (5206) with origin ``kind`` (none for OFO)."""
+    opener, fields = ORIGIN_OF[kind]
+    with_attache(world)
+    origin = None if kind == "ofo_interdiction" and not changes else {
+        "kind": kind, **fields, **changes}
+    return world.log.open_case("OP-O-1", port="5206", signer=world.signers[by or opener],
+                               at=world.t(0), recorded=world.t(0), origin=origin)
+
+
+def lead(world: World, stream: str, kind: str) -> None:
+    """Bring OI to lead the case: an OFO interdiction is discovered, notified and accepted;
+    other origins are OI's already."""
+    if kind != "ofo_interdiction":
+        return
+    world.rec(stream, "ContrabandDiscovered", {"items": T21}, by="cbpo", at=1)
+    world.rec(stream, "InvestigativeNotificationSent",
+              {"identified_at": world.t(1), "to": world.id("oi_duty"), "channel": "phone"},
+              by="cbpo", at=2)
+    world.rec(stream, "CaseAccepted", {"case_no": "MI-O-1", "lead_office": "SAC-Miami"},
+              by="oi_duty", at=3)
+
+
+def port_hold(world: World, stream: str, kind: str, at: float) -> None:
+    """OFO examines, finds (unless found already) and holds at the port."""
+    world.rec(stream, "ExaminationConducted", {"method": "covert", "result": "positive"},
+              by="cbpo", at=at)
+    if kind != "ofo_interdiction":
+        world.rec(stream, "ContrabandDiscovered", {"items": T21}, by="cbpo", at=at + 1)
+    world.rec(stream, "HoldPlaced", {"hold_type": "quiet_hold_pending_OI", "reason": "OI"},
+              by="scbpo", at=at + 2)
+
+
+GRANTS = [("GS", "oi_gs"), ("SAC", "oi_sac"), ("USAO-origin", "ausa")]
+
+
+def approvals(world: World, stream: str, kind: str, at: float) -> None:
+    """Grant every approval the default configuration requires, in reverse order."""
+    grants = list(GRANTS)
+    if kind == "foreign_request":
+        grants.append(("foreign", "oi_sac"))
+    for i, (approval, by) in enumerate(reversed(grants)):
+        world.rec(stream, "ApprovalGranted", {"kind": approval}, by=by, at=at + i)
+
+
+# R1 ----------------------------------------------------------------------------------------
+OPENERS = [(k, by, ok) for k, allowed, denied in [
+    ("ofo_interdiction", ["cbpo"], ["oi_ca", "attache"]),
+    ("oi_investigation", ["oi_ca"], ["cbpo", "attache"]),
+    ("foreign_request", ["attache"], ["oi_ca", "cbpo"]),
+    ("partner_referral", ["oi_ca", "oi_duty"], ["cbpo", "dea"]),
+] for by, ok in [*((a, True) for a in allowed), *((d, False) for d in denied)]]
+
+
+@pytest.mark.parametrize(("kind", "by", "allowed"), OPENERS,
+                         ids=[f"{k}-{b}" for k, b, _ in OPENERS])
+def test_r1_who_may_open_each_origin(world: World, kind: str, by: str, allowed: bool) -> None:
+    """R1 per origin: OFO opens its interdictions; OI its own investigations and partner
+    referrals; the ICE attaché a foreign request; anyone else is refused, nothing written."""
+    with_attache(world)
+    changes = {"via": world.id(by)} if kind == "foreign_request" else {}
+    if allowed:
+        stream = open_origin(world, kind, by=by, **changes)
+        assert world.log.state(stream).origin == kind
+        return
+    before = world.log.max_position()
+    with pytest.raises(RuleViolationError) as info:
+        open_origin(world, kind, by=by, **changes)
+    assert info.value.rule == "R1"
+    assert "may open a case from" in str(info.value)
+    assert world.log.max_position() == before
+    assert world.log.state("case:OP-O-1").version == 0
+
+
+@pytest.mark.parametrize(("kind", "changes", "rule", "says"), [
+    ("oi_investigation", {"agency": "CBP", "office": "OFO"}, "origin", "ICE/OI"),
+    ("foreign_request", {"agency": "DEA"}, "origin", "a U.S. agency"),
+    ("foreign_request", {"via": "ICE-6610"}, "origin", "relayed via"),
+    ("partner_referral", {"agency": "ICE", "office": "OI"}, "origin", "partner referral"),
+    ("ofo_interdiction", {"agency": "CBP", "office": "OFO", "case_no": "MI-O-1"}, "R4",
+     "CaseAccepted"),
+], ids=["oi-named-cbp", "foreign-from-us-agency", "foreign-via-other", "partner-is-oi",
+        "ofo-with-case-no"])
+def test_origin_must_agree_with_its_kind(world: World, kind: str, changes: dict[str, Any],
+                                         rule: str, says: str) -> None:
+    """The origin's originator must fit its kind (OI for its own investigation, a foreign
+    authority relayed by the opening attaché, a partner other than OI); nothing written."""
+    with pytest.raises(RuleViolationError) as info:
+        open_origin(world, kind, **changes)
+    assert info.value.rule == rule
+    assert says in str(info.value)
+    assert world.log.state("case:OP-O-1").version == 0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_r1_port_acts_are_ofo_s_whatever_the_origin(world: World, kind: str) -> None:
+    """R1 per origin: an OI agent cannot record a port examination, hold or discovery; a CBP
+    officer can."""
+    stream = open_origin(world, kind)
+    acts: list[tuple[str, dict[str, Any]]] = [
+        ("ExaminationConducted", {"method": "covert", "result": "positive"}),
+        ("HoldPlaced", {"hold_type": "quiet_hold_pending_OI", "reason": "OI"}),
+        ("ContrabandDiscovered", {"items": T21})]
+    for type_, fields in acts:
+        refused(world, stream, type_, fields, by="oi_ca", at=5, rule="R1", says=("CBP/OFO",))
+    port_hold(world, stream, kind, 5)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_r1_planning_and_surveillance_are_oi_s_whatever_the_origin(world: World,
+                                                                   kind: str) -> None:
+    """R1 per origin: a CBP officer cannot propose an operation or record surveillance."""
+    stream = open_origin(world, kind)
+    lead(world, stream, kind)
+    refused(world, stream, "OperationProposed", PROPOSAL, by="scbpo", at=10, rule="R1",
+            says=("planning",))
+    world.rec(stream, "OperationProposed", PROPOSAL, by="oi_ca", at=10)
+    refused(world, stream, "SurveillanceStarted", {"team_lead": world.id("oi_ca")},
+            by="cbpo", at=11, rule="R1", says=("surveillance outside the port",))
+    world.rec(stream, "SurveillanceStarted", {"team_lead": world.id("oi_ca")}, by="oi_ca",
+              at=11)
+
+
+# R3 ----------------------------------------------------------------------------------------
+def test_r3_notification_only_from_the_cbpo_enforcement(world: World) -> None:
+    """R3: a CBP/OFO officer who is not a CBPO (Enforcement) is refused, naming the memo's
+    notifier; another agency is refused with where its information goes instead."""
+    stream = open_origin(world, "ofo_interdiction")
+    notice = {"identified_at": world.t(0), "to": world.id("oi_duty"), "channel": "phone"}
+    refused(world, stream, "InvestigativeNotificationSent", notice, by="scbpo", at=2,
+            rule="R3", says=("CBP Officers (Enforcement)", "notifier_roles"))
+    err = refused(world, stream, "InvestigativeNotificationSent", notice, by="dea", at=2,
+                  rule="R3", says=("InformationShared", "partner_referral"))
+    assert "DEA/DO" in str(err)
+    world.rec(stream, "InvestigativeNotificationSent", notice, by="cbpo", at=2)
+
+
+# R4 ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", NOT_OFO)
+def test_r4_acceptance_only_for_ofo_referrals(world: World, kind: str) -> None:
+    """R4 per origin: a case that began with OI, an attaché or a partner is OI's from its
+    opening: no CaseAccepted/CaseDeclined, and OI proposes at once."""
+    stream = open_origin(world, kind)
+    refused(world, stream, "CaseAccepted", {"case_no": "MI-O-1", "lead_office": "SAC-Miami"},
+            by="oi_duty", at=1, rule="R4", says=(f"began as {kind}",))
+    refused(world, stream, "CaseDeclined", {"reason_code": "RESOURCES"}, by="oi_duty", at=1,
+            rule="R4")
+    world.rec(stream, "OperationProposed", PROPOSAL, by="oi_ca", at=2)
+    assert world.log.state(stream).case_no == "MI-O-1"
+
+
+def test_r4_ofo_interdiction_still_needs_acceptance(world: World) -> None:
+    """R4: in an OFO interdiction (origin given explicitly) OI proposes only once accepted."""
+    stream = open_origin(world, "ofo_interdiction", agency="CBP", office="OFO")
+    refused(world, stream, "OperationProposed", PROPOSAL, by="oi_ca", at=1, rule="R4",
+            says=("not accepted",))
+    lead(world, stream, "ofo_interdiction")
+    world.rec(stream, "OperationProposed", PROPOSAL, by="oi_ca", at=4)
+
+
+# R2 ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", KINDS)
+def test_r2_release_needs_oi_responsibility_and_approvals_in_any_order(world: World,
+                                                                       kind: str) -> None:
+    """R2 per origin: the release is refused until OI assumed responsibility and every
+    required approval (granted in reverse order) is in; a CBP officer cannot assume
+    responsibility for OI."""
+    stream = open_origin(world, kind)
+    lead(world, stream, kind)
+    world.rec(stream, "OperationProposed", PROPOSAL, by="oi_ca", at=10)
+    port_hold(world, stream, kind, 20)
+    refused(world, stream, "HoldReleased", {"reason": "go"}, by="pd", at=30, rule="R2",
+            says=("ResponsibilityAssumed",))
+    refused(world, stream, "ResponsibilityAssumed", RESPONSIBILITY, by="scbpo", at=31,
+            rule="R2", says=("only ICE/OI",))
+    world.rec(stream, "ResponsibilityAssumed", RESPONSIBILITY, by="oi_gs", at=31)
+    err = refused(world, stream, "HoldReleased", {"reason": "go"}, by="pd", at=32,
+                  rule="approvals")
+    if kind == "foreign_request":
+        assert "foreign" in err.problem
+    approvals(world, stream, kind, 33)
+    world.rec(stream, "HoldReleased", {"reason": "go"}, by="pd", at=40)
+    assert world.log.state(stream).released
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_r2_no_delivery_without_a_proposed_operation(world: World, kind: str) -> None:
+    """R2 per origin: a delivery recorded without OperationProposed is refused at that step."""
+    stream = open_origin(world, kind)
+    lead(world, stream, kind)
+    refused(world, stream, "DeliveryMade", {"to_party": "SUBJ-1"}, by="oi_ca", at=10,
+            rule="R2", says=("OperationProposed",))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_r2_responsibility_not_released_mid_operation(world: World, kind: str) -> None:
+    """R2 per origin: OI cannot release responsibility while the operation runs; after its
+    termination it may, naming who holds it from then on."""
+    stream = open_origin(world, kind)
+    lead(world, stream, kind)
+    world.rec(stream, "ResponsibilityAssumed", RESPONSIBILITY, by="oi_gs", at=9)
+    world.rec(stream, "OperationProposed", PROPOSAL, by="oi_ca", at=10)
+    released = {"to": "CBP vault", "scope": "OP-O-1", "to_agency": "CBP", "to_office": "OFO"}
+    refused(world, stream, "ResponsibilityReleased", released, by="oi_gs", at=11, rule="R2",
+            says=("still running", "OperationTerminated"))
+    world.rec(stream, "OperationTerminated", {"reason": "abort_risk"}, by="oi_gs", at=12)
+    refused(world, stream, "ResponsibilityReleased", {**released, "to_agency": "ACME"},
+            by="oi_gs", at=13, rule="R2", says=("to_agency",))
+    sealed = world.rec(stream, "ResponsibilityReleased", released, by="oi_gs", at=13)
+    assert (sealed.payload["to_agency"], sealed.payload["to_office"]) == ("CBP", "OFO")
+    assert not world.log.state(stream).responsibility_assumed
+
+
+# R5 ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", KINDS)
+def test_r5_shadow_on_a_title21_case_whoever_opened_it(world: World, kind: str) -> None:
+    """R5 per origin: at a pilot port, a Title 21 case OI leads takes a shadow under its OI
+    case number (from the acceptance or from the opening); another number is refused."""
+    stream = open_origin(world, kind)
+    lead(world, stream, kind)
+    if kind != "ofo_interdiction":
+        world.rec(stream, "ContrabandDiscovered", {"items": T21}, by="cbpo", at=4)
+    shadow = {"cbp_officer": world.id("shadow"), "oi_agent": world.id("oi_ca"),
+              "case_no": "MI-O-9", "port": "5206"}
+    refused(world, stream, "ShadowAssigned", shadow, by="scbpo", at=5, rule="R5")
+    world.rec(stream, "ShadowAssigned", {**shadow, "case_no": "MI-O-1"}, by="scbpo", at=6)
+
+
+# R7 ----------------------------------------------------------------------------------------
+def feedback_duties(world: World, stream: str) -> list[tuple[str, str, bool]]:
+    """(owner, owed to, done) of every feedback duty of the case."""
+    return [(d.owner, d.to, d.done_at is not None)
+            for d in world.log.state(stream).duties if d.kind == "feedback"]
+
+
+@pytest.mark.parametrize(("kind", "owed"), [
+    ("ofo_interdiction", [("ICE", "CBP", False)]),
+    ("oi_investigation", [("CBP", "ICE", False), ("ICE", "CBP", False)]),
+    ("foreign_request", [("CBP", "ICE", False), ("ICE", "CO-DIAN", False),
+                         ("ICE", "CBP", False)]),
+    ("partner_referral", [("CBP", "ICE", False), ("ICE", "DEA", False),
+                          ("ICE", "CBP", False)]),
+])
+def test_r7_feedback_owed_by_the_receiving_agency_both_ways(
+        world: World, kind: str, owed: list[tuple[str, str, bool]]) -> None:
+    """R7 per origin: an arrest opens ICE's duty to the originating agency (and to the port
+    that acted for it); OFO's exam on OI's information opens CBP's duty to ICE; each
+    feedback closes only the duties it answers; the due time comes from configuration."""
+    stream = open_origin(world, kind)
+    lead(world, stream, kind)
+    port_hold(world, stream, kind, 5)
+    world.rec(stream, "ArrestMade", {"subject_ref": "SUBJ-1", "arresting_agency": "ICE"},
+              by="oi_ca", at=30)
+    assert feedback_duties(world, stream) == owed
+    state = world.log.state(stream)
+    config = world.log.config
+    for duty in state.duties:
+        office = "OI" if duty.owner == "ICE" else "OFO"   # the result's recorder's office
+        assert duty.due - duty.opened_at == config.feedback_due_after(office)
+    for owner, to, _ in owed:
+        by = "oi_gs" if owner == "ICE" else "scbpo"
+        world.rec(stream, "FeedbackProvided", {"from_agency": owner, "to_agency": to,
+                                               "categories": ["investigation"],
+                                               "results": "results"}, by=by, at=40)
+        assert (owner, to, True) in feedback_duties(world, stream)
+    assert all(done for _, _, done in feedback_duties(world, stream))
+
+
+@pytest.mark.parametrize(("kind", "to", "allowed"), [
+    ("foreign_request", "CO-DIAN", True), ("foreign_request", "USCG", True),
+    ("partner_referral", "DEA", True), ("oi_investigation", "USCG", True),
+    ("oi_investigation", "CO-DIAN", False), ("partner_referral", "ICE", False),
+])
+def test_r7_feedback_recipients(world: World, kind: str, to: str, allowed: bool) -> None:
+    """R7: feedback may go to the case's originator (a foreign authority, a partner) or a DHS
+    component such as USCG; not to an unknown agency nor to oneself."""
+    stream = open_origin(world, kind)
+    fields = {"from_agency": "ICE", "to_agency": to, "categories": ["investigation"],
+              "results": "r"}
+    if allowed:
+        world.rec(stream, "FeedbackProvided", fields, by="oi_gs", at=5)
+    else:
+        refused(world, stream, "FeedbackProvided", fields, by="oi_gs", at=5, rule="R7",
+                says=("to_agency",))
+
+
+# R8 ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("kind", "to", "basis", "allowed"), [
+    ("ofo_interdiction", "ICE", "dhs_need_to_know", True),
+    ("oi_investigation", "USCG", "dhs_need_to_know", True),
+    ("partner_referral", "DEA", "dhs_need_to_know", False),
+    ("foreign_request", "CO-DIAN", "dhs_need_to_know", False),
+    ("partner_referral", "DEA", "routine_use", True),
+])
+def test_r8_need_to_know_only_inside_dhs(world: World, kind: str, to: str, basis: str,
+                                         allowed: bool) -> None:
+    """R8 per origin: dhs_need_to_know is refused for an agency outside DHS (DEA, a foreign
+    authority), also as a late entry; other bases and DHS components are allowed."""
+    stream = open_origin(world, kind)
+    agency, by = ("CBP", "cbpo") if to == "ICE" else ("ICE", "oi_ca")
+    fields = {"from_agency": agency, "to_agency": to, "basis": basis}
+    if allowed:
+        world.rec(stream, "InformationShared", fields, by=by, at=5)
+        return
+    refused(world, stream, "InformationShared", fields, by=by, at=5, rule="R8",
+            says=("outside DHS",))
+    late = {"wraps": "InformationShared", "reason": "entered late", "event": fields}
+    before = snapshot(world, stream)
+    with pytest.raises(RuleViolationError) as info:
+        world.rec(stream, "LateEntryRecorded", late, by=by, at=5, recorded=5 + 24 * 60)
+    assert info.value.rule == "R8"
+    assert snapshot(world, stream) == before
+
+
+def test_r8_eu_pnr_flag(world: World) -> None:
+    """R8: PNR-derived data flagged as not EU PNR is outside the third-party rule; with the
+    flag left out it is treated as EU PNR and needs an authorisation."""
+    stream = open_origin(world, "ofo_interdiction")
+    fields = {"from_agency": "CBP", "to_agency": "ICE", "basis": "dhs_need_to_know",
+              "pnr_derived": True}
+    refused(world, stream, "InformationShared", fields, by="pnr_sup", at=5, rule="R8",
+            says=("EU PNR",))
+    sealed = world.rec(stream, "InformationShared", {**fields, "eu_pnr": False},
+                       by="pnr_sup", at=6)
+    assert sealed.payload["eu_pnr"] is False
+
+
+# ---------------------------------------------------------------- part 3: the typed API
+def test_api_not_found_and_already_open(world: World) -> None:
+    """Recording into a case never opened raises NotFoundError naming it; opening a case that
+    exists raises InputError saying so; neither writes anything."""
+    before = world.log.max_position()
+    with pytest.raises(NotFoundError, match=r"no case case:OP-NONE"):
+        world.log.record_examination("OP-NONE", method="covert", result="positive",
+                                     signer=world.signers["cbpo"], at=world.t(1),
+                                     recorded=world.t(1))
+    assert world.log.max_position() == before
+    stream = open_origin(world, "oi_investigation")
+    position = world.log.max_position()
+    with pytest.raises(InputError, match=r"case case:OP-O-1 already exists"):
+        open_origin(world, "oi_investigation")
+    assert world.log.max_position() == position
+    assert world.log.state(stream).version == 1
+
+
+def test_api_typed_stages_of_an_oi_case(world: World) -> None:
+    """The typed methods record an OI-originated pass-through end to end."""
+    log, s, i = world.log, world.signers, world.id
+
+    def t(m: float) -> dict[str, Any]:
+        return {"at": world.t(m), "recorded": world.t(m)}
+
+    stream = log.open_case("OP-O-2", port="5206", signer=s["oi_ca"],
+                           origin={"kind": "oi_investigation", "agency": "ICE",
+                                   "office": "OI", "case_no": "MI-O-2"}, **t(0))
+    log.propose_operation(stream, operation_type="pass_through",
+                          mode={**MODE, "vector": "air_cargo"},
+                          destination={"district": "SD-FL"}, signer=s["oi_ca"], **t(1))
+    for n, (kind, by) in enumerate([*GRANTS, ("port-release", "pd")]):
+        log.grant_approval(stream, kind=kind, signer=s[by], **t(2 + n))
+    log.record_examination(stream, method="covert", result="positive", signer=s["cbpo"],
+                           port="5206", **t(10))
+    log.record_discovery(stream, items=T21, signer=s["cbpo"], **t(11))
+    log.place_hold(stream, hold_type="quiet_hold_pending_OI", reason="OI", signer=s["scbpo"],
+                   **t(12))
+    log.assume_responsibility(stream, scope="OP-O-2", signer=s["oi_gs"],
+                              acknowledged_by_ofo=i("scbpo"), **t(13))
+    log.release_pass_through(stream, requested_by=i("oi_ca"), authorised_by=i("pd"),
+                             exam_performed=True, signer=s["oi_ca"], cosigners=[s["pd"]],
+                             **t(14))
+    log.start_surveillance(stream, team_lead=i("oi_ca"), signer=s["oi_ca"], **t(15))
+    log.record_delivery(stream, to_party="SUBJ-2", signer=s["oi_ca"], **t(20))
+    log.end_surveillance(stream, signer=s["oi_ca"], **t(21))
+    log.terminate_operation(stream, reason="completed", signer=s["oi_gs"], **t(22))
+    log.release_responsibility(stream, to="operation ended", scope="OP-O-2",
+                               signer=s["oi_gs"], **t(23))
+    log.provide_feedback(stream, from_agency="CBP", to_agency="ICE",
+                         categories=["secondary_examination"], results="exam done",
+                         signer=s["scbpo"], **t(24))
+    log.provide_feedback(stream, from_agency="ICE", to_agency="CBP",
+                         categories=["pass_through"], results="delivered",
+                         signer=s["oi_gs"], **t(25))
+    log.close_case(stream, reason="done", signer=s["oi_gs"], **t(26))
+    state = log.state(stream)
+    assert state.closed
+    assert all(d.done_at is not None for d in state.duties)
+    assert verify_store(log).ok
