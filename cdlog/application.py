@@ -338,6 +338,11 @@ class CaseLog(CaseCommands):
         for done in pending.on_commit:
             done()
 
+    @property
+    def in_batch(self) -> bool:
+        """Whether a :meth:`batch` of this log is open (commands now join it)."""
+        return self._open is not None
+
     def _forget(self, pending: _Pending) -> None:
         """Drop the cached states a pending command folded its events into (in place)."""
         for stream in pending.streams:

@@ -155,6 +155,8 @@ def load_scenario(source: Path | str | Mapping[str, Any]) -> Scenario:
             raise InputError(f"events[{i}].t", "is a window without from and to",
                              "a time, or {from: time, to: time}")
         events.append(step)
+    if not events:
+        raise InputError(f"{where}: events", "is empty", "at least one step")
     ports = data.get("ports") or {}
     operation_id = data.get("operation_id")
     return Scenario(name=str(data["scenario"]),
@@ -218,8 +220,10 @@ class Replayer:
         sc = source if isinstance(source, Scenario) else load_scenario(source)
         result = ReplayResult(scenario=sc)
         starts = [_times(s, i)[1] for i, s in enumerate(sc.events)]
-        starts += [parse_time(str(s["t"]["from"] if isinstance(s["t"], Mapping) else s["t"]))
-                   for s in sc.events]
+        starts += [parse_time(str(s["t"]["from"]), f"events[{i}].t.from")
+                   for i, s in enumerate(sc.events) if isinstance(s["t"], Mapping)]
+        starts += [_times(s, i)[0] for i, s in enumerate(sc.events)
+                   if not isinstance(s["t"], Mapping)]
         t0 = min(starts) - ROOT_VALID_BEFORE
         with self.log.batch() as b:
             self._watch(b)
@@ -251,6 +255,9 @@ class Replayer:
         (against the rules, the keys and the log's current state, each seeing the ones before
         it) and nothing is saved; the results say what would have been recorded.
         """
+        if dry_run and self.log.in_batch:
+            raise InputError("dry_run", "asked for inside an open batch of the log, which it "
+                             "cannot leave unchanged", "a dry run outside any batch")
         scenarios = [s if isinstance(s, Scenario) else load_scenario(s) for s in sources]
         results: list[ReplayResult] = []
         try:

@@ -266,6 +266,13 @@ def test_dry_run_prepares_everything_and_saves_nothing(log: CaseLog, store_url: 
         replayer.replay_all([misspelt()], dry_run=True)
 
 
+def test_no_dry_run_inside_an_open_batch(log: CaseLog) -> None:
+    """A dry run cannot leave a caller's open batch unchanged: it is refused."""
+    with log.batch(), pytest.raises(InputError, match="inside an open batch"):
+        Replayer(log).replay_all([C], dry_run=True)
+    assert log.max_position() == 0
+
+
 def test_replay_joins_an_open_batch(log: CaseLog, store_url: str) -> None:
     """A replay inside a caller's batch is saved with it, or not at all."""
     seen = []
@@ -513,8 +520,17 @@ def _time_not_a_time(data: dict[str, Any]) -> None:
     data["events"][5]["rec"] = "next tuesday"
 
 
+def _window_start_not_a_time(data: dict[str, Any]) -> None:
+    data["events"][1]["t"] = {"from": "dawn", "to": data["events"][1]["t"]}
+
+
+def _no_steps(data: dict[str, Any]) -> None:
+    data["events"] = []
+
+
 MALFORMED = [_events_not_a_list, _a_step_not_a_mapping, _window_without_end, _actors_a_list,
-             _refs_a_list, _owner_missing, _time_not_a_time]
+             _refs_a_list, _owner_missing, _time_not_a_time, _window_start_not_a_time,
+             _no_steps]
 
 
 @pytest.mark.parametrize("edit", MALFORMED, ids=[f.__name__.strip("_") for f in MALFORMED])
