@@ -44,6 +44,7 @@ from cdlog.errors import CdlogError, InputError, RuleViolationError
 from cdlog.keys.keyfile import read_key_file
 from cdlog.keys.signer import Ed25519Signer, Signer
 from cdlog.ledger import LedgerCursor
+from cdlog.logging import capture_logs
 from cdlog.pgledger import probe
 from cdlog.scenario import Replayer, load_scenario, replay
 from cdlog.stores import resolve_store
@@ -429,7 +430,7 @@ def test_a_nested_batch_is_prepared_again_when_keys_change(world: World,
     """Another writer certifies a key while a batch of nested commands is open: the batch is
     prepared again from every nested call and saved once, after it."""
     case = world.open_case()
-    with CaseLog(store_url) as other, world.log.batch():
+    with capture_logs() as logs, CaseLog(store_url) as other, world.log.batch():
         world.rec(case, "ExaminationReferred", {"reason": "targeting"}, by="cbpo", at=5)
         start = world.t(-60)
         other.certify_officer(world.roots["CBP"],
@@ -438,6 +439,7 @@ def test_a_nested_batch_is_prepared_again_when_keys_change(world: World,
                               not_after=start + timedelta(days=30), at=world.t(1))
         world.rec(case, "ExaminationConducted", {"method": "NII", "result": "alert"},
                   by="cbpo", at=6)
+    assert [e["attempt"] for e in logs if e["event"].startswith("keys changed")] == [1]
     assert [e.type for e in world.log.events(case)] == [
         "CaseOpened", "ExaminationReferred", "ExaminationConducted"]
     assert verify_store(world.log).ok
