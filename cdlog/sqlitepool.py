@@ -39,6 +39,11 @@ class OpeningSQLitePool(SQLiteConnectionPool):
     """eventsourcing's SQLite pool, retrying a connection that met "database is locked" while
     it was being set up, until the pool's lock timeout."""
 
+    def __init__(self, *, db_name: str, **kwargs: Any) -> None:
+        super().__init__(db_name=db_name, **kwargs)
+        if "mode=ro" in db_name:  # a read-only store (cdlog.stores.sqlite_name): never
+            self.is_journal_mode_wal = True  # switch its journal mode (a write)
+
     def _create_connection(self) -> SQLiteConnection:
         deadline = time.monotonic() + (self.lock_timeout or 5)
         while True:

@@ -159,7 +159,7 @@ class StoreConfig:
             # eventsourcing's SQLite factory, whose pool survives several processes opening
             # one new store at once and whose errors name the file (cdlog/sqlitepool.py)
             return {"PERSISTENCE_MODULE": "cdlog.sqlitepool:CdlogSQLiteFactory",
-                    "SQLITE_DBNAME": os.path.abspath(self.path),
+                    "SQLITE_DBNAME": sqlite_name(self.path, create=create),
                     "SQLITE_LOCK_TIMEOUT": str(timeout), "CREATE_TABLE": create_table,
                     # keeps the Merkle log in the events' transaction (cdlog/ledger.py)
                     "APPLICATION_RECORDER_TOPIC": "cdlog.ledger:CdlogSQLiteApplicationRecorder"}
@@ -183,6 +183,37 @@ def connect_timeout() -> int:
     ``POSTGRES_CONNECT_TIMEOUT`` when it is set, else :data:`CONNECT_TIMEOUT`."""
     text = os.environ.get("POSTGRES_CONNECT_TIMEOUT", "").strip()
     return int(text) if text.isdigit() and int(text) > 0 else CONNECT_TIMEOUT
+
+
+def sqlite_name(path: Path, *, create: bool = True) -> str:
+    """The name SQLite opens ``path`` by: its absolute path; for a store opened without
+    ``create`` that this process may not write (a read-only file, or a folder where SQLite
+    cannot make its ``-wal``/``-shm`` files), a read-only URI, so that read-only commands
+    work on a store on read-only media or owned by someone else.
+
+    Where the folder is not writable and no ``-wal``/``-shm`` file exists (no connection is
+    open on the store), the file is read as immutable (SQLite needs a writable shared-memory
+    file otherwise).
+    """
+    where = os.path.abspath(path)
+    folder = os.path.dirname(where)
+    if create or not os.path.isfile(where):
+        return where
+    folder_ok = os.access(folder, os.W_OK | os.X_OK)
+    if os.access(where, os.W_OK) and folder_ok:
+        return where
+    uri = f"file:{quote(where)}?mode=ro"
+    if not folder_ok and not any(os.path.exists(where + s) for s in ("-wal", "-shm")):
+        uri += "&immutable=1"
+    return uri
+
+
+def sqlite_file(name: str | os.PathLike[str]) -> str:
+    """The absolute path of the file an SQLite name (a path or a ``file:`` URI) opens."""
+    text = os.fspath(name)
+    if text.startswith("file:"):
+        text = unquote(urlsplit(text).path)
+    return os.path.abspath(text)
 
 
 def lock_timeout() -> int:
@@ -256,7 +287,7 @@ def sqlite_error(path: str | os.PathLike[str], exc: BaseException,
 
 def _sqlite_message(path: str | os.PathLike[str], exc: BaseException,
                     timeout: float | None) -> str:
-    where = os.path.abspath(path)
+    where = sqlite_file(path)
     cause = _cause(exc)
     low = cause.lower()
     if "locked" in low or "busy" in low:
@@ -360,7 +391,9 @@ def prepare_store(store: StoreConfig, *, create: bool = True) -> bool:
                                    f"{HOW_TO_CREATE}")
         return True
     try:  # read-write without create, so the last connection cleans up WAL files on close
-        conn = sqlite3.connect(f"file:{quote(str(where))}?mode=rw", uri=True,
+        name = sqlite_name(path, create=create)
+        conn = sqlite3.connect(name if name.startswith("file:") else
+                               f"file:{quote(str(where))}?mode=rw", uri=True,
                                timeout=lock_timeout())
         try:
             tables = {str(r[0]) for r in conn.execute(

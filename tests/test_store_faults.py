@@ -298,6 +298,24 @@ def test_writing_to_a_read_only_store(copy_of: Callable[[str], Path], command: s
     assert cdlog("--store", f"sqlite:///{db}", *args).returncode == 0
 
 
+@pytest.mark.parametrize("folder_too", [False, True], ids=["file", "file-and-folder"])
+def test_reading_a_read_only_store(copy_of: Callable[[str], Path], folder_too: bool) -> None:
+    """Read-only commands work on a store the user may only read (read-only media, another
+    user's files) and write nothing; in a read-only folder not even SQLite's -wal/-shm."""
+    folder = copy_of("ac")
+    db = folder / "cdlog.db"
+    before, names = files(folder), sorted(p.name for p in folder.iterdir())
+    with read_only(folder, folder_too=folder_too) as preexec:
+        for args, expected in ((["verify"], "OK: "), (["verify", "--json"], '"ok": true'),
+                               (["cases"], "case:OP-2006-0001")):
+            result = cdlog("--store", f"sqlite:///{db}", *args, preexec_fn=preexec)
+            assert result.returncode == 0, result.stderr
+            assert expected in result.stdout
+        if folder_too:
+            assert sorted(p.name for p in folder.iterdir()) == names
+    assert files(folder) == before
+
+
 @pytest.mark.parametrize("command", ["replay", "checkpoint"])
 def test_writing_to_a_locked_store(copy_of: Callable[[str], Path], command: str) -> None:
     """Another process holds the store's write lock: after CDLOG_LOCK_TIMEOUT seconds, one
