@@ -804,7 +804,7 @@ def recorder_of(log: Any) -> LedgerRecorder:
     """
     recorder = log.app.recorder
     if not isinstance(recorder, LedgerRecorder):
-        raise ConfigurationError(f"store {log.store.url}: its recorder keeps no Merkle log "
+        raise ConfigurationError(f"store {log.store.redacted}: its recorder keeps no Merkle log "
                                  "(checkpoints, proofs and bundles need cdlog's recorder)")
     return recorder
 
