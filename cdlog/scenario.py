@@ -51,6 +51,10 @@ class Scenario:
     events: list[dict[str, Any]]
     expected: dict[str, Any]
     path: Path | None = None
+    origin: dict[str, Any] | None = None
+    """The top-level ``origin:`` block: the fields of :class:`cdlog.domain.events.Origin` (a
+    handle in ``via`` stands for that actor's id) and ``opened_by``, the handle of the actor
+    who opens the case (default: the actor of the first step). None: an OFO interdiction."""
 
     @property
     def case_stream(self) -> str:
@@ -123,7 +127,7 @@ def load_scenario(source: Path | str | Mapping[str, Any]) -> Scenario:
         if key not in data:
             raise InputError(f"{where}: {key}", "missing", "the scenario format's keys")
     for key, kind in (("actors", Mapping), ("events", list), ("ports", Mapping),
-                      ("expected_answers", Mapping)):
+                      ("expected_answers", Mapping), ("origin", Mapping)):
         if data.get(key) is not None and not isinstance(data[key], kind):
             raise InputError(f"{where}: {key}", f"is a {type(data[key]).__name__}",
                              "a list of steps" if kind is list else "a mapping")
@@ -163,7 +167,8 @@ def load_scenario(source: Path | str | Mapping[str, Any]) -> Scenario:
                     operation_id=None if operation_id is None else str(operation_id),
                     port=str(ports.get("origin", "")), actors=actors,
                     refs=_plain(data.get("refs") or {}), events=events,
-                    expected=dict(data.get("expected_answers") or {}), path=path)
+                    expected=dict(data.get("expected_answers") or {}), path=path,
+                    origin=None if data.get("origin") is None else dict(_plain(data["origin"])))
 
 
 def _times(step: Mapping[str, Any], i: int) -> tuple[Any, datetime]:
@@ -300,15 +305,24 @@ class Replayer:
             return
         step = sc.events[first]
         at, rec = _times(step, first)
-        signers = self._signers(sc, result, step, first)
+        spec = dict(sc.origin or {})
+        opener = spec.pop("opened_by", None)
+        if opener is not None and str(opener) not in result.signers:
+            raise InputError("origin.opened_by", f"unknown actor handle {opener!r}",
+                             "a handle declared under actors")
+        signer = (result.signers[str(opener)] if opener is not None
+                  else self._signers(sc, result, step, first)[0])
+        ids = {h: o.id for h, o in sc.actors.items()}
         try:
+            origin = (None if sc.origin is None else ev.Origin.model_validate(
+                {k: ids.get(v, v) if isinstance(v, str) else v for k, v in spec.items()}))
             opened = ev.CaseOpened(reference=sc.operation_id or sc.name,
                                    operation_id=sc.operation_id, port=sc.port or "unknown",
-                                   refs=sc.refs)
+                                   refs=sc.refs, origin=origin)
         except ValidationError as exc:
             raise validation_to_input_error(exc, "scenario (CaseOpened)") from None
         try:
-            self.log.record(sc.case_stream, opened, signer=signers[0], at=at, recorded=rec)
+            self.log.record(sc.case_stream, opened, signer=signer, at=at, recorded=rec)
         except RuleViolationError as exc:
             raise _step_error(first, "CaseOpened", exc) from None
         result.recorded += 1

@@ -267,6 +267,23 @@ def test_dry_run_prepares_everything_and_saves_nothing(log: CaseLog, store_url: 
         replayer.replay_all([misspelt()], dry_run=True)
 
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "scenarios"
+
+
+def test_every_example_replays_in_one_go_with_its_origin(log: CaseLog) -> None:
+    """Every example scenario (those with an ``origin:`` block too) replays in one
+    transaction; a case opens with the origin its file names, or none."""
+    files = sorted(EXAMPLES.rglob("*.yaml"))
+    assert any(load_scenario(f).origin for f in files)
+    results = Replayer(log, root_keeper()).replay_all(files)
+    for result in results:
+        opened = log.events(result.scenario.case_stream)[0]
+        origin = result.scenario.origin
+        assert opened.payload.get("origin", {}).get("kind") == (origin or {}).get("kind")
+    assert log.max_position() == sum(r.recorded + r.keys for r in results)
+    assert verify_store(log).ok
+
+
 def test_no_dry_run_inside_an_open_batch(log: CaseLog) -> None:
     """A dry run cannot leave a caller's open batch unchanged: it is refused."""
     with log.batch(), pytest.raises(InputError, match="inside an open batch"):
@@ -530,9 +547,17 @@ def _no_steps(data: dict[str, Any]) -> None:
     data["events"] = []
 
 
+def _origin_of_an_unknown_kind(data: dict[str, Any]) -> None:
+    data["origin"] = {"kind": "rumour", "agency": "CBP"}
+
+
+def _origin_opened_by_nobody(data: dict[str, Any]) -> None:
+    data["origin"] = {"kind": "oi_investigation", "agency": "ICE", "opened_by": "nobody"}
+
+
 MALFORMED = [_events_not_a_list, _a_step_not_a_mapping, _window_without_end, _actors_a_list,
              _refs_a_list, _owner_missing, _time_not_a_time, _window_start_not_a_time,
-             _no_steps]
+             _no_steps, _origin_of_an_unknown_kind, _origin_opened_by_nobody]
 
 
 @pytest.mark.parametrize("edit", MALFORMED, ids=[f.__name__.strip("_") for f in MALFORMED])
