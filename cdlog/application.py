@@ -89,7 +89,7 @@ class _Pending:
     on_commit: list[Callable[[], None]] = field(default_factory=list)
     """Called, in order, once the batch's events are saved."""
     on_abort: list[Callable[[], None]] = field(default_factory=list)
-    """Called, in order, when the batch ends without saving (an error, Ctrl-C)."""
+    """Called, last registered first, when the batch ends without saving (an error, Ctrl-C)."""
 
 
 @dataclass(frozen=True)
