@@ -612,12 +612,13 @@ class CaseCommands:
     # ------------------------------------------------------------ action items (R9)
     def assign_action_item(self: _Records, case: str, *, item_id: str, owner: str, due: date,
                            what: str, signer: Signer, at: When, source: str | None = None,
+                           port: str | None = None,
                            recorded: datetime | None = None) -> SealedEvent:
         """R9: assign an action item with a due day (overdue from midnight after it, in the
-        case's port time zone; derived, never recorded)."""
+        time zone of ``port``, by default the case's port; derived, never recorded)."""
         return _in(self, case, ev.ActionItemAssigned, _clean(
-            item_id=item_id, owner=owner, due=due, what=what, source=source), signer=signer,
-            at=at, recorded=recorded)
+            item_id=item_id, owner=owner, due=due, what=what, source=source, port=port),
+            signer=signer, at=at, recorded=recorded)
 
     def complete_action_item(self: _Records, case: str, *, item_id: str, signer: Signer,
                              at: When, note: str | None = None,

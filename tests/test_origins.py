@@ -4,7 +4,9 @@ Part 1 replays the worked scenarios of examples/scenarios/origins (one per origi
 spanning two ports and districts): every step recorded, the store verifies, the expected
 answers hold through the queries, and the feedback duties the rules derive run both ways.
 Part 2 tests every rule per origin on the allowed and the refused path (a refused event
-leaves the log unchanged); part 3 the typed API (not-found, already-open).
+leaves the log unchanged); part 3 the typed API (not-found, already-open); part 4 the domain
+helpers the replay and the projections can use (origin blocks, responsibility holders, lists
+of one, feedback owed, due days per port).
 
 The scenario files carry a top-level ``origin:`` block; until cdlog/scenario.py reads it,
 :class:`OriginReplayer` (a :class:`~cdlog.scenario.Replayer` whose case opening carries the
@@ -25,7 +27,8 @@ import yaml
 from cdlog.application import CaseLog
 from cdlog.canonical import parse_time
 from cdlog.domain import events as ev
-from cdlog.domain.evolve import overdue
+from cdlog.domain.evolve import feedback_owed_for, overdue
+from cdlog.domain.origins import opening_holder, origin_from_mapping, origin_of, released_holder
 from cdlog.domain.values import Officer
 from cdlog.errors import InputError, NotFoundError, RuleViolationError
 from cdlog.keys.signer import Ed25519Signer
@@ -676,3 +679,93 @@ def test_api_typed_stages_of_an_oi_case(world: World) -> None:
     assert state.closed
     assert all(d.done_at is not None for d in state.duties)
     assert verify_store(log).ok
+
+
+# ---------------------------------------------------------------- part 4: helpers for others
+def test_origin_from_mapping_names_the_field() -> None:
+    """An ``origin:`` block is read with handles for ``via``; what does not fit is refused
+    naming the field and the expected form."""
+    origin = origin_from_mapping({"kind": "foreign_request", "agency": "NL-FIOD",
+                                  "via": "attache", "opened_by": "attache"},
+                                 {"attache": "ICE-9001"})
+    assert (origin.kind, origin.via) == ("foreign_request", "ICE-9001")
+    with pytest.raises(InputError) as info:
+        origin_from_mapping({"kind": "interdiction", "agency": "CBP"})
+    assert info.value.field == "origin.kind"
+    assert "oi_investigation" in info.value.expected
+    with pytest.raises(InputError, match=r"origin\.agency: missing"):
+        origin_from_mapping({"kind": "oi_investigation"})
+    with pytest.raises(InputError, match=r"origin\.agent: is not a field"):
+        origin_from_mapping({"kind": "oi_investigation", "agency": "ICE", "agent": "x"})
+    with pytest.raises(InputError, match=r"origin: is str"):
+        origin_from_mapping("oi_investigation")
+
+
+def test_holders_come_from_structured_fields_only() -> None:
+    """The responsibility holder after a release is read from to_agency/to_office, never
+    from the words of ``to``; a case's opening holder follows its origin."""
+    bare = ev.ResponsibilityReleased(to="OFO vault custody", scope="S")
+    assert released_holder(bare) is None
+    named = ev.ResponsibilityReleased(to="vault", scope="S", to_agency="CBP", to_office="OFO")
+    assert released_holder(named) == "CBP/OFO"
+    assert released_holder(ev.ResponsibilityReleased(to="x", scope="S", to_agency="DEA")) == \
+        "DEA"
+    plain_open = ev.CaseOpened(reference="R", port="5201")
+    assert (opening_holder(plain_open), origin_of(plain_open).kind) == (
+        "CBP/OFO", "ofo_interdiction")
+    oi_open = ev.CaseOpened(reference="R", port="5201",
+                            origin=ev.Origin(kind="oi_investigation", agency="ICE"))
+    assert opening_holder(oi_open) == "ICE/OI"
+
+
+def test_a_single_value_for_a_list_field_is_a_list_of_one() -> None:
+    """as_lists wraps one value given for a list-valued field (also inside nested lists of
+    models); the payload then validates; other values are left for validation to refuse."""
+    fields = ev.as_lists(ev.ContrabandDiscovered, {
+        "items": {"item_id": "X-1", "description": "d", "category": "drug"},
+        "subjects": "SUBJ-1"})
+    payload = ev.ContrabandDiscovered.model_validate(fields)
+    assert (payload.items[0].item_id, payload.subjects) == ("X-1", ["SUBJ-1"])
+    custody = ev.as_lists(ev.CustodyTransferred, {"from": "A", "to": "B", "seals": "S-1",
+                                                  "items": {"item": "X-1", "count": 1}})
+    assert custody["seals"] == ["S-1"]
+    assert ev.as_lists(ev.FeedbackProvided, {"categories": "penalty"}) == {
+        "categories": ["penalty"]}
+    assert ev.as_lists(ev.HoldPlaced, {"reason": ["a"]}) == {"reason": ["a"]}
+
+
+@pytest.mark.parametrize(("args", "owed"), [
+    (("ArrestMade", "ICE", "OI", "ofo_interdiction", "CBP", True, True),
+     [("ICE", "CBP", "investigation")]),
+    (("ArrestMade", "ICE", "OI", "ofo_interdiction", "CBP", False, True), []),
+    (("ExaminationConducted", "CBP", "OFO", "ofo_interdiction", "CBP", True, True), []),
+    (("ArrestMade", "ICE", "OI", "oi_investigation", "ICE", False, False), []),
+    (("ArrestMade", "ICE", "OI", "oi_investigation", "ICE", False, True),
+     [("ICE", "CBP", "investigation")]),
+    (("OperationTerminated", "ICE", "OI", "foreign_request", "NL-FIOD", False, True),
+     [("ICE", "NL-FIOD", "controlled_delivery"), ("ICE", "CBP", "controlled_delivery")]),
+    (("SeizureRecorded", "CBP", "OFO", "partner_referral", "DEA", False, True),
+     [("CBP", "ICE", "seizure")]),
+    (("SeizureRecorded", "ICE", "OI", "partner_referral", "DEA", False, True), []),
+])
+def test_feedback_owed_for_plain_values(args: tuple[Any, ...],
+                                        owed: list[tuple[str, str, str]]) -> None:
+    """feedback_owed_for (for the duties view): who owes whom on which result, per origin."""
+    event_type, agency, office, origin, origin_agency, notified, port_acted = args
+    assert feedback_owed_for(event_type, agency, office, origin=origin,
+                             origin_agency=origin_agency, notified=notified,
+                             port_acted=port_acted) == owed
+
+
+def test_action_item_due_in_the_time_zone_of_its_port(world: World) -> None:
+    """R9: an action item names the port where it arises; it becomes overdue at midnight
+    after its due day there (Blaine, Pacific), not at the case's port (Miami, Eastern)."""
+    stream = open_origin(world, "oi_investigation")
+    for item, port in (("AI-1", None), ("AI-2", "3004")):
+        world.rec(stream, "ActionItemAssigned", {
+            "item_id": item, "owner": world.id("oi_ca"), "due": "2006-03-20",
+            "what": "feedback plan", **({"port": port} if port else {})}, by="oi_gs", at=5)
+    state = world.log.state(stream)
+    due = {d.key: d.due for d in state.duties}
+    assert due["AI-1"] == parse_time("2006-03-21T00:00-05:00")
+    assert due["AI-2"] == parse_time("2006-03-21T00:00-08:00")

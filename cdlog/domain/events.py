@@ -8,9 +8,11 @@ transfers, pass-through releases). ``STREAMS`` says which kind of stream the eve
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from collections.abc import Mapping
+from types import UnionType
+from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from cdlog.domain.values import Count, Day, Frozen, Ref, Text, Time, Weight
 
@@ -728,13 +730,15 @@ class FeedbackProvided(Payload):
 
 @event("ActionItemAssigned")
 class ActionItemAssigned(Payload):
-    """R9: an action item with an owner and a due date."""
+    """R9: an action item with an owner and a due day, ending at midnight in the time zone of
+    ``port`` (the port where the duty arises; default: the case's port)."""
 
     item_id: Ref
     owner: Ref
     due: Day
     what: Text
     source: Text | None = None
+    port: Ref | None = None
 
 
 @event("ActionItemCompleted")
@@ -899,6 +903,49 @@ class OfficerKeyRotated(Payload):
     old_key_id: Ref
     certificate: dict[str, Any]
     reason: Text
+
+
+def _list_item(annotation: Any) -> tuple[bool, Any]:
+    """(is a list, its item type) of a field annotation, looking through ``X | None``."""
+    if get_origin(annotation) in (Union, UnionType):
+        inner = [a for a in get_args(annotation) if a is not type(None)]
+        annotation = inner[0] if len(inner) == 1 else annotation
+    if get_origin(annotation) is list:
+        args = get_args(annotation)
+        return True, args[0] if args else Any
+    return False, annotation
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if get_origin(annotation) in (Union, UnionType):
+        inner = [a for a in get_args(annotation) if a is not type(None)]
+        annotation = inner[0] if len(inner) == 1 else None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def as_lists(model: type[BaseModel], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``fields`` with a single value given for a list-valued field taken as a list of one
+    (``witnesses: ICE-1`` as ``witnesses: [ICE-1]``), in nested models too. Nothing else is
+    changed: whatever still does not fit is refused when the payload is validated."""
+    out = dict(fields)
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        if key not in out:
+            continue
+        value = out[key]
+        is_list, item = _list_item(info.annotation)
+        nested = _model_of(item)
+        if is_list:
+            if value is not None and not isinstance(value, list | tuple):
+                value = [value]
+            if nested is not None and isinstance(value, list | tuple):
+                value = [as_lists(nested, v) if isinstance(v, Mapping) else v for v in value]
+        elif nested is not None and isinstance(value, Mapping):
+            value = as_lists(nested, value)
+        out[key] = value
+    return out
 
 
 def payload_model(type_name: str) -> type[Payload]:

@@ -130,7 +130,7 @@ def evolve(state: CaseState, fact: Fact, config: Config) -> CaseState:
         case ev.ShadowReleased():
             state.shadows.discard(p.cbp_officer)
         case ev.ActionItemAssigned():
-            zone = config.zone(state.port)
+            zone = config.zone(p.port or state.port)
             start = datetime(p.due.year, p.due.month, p.due.day, tzinfo=zone)
             state.duties.append(Duty(
                 kind="action_item", key=p.item_id, owner=p.owner, opened_at=when,
@@ -182,21 +182,35 @@ def feedback_owed(state: CaseState, fact: Fact) -> list[tuple[str, str, str]]:
     foreign request, a partner referral), ICE owes its results to the originating agency
     (when that is not ICE itself) and to CBP once the port examined, held or released for
     it; and CBP owes ICE the results of the port actions OI's information led to (secondary
-    examinations, seizures, penalties).
+    examinations, seizures, penalties). See :func:`feedback_owed_for` for the same without a
+    :class:`CaseState`.
     """
-    if state.origin == "ofo_interdiction":
-        category = RESULT_EVENTS.get(fact.type)
-        if category is None or state.notified_to is None:
+    return feedback_owed_for(fact.type, fact.actor.agency, fact.actor.office,
+                             origin=state.origin, origin_agency=state.origin_agency,
+                             notified=state.notified_to is not None,
+                             port_acted=state.port_acted)
+
+
+def feedback_owed_for(event_type: str, agency: str, office: str, *, origin: str,
+                      origin_agency: str, notified: bool,
+                      port_acted: bool) -> list[tuple[str, str, str]]:
+    """:func:`feedback_owed` from plain values (for projections that keep no case state):
+    the event type and its recorder's agency and office, the case's origin kind and
+    originating agency, whether OFO notified OI (R3) and whether OFO acted at the port (a
+    port act of :data:`PORT_ACTS` recorded by CBP/OFO) up to and including this event."""
+    if origin == "ofo_interdiction":
+        category = RESULT_EVENTS.get(event_type)
+        if category is None or not notified:
             return []
         return [("ICE", "CBP", category)]
-    category = RESULT_EVENTS.get(fact.type)
+    category = RESULT_EVENTS.get(event_type)
     if category is not None:
-        owed = [state.origin_agency] if state.origin_agency != "ICE" else []
-        if state.port_acted and "CBP" not in owed:
+        owed = [origin_agency] if origin_agency != "ICE" else []
+        if port_acted and "CBP" not in owed:
             owed.append("CBP")
         return [("ICE", to, category) for to in owed]
-    category = PORT_RESULT_EVENTS.get(fact.type)
-    if category is not None and _is_ofo(fact):
+    category = PORT_RESULT_EVENTS.get(event_type)
+    if category is not None and (agency, office) == ("CBP", "OFO"):
         return [("CBP", "ICE", category)]
     return []
 
