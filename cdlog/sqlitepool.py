@@ -82,7 +82,7 @@ class CdlogSQLiteDatastore(SQLiteDatastore):
         try:
             with super().get_connection(commit=commit) as conn:
                 yield conn
-        except IntegrityError:
+        except (IntegrityError, sqlite3.IntegrityError):
             raise  # another writer appended first (cdlog.application reads it so)
         except (sqlite3.Error, PersistenceError) as exc:
             raise sqlite_error(self.pool.db_name, exc, self.pool.lock_timeout) from exc

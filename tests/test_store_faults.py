@@ -235,6 +235,15 @@ def test_a_file_that_is_not_a_database_is_left_alone(tmp_path: Path, create: boo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.md"]
 
 
+@pytest.mark.parametrize("create", [True, False])
+def test_a_folder_is_not_a_store(tmp_path: Path, create: bool) -> None:
+    """A folder given as the store file is refused, and left as it was."""
+    (tmp_path / "cases").mkdir()
+    with pytest.raises(StoreError, match=re.escape(f"{tmp_path / 'cases'} is not a store file")):
+        CaseLog(f"sqlite:///{tmp_path / 'cases'}", create=create)
+    assert list((tmp_path / "cases").iterdir()) == []
+
+
 def test_another_sqlite_database_is_not_made_a_store_by_reading(tmp_path: Path) -> None:
     """An SQLite file of another program: a read-only open adds no table to it."""
     other = tmp_path / "other.db"
@@ -314,6 +323,22 @@ def test_reading_a_read_only_store(copy_of: Callable[[str], Path], folder_too: b
         if folder_too:
             assert sorted(p.name for p in folder.iterdir()) == names
     assert files(folder) == before
+
+
+def test_new_store_in_a_folder_the_user_may_not_write(tmp_path: Path) -> None:
+    """A writing command that would create a store in a folder the user may not write: one
+    line naming the file and the cause, exit 2, the folder left empty."""
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        preexec = _no_permission_override if os.geteuid() == 0 else None
+        line = store_line(cdlog("--store", f"sqlite:///{folder / 'new.db'}", "checkpoint",
+                                preexec_fn=preexec))
+    finally:
+        folder.chmod(0o755)
+    assert line == f"cdlog: store: {folder / 'new.db'} cannot be opened: permission denied"
+    assert list(folder.iterdir()) == []
 
 
 @pytest.mark.parametrize("command", ["replay", "checkpoint"])
