@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -390,21 +391,33 @@ def prepare_store(store: StoreConfig, *, create: bool = True) -> bool:
             raise StoreAccessError(f"{where} is an empty file, not a cdlog store; "
                                    f"{HOW_TO_CREATE}")
         return True
-    try:  # read-write without create, so the last connection cleans up WAL files on close
-        name = sqlite_name(path, create=create)
-        conn = sqlite3.connect(name if name.startswith("file:") else
-                               f"file:{quote(str(where))}?mode=rw", uri=True,
-                               timeout=lock_timeout())
-        try:
-            tables = {str(r[0]) for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")}
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        raise sqlite_error(where, exc, lock_timeout()) from None
+    tables = _sqlite_tables(path, sqlite_name(path, create=create))
     if "stored_events" in tables:
         return False
     if not create:
         raise StoreAccessError(f"{where} is an SQLite database but not a cdlog store (it has "
                                f"no table 'stored_events'); {HOW_TO_CREATE}")
     return True
+
+
+def _sqlite_tables(path: Path, name: str) -> set[str]:
+    """The tables of the SQLite file at ``path`` (opened as ``name``, else read-write without
+    create, so that the last connection removes SQLite's WAL files on close). "database is
+    locked" while another process sets up a new file is met at once, without the busy
+    timeout (see :mod:`cdlog.sqlitepool`): tried again until the lock timeout."""
+    where = path.resolve()
+    timeout = lock_timeout()
+    deadline = time.monotonic() + timeout
+    uri = name if name.startswith("file:") else f"file:{quote(str(where))}?mode=rw"
+    while True:
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=timeout)
+            try:
+                return {str(r[0]) for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise sqlite_error(where, exc, timeout) from None
+            time.sleep(0.01)
