@@ -769,3 +769,58 @@ def test_action_item_due_in_the_time_zone_of_its_port(world: World) -> None:
     due = {d.key: d.due for d in state.duties}
     assert due["AI-1"] == parse_time("2006-03-21T00:00-05:00")
     assert due["AI-2"] == parse_time("2006-03-21T00:00-08:00")
+
+
+# ---------------------------------------------------------------- R9 outside any case
+MEMO = "programme:memo-2005-12-08"
+MEMO_ITEMS = [  # the memo's own action items, with their due days
+    ("HQ-MEMO", "OFO", "2006-01-13", "HQ OFO and OI issue a memorandum to HQ senior management"),
+    ("JTTF-DIRECTIVE", "OFO", "2006-02-01", "CBP national directive on JTTF roles"),
+    ("FEEDBACK-PLAN", "OI", "2006-01-31", "SACs and DFOs develop a local feedback action plan"),
+]
+
+
+def test_r9_programme_stream_holds_the_memo_s_action_items(log: CaseLog) -> None:
+    """R9: the memo's own action items are recorded in a programme stream, outside any case;
+    an office-owned item is completed by an officer of that office; overdue is derived at
+    midnight after the due day (default time zone: UTC); case-only events are refused."""
+    start = parse_time("2005-12-08T12:00Z")
+    signers: dict[str, Ed25519Signer] = {}
+    roots: dict[str, Ed25519Signer] = {}
+    for handle, (ident, role, agency, office) in {
+            "program": ("CBP-0007", "ProgramManager", "CBP", "OFO"),
+            "ofo": ("CBP-0008", "CBPO", "CBP", "OFO"),
+            "oi": ("ICE-0009", "SpecialAgent", "ICE", "OI")}.items():
+        if agency not in roots:
+            roots[agency] = Ed25519Signer.generate()
+            log.establish_root(agency, roots[agency], at=start - timedelta(days=1))
+        signers[handle] = Ed25519Signer.generate()
+        log.certify_officer(roots[agency], Officer(id=ident, role=role, agency=agency,
+                                                   office=office),
+                            signers[handle].public_key, not_before=start - timedelta(days=1),
+                            not_after=start + timedelta(days=365), at=start - timedelta(days=1))
+
+    def rec(type_: str, fields: dict[str, Any], by: str, when: str) -> None:
+        at = parse_time(when)
+        log.record(MEMO, type_, fields, signer=signers[by], at=at, recorded=at)
+
+    for n, (item, owner, due, what) in enumerate(MEMO_ITEMS):
+        rec("ActionItemAssigned", {"item_id": item, "owner": owner, "due": due, "what": what,
+                                   "source": "memo of 2005-12-08"}, "program",
+            (start + timedelta(minutes=n)).isoformat())
+    rec("ActionItemCompleted", {"item_id": "HQ-MEMO"}, "ofo", "2006-01-10T09:00Z")
+    before = log.max_position()
+    with pytest.raises(RuleViolationError) as info:
+        rec("ActionItemCompleted", {"item_id": "FEEDBACK-PLAN"}, "ofo", "2006-01-11T09:00Z")
+    assert (info.value.rule, log.max_position()) == ("R9", before)
+    with pytest.raises(RuleViolationError) as info:
+        rec("ContrabandDiscovered", {"items": T21}, "ofo", "2006-01-11T09:00Z")
+    assert info.value.rule == "stream"
+    rec("ActionItemCompleted", {"item_id": "FEEDBACK-PLAN"}, "oi", "2006-02-03T09:00Z")
+    state = log.state(MEMO)
+    late = overdue(state, parse_time("2006-03-01T00:00Z"))
+    assert sorted((o.key, o.became_overdue_at.isoformat(), o.done_at is not None)
+                  for o in late) == [
+        ("FEEDBACK-PLAN", "2006-02-01T00:00:00+00:00", True),
+        ("JTTF-DIRECTIVE", "2006-02-02T00:00:00+00:00", False)]
+    assert verify_store(log).ok

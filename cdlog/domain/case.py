@@ -652,10 +652,13 @@ def _check_action_done(state: CaseState, fact: Fact, ctx: Context) -> None:
     duty = state.duty("action_item", p.item_id)
     if duty is None or duty.done_at is not None:
         raise _refuse("R9", fact, f"action item {p.item_id!r} is not open", "an open item id")
-    if fact.actor.id not in {duty.owner, duty.assigned_by} and \
-            fact.actor.role not in SUPERVISORS:
-        raise _refuse("R9", fact, f"recorded by {fact.actor.label}, not the owner",
-                      f"the owner {duty.owner!r}, the assigner or a supervisor")
+    actor = fact.actor
+    owners = {actor.id, actor.office, f"{actor.agency}/{actor.office}", actor.aor, actor.unit}
+    if duty.owner not in owners and actor.id != duty.assigned_by and \
+            actor.role not in SUPERVISORS:
+        raise _refuse("R9", fact, f"recorded by {actor.label}, not the owner",
+                      f"the owner {duty.owner!r} (an officer, or an officer of that office), "
+                      "the assigner or a supervisor")
 
 
 def _check_shared(state: CaseState, fact: Fact, ctx: Context) -> None:

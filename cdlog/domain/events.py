@@ -728,7 +728,7 @@ class FeedbackProvided(Payload):
     covers_until: Time | None = None
 
 
-@event("ActionItemAssigned")
+@event("ActionItemAssigned", streams=("case", "programme"))
 class ActionItemAssigned(Payload):
     """R9: an action item with an owner and a due day, ending at midnight in the time zone of
     ``port`` (the port where the duty arises; default: the case's port)."""
@@ -741,7 +741,7 @@ class ActionItemAssigned(Payload):
     port: Ref | None = None
 
 
-@event("ActionItemCompleted")
+@event("ActionItemCompleted", streams=("case", "programme"))
 class ActionItemCompleted(Payload):
     """R9: an action item was done."""
 
@@ -749,7 +749,7 @@ class ActionItemCompleted(Payload):
     note: Text | None = None
 
 
-@event("ActionItemWaived")
+@event("ActionItemWaived", streams=("case", "programme"))
 class ActionItemWaived(Payload):
     """R9: an action item was waived."""
 
@@ -757,7 +757,7 @@ class ActionItemWaived(Payload):
     reason: Text
 
 
-@event("ActionItemOverdue", derived_only=True)
+@event("ActionItemOverdue", streams=("case", "programme"), derived_only=True)
 class ActionItemOverdue(Payload):
     """Derived by the rules at the first instant past due; never recorded by a person."""
 
@@ -862,7 +862,7 @@ class LateEntryRecorded(Payload):
         return CATALOGUE[self.wraps].model_validate(self.event)
 
 
-@event("CorrectionRecorded")
+@event("CorrectionRecorded", streams=("case", "programme"))
 class CorrectionRecorded(Payload):
     """A compensating correction of an earlier event of the same case."""
 
@@ -959,12 +959,18 @@ def payload_model(type_name: str) -> type[Payload]:
                          "one of " + ", ".join(sorted(CATALOGUE))) from None
 
 
+STREAM_KINDS = ("case", "pnr", "pnr-access", "trust", "programme")
+"""Kinds of stream: a case, a PNR record, the PNR access log, an agency's keys, and a
+programme (``programme:<name>``: action items outside any case, such as the memo's own, R9)."""
+
+
 def stream_kind(stream: str) -> str:
-    """Return the kind of a stream from its name: ``case``, ``pnr``, ``pnr-access``, ``trust``."""
+    """Return the kind of a stream from its name (one of :data:`STREAM_KINDS`)."""
     kind, sep, rest = stream.partition(":")
-    if not sep or not rest or kind not in {"case", "pnr", "pnr-access", "trust"}:
+    if not sep or not rest or kind not in STREAM_KINDS:
         from cdlog.errors import InputError  # noqa: PLC0415
 
         raise InputError("stream", f"{stream!r} is not a stream name",
-                         "case:<ref>, pnr:<key>, pnr-access:<partition> or trust:<agency>")
+                         "case:<ref>, pnr:<key>, pnr-access:<partition>, trust:<agency> or "
+                         "programme:<name>")
     return kind
