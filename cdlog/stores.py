@@ -318,7 +318,12 @@ def postgres_error(store: StoreConfig, exc: BaseException) -> StoreAccessError:
     eventsourcing's wrappers) raised for ``store``; the password never appears."""
     if isinstance(exc, StoreAccessError):
         return exc
-    return _kind(exc)(_postgres_message(store, exc))
+    message = _postgres_message(store, exc)
+    if " is locked by another process " in message:
+        # waited the lock timeout already: not an OperationalError, which eventsourcing's
+        # insert would retry ten times over
+        return StoreDatabaseError(message)
+    return _kind(exc)(message)
 
 
 def _postgres_message(store: StoreConfig, exc: BaseException) -> str:
