@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -434,16 +435,19 @@ def test_record_on_locked_store_then_again(world: World, raw: RawStore, store_ur
 
 
 # --------------------------------------------------------------- observation 5: PostgreSQL
-def test_postgres_connection_refused_is_fast_and_keeps_the_password(tmp_path: Path) -> None:
+def test_postgres_connection_refused_is_fast_and_keeps_the_password(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A port where nothing listens: within seconds, "connection refused", never the password
-    (API and CLI, a reading and a writing command)."""
+    (API with every logger at DEBUG, CLI with debug logs, a reading and a writing command)."""
     url = f"postgresql://cdlog:{PASSWORD}@127.0.0.1:1/cdlog?home={tmp_path / 'home'}"
+    caplog.set_level(logging.DEBUG)
     started = time.monotonic()
     with pytest.raises(StoreError) as caught:
         CaseLog(url)
     assert time.monotonic() - started < 5
     assert str(caught.value) == "cannot connect to PostgreSQL at 127.0.0.1:1: connection refused"
-    for args in (["verify"], ["replay", str(SCENARIO_A)]):
+    assert PASSWORD not in caplog.text
+    for args in (["verify"], ["-vv", "--json-logs", "verify"], ["replay", str(SCENARIO_A)]):
         started = time.monotonic()
         result = cdlog("--store", url, *args, cwd=tmp_path)
         assert time.monotonic() - started < 10
