@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -455,6 +456,22 @@ def test_postgres_connection_refused_is_fast_and_keeps_the_password(
                                       "127.0.0.1:1: connection refused")
         assert PASSWORD not in result.stdout + result.stderr
     assert not (tmp_path / "home" / "keys").exists()
+
+
+def test_postgres_server_that_never_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A port that accepts connections and never answers (a hung server, a firewall that
+    swallows packets): the open gives up after the connect timeout and says so."""
+    monkeypatch.setenv("POSTGRES_CONNECT_TIMEOUT", "2")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(StoreError) as caught:
+            CaseLog(f"postgresql://cdlog:{PASSWORD}@127.0.0.1:{port}/cdlog")
+        assert time.monotonic() - started < 8
+    assert str(caught.value) == (f"cannot connect to PostgreSQL at 127.0.0.1:{port}: "
+                                 "no answer within 2 s")
 
 
 def test_postgres_wrong_password_missing_database_and_schema(pg_server: str,
