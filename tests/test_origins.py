@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator, Mapping
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ import yaml
 from cdlog.application import CaseLog
 from cdlog.canonical import parse_time
 from cdlog.domain import events as ev
+from cdlog.domain.config import DEFAULT_CONFIG, Config
 from cdlog.domain.evolve import feedback_owed_for, overdue
 from cdlog.domain.origins import opening_holder, origin_from_mapping, origin_of, released_holder
 from cdlog.domain.values import Officer
@@ -771,6 +772,52 @@ def test_action_item_due_in_the_time_zone_of_its_port(world: World) -> None:
     assert due["AI-2"] == parse_time("2006-03-21T00:00-08:00")
 
 
+def cast(log: CaseLog, people: dict[str, tuple[str, str, str, str]],
+         start: datetime) -> dict[str, Ed25519Signer]:
+    """Roots and officer keys valid from a day before ``start`` for a year, in ``log``."""
+    signers: dict[str, Ed25519Signer] = {}
+    roots: dict[str, Ed25519Signer] = {}
+    since = start - timedelta(days=1)
+    for handle, (ident, role, agency, office) in people.items():
+        if agency not in roots:
+            roots[agency] = Ed25519Signer.generate()
+            log.establish_root(agency, roots[agency], at=since)
+        signers[handle] = Ed25519Signer.generate()
+        log.certify_officer(roots[agency], Officer(id=ident, role=role, agency=agency,
+                                                   office=office),
+                            signers[handle].public_key, not_before=since,
+                            not_after=since + timedelta(days=365), at=since)
+    return signers
+
+
+def test_r5_pilot_window_from_configuration(store_url: str) -> None:
+    """R5: with pilot_start set (the memo gives no day), a shadow is refused outside the
+    ninety days of the evaluation and allowed inside them; unset, no window applies."""
+    config = Config(pilot_start=date(2006, 2, 1))
+    start = parse_time("2006-04-01T08:00-04:00")
+    with CaseLog(store_url, config=config) as log:
+        s = cast(log, {"cbpo": ("CBP-4417", "CBPO-Enforcement", "CBP", "OFO"),
+                       "shadow": ("CBP-5120", "CBPO", "CBP", "OFO"),
+                       "oi_ca": ("ICE-6610", "CaseAgent", "ICE", "OI")}, start)
+        stream = log.open_case("OP-P-1", port="5206", signer=s["oi_ca"], at=start,
+                               recorded=start, origin={"kind": "oi_investigation",
+                                                       "agency": "ICE", "case_no": "MI-P-1"})
+        log.record_discovery(stream, items=T21, signer=s["cbpo"], at=start, recorded=start)
+        shadow = {"cbp_officer": "CBP-5120", "oi_agent": "ICE-6610", "case_no": "MI-P-1",
+                  "port": "5206"}
+        late = parse_time("2006-05-02T08:00-04:00")   # day 91 from 2006-02-01
+        with pytest.raises(RuleViolationError) as info:
+            log.record(stream, "ShadowAssigned", shadow, signer=s["cbpo"], at=late,
+                       recorded=late)
+        assert info.value.rule == "R5"
+        assert "outside the pilot's evaluation" in info.value.problem
+        inside = parse_time("2006-05-01T08:00-04:00")  # day 90
+        log.record(stream, "ShadowAssigned", shadow, signer=s["cbpo"], at=inside,
+                   recorded=inside)
+        assert log.state(stream).shadows == {"CBP-5120"}
+    assert DEFAULT_CONFIG.pilot_start is None
+
+
 # ---------------------------------------------------------------- R9 outside any case
 MEMO = "programme:memo-2005-12-08"
 MEMO_ITEMS = [  # the memo's own action items, with their due days
@@ -785,20 +832,9 @@ def test_r9_programme_stream_holds_the_memo_s_action_items(log: CaseLog) -> None
     an office-owned item is completed by an officer of that office; overdue is derived at
     midnight after the due day (default time zone: UTC); case-only events are refused."""
     start = parse_time("2005-12-08T12:00Z")
-    signers: dict[str, Ed25519Signer] = {}
-    roots: dict[str, Ed25519Signer] = {}
-    for handle, (ident, role, agency, office) in {
-            "program": ("CBP-0007", "ProgramManager", "CBP", "OFO"),
-            "ofo": ("CBP-0008", "CBPO", "CBP", "OFO"),
-            "oi": ("ICE-0009", "SpecialAgent", "ICE", "OI")}.items():
-        if agency not in roots:
-            roots[agency] = Ed25519Signer.generate()
-            log.establish_root(agency, roots[agency], at=start - timedelta(days=1))
-        signers[handle] = Ed25519Signer.generate()
-        log.certify_officer(roots[agency], Officer(id=ident, role=role, agency=agency,
-                                                   office=office),
-                            signers[handle].public_key, not_before=start - timedelta(days=1),
-                            not_after=start + timedelta(days=365), at=start - timedelta(days=1))
+    signers = cast(log, {"program": ("CBP-0007", "ProgramManager", "CBP", "OFO"),
+                         "ofo": ("CBP-0008", "CBPO", "CBP", "OFO"),
+                         "oi": ("ICE-0009", "SpecialAgent", "ICE", "OI")}, start)
 
     def rec(type_: str, fields: dict[str, Any], by: str, when: str) -> None:
         at = parse_time(when)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from cdlog.domain import events as ev
@@ -604,6 +604,14 @@ def _check_shadow(state: CaseState, fact: Fact, ctx: Context) -> None:
     if p.port not in config.pilot_ports:
         raise _refuse("R5", fact, f"port {p.port} is not a Title 21 pilot port",
                       "one of " + ", ".join(config.pilot_ports))
+    if config.pilot_start is not None:
+        day = fact.occurred.start.astimezone(config.zone(p.port)).date()
+        end = config.pilot_start + timedelta(days=config.pilot_days)
+        if not config.pilot_start <= day < end:
+            raise _refuse("R5", fact, f"{day} is outside the pilot's evaluation "
+                          f"({config.pilot_start} for {config.pilot_days} days)",
+                          f"a day from {config.pilot_start} to {end - timedelta(days=1)} "
+                          "(configuration: pilot_start, pilot_days)")
     if not state.oi_leads or state.case_no != p.case_no:
         if state.origin != "ofo_interdiction":
             raise _refuse("R5", fact, f"no OI case {p.case_no!r}: the case's OI number (given "

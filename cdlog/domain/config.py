@@ -8,7 +8,7 @@ The memo gives no hours or days; the defaults are placeholders for a deployment 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -97,6 +97,11 @@ class Config(Frozen):
         "port-release": ("PortDirector",),
     })
     pilot_ports: tuple[str, ...] = ("5201", "5206", "2504", "3004", "4701", "2301")
+    # R5: the evaluation "will run for ninety days upon approval of the operational criteria"
+    # (the DFO Miami's, due 2006-01-13); the approval day is not in the memo, so no window
+    # applies until a deployment sets pilot_start.
+    pilot_start: date | None = None
+    pilot_days: int = Field(default=90, ge=1)
     title21_categories: tuple[str, ...] = ("drug",)
     ports: dict[str, Port] = Field(default_factory=lambda: {
         "5201": Port(name="Miami seaport", tz="America/New_York"),
