@@ -521,6 +521,41 @@ def test_r5_shadow_on_a_title21_case_whoever_opened_it(world: World, kind: str) 
     world.rec(stream, "ShadowAssigned", {**shadow, "case_no": "MI-O-1"}, by="scbpo", at=6)
 
 
+# R6, R9 ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", KINDS)
+def test_r6_r9_duties_the_same_whatever_the_origin(world: World, kind: str) -> None:
+    """R6 per origin: an interview without a CBP officer opens OI's duty to brief the SCBPO,
+    which only OI records, to an SCBPO; R9: an action item is completed by its owner only."""
+    stream = open_origin(world, kind)
+    refused(world, stream, "InterviewConducted", {"subject_ref": "S-1", "cbp_present": False},
+            by="cbpo", at=5, rule="R6")
+    world.rec(stream, "InterviewConducted", {"subject_ref": "S-1", "cbp_present": False},
+              by="oi_ca", at=5)
+    refused(world, stream, "SCBPOBriefed", {"scbpo": world.id("pd"), "topics": ["S-1"]},
+            by="oi_ca", at=6, rule="R6", says=("SCBPO",))
+    world.rec(stream, "SCBPOBriefed", {"scbpo": world.id("scbpo"), "topics": ["S-1 interview"]},
+              by="oi_ca", at=6)
+    world.rec(stream, "ActionItemAssigned", {"item_id": "AI-1", "owner": world.id("oi_ca"),
+                                             "due": "2006-03-20", "what": "w"}, by="oi_gs",
+              at=7)
+    refused(world, stream, "ActionItemCompleted", {"item_id": "AI-1"}, by="cbpo", at=8,
+            rule="R9", says=("not the owner",))
+    world.rec(stream, "ActionItemCompleted", {"item_id": "AI-1"}, by="oi_ca", at=8)
+    assert all(d.done_at is not None for d in world.log.state(stream).duties)
+
+
+@pytest.mark.parametrize("kind", NOT_OFO)
+def test_r3_a_cbpo_e_may_still_notify_in_a_case_oi_began(world: World, kind: str) -> None:
+    """R3: in a case OI leads from its opening, a CBPO (Enforcement) who identifies more may
+    still notify OI; it opens no acceptance (R4) nor OFO-interdiction feedback."""
+    stream = open_origin(world, kind)
+    world.rec(stream, "InvestigativeNotificationSent",
+              {"identified_at": world.t(4), "to": world.id("oi_duty"), "channel": "phone"},
+              by="cbpo", at=5)
+    refused(world, stream, "CaseAccepted", {"case_no": "MI-O-1", "lead_office": "SAC-Miami"},
+            by="oi_duty", at=6, rule="R4")
+
+
 # R7 ----------------------------------------------------------------------------------------
 def feedback_duties(world: World, stream: str) -> list[tuple[str, str, bool]]:
     """(owner, owed to, done) of every feedback duty of the case."""
