@@ -16,6 +16,7 @@ origin) replays them.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -23,9 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
+import cdlog.cli.query_cmd
+import cdlog.cli.report_cmd
+import cdlog.cli.verify_cmd
 from cdlog.application import CaseLog
 from cdlog.canonical import parse_time
+from cdlog.cli.main import cli
 from cdlog.domain import events as ev
 from cdlog.domain.config import DEFAULT_CONFIG, Config
 from cdlog.domain.evolve import feedback_owed_for, overdue
@@ -43,6 +49,10 @@ if TYPE_CHECKING:
     from test_scenarios import expected_counts
 else:  # pytest (import mode importlib) registers the tests folder as the package "tests"
     from tests.test_scenarios import expected_counts
+
+assert cdlog.cli.query_cmd.query is not None  # the imports register the commands
+assert cdlog.cli.report_cmd.report is not None
+assert cdlog.cli.verify_cmd.verify is not None
 
 ORIGINS_DIR = Path(__file__).resolve().parents[1] / "examples" / "scenarios" / "origins"
 O1 = "O1-BLA-PT-OI-INVESTIGATION.yaml"
@@ -895,3 +905,30 @@ def test_r9_programme_stream_holds_the_memo_s_action_items(log: CaseLog) -> None
         ("FEEDBACK-PLAN", "2006-02-01T00:00:00+00:00", True),
         ("JTTF-DIRECTIVE", "2006-02-02T00:00:00+00:00", False)]
     assert verify_store(log).ok
+
+
+# ---------------------------------------------------------------- through the command line
+@pytest.mark.parametrize("name", FILES)
+def test_origin_scenarios_verify_query_and_report_from_the_cli(store_url: str,
+                                                               name: str) -> None:
+    """Each origin's case, once replayed, verifies with ``cdlog verify``, answers its expected
+    questions through ``cdlog query`` and gets a case report from ``cdlog report``."""
+    data = data_of(name)
+    with CaseLog(store_url) as log:
+        stream = replay_origin(log, data).scenario.case_stream
+    runner = CliRunner()
+
+    def run(*args: str) -> Any:
+        return runner.invoke(cli, ["--store", store_url, *args], catch_exceptions=False)
+
+    checked = run("verify", "--json")
+    assert checked.exit_code == 0, checked.output
+    assert json.loads(checked.stdout)["ok"] is True
+    for key, want in data["expected_answers"].items():
+        question = parse_question(str(key))
+        done = run("query", *question.argv(stream))
+        assert done.exit_code == 0, done.output
+        assert question.extract(json.loads(done.stdout), stream) == plain(want), key
+    report = run("report", "case", stream)
+    assert report.exit_code == 0, report.output
+    assert "Verified" in report.stdout
