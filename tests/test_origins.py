@@ -8,16 +8,15 @@ leaves the log unchanged); part 3 the typed API (not-found, already-open); part 
 helpers the replay and the projections can use (origin blocks, responsibility holders, lists
 of one, feedback owed, due days per port).
 
-The scenario files carry a top-level ``origin:`` block; until cdlog/scenario.py reads it,
-:class:`OriginReplayer` (a :class:`~cdlog.scenario.Replayer` whose case opening carries the
-origin) replays them.
+The scenario files carry a top-level ``origin:`` block (docs/SCENARIOS.md), which the replay
+gives to the case's opening.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +40,7 @@ from cdlog.errors import InputError, NotFoundError, RuleViolationError
 from cdlog.keys.signer import Ed25519Signer
 from cdlog.projections.answers import dump, parse_question, plain
 from cdlog.projections.queries import Queries
-from cdlog.scenario import Replayer, ReplayResult, Scenario, _step_error, _times
+from cdlog.scenario import Replayer, ReplayResult
 from cdlog.verify import verify_store
 
 if TYPE_CHECKING:
@@ -63,43 +62,6 @@ FILES = (O1, O2, O3, O4)
 
 
 # ---------------------------------------------------------------- replaying with an origin
-class OriginReplayer(Replayer):
-    """A replayer whose case opening carries the scenario's top-level ``origin:`` block.
-
-    ``origin`` holds the fields of :class:`cdlog.domain.events.Origin` (a handle in ``via``
-    stands for that actor's identifier) and, optionally, ``opened_by``: the handle of the
-    actor who opens the case (by default the one of the first step, as without an origin).
-    """
-
-    def __init__(self, log: CaseLog, origins: Mapping[str, Mapping[str, Any]]) -> None:
-        super().__init__(log)
-        self.origins = origins
-
-    def _open_case(self, sc: Scenario, result: ReplayResult) -> None:
-        spec = self.origins.get(sc.name)
-        if spec is None:
-            super()._open_case(sc, result)
-            return
-        first = next(i for i, s in enumerate(sc.events) if "stream" not in s)
-        step = sc.events[first]
-        at, rec = _times(step, first)
-        ids = {h: o.id for h, o in sc.actors.items()}
-        fields = {k: ids.get(v, v) if isinstance(v, str) else v
-                  for k, v in spec.items() if k != "opened_by"}
-        opener = spec.get("opened_by")
-        signer = (result.signers[str(opener)] if opener is not None
-                  else self._signers(sc, result, step, first)[0])
-        opened = ev.CaseOpened(reference=sc.operation_id or sc.name,
-                               operation_id=sc.operation_id, port=sc.port or "unknown",
-                               refs=sc.refs, origin=ev.Origin.model_validate(fields))
-        try:
-            self.log.record(sc.case_stream, opened, signer=signer, at=at, recorded=rec)
-        except RuleViolationError as exc:
-            raise _step_error(first, "CaseOpened", exc) from None
-        result.recorded += 1
-        result.streams.append(sc.case_stream)
-
-
 def data_of(name: str) -> dict[str, Any]:
     """A scenario file of examples/scenarios/origins as loaded YAML."""
     loaded: dict[str, Any] = yaml.safe_load((ORIGINS_DIR / name).read_text(encoding="utf-8"))
@@ -107,8 +69,8 @@ def data_of(name: str) -> dict[str, Any]:
 
 
 def replay_origin(log: CaseLog, data: dict[str, Any]) -> ReplayResult:
-    """Replay loaded scenario data with its origin block."""
-    return OriginReplayer(log, {str(data["scenario"]): data["origin"]}).replay(data)
+    """Replay loaded scenario data (its case opens with its ``origin:`` block)."""
+    return Replayer(log).replay(data)
 
 
 @pytest.fixture
@@ -207,7 +169,7 @@ def test_scenario_without_origin_block_opens_as_before(log: CaseLog,
                                                        scenarios_dir: Path) -> None:
     """A scenario with no ``origin:`` block (scenario C) opens its case as an OFO interdiction
     with no origin field in the stored payload, so its bytes are those of before."""
-    [result] = [OriginReplayer(log, {}).replay(scenarios_dir / "C-SYS-DECLINED-ADMIN.yaml")]
+    result = Replayer(log).replay(scenarios_dir / "C-SYS-DECLINED-ADMIN.yaml")
     opened = log.events(result.scenario.case_stream)[0]
     assert "origin" not in opened.payload
     assert log.state(result.scenario.case_stream).origin == "ofo_interdiction"
