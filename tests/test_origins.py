@@ -32,7 +32,7 @@ from cdlog.application import CaseLog
 from cdlog.canonical import parse_time
 from cdlog.cli.main import cli
 from cdlog.domain import events as ev
-from cdlog.domain.config import DEFAULT_CONFIG, Config
+from cdlog.domain.config import DEFAULT_CONFIG, PROVENANCE, Config, Deadlines, provenance
 from cdlog.domain.evolve import feedback_owed_for, overdue
 from cdlog.domain.origins import opening_holder, origin_from_mapping, origin_of, released_holder
 from cdlog.domain.values import Officer
@@ -894,3 +894,13 @@ def test_origin_scenarios_verify_query_and_report_from_the_cli(store_url: str,
     report = run("report", "case", stream)
     assert report.exit_code == 0, report.output
     assert "Verified" in report.stdout
+
+
+def test_every_setting_says_where_it_comes_from() -> None:
+    """Every rule setting is labelled as the memo's or as a configuration placeholder, so a
+    query or report applying it can say which."""
+    names = {*Config.model_fields, *(f"deadlines.{n}" for n in Deadlines.model_fields)}
+    assert names == set(PROVENANCE)
+    assert provenance("required_approvals").startswith(
+        "required_approvals: configuration (a placeholder")
+    assert provenance("pilot_days").startswith("pilot_days: the memo")

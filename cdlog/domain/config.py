@@ -127,6 +127,49 @@ class Config(Frozen):
 
 DEFAULT_CONFIG = Config()
 
+MEMO = "the memo"
+PLACEHOLDER = "configuration (a placeholder: the memo gives none)"
+PROVENANCE: dict[str, tuple[str, str]] = {
+    # field of Config (or of Deadlines, as deadlines.<name>): (source, what it is)
+    "agencies": (PLACEHOLDER, "the agencies a case's events may name"),
+    "dhs_components": (MEMO, "R8: entities under the umbrella of DHS (names: configuration)"),
+    "notifier_roles": (MEMO, "R3: the CBPO (Enforcement) notifies OI (role names: "
+                             "configuration)"),
+    "openers": (MEMO, "R1: who opens a case of each origin (role names: configuration)"),
+    "origin_approvals": (PLACEHOLDER, "approvals an origin adds before release"),
+    "required_approvals": (PLACEHOLDER, "approvals each operation type needs before release"),
+    "substitution_approval": (PLACEHOLDER, "the approval a substitution needs"),
+    "destination_approval": (PLACEHOLDER, "the approval of a second district's USAO"),
+    "sensitive_approval": (PLACEHOLDER, "the approval a sensitive operation needs"),
+    "foreign_approval": (PLACEHOLDER, "the approval an international operation needs"),
+    "approval_roles": (PLACEHOLDER, "which roles may give each approval"),
+    "pilot_ports": (MEMO, "R5: the pilot locations (port codes: configuration)"),
+    "pilot_start": (PLACEHOLDER, "R5: the day the pilot's criteria were approved"),
+    "pilot_days": (MEMO, "R5: the evaluation runs for ninety days"),
+    "title21_categories": (PLACEHOLDER, "R5: item categories that make a Title 21 case"),
+    "ports": (PLACEHOLDER, "port names and time zones"),
+    "default_tz": (PLACEHOLDER, "the time zone of an unknown port"),
+    "deadlines": (PLACEHOLDER, "every duty's deadline (below)"),
+    "deadlines.notification_after_identification": (PLACEHOLDER, "R3: notification lag"),
+    "deadlines.decision_after_notification": (PLACEHOLDER, "R4: decision lag"),
+    "deadlines.briefing_after_interview": (PLACEHOLDER, "R6: SCBPO briefing due"),
+    "deadlines.feedback_after_result": (PLACEHOLDER, "R7: feedback due (the memo leaves it "
+                                                     "to each local feedback action plan)"),
+    "deadlines.feedback_plan": (PLACEHOLDER, "R7: feedback due per office"),
+    "deadlines.late_entry_after": (PLACEHOLDER, "when an entry counts as late"),
+}
+"""Where each setting comes from, for queries and reports to say so: ``MEMO`` when the memo
+fixes the rule (names may still be configured), ``PLACEHOLDER`` when it is policy the memo
+does not give, applied as a gate only because a deployment configured it (or left the
+default)."""
+
+
+def provenance(name: str) -> str:
+    """One line saying where a setting (``pilot_ports``, ``deadlines.feedback_after_result``)
+    comes from, e.g. ``"required_approvals: configuration (a placeholder: ...)"``."""
+    source, what = PROVENANCE.get(name, (PLACEHOLDER, "a setting"))
+    return f"{name}: {source}; {what}"
+
 
 def load_config(path: Path | None) -> Config:
     """Load a YAML or JSON config file over the defaults; ``None`` gives the defaults."""
