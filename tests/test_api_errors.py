@@ -57,7 +57,8 @@ def test_unknown_stream_kind_names_stream_and_the_kinds(world: World, stream: st
     err = refused_input(world, stream)
     assert err.field == "stream"
     assert repr(stream) in err.problem
-    assert err.expected == "case:<ref>, pnr:<key>, pnr-access:<partition> or trust:<agency>"
+    assert err.expected == ("case:<ref>, pnr:<key>, pnr-access:<partition>, trust:<agency> or "
+                            "programme:<name>")
 
 
 def test_trust_event_outside_a_trust_stream_refused(world: World) -> None:

@@ -144,6 +144,7 @@ def test_missing_approvals_and_a_released_load_nobody_watched(world: Any) -> Non
 
 def test_responsibility_released_to_nobody_is_a_gap(world: Any) -> None:
     operation(world, release=False)
+    world.rec(S, "OperationTerminated", {"reason": "abort_risk"}, by="oi_gs", at=85)
     world.rec(S, "ResponsibilityReleased", {"to": "DEA task force (not accepted)",
                                             "scope": REF}, by="oi_gs", at=90)
     with Queries(world.log) as q:
