@@ -49,6 +49,7 @@ from cdlog.keys.certificate import SignedCertificate, issue_certificate
 from cdlog.keys.registry import root_officer
 from cdlog.keys.signer import Ed25519Signer, Signer, signature_is_valid
 from cdlog.keys.trust import TrustRoot
+from cdlog.ledger import read_ledger
 from cdlog.logging import get_logger
 from cdlog.persistence import EventApplication, SealedRecord
 from cdlog.sealing import SealedEvent, build_envelope, parse, seal, signing_message, stream_id
@@ -163,9 +164,18 @@ class CaseLog(CaseCommands):
     def _stored_log_id(self) -> str | None:
         """The log id named by the first decodable event (None for an empty or unreadable log;
         verification reports an undecodable row, opening the log must not fail on it)."""
-        for row in self.app.recorder.select_notifications(start=1, limit=10):
+        try:
+            states = [row.state for row in
+                      self.app.recorder.select_notifications(start=1, limit=10)]
+        except (ValueError, TypeError):  # a row eventsourcing cannot convert (its case id)
             try:
-                return str(parse(row.state).envelope["log"])
+                with read_ledger(self) as led:
+                    states = [row.state for row in led.events_after(0, 10)]
+            except (VerificationError, ConfigurationError):
+                states = []
+        for state in states:
+            try:
+                return str(parse(state).envelope["log"])
             except (VerificationError, TypeError, KeyError):
                 continue
         return None

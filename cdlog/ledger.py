@@ -42,11 +42,13 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from cdlog.errors import (
     ConfigurationError,
     ContextChangedError,
+    Failure,
     NotFoundError,
     VerificationError,
 )
 from cdlog.merkle import HASH_SIZE, append_positions, tree_root
 from cdlog.sealing import leaf_hash
+from cdlog.stores import redact_url
 
 RECORDER_TOPIC = "cdlog.ledger:CdlogSQLiteApplicationRecorder"
 POSTGRES_RECORDER_TOPIC = "cdlog.pgledger:CdlogPostgresApplicationRecorder"
@@ -363,8 +365,29 @@ class CosignatureRow:
     line: str
 
 
+def _int(value: Any, where: str, column: str) -> int:
+    """An integer column; anything else (NULL, text, a float: a rewritten or damaged row) is
+    a located verification failure, not a crash."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise VerificationError.at("<log>", None, "decode",
+                               f"{where} holds {value!r} as its {column}, not a whole number")
+
+
+def _bytes(value: Any, where: str, column: str) -> bytes:
+    """A binary column; anything else (NULL, text: a rewritten or damaged row) is a located
+    verification failure, not a crash."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise VerificationError.at("<log>", None, "decode",
+                               f"{where} holds {value!r} as its {column}, not bytes")
+
+
 def _leaf(row: Any) -> LeafRow:
-    return LeafRow(int(row[0]), int(row[1]), str(row[2]), int(row[3]))
+    where = f"the Merkle leaf row {row[0]!r}"
+    return LeafRow(_int(row[0], "a Merkle leaf row", "leaf_index"),
+                   _int(row[1], where, "notification_id"), str(row[2]),
+                   _int(row[3], where, "originator_version"))
 
 
 def _blob(value: Any) -> bytes:
@@ -375,11 +398,15 @@ def _blob(value: Any) -> bytes:
 
 
 def _event(row: Any) -> EventRow:
-    return EventRow(int(row[0]), str(row[1]), int(row[2]), str(row[3]), _blob(row[4]))
+    where = f"the events row at notification id {row[0]!r}"
+    return EventRow(_int(row[0], "an events row", "notification_id"), str(row[1]),
+                    _int(row[2], where, "originator_version"), str(row[3]), _blob(row[4]))
 
 
 def _checkpoint(row: Any) -> CheckpointRow:
-    return CheckpointRow(int(row[0]), bytes(row[1]), str(row[2]), str(row[3]))
+    where = f"the checkpoint row of size {row[0]!r}"
+    return CheckpointRow(_int(row[0], "a checkpoint row", "size"), _bytes(row[1], where, "root"),
+                         str(row[2]), str(row[3]))
 
 
 FrontierKey = tuple[int, int, str, int]
@@ -492,7 +519,8 @@ class LedgerCursor:
                                                                * len(chunk)))
             params = [v for pos in chunk for v in pos]
             for row in self._all(statement, params):
-                found[(int(row[0]), int(row[1]))] = bytes(row[2])
+                found[(int(row[0]), int(row[1]))] = _bytes(
+                    row[2], f"the Merkle node row {tuple(row[:2])!r}", "hash")
         missing = [p for p in positions if p not in found]
         if missing:
             raise NotFoundError(f"the Merkle tree has no stored hash at (level, index) "
@@ -501,8 +529,8 @@ class LedgerCursor:
 
     def level_range(self, level: int, lo: int, hi: int) -> dict[int, bytes]:
         """Stored hashes of ``level`` with ``lo <= idx < hi``."""
-        return {int(r[0]): bytes(r[1]) for r in self._all(self.sql.select_level_range,
-                                                           (level, lo, hi))}
+        return {int(r[0]): _bytes(r[1], f"the Merkle node row {(level, r[0])!r}", "hash")
+                for r in self._all(self.sql.select_level_range, (level, lo, hi))}
 
     def node_count(self) -> int:
         """Number of rows in ``merkle_nodes``."""
@@ -690,7 +718,9 @@ class LedgerCursor:
 
     def cosignatures(self, size: int) -> list[CosignatureRow]:
         """The stored cosignature lines of the checkpoint of ``size``."""
-        return [CosignatureRow(str(r[0]), bytes(r[1]), int(r[2]), str(r[3]))
+        where = f"a cosignature row of the checkpoint of size {size}"
+        return [CosignatureRow(str(r[0]), _bytes(r[1], where, "key_id"),
+                               _int(r[2], where, "timestamp"), str(r[3]))
                 for r in self._all(self.sql.select_cosignatures, (size,))]
 
     def insert_cosignature(self, size: int, cosig: CosignatureRow, received_at: str) -> None:
@@ -729,6 +759,16 @@ def leaf_rows(ids: Sequence[int], stored_events: Sequence[StoredEvent]
                   for nid, s in zip(ids, stored_events, strict=True))
 
 
+class UndecodableRowError(VerificationError, ValueError):
+    """A stored row whose case id eventsourcing cannot read (a rewritten or damaged row): a
+    located verification failure, and still the ``ValueError`` eventsourcing's conversion
+    raised, so readers that fall back to the raw rows on it (cdlog.verify) still do."""
+
+    def __init__(self, value: object) -> None:
+        super().__init__(Failure("<log>", None, "decode", f"a stored event's case id "
+                                 f"{value!r} is not a UUID (the row was changed or damaged)"))
+
+
 class CdlogSQLiteApplicationRecorder(LedgerRecorder, SQLiteApplicationRecorder):
     """SQLite application recorder that appends each event to the Merkle log as it is stored.
 
@@ -743,6 +783,14 @@ class CdlogSQLiteApplicationRecorder(LedgerRecorder, SQLiteApplicationRecorder):
                  ) -> None:
         self.frontier = FrontierCache()
         super().__init__(datastore, events_table_name)
+
+    def convert_originator_id(self, originator_id: str) -> uuid.UUID | str:
+        """A stored case id as a UUID; one that is none raises :class:`UndecodableRowError`
+        (a verification failure, not a bare ``ValueError``)."""
+        try:
+            return super().convert_originator_id(originator_id)
+        except (TypeError, ValueError):
+            raise UndecodableRowError(originator_id) from None
 
     def construct_create_table_statements(self) -> list[str]:
         """The events table plus the Merkle-log tables."""
@@ -804,8 +852,9 @@ def recorder_of(log: Any) -> LedgerRecorder:
     """
     recorder = log.app.recorder
     if not isinstance(recorder, LedgerRecorder):
-        raise ConfigurationError(f"store {log.store.redacted}: its recorder keeps no Merkle log "
-                                 "(checkpoints, proofs and bundles need cdlog's recorder)")
+        raise ConfigurationError(f"store {redact_url(log.store.url)}: its recorder keeps no "
+                                 "Merkle log (checkpoints, proofs and bundles need cdlog's "
+                                 "recorder)")
     return recorder
 
 

@@ -296,7 +296,8 @@ def _sqlite_message(path: str | os.PathLike[str], exc: BaseException,
         return f"{where} is locked by another process{waited}"
     if "readonly" in low or "read-only" in low:
         return f"{where} is read-only: cannot write to it ({cause})"
-    if "malformed" in low or "not a database" in low or "encrypted" in low:
+    if ("malformed" in low or "not a database" in low or "encrypted" in low
+            or "unsupported file format" in low):
         return f"{where} is not a cdlog store or is damaged: {cause}"
     if "no such table" in low or "no such column" in low:
         return f"{where} is not a cdlog store: {cause}"
@@ -422,6 +423,9 @@ def _sqlite_tables(path: Path, name: str) -> set[str]:
                     "SELECT name FROM sqlite_master WHERE type = 'table'")}
             finally:
                 conn.close()
+        except UnicodeDecodeError as exc:  # a table name that is not UTF-8: a damaged file
+            raise StoreDatabaseError(f"{where} is not a cdlog store or is damaged: its schema "
+                                     f"is not valid text ({exc.reason})") from None
         except sqlite3.Error as exc:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise sqlite_error(where, exc, timeout) from None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import importlib
 import logging
 import os
 import re
@@ -25,6 +26,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,15 +35,21 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cdlog.application import CaseLog
 from cdlog.checkpoints import note_signer, sign_checkpoint
+from cdlog.cli.main import cli
 from cdlog.errors import ConfigurationError, StoreError
 from cdlog.keys.signer import Ed25519Signer
 from cdlog.stores import resolve_store
 
 if TYPE_CHECKING:
     from conftest import RawStore, World
+
+importlib.import_module("cdlog.cli.verify_cmd")  # registers verify and cases with the group
 
 CDLOG = [sys.executable, "-m", "cdlog"]
 PASSPHRASE = "store-faults-test-passphrase"
@@ -288,6 +296,39 @@ def test_store_cut_to_half_its_size(copy_of: Callable[[str], Path], args: list[s
     assert line == (f"cdlog: store: {db} is not a cdlog store or is damaged: "
                     "database disk image is malformed")
     assert files(folder) == before
+
+
+@settings(max_examples=60)
+@given(data=st.data())
+def test_damaged_store_files(bases: dict[str, Path], data: st.DataObject) -> None:
+    """Bytes of a store file zeroed, overwritten or cut off anywhere: verify and cases exit 0
+    (nothing that matters was hit), 1 (a located verification failure) or 2 (one line naming
+    the file: damaged); never a traceback or an internal error."""
+    source = bases["ac"] / "cdlog.db"
+    size = source.stat().st_size
+    how = data.draw(st.sampled_from(["zero", "overwrite", "cut"]), label="how")
+    start = data.draw(st.integers(0, size - 1), label="start")
+    length = data.draw(st.integers(1, 4096), label="length")
+    content = bytearray(source.read_bytes())
+    if how == "cut":
+        del content[start:]
+    else:
+        fill = (bytes(length) if how == "zero" else
+                data.draw(st.binary(min_size=length, max_size=length), label="bytes"))
+        content[start:start + length] = fill[:len(content) - start]
+    with tempfile.TemporaryDirectory() as folder:
+        db = Path(folder) / "cdlog.db"
+        db.write_bytes(bytes(content))
+        for args in (["verify"], ["cases"]):
+            result = CliRunner().invoke(cli, ["--store", f"sqlite:///{db}", *args])
+            assert result.exit_code in (0, 1, 2), (args, result.output)
+            assert "internal error" not in result.stderr, (args, result.stderr)
+            assert "Traceback" not in result.output
+            lines = result.stderr.splitlines()
+            if result.exit_code == 2:
+                assert lines == [lines[0]], lines
+                assert lines[0].startswith(f"cdlog: store: {db}"), lines[0]
+        assert db.read_bytes() == bytes(content)
 
 
 @pytest.mark.parametrize("folder_too", [False, True], ids=["file", "file-and-folder"])
