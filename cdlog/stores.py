@@ -105,8 +105,18 @@ def _kind(exc: BaseException) -> type[StoreAccessError]:
 
 
 def redact_url(text: str) -> str:
-    """``text`` with the password of a ``scheme://user:password@host`` URL replaced by ``***``."""
-    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@?#]*):[^@/?#]*@", r"\1:***@", text)
+    """``text`` with the password of a ``scheme://user:password@host`` URL replaced by ``***``
+    (the user information ends at the last ``@`` of the authority, as ``urlsplit`` reads it)."""
+    match = re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text)
+    if match is None:
+        return text
+    start = match.end()
+    end = min((i for i in (text.find(c, start) for c in "/?#") if i >= 0), default=len(text))
+    userinfo, at, host = text[start:end].rpartition("@")
+    if not at or ":" not in userinfo:
+        return text
+    user = userinfo.partition(":")[0]
+    return f"{text[:start]}{user}:***@{host}{text[end:]}"
 
 
 @dataclass(frozen=True, repr=False)

@@ -545,6 +545,10 @@ def test_store_config_never_shows_the_password() -> None:
     assert PASSWORD not in repr(store)
     assert store.redacted == "postgresql://me:***@db.example:5433/cases?schema=s"
     assert store.password == PASSWORD
+    odd = resolve_store("postgresql://me:p@ss:w@rd@db.example/cases")  # '@' not encoded
+    assert odd.password == "p@ss:w@rd"
+    assert odd.redacted == "postgresql://me:***@db.example/cases"
+    assert "w@rd" not in repr(odd)
     for bad in (f"postgresql://me:{PASSWORD}@db.example:5433/",
                 f"postgresql://me:{PASSWORD}@db.example:port/x",
                 f"postgres-ql://me:{PASSWORD}@db.example/x"):
