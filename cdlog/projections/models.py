@@ -35,6 +35,9 @@ class Finding(Model):
     rule: str
     text: str
     cites: list[Citation] = Field(default_factory=list)
+    source: str | None = Field(default=None, description=(
+        "where the setting the finding applies comes from (the memo, or a configuration "
+        "placeholder the memo does not give), as cdlog.domain.config.provenance says"))
 
 
 class CaseRef(Model):
@@ -47,7 +50,15 @@ class CaseRef(Model):
     case_no: str | None = None
     port: str | None = None
     port_name: str | None = None
+    ports: list[str] = Field(default_factory=list, description=(
+        "every port of the case: where it opened, then where OFO acted (a case may span two)"))
     office: str | None = None
+    origin: str = Field(default="ofo_interdiction", description=(
+        "how the case began: ofo_interdiction, oi_investigation, foreign_request or "
+        "partner_referral"))
+    origin_agency: str = "CBP"
+    oi_leads: bool = Field(default=False, description=(
+        "OI leads the case: it accepted it from OFO (R4), or the case began with OI"))
     decision: str | None = None
     opened_at: Time | None = None
     cites: list[Citation] = Field(default_factory=list)
@@ -198,6 +209,8 @@ class ApprovalMatrix(Model):
     release_how: str | None = None
     release_cites: list[Citation] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
+    settings: list[str] = Field(default_factory=list, description=(
+        "where each setting the matrix applies comes from (configuration, not the memo)"))
 
 
 # ---------------------------------------------------------------- knowledge
@@ -283,6 +296,7 @@ class Metric(Model):
     duration: str | None = None
     seconds: int | None = None
     deadline: str
+    deadline_source: str | None = None
     within_deadline: bool | None = None
     cites: list[Citation] = Field(default_factory=list)
 
@@ -294,9 +308,12 @@ class DutyStatus(Model):
     kind: str
     key: str
     owner: str
+    to: str | None = Field(default=None, description="feedback (R7): the agency it is owed to")
     what: str
     opened_at: Time
     due: Time
+    due_source: str | None = Field(default=None, description=(
+        "where the due time comes from: a recorded due day, or a configured deadline"))
     due_day: str | None = None
     done_at: Time | None = None
     waived: bool = False
@@ -342,10 +359,16 @@ class PilotCase(Model):
     pilot_port: bool
     title21: bool
     accepted: bool
+    oi_leads: bool = Field(default=False, description=(
+        "OI leads the case (accepted from OFO, or begun with OI), whoever opened it"))
+    in_window: bool | None = Field(default=None, description=(
+        "the case falls in the pilot's evaluation window (None: no window configured)"))
     shadow_expected: bool
     shadows: list[str]
     shadow_on_surveillance: list[str]
     finding: str | None = None
+    source: str | None = Field(default=None, description=(
+        "where the settings behind the finding come from"))
     cites: list[Citation]
 
 
@@ -364,6 +387,8 @@ class Timeliness(Model):
     overdue: list[DutyStatus]
     late_entries: list[LateEntry]
     pilot: PilotCase | None
+    settings: list[str] = Field(default_factory=list, description=(
+        "where each deadline and pilot setting applied comes from"))
 
 
 class Summary(Model):
@@ -384,6 +409,8 @@ class OverdueList(Model):
     items: list[DutyStatus]
     by_port: list[Summary]
     by_office: list[Summary]
+    settings: list[str] = Field(default_factory=list, description=(
+        "where each deadline applied comes from"))
 
 
 class LateEntryList(Model):
@@ -400,6 +427,8 @@ class PilotReport(Model):
     pilot_ports: list[str]
     cases: list[PilotCase]
     by_port: list[Summary]
+    settings: list[str] = Field(default_factory=list, description=(
+        "where the pilot ports, Title 21 categories and window come from"))
 
 
 # ---------------------------------------------------------------- incidents

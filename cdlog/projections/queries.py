@@ -24,6 +24,7 @@ from cdlog.application import CaseLog
 from cdlog.canonical import parse_time
 from cdlog.domain import events as ev
 from cdlog.domain.case import CaseState, required_approvals
+from cdlog.domain.config import provenance
 from cdlog.errors import InputError, NotFoundError
 from cdlog.projections import models as m
 from cdlog.projections.projector import Projections
@@ -64,6 +65,12 @@ def _by_time(entries: Iterable[Entry]) -> list[Entry]:
 
 def _opt(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _nobody(iv: _Interval, entries: Sequence[Entry]) -> str:
+    """How a summary names an interval nobody held: a gap while an operation ran, or the
+    time after it ended, when R2 asks for no holder."""
+    return "NOBODY" if Queries._running_at(entries, iv.entry) else "no holder named"
 
 
 @dataclass
@@ -153,6 +160,9 @@ class Queries:
         for e in self._sel("cases", kinds=["decision"]):
             if e.data.get("case_no") == name:
                 return e.stream
+        for e in opened:  # a case OI leads from its opening has its number from the origin
+            if e.data.get("case_no") == name:
+                return e.stream
         raise NotFoundError(f"no case named {name!r} (tried stream name, reference, "
                             "operation id, OI case number and internal id)")
 
@@ -167,19 +177,34 @@ class Queries:
         ack = next((e for e in entries if e.kind == "acknowledged"), None)
         port = _opt(opened.data.get("port")) if opened else None
         entry = self.config.ports.get(port or "")
+        origin = str(opened.data.get("origin") or "ofo_interdiction") if opened else \
+            "ofo_interdiction"
         office = None
         if decision is not None:
             office = decision.data.get("lead_office") or decision.data["actor"].get("aor")
         if office is None and ack is not None:
             office = ack.data["actor"].get("aor")
+        if office is None and origin != "ofo_interdiction":
+            # a case OI leads from its opening: the office that plans its operation, else
+            # the office of whoever opened it
+            planned = next((e for e in entries if e.kind == "operation"), None)
+            office = (planned.data["actor"].get("aor") if planned else None) or (
+                opened.data["actor"].get("aor") if opened else None)
+        case_no = (decision.data.get("case_no") if decision else None) or (
+            opened.data.get("case_no") if opened else None)
+        ports = list(dict.fromkeys([*([port] if port else []),
+                                    *(str(e.data["port"]) for e in entries
+                                      if e.kind == "port")]))
+        decided = _opt(decision.data.get("decision")) if decision else None
         return m.CaseRef(
             stream=stream, case_id=str(stream_id(stream)),
             reference=str(opened.data["reference"]) if opened else stream.partition(":")[2],
             operation_id=_opt(opened.data.get("operation_id")) if opened else None,
-            case_no=_opt(decision.data.get("case_no")) if decision else None,
-            port=port, port_name=entry.name if entry else None, office=_opt(office),
-            decision=_opt(decision.data.get("decision")) if decision else None,
-            opened_at=opened.occurred_from if opened else None,
+            case_no=_opt(case_no), port=port, port_name=entry.name if entry else None,
+            ports=ports, office=_opt(office), origin=origin,
+            origin_agency=str(opened.data.get("origin_agency") or "CBP") if opened else "CBP",
+            oi_leads=decided == "accepted" or origin != "ofo_interdiction",
+            decision=decided, opened_at=opened.occurred_from if opened else None,
             cites=cites([opened, decision]))
 
     # ------------------------------------------------------------ responsibility (R2)
@@ -194,11 +219,32 @@ class Queries:
             start = e.occurred_from if e.kind == "opened" else e.at
             if out and out[-1].end is None:
                 out[-1].end = start
-            note = {"opened": "case opened at the port",
-                    "assumed": f"assumed for {e.data.get('scope')}",
-                    "released": f"released to {e.data.get('to')}"}[e.kind]
-            out.append(_Interval(_opt(e.data.get("holder")), start, None, e, note))
+            holder = _opt(e.data.get("holder"))
+            if e.kind == "opened":
+                origin = str(e.data.get("origin") or "ofo_interdiction")
+                note = "case opened at the port" if origin == "ofo_interdiction" else \
+                    f"case opened by OI ({origin.replace('_', ' ')})"
+            elif e.kind == "assumed":
+                note = f"assumed for {e.data.get('scope')}"
+            else:
+                note = f"released to {e.data.get('to')}" + (
+                    " (no holder named)" if holder is None else "")
+            out.append(_Interval(holder, start, None, e, note))
         return out, entries
+
+    @staticmethod
+    def _running_at(entries: Sequence[Entry], release: Entry) -> bool:
+        """True when an operation was running (proposed, not yet terminated) when
+        ``release`` was recorded into the case."""
+        running = False
+        for e in entries:
+            if e.position >= release.position:
+                break
+            if e.kind == "operation":
+                running = True
+            elif e.kind == "terminated":
+                running = False
+        return running
 
     @staticmethod
     def _interval_model(iv: _Interval) -> m.ResponsibilityInterval:
@@ -217,10 +263,14 @@ class Queries:
         triggered = any(e.kind == "assumed" for e in entries)
         operation = any(e.kind == "operation" for e in entries)
         models = [self._interval_model(iv) for iv in intervals]
+        # R2 asks for a holder while an operation runs; the domain refuses a release before
+        # OperationTerminated, so a release naming nobody after the operation is no gap
         findings = [m.Finding(rule="R2", text=f"nobody was responsible from "
                               f"{when_text(iv.start)} to "
-                              f"{when_text(iv.end) if iv.end else 'now'} ({iv.note})",
-                              cites=[cite(iv.entry)]) for iv in intervals if iv.holder is None]
+                              f"{when_text(iv.end) if iv.end else 'now'} ({iv.note}) while "
+                              "the operation was running",
+                              cites=[cite(iv.entry)]) for iv in intervals
+                    if iv.holder is None and self._running_at(entries, iv.entry)]
         if not intervals:
             summary = "no responsibility recorded"
         elif not triggered:
@@ -229,7 +279,8 @@ class Queries:
             summary = f"{office} throughout ({why})"
         else:
             summary = "; ".join(
-                f"{iv.holder or 'NOBODY'} from {when_text(iv.start)}" for iv in intervals)
+                f"{iv.holder or _nobody(iv, entries)} from {when_text(iv.start)}"
+                for iv in intervals)
         return m.Responsibility(case=ref, recorded_by=recorded_by, intervals=models,
                                 r2_triggered=triggered, summary=summary, findings=findings)
 
@@ -237,13 +288,15 @@ class Queries:
                           recorded_by: datetime | None = None) -> m.ResponsibilityAt:
         """Who was responsible for ``case`` at ``at`` (R2)."""
         ref = self.case(case, recorded_by=recorded_by)
-        intervals, _ = self._intervals(ref.stream, recorded_by)
+        intervals, changes = self._intervals(ref.stream, recorded_by)
         hit = next((iv for iv in intervals if iv.covers(at)), None)
         findings = []
         if hit is None:
             findings.append(m.Finding(rule="R2", text="the case was not open at that time"))
         elif hit.holder is None:
-            findings.append(m.Finding(rule="R2", text=f"nobody was responsible ({hit.note})",
+            findings.append(m.Finding(rule="R2", text=f"nobody was responsible ({hit.note}"
+                                      + ("; the operation had ended)" if not self._running_at(
+                                          changes, hit.entry) else ")"),
                                       cites=[cite(hit.entry)]))
         return m.ResponsibilityAt(
             case=ref, at=at, recorded_by=recorded_by, holder=hit.holder if hit else None,
@@ -375,7 +428,14 @@ class Queries:
         release = next((e for e in after if e.kind == "release"
                         and (end is None or e.position < end)), None)
         op = ev.OperationProposed.model_validate(proposal.data["payload"])
-        required = required_approvals(CaseState(operation=op), self.config)
+        # the district of origin is the first consulted or notified before the release (as
+        # the domain's fold has it when it checks the release)
+        district = next((str(e.key) for e in entries if e.kind in ("prosecutor",
+                                                                    "usao_notified")
+                         and (release is None or e.position < release.position)), None)
+        state = CaseState(operation=op, origin=ref.origin, origin_district=district)
+        required = required_approvals(state, self.config)
+        settings = self._approval_settings(op, state, required)
         decisions = [e for e in after if e.kind in ("granted", "denied", "requested")]
         kinds = list(dict.fromkeys([*required, *(e.key for e in decisions)]))
         rows = []
@@ -400,20 +460,46 @@ class Queries:
                                    if delta.total_seconds() >= 0 else
                                    f"{duration_text(-delta)} after release"))
             rows.append(m.ApprovalRow(**row))
+            source = settings.get(kind)
             if kind in required and status != "granted":
                 findings.append(m.Finding(
                     rule="approvals", text=f"required approval {kind} is {status}"
-                    + (" at release" if release else ""), cites=cites([release, *mine])))
+                    + (" at release" if release else ""), cites=cites([release, *mine]),
+                    source=source))
             elif kind in required and row.get("before_release") is False:
                 findings.append(m.Finding(rule="approvals",
                                           text=f"{kind} was granted after the release",
-                                          cites=cites([release, final])))
+                                          cites=cites([release, final]), source=source))
         return m.ApprovalMatrix(
             case=ref, recorded_by=recorded_by, operation_type=op.operation_type,
             mode=op.mode.model_dump(mode="json"), required=required, rows=rows,
             release_at=release.at if release else None,
             release_how=_opt(release.data.get("how")) if release else None,
-            release_cites=cites([proposal, release]), findings=findings)
+            release_cites=cites([proposal, release]), findings=findings,
+            settings=list(dict.fromkeys([*settings.values(), provenance("approval_roles")])))
+
+    def _approval_settings(self, op: ev.OperationProposed, state: CaseState,
+                           required: Sequence[str]) -> dict[str, str]:
+        """For each required approval, the setting that requires it (and where that comes
+        from: configuration, not the memo)."""
+        c = self.config
+        out: dict[str, str] = {}
+        for kind in required:
+            if kind in c.required_approvals.get(op.operation_type, ()):
+                name = "required_approvals"
+            elif kind == c.substitution_approval and op.mode.contents != "intact":
+                name = "substitution_approval"
+            elif kind == c.sensitive_approval and op.sensitive:
+                name = "sensitive_approval"
+            elif kind == c.destination_approval and state.origin_district and \
+                    op.destination.district != state.origin_district:
+                name = "destination_approval"
+            elif kind == c.foreign_approval and op.border == "international":
+                name = "foreign_approval"
+            else:
+                name = "origin_approvals"
+            out[kind] = provenance(name)
+        return out
 
     # ------------------------------------------------------------ knowledge
     def notifications(self, case: str, *, recorded_by: datetime | None = None
@@ -472,7 +558,7 @@ class Queries:
             if x.key == "ActionItemAssigned" and str(x.data.get("item_id")) in words and \
                     "overdue" in subject.lower():
                 day = date.fromisoformat(str(x.data["due"]))
-                zone = self.config.zone(ref.port)
+                zone = self.config.zone(_opt(x.data.get("port")) or ref.port)
                 became = datetime(day.year, day.month, day.day, tzinfo=zone) + timedelta(days=1)
                 return m.Reported(type="ActionItemOverdue", at=became, cites=[cite(x)])
         return None
@@ -610,7 +696,8 @@ class Queries:
         if done_at is not None and done_at > as_of:
             done_at = None  # not done yet at as_of
         waived = bool(done.data.get("waived")) if done and done_at else False
-        zone = self.config.zone(ref.port)
+        port = _opt(opened.data.get("port")) or ref.port  # where the duty arose
+        zone = self.config.zone(port)
         due_day = _opt(opened.data.get("due_day"))
         late_by = None
         days_late = None
@@ -630,20 +717,37 @@ class Queries:
                 days_late = (until - due).days
         return m.DutyStatus(
             case=opened.stream, kind=str(opened.data["kind"]), key=str(opened.data["key"]),
-            owner=str(opened.data["owner"]), what=str(opened.data["what"]),
-            opened_at=opened.time("opened_at"), due=due, due_day=due_day, done_at=done_at,
+            owner=str(opened.data["owner"]), to=_opt(opened.data.get("to")),
+            what=str(opened.data["what"]), opened_at=opened.time("opened_at"), due=due,
+            due_source=self._due_source(opened), due_day=due_day, done_at=done_at,
             waived=waived, status=status, days_late=days_late, late_by=late_by,
-            port=ref.port, office=ref.office, cites=cites([opened, done if done_at else None]))
+            port=port, office=ref.office, cites=cites([opened, done if done_at else None]))
+
+    def _due_source(self, opened: Entry) -> str:
+        """Where a duty's due time comes from."""
+        kind = opened.data["kind"]
+        if kind == "action_item":
+            return "the due day recorded with the action item (R9), at midnight after it " \
+                "in the time zone of its port; " + provenance("ports")
+        if kind == "briefing":
+            return provenance("deadlines.briefing_after_interview")
+        office = opened.data.get("office")
+        if office and office in self.config.deadlines.feedback_plan:
+            return provenance("deadlines.feedback_plan")
+        return provenance("deadlines.feedback_after_result")
 
     def _metric(self, name: str, start: datetime | None, end: datetime | None,
-                deadline: timedelta, entries: Sequence[Entry | None]) -> m.Metric:
+                deadline: timedelta, entries: Sequence[Entry | None], *,
+                setting: str) -> m.Metric:
+        source = provenance(f"deadlines.{setting}")
         if start is None or end is None:
             return m.Metric(name=name, start=start, end=end, deadline=duration_text(deadline),
-                            cites=cites(entries))
+                            deadline_source=source, cites=cites(entries))
         delta = end - start
         return m.Metric(name=name, start=start, end=end, duration=duration_text(delta),
                         seconds=int(delta.total_seconds()), deadline=duration_text(deadline),
-                        within_deadline=delta <= deadline, cites=cites(entries))
+                        deadline_source=source, within_deadline=delta <= deadline,
+                        cites=cites(entries))
 
     def timeliness(self, case: str, *, as_of: datetime | None = None,
                    recorded_by: datetime | None = None) -> m.Timeliness:
@@ -659,11 +763,13 @@ class Queries:
         r3 = self._metric("identification_to_notification",
                           notified.time("identified_at") if notified else None,
                           notified.at if notified else None,
-                          d.notification_after_identification, [notified])
+                          d.notification_after_identification, [notified],
+                          setting="notification_after_identification")
         r4 = self._metric("notification_to_decision", notified.at if notified else None,
                           decided.at if decided else None, d.decision_after_notification,
-                          [notified, decided])
+                          [notified, decided], setting="decision_after_notification")
         duties = self._duties(ref.stream, when, recorded_by, {ref.stream: ref})
+        pilot = self._pilot_case(ref.stream, recorded_by)
         briefings = [x for x in duties if x.kind == "briefing"]
         interviews = []
         for e in (x for x in entries if x.kind == "interview"):
@@ -683,7 +789,10 @@ class Queries:
             interviews=interviews, action_items=[x for x in duties if x.kind == "action_item"],
             overdue=[x for x in duties if x.status in ("overdue", "done_late")],
             late_entries=self.late_entries(case, recorded_by=recorded_by).entries,
-            pilot=self._pilot_case(ref.stream, recorded_by))
+            pilot=pilot, settings=list(dict.fromkeys([
+                r3.deadline_source or "", r4.deadline_source or "",
+                *(x.due_source or "" for x in duties), provenance("deadlines.late_entry_after"),
+                *(_PILOT_SETTINGS if pilot is not None and pilot.shadow_expected else ())])))
 
     def _last_recorded(self, stream: str, recorded_by: datetime | None) -> datetime:
         entries = self._sel("cases", stream=stream, recorded_by=recorded_by)
@@ -707,7 +816,8 @@ class Queries:
             stream, recorded_by)]
         return m.OverdueList(as_of=as_of, recorded_by=recorded_by, items=items,
                              by_port=self._summaries(all_refs, "port", overdue=items),
-                             by_office=self._summaries(all_refs, "office", overdue=items))
+                             by_office=self._summaries(all_refs, "office", overdue=items),
+                             settings=list(dict.fromkeys(x.due_source or "" for x in items)))
 
     def _streams(self, stream: str | None, recorded_by: datetime | None) -> list[str]:
         if stream is not None:
@@ -720,14 +830,19 @@ class Queries:
         keyed: dict[str, list[str]] = {}
         for ref in refs:
             keyed.setdefault(str(getattr(ref, by) or "-"), []).append(ref.stream)
+        if by == "port":  # a duty counts at the port where it arose (a case may span two)
+            for x in overdue:
+                keyed.setdefault(x.port or "-", [])
         out = []
         for key, streams in sorted(keyed.items()):
             name = None
             if by == "port":
                 entry = self.config.ports.get(key)
                 name = entry.name if entry else None
-            out.append(m.Summary(key=key, name=name, cases=len(streams),
-                                 overdue=sum(1 for x in overdue if x.case in streams),
+                late = sum(1 for x in overdue if (x.port or "-") == key)
+            else:
+                late = sum(1 for x in overdue if x.case in streams)
+            out.append(m.Summary(key=key, name=name, cases=len(streams), overdue=late,
                                  incidents=sum(1 for x in incidents
                                                if x.case.stream in streams)))
         return out
@@ -752,23 +867,33 @@ class Queries:
             return None
         ref = self._ref(stream, recorded_by)
         categories = {c for e in entries if e.kind == "items" for c in e.data["categories"]}
-        pilot_port = ref.port in self.config.pilot_ports
-        title21 = bool(categories & set(self.config.title21_categories))
+        c = self.config
+        pilot_port = any(port in c.pilot_ports for port in ref.ports)
+        title21 = bool(categories & set(c.title21_categories))
         accepted = ref.decision == "accepted"
-        expected = pilot_port and title21 and accepted
+        in_window = None
+        if c.pilot_start is not None and ref.opened_at is not None:
+            day = ref.opened_at.astimezone(c.zone(ref.port)).date()
+            in_window = c.pilot_start <= day < c.pilot_start + timedelta(days=c.pilot_days)
+        # whoever opened it: a Title 21 case OI leads at a pilot port (in the window)
+        expected = pilot_port and title21 and ref.oi_leads and in_window is not False
         shadows = list(dict.fromkeys(e.key for e in entries
                                      if e.kind == "shadow" and e.data.get("assigned")))
         on_surv = list(dict.fromkeys(e.key for e in entries
                                      if e.kind == "shadow_on_surveillance"))
         finding = None
         if expected and not shadows:
-            finding = ("R5: Title 21 case accepted at a pilot port, but no CBP officer was "
-                       "assigned to shadow the OI agent")
+            finding = ("R5: Title 21 case OI leads at a pilot port, and no CBP officer was "
+                       "assigned to shadow the OI agent (the memo assigns shadows at the pilot "
+                       "locations; it does not require one on every case)")
         why = [e for e in entries if e.kind in ("opened", "items", "decision", "shadow",
-                                                "shadow_on_surveillance")]
+                                                "shadow_on_surveillance", "port")]
         return m.PilotCase(case=ref, pilot_port=pilot_port, title21=title21,
-                           accepted=accepted, shadow_expected=expected, shadows=shadows,
-                           shadow_on_surveillance=on_surv, finding=finding, cites=cites(why))
+                           accepted=accepted, oi_leads=ref.oi_leads, in_window=in_window,
+                           shadow_expected=expected, shadows=shadows,
+                           shadow_on_surveillance=on_surv, finding=finding,
+                           source="; ".join(_PILOT_SETTINGS) if finding else None,
+                           cites=cites(why))
 
     def pilot(self, *, recorded_by: datetime | None = None) -> m.PilotReport:
         """R5: for every case, whether a Title 21 shadow was expected and assigned."""
@@ -782,7 +907,7 @@ class Queries:
                                cases=len(v)) for k, v in sorted(by_port.items())]
         return m.PilotReport(recorded_by=recorded_by,
                              pilot_ports=list(self.config.pilot_ports), cases=out,
-                             by_port=summaries)
+                             by_port=summaries, settings=list(_PILOT_SETTINGS))
 
     # ------------------------------------------------------------ incidents
     def incidents(self, case: str | None = None, *, recorded_by: datetime | None = None
@@ -825,7 +950,7 @@ class Queries:
         officers: list[m.ResponsibleOfficer] = []
         for iv in during:
             actor = iv.entry.data["actor"]
-            why = {"opened": "opened the case at the port (OFO responsible)",
+            why = {"opened": f"opened the case ({iv.note}; {iv.holder} responsible)",
                    "assumed": "assumed responsibility for the operation (R2)",
                    "released": "released responsibility"}[iv.entry.kind]
             officers.append(m.ResponsibleOfficer(officer=str(actor["id"]), why=why,
@@ -1026,6 +1151,10 @@ class Queries:
         return m.DisclosureCheck(case=ref, requirement=self.disclosure_requirement(agency),
                                  third_parties=self.third_parties(), disclosures=out,
                                  findings=findings)
+
+
+_PILOT_SETTINGS = tuple(provenance(name) for name in (
+    "pilot_ports", "title21_categories", "pilot_start", "pilot_days"))
 
 
 def delta_s(delta: timedelta) -> float:

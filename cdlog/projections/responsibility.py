@@ -1,7 +1,9 @@
-"""Who was responsible when (R2): OFO until OI assumes responsibility, OI until it releases.
+"""Who was responsible when (R2): from the opening, CBP/OFO for an OFO interdiction (ICE/OI
+for a case that began with OI); OI from when it assumes responsibility until it releases it.
 
-A gap (responsibility released and not yet taken back by anyone who recorded it) is itself a
-finding and appears as an interval whose holder is ``None``.
+After a release that names no holder (``to_agency``), the interval's holder is ``None``; the
+query reports that as a finding only when an operation was still running (a gap R2 forbids),
+not after the operation ended, when R2 asks for no holder.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from cdlog.domain import events as ev
 from cdlog.domain.case import Fact
+from cdlog.domain.origins import opening_holder, origin_of, released_holder
 
 
 @dataclass(frozen=True)
@@ -30,26 +34,43 @@ class Interval:
 
 
 def responsibility_intervals(facts: Iterable[Fact]) -> list[Interval]:
-    """Fold a case's facts into responsibility intervals, ordered by time of effect."""
+    """Fold a case's facts into responsibility intervals, ordered by time of effect.
+
+    The opening's holder follows the case's origin (:func:`~cdlog.domain.origins.
+    opening_holder`); after a release, the holder is the one the release names
+    (:func:`~cdlog.domain.origins.released_holder`), ``None`` when it names none.
+    """
     out: list[Interval] = []
     for fact in facts:
         when = fact.occurred.end
-        if fact.type == "CaseOpened":
-            out.append(Interval("CBP/OFO", fact.occurred.start, None, fact.actor.label,
-                                fact.version, "case opened at the port"))
-        elif fact.type == "ResponsibilityAssumed":
-            p = fact.payload
-            assumed = f"{getattr(p, 'agency', 'ICE')}/{getattr(p, 'office', 'OI')}"
+        p = fact.payload
+        if isinstance(p, ev.CaseOpened):
+            out.append(Interval(opening_holder(p), fact.occurred.start, None,
+                                fact.actor.label, fact.version, opened_note(p)))
+        elif isinstance(p, ev.ResponsibilityAssumed):
             _close(out, when)
-            out.append(Interval(assumed, when, None, fact.actor.label, fact.version,
-                                f"assumed for {getattr(p, 'scope', '')}"))
-        elif fact.type == "ResponsibilityReleased":
+            out.append(Interval(f"{p.agency}/{p.office}", when, None, fact.actor.label,
+                                fact.version, f"assumed for {p.scope}"))
+        elif isinstance(p, ev.ResponsibilityReleased):
             _close(out, when)
-            to = str(getattr(fact.payload, "to", ""))
-            holder = "CBP/OFO" if "OFO" in to or "CBP" in to else None
-            out.append(Interval(holder, when, None, fact.actor.label, fact.version,
-                                f"released to {to}"))
+            out.append(Interval(released_holder(p), when, None, fact.actor.label,
+                                fact.version, released_note(p.to, released_holder(p))))
     return out
+
+
+def opened_note(opened: ev.CaseOpened) -> str:
+    """How an opening interval is described, per origin."""
+    kind = origin_of(opened).kind
+    if kind == "ofo_interdiction":
+        return "case opened at the port"
+    return f"case opened by OI ({kind.replace('_', ' ')})"
+
+
+def released_note(to: object, holder: str | None) -> str:
+    """How a release interval is described (saying when it names no holder)."""
+    if holder is None:
+        return f"released to {to} (no holder named)"
+    return f"released to {to}"
 
 
 def _close(out: list[Interval], when: datetime) -> None:

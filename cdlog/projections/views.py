@@ -19,7 +19,8 @@ from cdlog.canonical import format_time
 from cdlog.domain import events as ev
 from cdlog.domain.case import Fact
 from cdlog.domain.config import Config
-from cdlog.domain.evolve import RESULT_EVENTS
+from cdlog.domain.evolve import PORT_ACTS, PORT_RESULT_EVENTS, RESULT_EVENTS, feedback_owed_for
+from cdlog.domain.origins import opening_holder, origin_of, released_holder
 from cdlog.projections.store import Entry, NewEntry, Prior, fingerprint
 
 
@@ -95,19 +96,21 @@ class CasesView(View):
     """The case index (names, port, decision, office) and pilot and late-entry facts."""
 
     name = "cases"
-    schema = 1
+    schema = 2
     # no types: every case, PNR or access-log event (late entries can be of any type)
 
     def entries(self, fact: Fact, prior: Prior) -> list[NewEntry]:
-        """Case attributes, shadows and late entries."""
+        """Case attributes (origin and ports included), shadows and late entries."""
         p = fact.payload
         s = fact.stream
         out: list[NewEntry] = []
         match p:
             case ev.CaseOpened():
+                origin = origin_of(p)
                 out.append(NewEntry("opened", s, {
                     "reference": p.reference, "operation_id": p.operation_id, "port": p.port,
-                    "refs": p.refs}))
+                    "refs": p.refs, "origin": origin.kind, "origin_agency": origin.agency,
+                    "origin_office": origin.office, "case_no": origin.case_no}))
             case ev.ContrabandDiscovered():
                 out.append(NewEntry("items", s, {
                     "items": [i.item_id for i in p.items],
@@ -140,6 +143,10 @@ class CasesView(View):
                 out.append(NewEntry("closed", s, {"reason": p.reason}))
             case _:
                 pass
+        if fact.type in PORT_ACTS:  # a port act may name the port: the case spans it
+            port = getattr(p, "port", None)
+            if port and (fact.actor.agency, fact.actor.office) == ("CBP", "OFO"):
+                out.append(NewEntry("port", s, {"port": port}))
         if fact.late:
             out.append(NewEntry("late", s, _late_data(fact)))
         return out
@@ -161,11 +168,15 @@ def _late_data(fact: Fact) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- responsibility (R2)
 class ResponsibilityView(View):
-    """Changes of responsibility: the case opening (OFO), OI assuming and releasing it."""
+    """Changes of responsibility: the case opening (CBP/OFO for an OFO interdiction, ICE/OI
+    for a case that began with OI), OI assuming and releasing it; and the operation's start
+    and end, which bound R2. Holders come from structured fields only
+    (:mod:`cdlog.domain.origins`), never from the words of ``to``."""
 
     name = "responsibility"
+    schema = 2
     types = frozenset({"CaseOpened", "ResponsibilityAssumed", "ResponsibilityReleased",
-                       "OperationProposed"})
+                       "OperationProposed", "OperationTerminated"})
 
     def entries(self, fact: Fact, prior: Prior) -> list[NewEntry]:
         """One entry per change."""
@@ -173,17 +184,19 @@ class ResponsibilityView(View):
         s = fact.stream
         match p:
             case ev.CaseOpened():
-                return [NewEntry("opened", s, {"holder": "CBP/OFO", "port": p.port})]
+                return [NewEntry("opened", s, {"holder": opening_holder(p), "port": p.port,
+                                               "origin": origin_of(p).kind})]
             case ev.ResponsibilityAssumed():
                 return [NewEntry("assumed", s, {
                     "holder": f"{p.agency}/{p.office}", "scope": p.scope,
                     "acknowledged_by_ofo": p.acknowledged_by_ofo, "items": p.items})]
             case ev.ResponsibilityReleased():
-                holder = "CBP/OFO" if "OFO" in p.to or "CBP" in p.to else None
-                return [NewEntry("released", s, {"holder": holder, "to": p.to,
+                return [NewEntry("released", s, {"holder": released_holder(p), "to": p.to,
                                                  "scope": p.scope})]
             case ev.OperationProposed():
                 return [NewEntry("operation", s, {"operation_type": p.operation_type})]
+            case ev.OperationTerminated():
+                return [NewEntry("terminated", s, {"reason": p.reason})]
             case _:
                 return []
 
@@ -252,10 +265,11 @@ class ApprovalsView(View):
     """Proposals, approvals requested, granted and denied, and the releases they precede."""
 
     name = "approvals"
+    schema = 2
     types = frozenset({"OperationProposed", "ApprovalRequested", "ApprovalGranted",
                        "ApprovalDenied", "HoldReleased", "ReleasedUnderPassThrough",
                        "DeliveryMade", "OperationTerminated", "ForeignConsentRecorded",
-                       "ProsecutorConsulted"})
+                       "ProsecutorConsulted", "USAONotified"})
 
     def entries(self, fact: Fact, prior: Prior) -> list[NewEntry]:
         """One entry per event."""
@@ -280,6 +294,8 @@ class ApprovalsView(View):
                 return [NewEntry("foreign_consent", p.state, _json(p))]
             case ev.ProsecutorConsulted():
                 return [NewEntry("prosecutor", p.district, _json(p))]
+            case ev.USAONotified():  # like a consultation, it fixes the district of origin
+                return [NewEntry("usao_notified", p.district, {"district": p.district})]
             case _:
                 return []
 
@@ -300,6 +316,7 @@ class KnowledgeView(View):
     and the events they can report on."""
 
     name = "knowledge"
+    schema = 2
     unwrap_late = True
     types = REPORTABLE | {"InvestigativeNotificationSent", "NotificationAcknowledged",
                           "NotificationMade", "SCBPOBriefed", "USAONotified",
@@ -364,7 +381,8 @@ class KnowledgeView(View):
             elif isinstance(p, ev.InterviewConducted):
                 data["subject_ref"] = p.subject_ref
             elif isinstance(p, ev.ActionItemAssigned):
-                data.update(item_id=p.item_id, due=p.due.isoformat(), owner=p.owner)
+                data.update(item_id=p.item_id, due=p.due.isoformat(), owner=p.owner,
+                            port=p.port)
             out.append(NewEntry("event", fact.type, {"stream": s, **data}))
         return out
 
@@ -400,31 +418,39 @@ class DutiesView(View):
 
     This is an independent implementation of the duty rules of
     :func:`cdlog.domain.evolve.evolve` over stored entries; a property test holds the two
-    equal.
+    equal. Feedback (R7) is owed as :func:`cdlog.domain.evolve.feedback_owed_for` says, per
+    the case's origin: by the receiving agency to the originating one, in both directions.
+    Each duty records the port where it arises (an action item's ``port``, a port act's
+    ``port``, else the case's port): its due day is read in that port's time zone.
     """
 
     name = "duties"
-    schema = 1
+    schema = 2
     types = frozenset({"CaseOpened", "InvestigativeNotificationSent", "CaseAccepted",
                        "CaseDeclined", "InterviewConducted", "SCBPOBriefed",
                        "ActionItemAssigned", "ActionItemCompleted", "ActionItemWaived",
-                       "FeedbackProvided", *RESULT_EVENTS})
+                       "FeedbackProvided", *RESULT_EVENTS, *PORT_RESULT_EVENTS, *PORT_ACTS})
 
     def fingerprint(self) -> str:
         """Due times depend on the configuration, so it is part of the fingerprint."""
         return fingerprint(self.name, str(self.schema), self.config.model_dump_json())
 
     def entries(self, fact: Fact, prior: Prior) -> list[NewEntry]:
-        """Duty openings and closings, plus the R3/R4 timestamps and interviews."""
+        """Duty openings and closings, plus the R3/R4 timestamps, interviews, the case's
+        origin and whether OFO acted at the port (for R7)."""
         p = fact.payload
         s = fact.stream
         when = fact.occurred.end
         out: list[NewEntry] = []
-        known = prior.entries(s, ["case", "notified", "opened", "closed"])
+        known = prior.entries(s, ["case", "notified", "port_acted", "opened", "closed"])
+        case = next((e for e in known if e.kind == "case"), None)
+        case_port = case.data.get("port") if case is not None else None
         open_duties = _open_duties(known)
         match p:
             case ev.CaseOpened():
-                out.append(NewEntry("case", s, {"port": p.port}))
+                origin = origin_of(p)
+                out.append(NewEntry("case", s, {"port": p.port, "origin": origin.kind,
+                                                "origin_agency": origin.agency}))
             case ev.InvestigativeNotificationSent():
                 if not any(e.kind == "notified" for e in known):
                     out.append(NewEntry("notified", s, {"identified_at": _t(p.identified_at),
@@ -439,18 +465,19 @@ class DutiesView(View):
                     out.append(self._open(fact, "briefing", p.subject_ref, fact.actor.id,
                                           when + self.config.deadlines.briefing_after_interview,
                                           f"brief the SCBPO on the interview of "
-                                          f"{p.subject_ref} (R6)"))
+                                          f"{p.subject_ref} (R6)", port=case_port))
             case ev.SCBPOBriefed():
                 briefings = [e for e in open_duties if e.data["kind"] == "briefing"]
                 named = [e for e in briefings if any(e.data["key"] in t for t in p.topics)]
                 out.extend(_close(e, when) for e in named or briefings[:1])
             case ev.ActionItemAssigned():
-                port = next((e.data["port"] for e in known if e.kind == "case"), None)
+                port = p.port or case_port
                 zone = self.config.zone(port)
                 due = datetime(p.due.year, p.due.month, p.due.day, tzinfo=zone) + \
                     timedelta(days=1)
                 out.append(self._open(fact, "action_item", p.item_id, p.owner, due, p.what,
-                                      due_day=p.due.isoformat(), assigned_by=fact.actor.id))
+                                      due_day=p.due.isoformat(), assigned_by=fact.actor.id,
+                                      port=port))
             case ev.ActionItemCompleted() | ev.ActionItemWaived():
                 waived = isinstance(p, ev.ActionItemWaived)
                 out.extend(_close(e, when, waived=waived) for e in open_duties
@@ -458,20 +485,52 @@ class DutiesView(View):
             case ev.FeedbackProvided():
                 out.extend(_close(e, when) for e in open_duties
                            if e.data["kind"] == "feedback" and e.data["owner"] == p.from_agency
+                           and e.data.get("to", "") in ("", p.to_agency)
                            and e.time("opened_at") <= when)
             case _:
                 pass
-        category = RESULT_EVENTS.get(fact.type)
+        ofo = (fact.actor.agency, fact.actor.office) == ("CBP", "OFO")
+        port_acted = any(e.kind == "port_acted" for e in known)
+        if fact.type in PORT_ACTS and ofo and not port_acted:
+            out.append(NewEntry("port_acted", s, {}))
+            port_acted = True
+        if fact.type in RESULT_EVENTS or fact.type in PORT_RESULT_EVENTS:
+            out.extend(self._feedback(fact, case or next(
+                (e for e in out if e.kind == "case"), None), known, out, open_duties,
+                port_acted, case_port))
+        return out
+
+    def _feedback(self, fact: Fact, case: Entry | NewEntry | None, known: list[Entry],
+                  out: list[NewEntry], open_duties: list[Entry], port_acted: bool,
+                  case_port: Any) -> list[NewEntry]:
+        origin = str(case.data.get("origin", "ofo_interdiction")) if case else \
+            "ofo_interdiction"
+        origin_agency = str(case.data.get("origin_agency", "CBP")) if case else "CBP"
         notified = any(e.kind == "notified" for e in known) or any(
             e.kind == "notified" for e in out)
-        if category is not None and notified and not any(
-                e.data["kind"] == "feedback" for e in open_duties):
-            office = fact.actor.aor or fact.actor.office
-            out.append(self._open(fact, "feedback", f"{category}@{fact.version}", "ICE",
-                                  when + self.config.feedback_due_after(office),
-                                  f"feedback to the originating agency on the {category} "
-                                  "result (R7)", office=office))
-        return out
+        owed = feedback_owed_for(fact.type, fact.actor.agency, fact.actor.office,
+                                 origin=origin, origin_agency=origin_agency,
+                                 notified=notified, port_acted=port_acted)
+        if not owed:
+            return []
+        when = fact.occurred.end
+        office = fact.actor.aor or fact.actor.office
+        due = when + self.config.feedback_due_after(office)
+        port = getattr(fact.payload, "port", None) or case_port
+        opened: list[NewEntry] = []
+        for owner, to, category in owed:
+            if any(e.data["kind"] == "feedback" and e.data["owner"] == owner
+                   and e.data.get("to", "") == to for e in open_duties):
+                continue  # one open feedback duty covers every result until feedback is given
+            if origin == "ofo_interdiction":
+                key = f"{category}@{fact.version}"
+                what = f"feedback to the originating agency on the {category} result (R7)"
+            else:
+                key = f"{category}@{fact.version}>{to}"
+                what = f"feedback from {owner} to {to} on the {category} result (R7)"
+            opened.append(self._open(fact, "feedback", key, owner, due, what, office=office,
+                                     to=to, port=port))
+        return opened
 
     @staticmethod
     def _open(fact: Fact, kind: str, key: str, owner: str, due: datetime, what: str,

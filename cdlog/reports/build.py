@@ -60,6 +60,7 @@ class SectionFinding(m.Model):
     rule: str
     text: str
     cites: list[m.Citation]
+    source: str | None = None
 
 
 class ReportBase(m.Model):
@@ -216,7 +217,8 @@ def _is_uuid(text: str) -> bool:
 
 
 def _findings(sections: dict[str, Iterable[m.Finding]]) -> list[SectionFinding]:
-    return [SectionFinding(section=name, rule=f.rule, text=f.text, cites=f.cites)
+    return [SectionFinding(section=name, rule=f.rule, text=f.text, cites=f.cites,
+                           source=f.source)
             for name, found in sections.items() for f in found]
 
 
@@ -253,12 +255,13 @@ def case_report(q: Queries, case: str, *, as_of: datetime | None = None,
                              f"{d.due_day or when_text(d.due)}, "
                              + (f"done {when_text(d.done_at)} ({d.late_by} late)"
                                 if d.done_at else f"still open ({d.late_by} late)"),
-                             cites=d.cites) for d in timeliness.overdue],
+                             cites=d.cites, source=d.due_source)
+                   for d in timeliness.overdue],
         "late entries": [m.Finding(rule="late", text=f"{x.event} recorded {x.lag} after it "
                                    "happened" + (f": {x.reason}" if x.reason else ""),
                                    cites=x.cites) for x in timeliness.late_entries],
         "pilot": [m.Finding(rule="R5", text=timeliness.pilot.finding,
-                            cites=timeliness.pilot.cites)]
+                            cites=timeliness.pilot.cites, source=timeliness.pilot.source)]
         if timeliness.pilot and timeliness.pilot.finding else [],
         "incidents": [f for i in parts["incidents"] for f in i.findings],
         "disclosures": parts["disclosures"].findings,
@@ -309,7 +312,8 @@ def overdue_report(q: Queries, *, as_of: datetime | None = None,
     findings = [SectionFinding(section="duties", rule={"action_item": "R9", "feedback": "R7",
                                                        "briefing": "R6"}.get(d.kind, d.kind),
                                text=f"{d.case}: {d.kind} {d.key} owed by {d.owner} "
-                               f"({d.late_by} late, {d.status})", cites=d.cites)
+                               f"({d.late_by} late, {d.status})", cites=d.cites,
+                               source=d.due_source)
                 for d in listing.items]
     verification, events = check_citations(q.log, [listing])
     return OverdueReport(title=f"Overdue duties as of {when_text(listing.as_of)}",
@@ -322,7 +326,8 @@ def pilot_report(q: Queries, *, recorded_by: datetime | None = None) -> PilotRep
     """Build the R5 pilot report."""
     pilot = q.pilot(recorded_by=recorded_by)
     findings = [SectionFinding(section="pilot", rule="R5", text=f"{p.case.reference}: "
-                               f"{p.finding}", cites=p.cites) for p in pilot.cases if p.finding]
+                               f"{p.finding}", cites=p.cites, source=p.source)
+                for p in pilot.cases if p.finding]
     verification, events = check_citations(q.log, [pilot])
     return PilotReportDoc(title="Title 21 shadow pilot (R5)", generated_at=_now(),
                           store=q.log.store.url, log_id=q.log.log_id,

@@ -104,10 +104,26 @@ def _findings_section(findings: Sequence[m.Model]) -> Section:
     rows = []
     for f in findings:
         rows.append([c(getattr(f, "section", "")), c(getattr(f, "rule", "")),
-                     c(getattr(f, "text", ""), getattr(f, "cites", []), "bad")])
-    blocks: list[Block] = [Table(["section", "rule", "finding"], rows)] if rows else [
-        Para("No findings: every check these sections make passed.", style="ok")]
+                     c(getattr(f, "text", ""), getattr(f, "cites", []), "bad"),
+                     c(getattr(f, "source", None))])
+    blocks: list[Block] = [Table(["section", "rule", "finding", "setting applied"], rows)] \
+        if rows else [Para("No findings: every check these sections make passed.",
+                           style="ok")]
     return Section("findings", "Findings", blocks)
+
+
+def settings_para(settings: Sequence[str]) -> list[Block]:
+    """Where the settings a section applies come from (the memo, or configuration)."""
+    named = [x for x in settings if x]
+    if not named:
+        return []
+    return [Para("Settings applied (from configuration unless the memo gives them): "
+                 + "; ".join(named) + ".")]
+
+
+def _origin_text(ref: m.CaseRef) -> str:
+    text = ref.origin.replace("_", " ")
+    return text if ref.origin == "ofo_interdiction" else f"{text} ({ref.origin_agency})"
 
 
 def _case_section(ref: m.CaseRef) -> Section:
@@ -115,6 +131,8 @@ def _case_section(ref: m.CaseRef) -> Section:
             [c("operation id"), c(ref.operation_id)], [c("OI case number"), c(ref.case_no)],
             [c("internal id"), c(ref.case_id)],
             [c("port"), c(f"{ref.port} ({ref.port_name})" if ref.port_name else ref.port)],
+            [c("ports"), c(", ".join(ref.ports))], [c("origin"), c(_origin_text(ref))],
+            [c("OI leads"), c("yes" if ref.oi_leads else "no")],
             [c("office"), c(ref.office)], [c("decision"), c(ref.decision)],
             [c("opened"), c(t(ref.opened_at))]]
     return Section("case", "The case", [Table(["name", "value"], rows)])
@@ -122,7 +140,13 @@ def _case_section(ref: m.CaseRef) -> Section:
 
 def responsibility_section(r: m.Responsibility) -> Section:
     """R2 intervals."""
-    rows = [[c(iv.holder or "NOBODY (gap)", style="" if iv.holder else "bad"), c(t(iv.start)),
+    flagged = [f.cites for f in r.findings]  # a holder-less interval is a gap when flagged
+
+    def gap(iv: m.ResponsibilityInterval) -> bool:
+        return iv.holder is None and iv.cites in flagged
+
+    rows = [[c(iv.holder or ("NOBODY (gap)" if gap(iv) else "nobody named (operation ended)"),
+               style="bad" if gap(iv) else ""), c(t(iv.start)),
              c(t(iv.end) if iv.end else "open"), c(iv.started_by), c(iv.note, iv.cites)]
             for iv in r.intervals]
     return Section("responsibility", "Responsibility (R2)", [
@@ -146,7 +170,7 @@ def approvals_section(a: m.ApprovalMatrix) -> Section:
              f"{t(a.release_at) if a.release_at else 'not released'}"
              + (f" by {a.release_how}" if a.release_how else "") + ".", a.release_cites),
         Table(["approval", "required", "status", "by", "at", "relative to release",
-               "events"], rows)])
+               "events"], rows), *settings_para(a.settings)])
 
 
 def items_section(led: m.ItemLedger) -> Section:
@@ -255,8 +279,8 @@ def duties_section(tl: m.Timeliness) -> Section:
         p = tl.pilot
         blocks.append(Para(
             f"Title 21 shadow pilot (R5): pilot port {'yes' if p.pilot_port else 'no'}, "
-            f"Title 21 {'yes' if p.title21 else 'no'}, accepted "
-            f"{'yes' if p.accepted else 'no'}: shadow "
+            f"Title 21 {'yes' if p.title21 else 'no'}, OI leads "
+            f"{'yes' if p.oi_leads else 'no'}: shadow "
             f"{'expected' if p.shadow_expected else 'not expected'}; assigned: "
             f"{', '.join(p.shadows) or 'none'}." + (f" {p.finding}" if p.finding else ""),
             p.cites, "bad" if p.finding else ""))
@@ -268,6 +292,7 @@ def duties_section(tl: m.Timeliness) -> Section:
                                     for d in tl.overdue) or "none") + ".",
                        [x for d in tl.overdue for x in d.cites],
                        "bad" if tl.overdue else "ok"))
+    blocks += settings_para(tl.settings)
     return Section("duties", "Duties and timeliness (R3-R9)", blocks)
 
 
@@ -359,17 +384,21 @@ def layout(report: AnyReport) -> Document:
             Para("Nothing is overdue.", style="ok")]))
         sections.append(_summary_section("summaries", "Per port and office",
                                          o.by_port, o.by_office))
+        sections[-2].blocks.extend(settings_para(o.settings))
     elif isinstance(report, PilotReportDoc):
         p = report.pilot
-        rows = [[c(x.case.reference, x.case.cites), c(x.case.port), yes(x.pilot_port),
-                 yes(x.title21), yes(x.accepted), c("yes" if x.shadow_expected else "no"),
+        rows = [[c(x.case.reference, x.case.cites), c(", ".join(x.case.ports) or x.case.port),
+                 yes(x.pilot_port), yes(x.title21), yes(x.oi_leads),
+                 c("yes" if x.shadow_expected else "no"),
                  c(", ".join(x.shadows) or "none", x.cites),
                  c(x.finding or "ok", style="bad" if x.finding else "ok")] for x in p.cases]
         sections.append(Section("pilot", "Cases", [
-            Para("Pilot ports: " + ", ".join(p.pilot_ports) + ". A shadow is expected for an "
-                 "accepted Title 21 case at a pilot port."),
-            Table(["case", "port", "pilot port", "Title 21", "accepted", "shadow expected",
-                   "shadows", "finding"], rows)]))
+            Para("Pilot ports: " + ", ".join(p.pilot_ports) + ". A shadow is looked for on a "
+                 "Title 21 case OI leads (accepted from OFO, or begun with OI) at a pilot "
+                 "port, whoever opened it; the memo assigns shadows at the pilot locations "
+                 "and does not require one on every case."),
+            Table(["case", "ports", "pilot port", "Title 21", "OI leads", "shadow expected",
+                   "shadows", "finding"], rows), *settings_para(p.settings)]))
         sections.append(_summary_section("summaries", "Per port", p.by_port, []))
     return Document(title=report.title, meta=_meta(report), verification=report.verification,
                     verified_ok=report.verification.all_cited_verified,

@@ -142,22 +142,40 @@ def test_missing_approvals_and_a_released_load_nobody_watched(world: Any) -> Non
         assert i("cbpo") in d1.holders
 
 
-def test_responsibility_released_to_nobody_is_a_gap(world: Any) -> None:
+def test_responsibility_released_naming_nobody_after_the_operation_is_no_gap(
+        world: Any) -> None:
+    """R2 asks for a holder while an operation runs (the domain refuses a release before
+    OperationTerminated). A release after it that names no holder leaves nobody named, from
+    structured fields only (the words of ``to`` are not read): no R2 finding, and the
+    interval says no holder was named."""
     operation(world, release=False)
     world.rec(S, "OperationTerminated", {"reason": "abort_risk"}, by="oi_gs", at=85)
-    world.rec(S, "ResponsibilityReleased", {"to": "DEA task force (not accepted)",
+    world.rec(S, "ResponsibilityReleased", {"to": "DEA task force (CBP to follow)",
                                             "scope": REF}, by="oi_gs", at=90)
     with Queries(world.log) as q:
         r = q.responsibility(S)
         assert [iv.holder for iv in r.intervals] == ["CBP/OFO", "ICE/OI", None]
-        assert r.findings
-        assert "nobody was responsible" in r.findings[0].text
+        assert r.findings == []
+        assert r.intervals[2].note.endswith("(no holder named)")
+        assert r.summary.endswith("no holder named from 2006-03-14 07:30 -05:00")
         answer = q.responsibility_at(REF, world.t(120))
         assert answer.holder is None
-        assert answer.findings
+        assert "the operation had ended" in answer.findings[0].text
         before = q.responsibility_at(REF, world.t(-10))
         assert before.holder is None
         assert "not open" in before.findings[0].text
+
+
+def test_responsibility_released_to_a_named_holder(world: Any) -> None:
+    """A release naming ``to_agency``/``to_office`` gives that holder, whatever ``to`` says."""
+    operation(world, release=False)
+    world.rec(S, "OperationTerminated", {"reason": "abort_risk"}, by="oi_gs", at=85)
+    world.rec(S, "ResponsibilityReleased", {"to": "task force", "scope": REF,
+                                            "to_agency": "DEA"}, by="oi_gs", at=90)
+    with Queries(world.log) as q:
+        assert [iv.holder for iv in q.responsibility(S).intervals] == [
+            "CBP/OFO", "ICE/OI", "DEA"]
+        assert q.responsibility_at(REF, world.t(120)).holder == "DEA"
 
 
 def test_pilot_case_without_a_shadow_is_a_finding(world: Any) -> None:
