@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
+import sqlite3
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -42,6 +43,7 @@ from cdlog.errors import (
     ContextChangedError,
     InputError,
     NotFoundError,
+    StoreError,
     VerificationError,
 )
 from cdlog.facts import fact_of, officer_json, payload_json, validation_to_input_error
@@ -53,7 +55,7 @@ from cdlog.ledger import read_ledger
 from cdlog.logging import get_logger
 from cdlog.persistence import EventApplication, SealedRecord
 from cdlog.sealing import SealedEvent, build_envelope, parse, seal, signing_message, stream_id
-from cdlog.stores import StoreConfig, resolve_store
+from cdlog.stores import StoreConfig, prepare_store, resolve_store, store_error
 
 log = get_logger("cdlog")
 
@@ -139,17 +141,23 @@ class CaseLog(CaseCommands):
 
     def __init__(self, store: str | StoreConfig | None = None, *, log_id: str | None = None,
                  config: Config | None = None, trusted_roots: Sequence[TrustRoot] | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, create: bool = True) -> None:
+        """Open the log in ``store`` (a URL, a :class:`StoreConfig`, or ``CDLOG_STORE`` or the
+        default). ``create=False`` never creates a store: a missing file or schema without a
+        log raises :class:`~cdlog.errors.StoreError` and nothing is made on disk or in the
+        database. :attr:`created` tells whether this open created the store."""
         self.store = store if isinstance(store, StoreConfig) else resolve_store(store)
-        if self.store.path is not None:
-            self.store.path.parent.mkdir(parents=True, exist_ok=True)
         self.config = config or DEFAULT_CONFIG
         self.clock = clock or (lambda: datetime.now(UTC))
         self._trusted = list(trusted_roots) if trusted_roots is not None else None
+        self.created: bool = prepare_store(self.store, create=create)
+        """True when this open created the store (there was no log there before)."""
         try:
-            self.app = EventApplication(env=self.store.environment())
-        except PersistenceError as exc:
-            raise ConfigurationError(f"store {self.store.url}: cannot open: {exc}") from exc
+            self.app = EventApplication(env=self.store.environment(create=create))
+        except StoreError:
+            raise
+        except (PersistenceError, sqlite3.Error, OSError) as exc:
+            raise store_error(self.store, exc) from exc
         self._context = LogContext(self.config, self._trusted)
         self._seen = 0
         self._synced_to = -1
@@ -181,9 +189,11 @@ class CaseLog(CaseCommands):
         return None
 
     @classmethod
-    def open(cls, store: str | None = None, **kwargs: Any) -> CaseLog:
-        """Open (creating if needed) the log in ``store``."""
-        return cls(store, **kwargs)
+    def open(cls, store: str | StoreConfig | None = None, *, create: bool = True,
+             **kwargs: Any) -> CaseLog:
+        """Open the log in ``store``, creating the store if needed (``create=False``: a
+        missing store is a :class:`~cdlog.errors.StoreError`, and nothing is created)."""
+        return cls(store, create=create, **kwargs)
 
     def close(self) -> None:
         """Release the store's connections."""
