@@ -197,7 +197,7 @@ def test_postgres_restarted_mid_run(restart_server: tuple[str, Path], tmp_path: 
             # 2. An outage longer than the retries: the writer sees errors, then goes on.
             kit.pg_restart(data, 15)
             (first_error, *_) = writer.wait_for("error", timeout=30)
-            assert first_error["type"] == "OperationalError"
+            assert first_error["type"] == "StoreOperationalError"
             after_outage = len(writer.of("commit"))
             writer.wait_for("commit", after_outage + 5, timeout=60)
             stop.touch()

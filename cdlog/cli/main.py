@@ -81,19 +81,11 @@ class Env:
         if readonly:
             kwargs["create"] = False
         log = CaseLog(self.store, config=self.config, **kwargs)
-        if getattr(log, "created", False):
+        if log.created:
             where = (log.store.path.resolve() if log.store.path is not None
-                     else _redacted(log.store))
+                     else log.store.redacted)
             click.echo(f"cdlog: created a new store at {where}", err=True)
         return log
-
-
-def _redacted(store: StoreConfig) -> str:
-    """The store's URL with any password replaced by ``***``."""
-    redacted = getattr(store, "redacted", None)
-    if isinstance(redacted, str):
-        return redacted
-    return store.url.replace(store.password, "***") if store.password else store.url
 
 
 def _one_line(text: str) -> str:
@@ -152,7 +144,7 @@ class CdlogGroup(click.Group):
             store = env.store if env is not None else resolve_store(None)
         except CdlogError:
             return "the store"
-        return str(store.path.resolve()) if store.path is not None else _redacted(store)
+        return str(store.path.resolve()) if store.path is not None else store.redacted
 
 
 @click.group(cls=CdlogGroup)

@@ -269,7 +269,7 @@ def case_report(q: Queries, case: str, *, as_of: datetime | None = None,
     verification, events = check_citations(q.log, [ref, *parts.values(), findings],
                                            all_of=[ref.stream])
     return CaseReport(title=f"Case report: {ref.reference}", generated_at=now,
-                      store=q.log.store.url, log_id=q.log.log_id, verification=verification,
+                      store=q.log.store.redacted, log_id=q.log.log_id, verification=verification,
                       findings=findings, events=events, case=ref, **parts)
 
 
@@ -299,7 +299,7 @@ def incident_report(q: Queries, incident_id: str, *, case: str | None = None,
     verification, events = check_citations(q.log, [*parts.values(), findings],
                                            all_of=[stream])
     return IncidentReport(title=f"Incident report: {inc.incident_id} ({inc.case.reference})",
-                          generated_at=_now(), store=q.log.store.url, log_id=q.log.log_id,
+                          generated_at=_now(), store=q.log.store.redacted, log_id=q.log.log_id,
                           verification=verification, findings=findings, events=events,
                           **parts)
 
@@ -317,7 +317,7 @@ def overdue_report(q: Queries, *, as_of: datetime | None = None,
                 for d in listing.items]
     verification, events = check_citations(q.log, [listing])
     return OverdueReport(title=f"Overdue duties as of {when_text(listing.as_of)}",
-                         generated_at=now, store=q.log.store.url, log_id=q.log.log_id,
+                         generated_at=now, store=q.log.store.redacted, log_id=q.log.log_id,
                          verification=verification, findings=findings, events=events,
                          overdue=listing)
 
@@ -330,6 +330,6 @@ def pilot_report(q: Queries, *, recorded_by: datetime | None = None) -> PilotRep
                 for p in pilot.cases if p.finding]
     verification, events = check_citations(q.log, [pilot])
     return PilotReportDoc(title="Title 21 shadow pilot (R5)", generated_at=_now(),
-                          store=q.log.store.url, log_id=q.log.log_id,
+                          store=q.log.store.redacted, log_id=q.log.log_id,
                           verification=verification, findings=findings, events=events,
                           pilot=pilot)

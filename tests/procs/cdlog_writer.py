@@ -41,8 +41,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from cdlog.application import CaseLog
 from cdlog.domain.case import Fact
 from cdlog.errors import ConcurrencyError
@@ -53,8 +51,7 @@ from cdlog.projections.store import NewEntry, Prior
 from cdlog.projections.views import View
 from cdlog.sealing import SealedEvent
 
-structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-                    logger_factory=structlog.PrintLoggerFactory(sys.stderr))  # stdout: reports
+logging.basicConfig(level=logging.WARNING, stream=sys.stderr)  # cdlog's warnings; stdout: reports
 
 
 def emit(**fields: Any) -> None:
