@@ -3,6 +3,7 @@ cites its events, and the report says whether they verified."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from cdlog.cli.main import cli
 from cdlog.projections.queries import Queries
 from cdlog.reports.build import case_report, incident_report, iter_citations
 from cdlog.reports.render import render
+from cdlog.stores import resolve_store
 
 if TYPE_CHECKING:
     from conftest import STORE_KINDS, RawStore, fresh_store
@@ -233,3 +235,16 @@ def test_report_builders_through_the_api(world: Any) -> None:
         for fmt in ("md", "json", "html"):
             assert "INC-9" in render(inc, fmt, world.log.config)
         assert [i.incident_id for i in rep.incidents] == ["INC-9"]
+
+
+@pytest.mark.parametrize("fmt", ["md", "json", "html"])
+def test_reports_never_carry_the_store_password(store: str, fmt: str) -> None:
+    """Every report format names the store, with any password replaced by ***."""
+    password = resolve_store(store).password
+    result = run(store, "report", "case", "OP-2006-0001", "--format", fmt)
+    assert result.exit_code == 0, result.output
+    if password:
+        assert password not in result.stdout
+        assert "***" in result.stdout
+    redacted = resolve_store(store).redacted
+    assert (html.escape(redacted) if fmt == "html" else redacted) in result.stdout
