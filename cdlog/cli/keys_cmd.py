@@ -291,5 +291,3 @@ def export_trust(env: Env, out: Path, with_certificates: bool) -> None:
     save_trust(out, trust)
     click.echo(f"wrote {out}")
 
-
-from cdlog.cli import record_cmd  # noqa: E402, F401  (registers ``cdlog record``)

@@ -173,16 +173,7 @@ pass_env = click.make_pass_decorator(Env)
 
 
 def main() -> None:
-    """Console entry point."""
-    from cdlog.cli import (  # noqa: F401, PLC0415
-        cases_cmd,
-        keys_cmd,
-        log_cmd,
-        query_cmd,
-        report_cmd,
-        verify_cmd,
-    )
-
+    """Console entry point (``cdlog.cli`` registers every command on import)."""
     try:
         cli(prog_name="cdlog")
     except KeyboardInterrupt:  # between commands, or while click parses

@@ -125,7 +125,3 @@ def _merkle_lines(report: Report) -> list[str]:
         return lines
     return []
 
-
-# Registered with verify (main() imports this module): the offline proof check, and the
-# read-only browsing commands moved out of cases_cmd.
-from cdlog.cli import browse_cmd, checkproof_cmd  # noqa: E402, F401
