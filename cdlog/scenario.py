@@ -387,8 +387,14 @@ class Replayer:
         fields = {k: swap(v) for k, v in step.items() if k not in CONTROL_KEYS}
         if "wraps" in step:
             reason = fields.pop("reason", None)
+            wrapped = ev.CATALOGUE.get(str(step["wraps"]))
+            if wrapped is not None:  # an unknown wrapped type is refused by validation
+                fields = ev.as_lists(wrapped, fields)
             return {"wraps": step["wraps"], "reason": reason, "event": fields}
-        return fields
+        model = ev.CATALOGUE.get(str(step["type"]))
+        # a single value given for a list-valued field is a list of one; anything else that
+        # does not fit is refused when the payload is validated (naming step and field)
+        return ev.as_lists(model, fields) if model is not None else fields
 
     def _step(self, sc: Scenario, result: ReplayResult, i: int, step: Mapping[str, Any]) -> None:
         type_ = str(step["type"])

@@ -32,11 +32,13 @@ from cdlog.application import CaseLog
 from cdlog.canonical import parse_time
 from cdlog.cli.main import cli
 from cdlog.domain import events as ev
+from cdlog.domain.case import required_approvals
 from cdlog.domain.config import DEFAULT_CONFIG, PROVENANCE, Config, Deadlines, provenance
 from cdlog.domain.evolve import feedback_owed_for, overdue
 from cdlog.domain.origins import opening_holder, origin_from_mapping, origin_of, released_holder
 from cdlog.domain.values import Officer
 from cdlog.errors import InputError, NotFoundError, RuleViolationError
+from cdlog.facts import fact_of
 from cdlog.keys.signer import Ed25519Signer
 from cdlog.projections.answers import dump, parse_question, plain
 from cdlog.projections.queries import Queries
@@ -904,3 +906,286 @@ def test_every_setting_says_where_it_comes_from() -> None:
     assert provenance("required_approvals").startswith(
         "required_approvals: configuration (a placeholder")
     assert provenance("pilot_days").startswith("pilot_days: the memo")
+
+
+# ---------------------------------------------------------------- part 5: the read side
+# Each origin's case, with an incident added (a window, recorded late, with a notification),
+# answers the oversight questions through `cdlog query` and `cdlog report` as the domain has
+# it: the domain's fold (CaseState, its duties, overdue()) and the origin helpers are the
+# reference; the answers judged against the memo are written out as well.
+INCIDENTS: dict[str, list[tuple[str, str, str, str, str]]] = {
+    # file -> (incident id, window from, window to, recorded, who records and notifies)
+    O1: [("INC-O1", "2006-05-10T21:00-07:00", "2006-05-10T21:30-07:00",
+          "2006-05-11T14:00-07:00", "oi_ca")],
+    O2: [("INC-O2", "2006-06-07T10:00-04:00", "2006-06-07T10:00-04:00",
+          "2006-06-07T10:05-04:00", "oi_ca")],
+    O3: [("INC-O3", "2006-07-05T13:40-05:00", "2006-07-05T13:40-05:00",
+          "2006-07-05T13:45-05:00", "cbpo_e")],
+    O4: [("INC-O4-PORT", "2006-09-12T07:35-04:00", "2006-09-12T07:35-04:00",
+          "2006-09-12T07:40-04:00", "scbpo"),
+         ("INC-O4-CD", "2006-09-13T08:00-04:00", "2006-09-13T08:00-04:00",
+          "2006-09-13T08:10-04:00", "oi_ny")],
+}
+HOLDER_AT_INCIDENT = {  # R2 by occurrence time, per the memo and the domain's origin rules
+    "INC-O1": "ICE/OI",       # OI's case; OI assumed it before the pass-through release
+    "INC-O2": "ICE/OI",       # a foreign request is OI's from the opening
+    "INC-O3": "ICE/OI",       # a partner referral is OI's from the opening (no release)
+    "INC-O4-PORT": "CBP/OFO",  # an OFO interdiction before OI accepted and assumed it
+    "INC-O4-CD": "ICE/OI",    # the controlled delivery after OI assumed responsibility
+}
+FEEDBACK_BOTH_WAYS = {  # R7: (owner, to) of every feedback duty, per origin
+    O1: {("CBP", "ICE"), ("ICE", "CBP")},
+    O2: {("CBP", "ICE"), ("ICE", "CBP"), ("ICE", "NL-FIOD")},
+    O3: {("CBP", "ICE"), ("ICE", "CBP"), ("ICE", "ATF")},
+    O4: {("ICE", "CBP")},
+}
+
+
+def with_incidents(name: str) -> dict[str, Any]:
+    """The scenario with its incidents (and a notification of each) inserted in time order."""
+    data = copy.deepcopy(data_of(name))
+    steps: list[dict[str, Any]] = data["events"]
+    for incident, start, end, recorded, by in INCIDENTS[name]:
+        told = parse_time(recorded) + timedelta(minutes=5)
+        new: list[dict[str, Any]] = [
+            {"t": {"from": start, "to": end}, "rec": recorded, "type": "IncidentOccurred",
+             "actor": by, "incident_id": incident, "incident_type": "property_damage",
+             "discovered_at": end, "description": "pallet damaged (fictitious)"},
+            {"t": told.isoformat(), "type": "NotificationMade", "actor": by, "from": by,
+             "to": "oi_gs", "subject": f"incident {incident}", "incident_id": incident}]
+        at = parse_time(recorded)  # recorded in order; attributed by when it happened
+        index = next((i for i, s in enumerate(steps) if not isinstance(s["t"], dict)
+                      and parse_time(str(s.get("rec", s["t"]))) > at), len(steps))
+        steps[index:index] = new
+    return data
+
+
+def holder_by_domain(log: CaseLog, stream: str, at: datetime) -> str | None:
+    """R2 holder at ``at`` from the stored events and the domain's origin helpers."""
+    holder: str | None = None
+    for stored in log.events(stream):
+        fact = fact_of(stored)
+        p = fact.payload
+        if isinstance(p, ev.CaseOpened):
+            holder = opening_holder(p)
+        elif fact.occurred.end > at:
+            continue
+        elif isinstance(p, ev.ResponsibilityAssumed):
+            holder = f"{p.agency}/{p.office}"
+        elif isinstance(p, ev.ResponsibilityReleased):
+            holder = released_holder(p)
+    return holder
+
+
+def _duty_rows(duties: Any) -> list[tuple[Any, ...]]:
+    return sorted((d["kind"], d["key"], d["owner"], d.get("to") or "",
+                   parse_time(d["due"]), parse_time(d["done_at"]) if d["done_at"] else None)
+                  for d in duties)
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_each_origin_answers_the_oversight_questions_like_the_domain(
+        store_url: str, name: str) -> None:
+    """Through ``cdlog query``: the case's origin and names, responsibility at each incident's
+    occurrence time, approvals before release, notifications and their lags, surveillance
+    gaps, item counts, feedback owed and given both ways, overdue duties at several times;
+    each as the domain's fold has it (both stores)."""
+    data = with_incidents(name)
+    with CaseLog(store_url) as log:
+        stream = replay_origin(log, data).scenario.case_stream
+        assert verify_store(log).ok
+        state = log.state(stream)
+        holders = {inc: holder_by_domain(log, stream, parse_time(end))
+                   for inc, _, end, _, _ in INCIDENTS[name]}
+    runner = CliRunner()
+
+    def query(*args: str) -> Any:
+        done = runner.invoke(cli, ["--store", store_url, "query", *args],
+                             catch_exceptions=False)
+        assert done.exit_code == 0, done.output
+        return json.loads(done.stdout)
+
+    # the case: origin, OI case number, ports, who leads
+    [case] = query("cases")["cases"]
+    assert (case["origin"], case["origin_agency"], case["case_no"], case["oi_leads"]) == (
+        state.origin, state.origin_agency, state.case_no, state.oi_leads)
+    assert case["ports"] == [state.port, *state.ports]
+    assert query("cases")["cases"][0] == query("responsibility", state.case_no or "")["case"]
+
+    # R2: responsibility at each incident's occurrence time, and the incident's attribution
+    for incident, start, end, _, _ in INCIDENTS[name]:
+        want = HOLDER_AT_INCIDENT[incident]
+        assert holders[incident] == want, incident
+        assert query("responsibility", stream, "--at", end)["holder"] == want
+        answer = query("incident", incident, "--case", stream)
+        assert answer["responsible"] == want, answer["findings"]
+        assert answer["occurred_from"] == parse_time(start).isoformat()
+        [told] = answer["notifications"]
+        assert told["lag_seconds"] > 0
+        assert not any(f["rule"] == "R2" for f in answer["findings"])
+    assert query("responsibility", stream)["findings"] == []
+
+    # approvals before release, against what the domain requires of this origin and district
+    matrix = query("approvals", stream)
+    assert matrix["required"] == required_approvals(state, DEFAULT_CONFIG)
+    granted = {r["kind"] for r in matrix["rows"] if r["status"] == "granted"}
+    assert granted == set(state.approvals)
+    missing = [k for k in matrix["required"] if k not in granted]
+    assert missing == data["expected_answers"]["approvals_missing"]
+    if state.released:
+        assert matrix["release_at"] is not None
+        assert all(r["before_release"] for r in matrix["rows"] if r["required"])
+    assert any(s.startswith("required_approvals: configuration (a placeholder")
+               for s in matrix["settings"])
+    for finding in matrix["findings"]:
+        assert "configuration (a placeholder" in finding["source"], finding
+
+    # notifications and their lags: every feedback given is on the timeline, reporting the
+    # result it feeds back on, to the agency the domain's duty names
+    timeline = query("notifications", stream)["entries"]
+    feedback = [e for e in timeline if e["kind"] == "feedback"]
+    assert {e["to"] for e in feedback} == {to for _, to in FEEDBACK_BOTH_WAYS[name]}
+    for e in feedback:
+        assert e["reports"] is not None, e
+        assert e["lag_seconds"] >= 0, e
+    if state.notified_at is not None:
+        r3 = query("timeliness", stream)["identification_to_notification"]
+        assert parse_time(r3["end"]) == state.notified_at
+        assert parse_time(r3["start"]) == state.identified_at
+        assert r3["deadline_source"].startswith(
+            "deadlines.notification_after_identification: configuration")
+
+    # surveillance: eyes on from the release to the delivery, no gap in these cases
+    coverage = query("surveillance", stream)
+    assert bool(coverage["eyes_on"]) == (state.surveillance != "none")
+    assert coverage["gaps"] == []
+    assert coverage["findings"] == []
+
+    # items: counts as the domain holds them
+    ledger = query("items", stream)
+    assert {r["item"]: r["holders"] for r in ledger["items"] if r["holders"]} == {
+        k: dict(h.holders) for k, h in state.holdings.items() if h.holders}
+    for record in ledger["items"]:
+        assert record["initial_count"] == state.holdings[record["item"]].initial_count
+
+    # R7 feedback owed and given, both ways, and R9/R7 duties overdue at several times
+    assert {(d.owner, d.to) for d in state.duties if d.kind == "feedback"} == \
+        FEEDBACK_BOTH_WAYS[name]
+    final = query("timeliness", stream, "--as-of", "2007-01-01T00:00Z")
+    assert _duty_rows(final["feedback"]) == sorted(
+        (d.kind, d.key, d.owner, d.to, d.due, d.done_at)
+        for d in state.duties if d.kind == "feedback")
+    for d in state.duties:
+        for as_of in (d.due - timedelta(minutes=1), d.due, d.due + timedelta(days=3)):
+            answer = query("timeliness", stream, "--as-of", as_of.isoformat())
+            assert {(x["kind"], x["key"]) for x in answer["overdue"]} == {
+                (o.kind, o.key) for o in overdue(state, as_of)}, as_of
+            listed = query("overdue", "--as-of", as_of.isoformat())
+            assert {(x["case"], x["kind"], x["key"], x.get("to") or "")
+                    for x in listed["items"]} == {
+                (stream, o.kind, o.key, o.to) for o in overdue(state, as_of)}
+            for x in listed["items"]:
+                assert x["due_source"].startswith("deadlines.feedback_after_result: "
+                                                  "configuration"), x
+                assert listed["settings"] == [x["due_source"]]
+
+
+def test_origin_reports_follow_the_domain(store_url: str) -> None:
+    """``cdlog report``: each origin's case report names its origin and OI case number, its
+    duties as the domain derives them, the pilot report looks for shadows on Title 21 cases
+    OI leads at a pilot port whoever opened them, and the overdue report says where the
+    deadline comes from (configuration, not the memo)."""
+    streams: dict[str, str] = {}
+    with CaseLog(store_url) as log:
+        replayer = Replayer(log)  # one replayer: the agencies' roots are made once
+        for name in FILES:
+            streams[name] = replayer.replay(with_incidents(name)).scenario.case_stream
+        states = {name: log.state(s) for name, s in streams.items()}
+    runner = CliRunner()
+
+    def report(*args: str) -> Any:
+        done = runner.invoke(cli, ["--store", store_url, "report", *args, "--format", "json"],
+                             catch_exceptions=False)
+        assert done.exit_code == 0, done.output
+        return json.loads(done.stdout)
+
+    for name, stream in streams.items():
+        doc = report("case", stream, "--as-of", "2007-01-01T00:00Z")
+        state = states[name]
+        assert doc["verification"]["all_cited_verified"] is True
+        assert (doc["case"]["origin"], doc["case"]["case_no"]) == (state.origin,
+                                                                   state.case_no)
+        assert {(d["owner"], d["to"]) for d in doc["timeliness"]["feedback"]} == \
+            FEEDBACK_BOTH_WAYS[name]
+        late = {(f["text"].split()[1], f["source"]) for f in doc["findings"]
+                if f["section"] == "duties"}
+        assert {key for key, _ in late} == {
+            o.key for o in overdue(state, parse_time("2007-01-01T00:00Z"))}
+        assert all(source.startswith("deadlines.feedback_after_result: configuration")
+                   for _, source in late)
+        markdown = runner.invoke(cli, ["--store", store_url, "report", "case", stream],
+                                 catch_exceptions=False)
+        assert markdown.exit_code == 0, markdown.output
+        assert state.origin.replace("_", " ") in markdown.stdout
+        assert "Settings applied" in markdown.stdout
+
+    pilot = {c["case"]["stream"]: c for c in report("pilot")["pilot"]["cases"]}
+    expected = {  # (pilot port, Title 21, OI leads, shadow expected, shadows)
+        O1: (True, False, True, False, []),          # Blaine; counterfeit watches
+        O2: (True, True, True, True, ["CBP-4755"]),  # JFK; the attaché's case, shadowed
+        O3: (True, False, True, False, []),          # Brownsville; firearm parts
+        O4: (True, True, True, True, []),            # MIA then JFK; OFO's, accepted
+    }
+    for name, (port, t21, leads, wanted, shadows) in expected.items():
+        got = pilot[streams[name]]
+        assert (got["pilot_port"], got["title21"], got["oi_leads"], got["shadow_expected"],
+                got["shadows"]) == (port, t21, leads, wanted, shadows), name
+        assert (got["finding"] is not None) == (wanted and not shadows)
+    o4 = pilot[streams[O4]]
+    assert "does not require one on every case" in o4["finding"]
+    assert "pilot_ports: the memo" in o4["source"]
+
+    late = report("overdue", "--as-of", "2006-07-10T00:00Z")
+    [owed] = late["findings"]  # OFO's feedback to OI on its examination at JFK (O2)
+    assert owed["text"].startswith(f"{streams[O2]}: feedback secondary_examination@")
+    assert "owed by CBP" in owed["text"]
+    assert owed["source"].startswith("deadlines.feedback_after_result: configuration")
+    assert any("configuration (a placeholder" in s for s in late["overdue"]["settings"])
+
+
+def test_list_of_one_and_refusals_in_a_replay(log: CaseLog) -> None:
+    """A list-valued field given one value is taken as a list of one (in a late entry's
+    wrapped event too); any other value that does not fit is refused naming the step, the
+    field and the expected form, before anything is written."""
+    data = copy.deepcopy(data_of(O1))
+    steps = data["events"]
+    for step in steps:
+        if step["type"] == "ContrabandDiscovered":
+            step["items"] = step["items"][0]
+        if step["type"] == "OperationProposed":
+            step["targets"] = "SUBJ-O1"
+    given = next(i for i, s in enumerate(steps) if s["type"] == "FeedbackProvided")
+    late = dict(steps[given])
+    steps[given] = {"t": late.pop("t"), "rec": "2006-05-14T10:00-07:00",
+                    "type": "LateEntryRecorded", "actor": late.pop("actor"),
+                    "wraps": late.pop("type"), "reason": "recorded from the port's notes",
+                    **late, "categories": "secondary_examination"}
+    bad = copy.deepcopy(data)
+    index = next(i for i, s in enumerate(bad["events"]) if s["type"] == "ContrabandDiscovered")
+    bad["events"][index]["items"] = {**bad["events"][index]["items"], "count": "many"}
+    before = log.max_position()
+    with pytest.raises(InputError) as info:
+        replay_origin(log, bad)
+    assert info.value.field.startswith(f"step {index + 1} (ContrabandDiscovered): ")
+    assert "items.0.count" in info.value.field
+    assert "integer" in info.value.expected
+    assert log.max_position() == before
+
+    result = replay_origin(log, data)
+    events = log.events(result.scenario.case_stream)
+    found = next(e for e in events if e.type == "ContrabandDiscovered")
+    assert [i["item_id"] for i in found.payload["items"]] == ["P-1"]
+    assert next(e for e in events if e.type == "OperationProposed").payload["targets"] == [
+        "SUBJ-O1"]
+    wrapped = next(e for e in events if e.type == "LateEntryRecorded")
+    assert wrapped.payload["event"]["categories"] == ["secondary_examination"]

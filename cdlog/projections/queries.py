@@ -223,7 +223,7 @@ class Queries:
             if e.kind == "opened":
                 origin = str(e.data.get("origin") or "ofo_interdiction")
                 note = "case opened at the port" if origin == "ofo_interdiction" else \
-                    f"case opened by OI ({origin.replace('_', ' ')})"
+                    f"case opened ({origin.replace('_', ' ')}): OI's from its opening"
             elif e.kind == "assumed":
                 note = f"assumed for {e.data.get('scope')}"
             else:
@@ -584,7 +584,8 @@ class Queries:
         """Fold surveillance in time order: eyes on from a start or reacquisition to a loss
         (at the last confirmed sighting), a hand-off, the end of surveillance or the end of
         the operation; a loss stays open until reacquired or surveillance ends. A release
-        nobody watched, and surveillance that ended while the operation ran, are gaps too."""
+        nobody watched, and surveillance that ended while the operation ran before the load
+        was delivered, are gaps too (after the delivery the load is where it was going)."""
         entries = _by_time(self._sel("surveillance", stream=stream, recorded_by=recorded_by))
         eyes: list[_Eyes] = []
         gaps: list[_Gap] = []
@@ -592,6 +593,7 @@ class Queries:
         ended: Entry | None = None  # surveillance ended; the operation may still run
         window_start: datetime | None = None
         window_end: datetime | None = None
+        delivered: datetime | None = None
 
         def close_eyes(at: datetime, e: Entry) -> None:
             if eyes and eyes[-1].end is None:
@@ -627,9 +629,11 @@ class Queries:
                 if gaps and gaps[-1].end is None:
                     gaps[-1].end = e.at
                     gaps[-1].entries.append(e)
-                else:
+                elif delivered is None or e.at < delivered:
                     ended = e
                 window_end = e.at
+            elif e.kind == "DeliveryMade":
+                delivered = delivered or e.at
             elif e.kind == "OperationTerminated":
                 close_eyes(e.at, e)
                 if pending is not None:

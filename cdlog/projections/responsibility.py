@@ -63,7 +63,7 @@ def opened_note(opened: ev.CaseOpened) -> str:
     kind = origin_of(opened).kind
     if kind == "ofo_interdiction":
         return "case opened at the port"
-    return f"case opened by OI ({kind.replace('_', ' ')})"
+    return f"case opened ({kind.replace('_', ' ')}): OI's from its opening"
 
 
 def released_note(to: object, holder: str | None) -> str:
