@@ -189,3 +189,46 @@ def test_unknown_questions_are_named() -> None:
     assert q.argv("X") == ["responsibility", "X", "--at", "2006-03-15T12:00-05:00"]
     assert parse_question("pnr_disclosure_to_DEA_requires").argv("X") == [
         "disclosures", "X", "--to", "DEA"]
+
+
+# ---------------------------------------------------------------- origins (issue 10)
+ORIGINS = sorted((SCENARIOS / "origins").glob("*.yaml"))
+
+
+def test_cases_of_scenarios_a_and_c_are_ofo_interdictions(
+        replayed: dict[str, Replayed]) -> None:
+    """A and C have no ``origin:`` block: OFO interdictions; OI leads A (accepted), not C."""
+    for name, leads in (("A-MIA-CD-ACCEPTED.yaml", True), ("C-SYS-DECLINED-ADMIN.yaml", False)):
+        [case] = query(replayed[name].url, "cases")["cases"]
+        assert (case["origin"], case["origin_agency"], case["oi_leads"]) == (
+            "ofo_interdiction", "CBP", leads)
+
+
+@pytest.mark.parametrize("kind", STORE_KINDS)
+def test_origin_scenarios_replayed_by_the_cli_are_found_by_their_origin(
+        tmp_path: Path, passphrase: None, request: pytest.FixtureRequest, kind: str) -> None:
+    """``cdlog replay`` of the four origin scenarios in one store; each case is found by the
+    OI case number its origin gives (no acceptance), says how it began and every port it
+    spans, and the pilot answer says where its settings come from."""
+    assert len(ORIGINS) == 4
+    with fresh_store(kind, tmp_path / "store", request) as url:
+        result = run(url, "replay", *map(str, ORIGINS))
+        assert result.exit_code == 0, result.output
+        found = {}
+        for path in ORIGINS:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            origin = data["origin"]
+            number = origin.get("case_no") or next(  # else the number OI accepted it under
+                c["case_no"] for c in query(url, "cases")["cases"]
+                if c["reference"] == data["operation_id"])
+            doc = query(url, "responsibility", number)["case"]
+            assert doc["reference"] == data["operation_id"]
+            assert (doc["origin"], doc["origin_agency"]) == (origin["kind"], origin["agency"])
+            assert doc["oi_leads"] is True
+            found[origin["kind"]] = doc["ports"]
+        assert found == {"oi_investigation": ["3004"], "foreign_request": ["4701"],
+                         "partner_referral": ["2301"], "ofo_interdiction": ["5206", "4701"]}
+        pilot = query(url, "pilot")
+        assert any(s.startswith("pilot_ports: the memo") for s in pilot["settings"])
+        assert any(s.startswith("title21_categories: configuration")
+                   for s in pilot["settings"])
