@@ -438,8 +438,13 @@ class DutiesView(View):
     def entries(self, fact: Fact, prior: Prior) -> list[NewEntry]:
         """Duty openings and closings, plus the R3/R4 timestamps, interviews, the case's
         origin and whether OFO acted at the port (for R7)."""
-        p = fact.payload
         s = fact.stream
+        ofo = (fact.actor.agency, fact.actor.office) == ("CBP", "OFO")
+        if fact.type in _PORT_ONLY:  # fast path: only whether OFO acted at the port matters
+            if not ofo or prior.entries(s, ["port_acted"]):
+                return []
+            return [NewEntry("port_acted", s, {})]
+        p = fact.payload
         when = fact.occurred.end
         out: list[NewEntry] = []
         known = prior.entries(s, ["case", "notified", "port_acted", "opened", "closed"])
@@ -489,7 +494,6 @@ class DutiesView(View):
                            and e.time("opened_at") <= when)
             case _:
                 pass
-        ofo = (fact.actor.agency, fact.actor.office) == ("CBP", "OFO")
         port_acted = any(e.kind == "port_acted" for e in known)
         if fact.type in PORT_ACTS and ofo and not port_acted:
             out.append(NewEntry("port_acted", s, {}))
@@ -539,6 +543,10 @@ class DutiesView(View):
         return NewEntry("opened", duty_id, {
             "kind": kind, "key": key, "owner": owner, "opened_at": _t(fact.occurred.end),
             "due": _t(due), "what": what, **extra})
+
+
+_PORT_ONLY = PORT_ACTS - set(RESULT_EVENTS) - set(PORT_RESULT_EVENTS)
+"""Port acts the duties view reads only to know that OFO acted at the port (R7)."""
 
 
 def _open_duties(known: list[Entry]) -> list[Entry]:
