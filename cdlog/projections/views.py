@@ -439,15 +439,23 @@ class DutiesView(View):
         """Duty openings and closings, plus the R3/R4 timestamps, interviews, the case's
         origin and whether OFO acted at the port (for R7)."""
         s = fact.stream
-        ofo = (fact.actor.agency, fact.actor.office) == ("CBP", "OFO")
-        if fact.type in _PORT_ONLY:  # fast path: only whether OFO acted at the port matters
-            if not ofo or prior.entries(s, ["port_acted"]):
+        if fact.type in _PORT_ONLY or fact.type in PORT_RESULT_EVENTS:
+            # OFO's port acts and results count only outside OFO interdictions (R7): OFO owes
+            # OI feedback on them, and they make the port one OI owes its results to
+            if (fact.actor.agency, fact.actor.office) != ("CBP", "OFO"):
                 return []
-            return [NewEntry("port_acted", s, {})]
+            seen = prior.entries(s, _KNOWN)  # the kinds the full path asks: one load a page
+            case = next((e for e in seen if e.kind == "case"), None)
+            if case is None or case.data.get("origin", "ofo_interdiction") == \
+                    "ofo_interdiction":
+                return []
+            if fact.type in _PORT_ONLY:
+                return [] if any(e.kind == "port_acted" for e in seen) else [
+                    NewEntry("port_acted", s, {})]
         p = fact.payload
         when = fact.occurred.end
         out: list[NewEntry] = []
-        known = prior.entries(s, ["case", "notified", "port_acted", "opened", "closed"])
+        known = prior.entries(s, _KNOWN)
         case = next((e for e in known if e.kind == "case"), None)
         case_port = case.data.get("port") if case is not None else None
         open_duties = _open_duties(known)
@@ -495,6 +503,7 @@ class DutiesView(View):
             case _:
                 pass
         port_acted = any(e.kind == "port_acted" for e in known)
+        ofo = (fact.actor.agency, fact.actor.office) == ("CBP", "OFO")
         if fact.type in PORT_ACTS and ofo and not port_acted:
             out.append(NewEntry("port_acted", s, {}))
             port_acted = True
@@ -545,6 +554,9 @@ class DutiesView(View):
             "due": _t(due), "what": what, **extra})
 
 
+_KNOWN = ("case", "notified", "port_acted", "opened", "closed")
+"""The kinds of its own entries the duties view reads (always the same set, so that a page
+loads a stream's entries once)."""
 _PORT_ONLY = PORT_ACTS - set(RESULT_EVENTS) - set(PORT_RESULT_EVENTS)
 """Port acts the duties view reads only to know that OFO acted at the port (R7)."""
 
