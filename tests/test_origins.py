@@ -1023,7 +1023,13 @@ def test_each_origin_answers_the_oversight_questions_like_the_domain(
         [told] = answer["notifications"]
         assert told["lag_seconds"] > 0
         assert not any(f["rule"] == "R2" for f in answer["findings"])
+        late = [f for f in answer["findings"] if f["rule"] == "late"]
+        assert bool(late) == (incident == "INC-O1")  # recorded 16h30m after it happened
+        for f in late:
+            assert f["source"].startswith("deadlines.late_entry_after: configuration")
     assert query("responsibility", stream)["findings"] == []
+    shared = query("disclosures", stream)
+    assert shared["settings"] == [provenance("agencies")]
 
     # approvals before release, against what the domain requires of this origin and district
     matrix = query("approvals", stream)

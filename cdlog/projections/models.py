@@ -418,6 +418,8 @@ class LateEntryList(Model):
 
     recorded_by: Time | None = None
     entries: list[LateEntry]
+    settings: list[str] = Field(default_factory=list, description=(
+        "where the lag that makes an entry late comes from"))
 
 
 class PilotReport(Model):
@@ -517,3 +519,5 @@ class DisclosureCheck(Model):
     third_parties: dict[str, list[str]]
     disclosures: list[Disclosure]
     findings: list[Finding] = Field(default_factory=list)
+    settings: list[str] = Field(default_factory=list, description=(
+        "where the agency list behind the third parties comes from"))

@@ -862,7 +862,8 @@ class Queries:
                            lag_seconds=int((e.recorded - e.at).total_seconds()),
                            reason=_opt(e.data.get("reason")), cites=[cite(e)])
                for e in entries]
-        return m.LateEntryList(recorded_by=recorded_by, entries=out)
+        return m.LateEntryList(recorded_by=recorded_by, entries=out,
+                               settings=[provenance("deadlines.late_entry_after")])
 
     # ------------------------------------------------------------ pilot (R5)
     def _pilot_case(self, stream: str, recorded_by: datetime | None) -> m.PilotCase | None:
@@ -990,7 +991,8 @@ class Queries:
         if late:
             findings.append(m.Finding(rule="late", text=f"recorded {duration_text(lag)} after "
                                       "it happened; attributed by when it happened",
-                                      cites=[cite(e)]))
+                                      cites=[cite(e)],
+                                      source=provenance("deadlines.late_entry_after")))
         told = []
         for n in (x for x in entries if x.kind == "notified" and x.key == e.key):
             delay = n.at - end
@@ -1145,7 +1147,7 @@ class Queries:
                     findings.append(m.Finding(
                         rule="R8", text=f"EU PNR-derived information to {to} at "
                         f"{when_text(e.at)} without a prior ThirdPartyDisclosureAuthorized",
-                        cites=[cite(e)]))
+                        cites=[cite(e)], source=provenance("agencies")))
             out.append(m.Disclosure(
                 at=e.at, from_agency=str(e.data["from_agency"]), to_agency=to,
                 basis=str(e.data["basis"]), pnr_derived=pnr,
@@ -1154,7 +1156,7 @@ class Queries:
         agency = to or (agencies[0] if agencies else "ICE")
         return m.DisclosureCheck(case=ref, requirement=self.disclosure_requirement(agency),
                                  third_parties=self.third_parties(), disclosures=out,
-                                 findings=findings)
+                                 findings=findings, settings=[provenance("agencies")])
 
 
 _PILOT_SETTINGS = tuple(provenance(name) for name in (

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from cdlog.application import CaseLog
+from cdlog.domain.config import provenance
 from cdlog.domain.values import Time
 from cdlog.errors import Failure
 from cdlog.facts import fact_of
@@ -259,7 +260,9 @@ def case_report(q: Queries, case: str, *, as_of: datetime | None = None,
                    for d in timeliness.overdue],
         "late entries": [m.Finding(rule="late", text=f"{x.event} recorded {x.lag} after it "
                                    "happened" + (f": {x.reason}" if x.reason else ""),
-                                   cites=x.cites) for x in timeliness.late_entries],
+                                   cites=x.cites,
+                                   source=provenance("deadlines.late_entry_after"))
+                         for x in timeliness.late_entries],
         "pilot": [m.Finding(rule="R5", text=timeliness.pilot.finding,
                             cites=timeliness.pilot.cites, source=timeliness.pilot.source)]
         if timeliness.pilot and timeliness.pilot.finding else [],

@@ -343,6 +343,7 @@ def pnr_section(pnr: m.PnrStates, d: m.DisclosureCheck) -> Section:
                                    "ok" if x.authorised else "bad")] for x in d.disclosures]))
     else:
         blocks.append(Para("No information was shared with another agency on record."))
+    blocks += settings_para(d.settings)
     return Section("pnr", "Information sharing and EU PNR (R8)", blocks)
 
 
