@@ -184,9 +184,17 @@ def lanes_for(responsibility: m.Responsibility, items: m.ItemLedger,
               incidents: list[m.Incident], events: list[EventRow],
               highlight: str | None = None) -> list[Lane]:
     """The lanes of a case's timeline."""
+    flagged = [f.cites for f in responsibility.findings]  # gaps R2 forbids are findings
+
+    def holder_label(iv: m.ResponsibilityInterval) -> str:
+        if iv.holder is not None:
+            return iv.holder
+        return "NOBODY" if iv.cites in flagged else "none named"
+
     lanes = [Lane("Responsibility", "Responsible (R2)", segments=[
-        Segment(iv.start, iv.end, holder_colour(iv.holder), iv.holder or "NOBODY",
-                f"{iv.holder or 'nobody'}: {iv.note}", hatched=iv.holder is None)
+        Segment(iv.start, iv.end, holder_colour(iv.holder), holder_label(iv),
+                f"{iv.holder or 'nobody'}: {iv.note}",
+                hatched=iv.holder is None and iv.cites in flagged)
         for iv in responsibility.intervals])]
     lanes += _custody_lanes(items)
     surv = Lane("Surveillance", "Eyes on / gaps")
