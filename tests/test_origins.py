@@ -1043,8 +1043,7 @@ def test_each_origin_answers_the_oversight_questions_like_the_domain(
         assert all(r["before_release"] for r in matrix["rows"] if r["required"])
     assert any(s.startswith("required_approvals: configuration (a placeholder")
                for s in matrix["settings"])
-    for finding in matrix["findings"]:
-        assert "configuration (a placeholder" in finding["source"], finding
+    assert matrix["findings"] == []  # released with every approval, or never released (O3)
 
     # notifications and their lags: every feedback given is on the timeline, reporting the
     # result it feeds back on, to the agency the domain's duty names

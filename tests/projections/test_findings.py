@@ -125,6 +125,8 @@ def test_missing_approvals_and_a_released_load_nobody_watched(world: Any) -> Non
         assert {r.kind: r.status for r in matrix.rows} == {"GS": "granted", "SAC": "missing",
                                                           "USAO-origin": "missing"}
         assert len(matrix.findings) == 2
+        assert all(f.source is not None and f.source.startswith(
+            "required_approvals: configuration (a placeholder") for f in matrix.findings)
         assert matrix.release_at is None
     i = world.id
     world.rec(S, "ApprovalGranted", {"kind": "SAC"}, by="oi_sac", at=61)
