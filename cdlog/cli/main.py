@@ -117,8 +117,12 @@ class CdlogGroup(click.Group):
         """Run the subcommand, mapping errors to exit codes."""
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "cdlog"
+            fail(ctx, "usage", _one_line(f"{exc.format_message()} (see {where} --help)"),
+                 EXIT_USAGE)
         except (click.exceptions.Exit, click.ClickException):
-            raise  # --help, usage errors: click prints them and exits 0 or 2
+            raise  # --help, and click's other messages: click prints them
         except (KeyboardInterrupt, click.Abort):
             fail(ctx, "interrupted", "nothing partial was saved", EXIT_INTERRUPTED)
         except VerificationError as exc:

@@ -154,3 +154,5 @@ def test_help_and_bad_parameters_are_clicks_not_internal_errors() -> None:
     assert result.exit_code == 2
     assert "internal error" not in result.output
     assert "99999999999999999999" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert result.output.startswith("cdlog: usage: ")
