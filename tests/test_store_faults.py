@@ -376,12 +376,14 @@ def test_new_store_in_a_folder_the_user_may_not_write(tmp_path: Path) -> None:
     folder.chmod(0o555)
     try:
         preexec = _no_permission_override if os.geteuid() == 0 else None
-        line = store_line(cdlog("--store", f"sqlite:///{folder / 'new.db'}", "checkpoint",
+        line = store_line(cdlog("--store", f"sqlite:///{folder / 'new.db'}", "keys",
+                                "init-root", "CBP", "--out", str(tmp_path / "cbp.key"),
                                 preexec_fn=preexec))
     finally:
         folder.chmod(0o755)
     assert line == f"cdlog: store: {folder / 'new.db'} cannot be opened: permission denied"
     assert list(folder.iterdir()) == []
+    assert not (tmp_path / "cbp.key").exists()
 
 
 @pytest.mark.parametrize("command", ["replay", "checkpoint"])

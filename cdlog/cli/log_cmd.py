@@ -45,7 +45,7 @@ _FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
 @pass_env
 def log_key(env: Env) -> None:
     """Print the log's checkpoint verifier key (C2SP vkey), creating the key the first time."""
-    with env.open() as log:
+    with env.open(create=False) as log:
         if not log_key_path(log).exists():
             create_log_key(log, passphrase(demo_ok=False))
             click.echo(f"created the log key {log_key_path(log)}", err=True)
@@ -60,7 +60,7 @@ def checkpoint(env: Env) -> None:
     The whole tree is first rebuilt from the events and compared with the stored tree and the
     last signed checkpoint; nothing is signed if they disagree (exit 1).
     """
-    with env.open() as log:
+    with env.open(create=False) as log:
         signer = load_log_signer(log, passphrase(demo_ok=False), create=True)
         before = latest_checkpoint(log)
         cp = sign_checkpoint(log, signer)
@@ -81,7 +81,7 @@ def accept_cosignature(env: Env, file: Path, witness_keys: tuple[str, ...]) -> N
     """Store the witness cosignatures of a cosigned checkpoint FILE the log signed."""
     witnesses = [evidence.witness_key("--witness-key", v) for v in witness_keys]
     text = evidence.read_text("FILE", file)
-    with env.open() as log:
+    with env.open(create=False) as log:
         cp = accept_cosigned(log, text, witnesses)
     click.echo(f"stored cosignatures of the checkpoint of size {cp.size}: "
                + ", ".join(c.name for c in cp.cosignatures), err=True)

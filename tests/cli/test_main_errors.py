@@ -156,3 +156,17 @@ def test_help_and_bad_parameters_are_clicks_not_internal_errors() -> None:
     assert "99999999999999999999" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert result.output.startswith("cdlog: usage: ")
+
+
+@pytest.mark.parametrize("args", [["checkpoint"], ["log-key"]])
+def test_log_key_commands_need_an_existing_store(tmp_path: Path, args: list[str]) -> None:
+    """`checkpoint` and `log-key` on a mistyped store path create nothing (they created a
+    store and signed a checkpoint of size 0)."""
+    env = _no_terminal_env(tmp_path)
+    env["CDLOG_PASSPHRASE"] = "a test passphrase"
+    done = subprocess.run([*CDLOG, *args], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("cdlog: store: ")
+    assert str(tmp_path / "store") in done.stderr
+    assert not (tmp_path / "store").exists()
