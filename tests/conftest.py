@@ -445,3 +445,20 @@ def scenarios_dir() -> Path:
     if not any(SCENARIOS.glob("*.yaml")):
         pytest.fail(f"no scenario files in {SCENARIOS}")
     return SCENARIOS
+
+
+def assert_one_line_refusal(result: Any, *needles: str, code: int = 2,
+                            secret: str = "") -> str:
+    """A CLI result that exits ``code`` with one ``cdlog:`` line on stderr naming every
+    needle, no traceback, and ``secret`` (a passphrase) nowhere; returns the line."""
+    err = result.stderr
+    assert result.exit_code == code, (result.stdout, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("cdlog: "), err
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    if secret:
+        assert secret not in result.output
+    return str(lines[0])

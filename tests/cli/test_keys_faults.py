@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -29,6 +29,11 @@ from cdlog.errors import ConcurrencyError, InputError, NotFoundError
 from cdlog.keys import keyfile
 from cdlog.keys.keyfile import read_key_file, read_key_file_info
 from cdlog.keys.signer import Ed25519Signer
+
+if TYPE_CHECKING:
+    from conftest import assert_one_line_refusal
+else:  # pytest registers tests/conftest.py as the module tests.conftest
+    from tests.conftest import assert_one_line_refusal
 
 PASS = "correct horse battery staple"
 
@@ -92,17 +97,8 @@ def keys(tmp_path: Path, store_url: str, raw: Any,
 
 
 def assert_refused(result: Result, *needles: str, code: int = 2) -> str:
-    """Exit ``code``, one ``cdlog:`` line on stderr naming every needle, no traceback."""
-    err = result.stderr
-    assert result.exit_code == code, (result.stdout, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("cdlog: "), err
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    assert PASS not in result.output
-    return lines[0]
+    """Exit ``code``, one ``cdlog:`` line naming every needle, no traceback, no passphrase."""
+    return assert_one_line_refusal(result, *needles, code=code, secret=PASS)
 
 
 OFFICER = ("--role", "CBPO", "--agency", "CBP", "--office", "OFO")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -21,6 +21,11 @@ from cdlog.cli.main import cli
 from cdlog.keys import keyfile
 from cdlog.keys.keyfile import read_key_file_info
 from cdlog.keys.signer import Ed25519Signer
+
+if TYPE_CHECKING:
+    from conftest import assert_one_line_refusal
+else:  # pytest registers tests/conftest.py as the module tests.conftest
+    from tests.conftest import assert_one_line_refusal
 
 PASS = "correct horse battery staple"
 OFFICERS = {  # key file -> (root, id, role, agency, office)
@@ -77,16 +82,8 @@ def rec(tmp_path: Path, store_url: str, raw: Any, monkeypatch: pytest.MonkeyPatc
 
 
 def refused(result: Result, *needles: str, code: int = 2) -> str:
-    err = result.stderr
-    assert result.exit_code == code, (result.stdout, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("cdlog: "), err
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    assert PASS not in result.output
-    return lines[0]
+    """Exit ``code``, one ``cdlog:`` line naming every needle, no traceback, no passphrase."""
+    return assert_one_line_refusal(result, *needles, code=code, secret=PASS)
 
 
 def stored(rec: Rec, stream: str) -> list[Any]:
