@@ -462,3 +462,14 @@ def assert_one_line_refusal(result: Any, *needles: str, code: int = 2,
     if secret:
         assert secret not in result.output
     return str(lines[0])
+
+
+def store_snapshot(raw: Any, folder: Path) -> tuple[Any, ...]:
+    """A store's events and Merkle tree (``raw``: a :class:`RawStore`) and every entry of
+    ``folder`` with its bytes, to compare before and after a refused command."""
+    events = raw.rows("SELECT {nid}, state FROM {events} ORDER BY {nid}")
+    leaves = raw.rows("SELECT COUNT(*) FROM {leaves}")
+    nodes = raw.rows("SELECT COUNT(*) FROM {nodes}")
+    files = sorted((p.name, p.read_bytes() if p.is_file() else b"<not a file>")
+                   for p in folder.iterdir())
+    return events, leaves, nodes, files

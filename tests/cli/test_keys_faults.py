@@ -31,9 +31,9 @@ from cdlog.keys.keyfile import read_key_file, read_key_file_info
 from cdlog.keys.signer import Ed25519Signer
 
 if TYPE_CHECKING:
-    from conftest import assert_one_line_refusal
+    from conftest import assert_one_line_refusal, store_snapshot
 else:  # pytest registers tests/conftest.py as the module tests.conftest
-    from tests.conftest import assert_one_line_refusal
+    from tests.conftest import assert_one_line_refusal, store_snapshot
 
 PASS = "correct horse battery staple"
 
@@ -59,12 +59,7 @@ class Keys:
 
     def snapshot(self) -> tuple[Any, ...]:
         """The store's events and Merkle tree, and every file in the key folder."""
-        events = self.raw.rows("SELECT {nid}, state FROM {events} ORDER BY {nid}")
-        leaves = self.raw.rows("SELECT COUNT(*) FROM {leaves}")
-        nodes = self.raw.rows("SELECT COUNT(*) FROM {nodes}")
-        files = sorted((p.name, p.read_bytes() if p.is_file() else b"<not a file>")
-                       for p in self.folder.iterdir())
-        return events, leaves, nodes, files
+        return store_snapshot(self.raw, self.folder)
 
     def events(self) -> int:
         return len(self.raw.rows("SELECT {nid} FROM {events}"))

@@ -23,9 +23,9 @@ from cdlog.keys.keyfile import read_key_file_info
 from cdlog.keys.signer import Ed25519Signer
 
 if TYPE_CHECKING:
-    from conftest import assert_one_line_refusal
+    from conftest import assert_one_line_refusal, store_snapshot
 else:  # pytest registers tests/conftest.py as the module tests.conftest
-    from tests.conftest import assert_one_line_refusal
+    from tests.conftest import assert_one_line_refusal, store_snapshot
 
 PASS = "correct horse battery staple"
 OFFICERS = {  # key file -> (root, id, role, agency, office)
@@ -54,12 +54,8 @@ class Rec:
         return result
 
     def snapshot(self) -> tuple[Any, ...]:
-        events = self.raw.rows("SELECT {nid}, state FROM {events} ORDER BY {nid}")
-        leaves = self.raw.rows("SELECT COUNT(*) FROM {leaves}")
-        nodes = self.raw.rows("SELECT COUNT(*) FROM {nodes}")
-        files = sorted((p.name, p.read_bytes()) for p in self.folder.iterdir()
-                       if p.is_file())
-        return events, leaves, nodes, files
+        """The store\'s events and Merkle tree, and every file in the key folder."""
+        return store_snapshot(self.raw, self.folder)
 
 
 @pytest.fixture
