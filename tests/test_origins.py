@@ -1148,7 +1148,7 @@ def test_origin_reports_follow_the_domain(store_url: str) -> None:
         assert (got["finding"] is not None) == (wanted and not shadows)
     o4 = pilot[streams[O4]]
     assert "does not require one on every case" in o4["finding"]
-    assert "pilot_ports: the memo" in o4["source"]
+    assert "pilot_locations: the memo" in o4["source"]
 
     late = report("overdue", "--as-of", "2006-07-10T00:00Z")
     [owed] = late["findings"]  # OFO's feedback to OI on its examination at JFK (O2)

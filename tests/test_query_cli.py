@@ -229,6 +229,6 @@ def test_origin_scenarios_replayed_by_the_cli_are_found_by_their_origin(
         assert found == {"oi_investigation": ["3004"], "foreign_request": ["4701"],
                          "partner_referral": ["2301"], "ofo_interdiction": ["5206", "4701"]}
         pilot = query(url, "pilot")
-        assert any(s.startswith("pilot_ports: the memo") for s in pilot["settings"])
+        assert any(s.startswith("pilot_locations: the memo") for s in pilot["settings"])
         assert any(s.startswith("title21_categories: configuration")
                    for s in pilot["settings"])

@@ -603,7 +603,9 @@ def _check_shadow(state: CaseState, fact: Fact, ctx: Context) -> None:
                       "examined")
     if p.port not in config.pilot_ports:
         raise _refuse("R5", fact, f"port {p.port} is not a Title 21 pilot port",
-                      "one of " + ", ".join(config.pilot_ports))
+                      "a port of the pilot locations: " + "; ".join(
+                          f"{name} ({', '.join(codes)})"
+                          for name, codes in config.pilot_locations.items()))
     if config.pilot_start is not None:
         day = fact.occurred.start.astimezone(config.zone(p.port)).date()
         end = config.pilot_start + timedelta(days=config.pilot_days)

@@ -96,7 +96,16 @@ class Config(Frozen):
         "substitution": ("GroupSupervisor", "SAC", "ASAC"),
         "port-release": ("PortDirector",),
     })
-    pilot_ports: tuple[str, ...] = ("5201", "5206", "2504", "3004", "4701", "2301")
+    # R5: the memo's five pilot locations, each with the port codes it covers (the codes are
+    # configuration: the memo names places, not codes; Miami (MIA) covers the Miami seaport
+    # and Miami International Airport, both under the DFO Miami).
+    pilot_locations: dict[str, tuple[str, ...]] = Field(default_factory=lambda: {
+        "Miami (MIA), Florida": ("5201", "5206"),
+        "San Ysidro, California": ("2504",),
+        "Blaine, Washington": ("3004",),
+        "New York (JFK), New York": ("4701",),
+        "Brownsville, Texas": ("2301",),
+    })
     # R5: the evaluation "will run for ninety days upon approval of the operational criteria"
     # (the DFO Miami's, due 2006-01-13); the approval day is not in the memo, so no window
     # applies until a deployment sets pilot_start.
@@ -113,6 +122,17 @@ class Config(Frozen):
     })
     default_tz: str = "UTC"
     deadlines: Deadlines = Field(default_factory=Deadlines)
+
+    @property
+    def pilot_ports(self) -> tuple[str, ...]:
+        """Every port code of the pilot locations (R5), in the order configured."""
+        return tuple(dict.fromkeys(code for codes in self.pilot_locations.values()
+                                   for code in codes))
+
+    def pilot_location(self, port: str | None) -> str | None:
+        """The pilot location (R5) a port code belongs to, or ``None``."""
+        return next((name for name, codes in self.pilot_locations.items()
+                     if port in codes), None)
 
     def zone(self, port: str | None) -> ZoneInfo:
         """Return the time zone of a port (``default_tz`` for an unknown port)."""
@@ -143,7 +163,8 @@ PROVENANCE: dict[str, tuple[str, str]] = {
     "sensitive_approval": (PLACEHOLDER, "the approval a sensitive operation needs"),
     "foreign_approval": (PLACEHOLDER, "the approval an international operation needs"),
     "approval_roles": (PLACEHOLDER, "which roles may give each approval"),
-    "pilot_ports": (MEMO, "R5: the pilot locations (port codes: configuration)"),
+    "pilot_locations": (MEMO, "R5: the five pilot locations (their port codes: "
+                              "configuration)"),
     "pilot_start": (PLACEHOLDER, "R5: the day the pilot's criteria were approved"),
     "pilot_days": (MEMO, "R5: the evaluation runs for ninety days"),
     "title21_categories": (PLACEHOLDER, "R5: item categories that make a Title 21 case"),

@@ -427,6 +427,7 @@ class PilotReport(Model):
 
     recorded_by: Time | None = None
     pilot_ports: list[str]
+    pilot_locations: dict[str, list[str]] = {}
     cases: list[PilotCase]
     by_port: list[Summary]
     settings: list[str] = Field(default_factory=list, description=(

@@ -912,7 +912,10 @@ class Queries:
                                             if k in self.config.ports else None),
                                cases=len(v)) for k, v in sorted(by_port.items())]
         return m.PilotReport(recorded_by=recorded_by,
-                             pilot_ports=list(self.config.pilot_ports), cases=out,
+                             pilot_ports=list(self.config.pilot_ports),
+                             pilot_locations={k: list(v) for k, v
+                                              in self.config.pilot_locations.items()},
+                             cases=out,
                              by_port=summaries, settings=list(_PILOT_SETTINGS))
 
     # ------------------------------------------------------------ incidents
@@ -1161,7 +1164,7 @@ class Queries:
 
 
 _PILOT_SETTINGS = tuple(provenance(name) for name in (
-    "pilot_ports", "title21_categories", "pilot_start", "pilot_days"))
+    "pilot_locations", "title21_categories", "pilot_start", "pilot_days"))
 
 
 def delta_s(delta: timedelta) -> float:

@@ -394,7 +394,9 @@ def layout(report: AnyReport) -> Document:
                  c(", ".join(x.shadows) or "none", x.cites),
                  c(x.finding or "ok", style="bad" if x.finding else "ok")] for x in p.cases]
         sections.append(Section("pilot", "Cases", [
-            Para("Pilot ports: " + ", ".join(p.pilot_ports) + ". A shadow is looked for on a "
+            Para("Pilot locations (the memo's five): " + "; ".join(
+                f"{name} ({', '.join(codes)})" for name, codes in p.pilot_locations.items())
+                 + ". A shadow is looked for on a "
                  "Title 21 case OI leads (accepted from OFO, or begun with OI) at a pilot "
                  "port, whoever opened it; the memo assigns shadows at the pilot locations "
                  "and does not require one on every case."),

@@ -532,6 +532,30 @@ def test_r5_shadow_at_non_pilot_port_refused(world: World) -> None:
             at=45, rule="R5", says=("pilot port",))
 
 
+def test_r5_pilot_is_the_memos_five_locations() -> None:
+    """R5: the default pilot is the memo's five locations, each with its port codes; a
+    location can be configured with other codes, and a port outside them is no pilot port."""
+    from cdlog.domain.config import DEFAULT_CONFIG, Config, provenance
+    locations = DEFAULT_CONFIG.pilot_locations
+    assert [name.split(",")[0] for name in locations] == [
+        "Miami (MIA)", "San Ysidro", "Blaine", "New York (JFK)", "Brownsville"]
+    assert DEFAULT_CONFIG.pilot_location("5206") == "Miami (MIA), Florida"
+    assert DEFAULT_CONFIG.pilot_location("4701") == "New York (JFK), New York"
+    assert DEFAULT_CONFIG.pilot_location("0901") is None
+    assert set(DEFAULT_CONFIG.pilot_ports) == {c for v in locations.values() for c in v}
+    assert provenance("pilot_locations").startswith("pilot_locations: the memo")
+    airport_only = Config(pilot_locations={**locations, "Miami (MIA), Florida": ("5206",)})
+    assert "5201" not in airport_only.pilot_ports
+    assert airport_only.pilot_location("5201") is None
+
+
+def test_r5_refusal_names_the_pilot_locations(world: World) -> None:
+    """R5: refusing a shadow at a non-pilot port says which locations the pilot has."""
+    stream = stage(world, "accepted", port="0901")
+    refused(world, stream, "ShadowAssigned", shadow_fields(world, port="0901"), by="scbpo",
+            at=45, rule="R5", says=("Miami (MIA), Florida (5201, 5206)", "Brownsville"))
+
+
 def test_r5_shadow_port_must_be_the_case_port(world: World) -> None:
     """R5: a case at a non-pilot port cannot claim a pilot port in the shadow assignment."""
     stream = stage(world, "accepted", port="0901")
