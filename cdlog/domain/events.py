@@ -810,6 +810,9 @@ class PNRRecordIngested(Payload):
     flight: Text
     key_id: Ref
     pnr_locator_commitment: Ref
+    commitments: dict[str, Ref] | None = None
+    """Salted commitments (cdlog.restricted) to the record's other EU PNR fields, by field;
+    the values are in the vault. Omitted when none (older events keep their bytes)."""
 
 
 @event("PNRAccessed", streams=("pnr-access",))
@@ -834,6 +837,47 @@ class PNRCaseArchived(Payload):
     """The case holding a PNR record was archived."""
 
     case_no: Ref
+
+
+# ---------------------------------------------------------------- restricted data (issue 11)
+@event("RestrictedValuesRead", streams=("pnr-access",))
+class RestrictedValuesRead(Payload):
+    """Restricted values of ``record`` (a stream) at ``record_version`` were served to the
+    actor; recorded in the transaction that served them (cdlog.restricted)."""
+
+    restricted_class: Ref
+    record: Ref
+    record_version: int = Field(ge=1)
+    fields: list[Ref] = Field(min_length=1)
+    purpose: Text
+    case_no: Ref | None = None
+    authorisation_version: int | None = Field(default=None, ge=1)
+
+
+@event("RestrictedReadRefused", streams=("pnr-access",))
+class RestrictedReadRefused(Payload):
+    """A read of restricted values was refused (not entitled, erased, or not matching its
+    commitment); nothing was served."""
+
+    restricted_class: Ref
+    record: Ref
+    record_version: int = Field(ge=1)
+    fields: list[Ref] = Field(min_length=1)
+    purpose: Text
+    case_no: Ref | None = None
+    reason: Text
+
+
+@event("RestrictedValuesErased", streams=("pnr",))
+class RestrictedValuesErased(Payload):
+    """The owner destroyed the vaulted values (and their data keys) of ``fields`` of this
+    stream's event ``record_version``; the signed commitments stay."""
+
+    restricted_class: Ref
+    record_version: int = Field(ge=1)
+    fields: list[Ref] = Field(min_length=1)
+    reason: Literal["retention_ended", "legal_order"]
+    order_ref: Text | None = None
 
 
 # ---------------------------------------------------------------- log integrity
