@@ -54,7 +54,7 @@ from cdlog.canonical import (
 )
 from cdlog.context import CONTEXT_TYPES, TRUST_TYPES, LogContext
 from cdlog.domain.case import CaseState, check
-from cdlog.domain.config import Config
+from cdlog.domain.config import RULES, Config
 from cdlog.domain.evolve import evolve, start_state
 from cdlog.domain.values import Officer
 from cdlog.errors import CdlogError, Failure, RuleViolationError, VerificationError
@@ -119,7 +119,7 @@ class Report:
         heads = [{"stream": s, "case_no": self.case_nos.get(s), "id": stream_case(s),
                   "version": v, "hash": h} for s, (v, h) in self.heads.items()]
         return {"ok": self.ok, "events": self.events, "cases": self.cases,
-                "failures": failures, "heads": heads}
+                "rules": RULES, "failures": failures, "heads": heads}
 
     def raise_for_failures(self) -> None:
         """Raise :class:`VerificationError` listing every failure, if there is any."""

@@ -69,6 +69,7 @@ def test_clean_world_store_verifies(world: World) -> None:
     doc = report.as_json()
     assert {k: doc[k] for k in ("ok", "events", "cases", "failures")} == {
         "ok": True, "events": report.events, "cases": 5, "failures": []}
+    assert doc["rules"] == "cdlog-rules/1"  # the rule set the rule check applied
     assert stream in {h["stream"] for h in doc["heads"]}
     report.raise_for_failures()
 
@@ -145,7 +146,7 @@ def test_empty_report_is_ok() -> None:
     assert report.ok
     report.raise_for_failures()
     assert report.as_json() == {"ok": True, "events": 0, "cases": 0, "failures": [],
-                                "heads": []}
+                                "rules": "cdlog-rules/1", "heads": []}
 
 
 # --- rows that no longer decode --------------------------------------------------------------

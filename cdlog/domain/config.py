@@ -147,6 +147,11 @@ class Config(Frozen):
 
 DEFAULT_CONFIG = Config()
 
+RULES = "cdlog-rules/1"
+"""The rule set this release applies, when it records and when it verifies (the ``rule``
+check). A release that changes what a rule allows gives the set a new name and keeps the old
+one, so a log recorded under it still verifies; docs/RULES.md lists the sets."""
+
 MEMO = "the memo"
 PLACEHOLDER = "configuration (a placeholder: the memo gives none)"
 PROVENANCE: dict[str, tuple[str, str]] = {
