@@ -4,6 +4,9 @@ verify --bundle, and verify on a tampered store."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -163,3 +166,15 @@ def test_verify_locates_a_removed_newest_event(run: Cli, raw: RawStore) -> None:
     assert any(f["version"] == version and f["check"] == "merkle" for f in report["failures"])
     refused = run("checkpoint", code=1)
     assert "refusing to sign" in refused.output
+
+
+def test_demo_says_the_demo_passphrase_once(tmp_path: Path) -> None:
+    """Without CDLOG_PASSPHRASE, `cdlog demo` names the demo passphrase once, however many
+    times it opens a demo key (a real process: the note is once per process)."""
+    env = {k: v for k, v in os.environ.items() if k != "CDLOG_PASSPHRASE"}
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    done = subprocess.run([sys.executable, "-m", "cdlog", "--store", store, "demo", "--fresh"],
+                          capture_output=True, text=True, env=env, check=False,
+                          stdin=subprocess.DEVNULL, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("CDLOG_PASSPHRASE is not set") == 1, done.stderr

@@ -23,6 +23,9 @@ from cdlog.keys.signer import Ed25519Signer, Signer
 DEMO_PASSPHRASE = b"cdlog-demo-passphrase-not-for-real-keys"
 
 
+_noted: list[bool] = []
+
+
 def passphrase(*, demo_ok: bool) -> bytes:
     """The key-file passphrase from ``CDLOG_PASSPHRASE`` (or the demo one when allowed)."""
     value = os.environ.get("CDLOG_PASSPHRASE")
@@ -35,8 +38,10 @@ def passphrase(*, demo_ok: bool) -> bytes:
                 "CDLOG_PASSPHRASE (for the demo store: the demo passphrase, see the README)")
         value = click.prompt("Key file passphrase", hide_input=True, err=True)
         return str(value).encode()
-    click.echo("note: CDLOG_PASSPHRASE is not set; demo keys use the demo passphrase "
-               f"{DEMO_PASSPHRASE.decode()!r} (README, 'The demo passphrase')", err=True)
+    if not _noted:  # once per process: a demo run asks for it more than once
+        _noted.append(True)
+        click.echo("note: CDLOG_PASSPHRASE is not set; demo keys use the demo passphrase "
+                   f"{DEMO_PASSPHRASE.decode()!r} (README, 'The demo passphrase')", err=True)
     return DEMO_PASSPHRASE
 
 
