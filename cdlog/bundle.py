@@ -48,6 +48,7 @@ from cdlog.keys.trust import TRUST_FORMAT, TrustFile, load_trust
 from cdlog.ledger import EventRow, LeafRow, LedgerCursor, read_ledger
 from cdlog.merkle import b64, unb64
 from cdlog.note import CosignatureVerifier, NoteVerifier
+from cdlog.pinning import missing_cosignatures
 from cdlog.proofs import inclusion_doc, verify_inclusion_doc
 from cdlog.sealing import leaf_hash, parse, stream_id
 from cdlog.verify import Report, Verifier
@@ -326,6 +327,7 @@ def _checkpoint(folder: Path, report: BundleReport, verifier: NoteVerifier,
         return None
     report.cosigners = cosigned
     report.origin, report.tree_size, report.root = cp.origin, cp.size, b64(cp.root)
+    report.failures.extend(missing_cosignatures(raw, verifier, witnesses, CHECKPOINT))
     return cp
 
 
