@@ -45,6 +45,7 @@ from cdlog.cli.main import cli
 from cdlog.errors import ConfigurationError, StoreError
 from cdlog.keys.signer import Ed25519Signer
 from cdlog.stores import resolve_store
+from cdlog.verify import verify_store
 
 if TYPE_CHECKING:
     from conftest import RawStore, World
@@ -558,3 +559,31 @@ def test_store_config_never_shows_the_password() -> None:
             resolve_store(bad)
         assert PASSWORD not in str(caught.value)
         assert "***" in str(caught.value)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_damaged_index_page_fails_verify(copy_of: Callable[[str], Path], workers: int) -> None:
+    """Bytes of an index page changed: every event still reads, so the replay alone passed;
+    SQLite's quick_check finds it, and verify fails (exit 1) with a located `store` failure
+    naming the file, serial or parallel, without writing anything."""
+    folder = copy_of("ac")
+    db = folder / "cdlog.db"
+    conn = sqlite3.connect(db)
+    size = conn.execute("PRAGMA page_size").fetchone()[0]
+    (page,) = conn.execute("SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf'",
+                           ("sqlite_autoindex_stored_events_1",)).fetchone()
+    conn.close()
+    content = bytearray(db.read_bytes())
+    for i in range(page * size - 40, page * size - 8):
+        content[i] ^= 0x01
+    db.write_bytes(bytes(content))
+    before = files(folder)
+    with CaseLog(f"sqlite:///{db}", create=False) as log:
+        report = verify_store(log, workers=workers)
+    assert [(f.case, f.check) for f in report.failures] == [("<store>", "store")]
+    assert str(db) in report.failures[0].detail
+    assert "quick_check" in report.failures[0].detail
+    result = cdlog("--store", f"sqlite:///{db}", "verify")
+    assert result.returncode == 1, result.stderr
+    assert "<store>: store: " in result.stdout + result.stderr
+    assert files(folder) == before
