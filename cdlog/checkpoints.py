@@ -37,6 +37,8 @@ from cdlog.errors import (
     ProofError,
     VerificationError,
 )
+from cdlog.heads import heads_line
+from cdlog.headstore import update_map
 from cdlog.keys.keyfile import read_key_file, read_key_file_info, write_key_file
 from cdlog.keys.signer import Ed25519Signer
 from cdlog.ledger import CheckpointRow, CosignatureRow, LedgerCursor, read_ledger, write_ledger
@@ -191,7 +193,9 @@ def sign_checkpoint(log: Any, signer: NoteSigner) -> StoredCheckpoint:
                 raise _refuse(f"the tree of size {size} is not consistent with the last "
                               f"checkpoint (size {last.size}): {exc.failures[0].detail}"
                               ) from None
-        cp = Checkpoint(log.log_id, size, root)
+        # The stream-head map (docs/SPEC.md §12) rides as an extension line.
+        cp = Checkpoint(log.log_id, size, root,
+                        (heads_line(*update_map(led, size, last.checkpoint if last else None)),))
         note = sign_checkpoint_note(cp, signer)
         created = log.clock().astimezone(UTC).isoformat(timespec="seconds")
         led.insert_checkpoint(CheckpointRow(size, root, note, created))

@@ -89,7 +89,9 @@ def test_origin_is_per_log_and_must_name_the_key(store_url: str) -> None:
     try:
         assert log.log_id == "cbp.example/cd-log/miami"
         cp = sign_checkpoint(log, signer_for(log))
-        assert cp.text.startswith("cbp.example/cd-log/miami\n0\n" + b64(EMPTY_ROOT) + "\n\n")
+        # the empty log's checkpoint carries the empty stream-head map (docs/SPEC.md §12)
+        assert cp.text.startswith("cbp.example/cd-log/miami\n0\n" + b64(EMPTY_ROOT) + "\n"
+                                  "cdlog/heads/v1 0 " + b64(EMPTY_ROOT) + "\n\n")
         with pytest.raises(InputError, match="origin"):
             sign_checkpoint(log, NoteSigner(os.urandom(32), "other.example/log"))
     finally:

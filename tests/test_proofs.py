@@ -140,7 +140,9 @@ def test_inclusion_json_example(signed: tuple[World, NoteSigner, str, int]) -> N
     doc = json.loads(json.dumps(prove_inclusion(world.log, stream, 3)))
     assert doc["leaf_index"] == size - 1
     assert all(len(unb64(h)) == 32 for h in [doc["leaf_hash"], doc["root"], *doc["proof"]])
-    assert doc["checkpoint"].startswith(f"{world.log.log_id}\n{size}\n{doc['root']}\n\n— ")
+    assert doc["checkpoint"].startswith(f"{world.log.log_id}\n{size}\n{doc['root']}\n"
+                                        "cdlog/heads/v1 ")
+    assert "\n\n— " in doc["checkpoint"]
 
 
 def mutations(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

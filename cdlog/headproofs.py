@@ -1,0 +1,80 @@
+"""``cdlog prove head``: a stream's head at a signed checkpoint, with its map proof.
+
+The latest checkpoint's map is stored (:mod:`cdlog.headstore`), so its proofs read ``O(log n)``
+rows; an older checkpoint's map is rebuilt from the leaf rows. Every document is checked with
+:func:`cdlog.heads.verify_head_doc` before it is returned, so a damaged head table gives a
+located failure or a rebuilt proof, never a wrong proof.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cdlog.checkpoints import StoredCheckpoint, stored_checkpoint
+from cdlog.errors import NotFoundError, ProofError, VerificationError
+from cdlog.heads import head_doc, heads_of, path_positions, prove_in_memory, verify_head_doc
+from cdlog.headstore import HeadTables, entries_at
+from cdlog.ledger import LedgerCursor, read_ledger
+from cdlog.merkle import b64
+from cdlog.sealing import stream_id
+
+LOG = "<log>"
+
+
+def _checkpoint_for(led: LedgerCursor, size: int | None) -> StoredCheckpoint:
+    row = led.latest_checkpoint() if size is None else led.checkpoint_at(size)
+    if row is None:
+        if size is None:
+            raise NotFoundError("the log has no signed checkpoint yet; run `cdlog checkpoint`")
+        sizes = ", ".join(str(c.size) for c in led.checkpoints()[-10:]) or "none"
+        raise NotFoundError(f"no checkpoint of size {size} (latest signed sizes: {sizes})")
+    return stored_checkpoint(led, row)
+
+
+def head_proof(led: LedgerCursor, stream: str, cp: StoredCheckpoint) -> dict[str, Any]:
+    """The head document of ``stream`` at stored checkpoint ``cp`` (without ``checkpoint``).
+
+    Raises NotFoundError when ``cp`` carries no heads line, VerificationError when the stored
+    map or the leaves no longer reproduce it.
+    """
+    line = heads_of(cp.checkpoint)
+    if line is None:
+        raise NotFoundError(f"the checkpoint of size {cp.size} carries no stream-head map (it "
+                            "was signed before cdlog kept one); sign a newer checkpoint once "
+                            "the log has grown")
+    count, root = line
+    tables = HeadTables(led)
+    state = tables.state() if tables.exist() else None
+    if state is not None and (state.size, state.count, state.root) == (cp.size, count, root):
+        found, around = tables.lookup(stream_id(stream))
+        items = [found] if found is not None else around
+        wanted = {p: path_positions(p, count) for p, _ in items}
+        nodes = tables.nodes(sorted({n for path in wanted.values() for n in path}))
+        if all(n in nodes for path in wanted.values() for n in path):
+            proven = [(p, e, [nodes[n] for n in wanted[p]]) for p, e in items]
+            doc = (head_doc(stream, cp.size, count, root, proven[0]) if found is not None
+                   else head_doc(stream, cp.size, count, root, None, proven))
+            try:
+                verify_head_doc(doc, stream, checkpoint=cp.checkpoint)
+            except ProofError:
+                pass  # the stored map is damaged: rebuild it from the leaves below
+            else:
+                return doc
+    doc = prove_in_memory(entries_at(led, cp.size), stream, cp.size)
+    if (doc["heads_size"], doc["heads_root"]) != (count, b64(root)):
+        raise VerificationError.at(LOG, None, "checkpoint", f"the stream heads rebuilt from "
+                                   f"the leaves differ from the map of the checkpoint of size "
+                                   f"{cp.size}; run `cdlog verify`")
+    return doc
+
+
+def prove_head(log: Any, stream: str, size: int | None = None) -> dict[str, Any]:
+    """``cdlog prove head``: the head of ``stream`` at a signed checkpoint (default: the
+    latest), or the proof that the log holds no event of it, with the checkpoint."""
+    with read_ledger(log) as led:
+        cp = _checkpoint_for(led, size)
+        doc = head_proof(led, stream, cp)
+    doc["checkpoint"] = cp.text
+    return doc
+
+
