@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -19,7 +19,6 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cdlog.application import CaseLog
 from cdlog.cli.main import Env, cli, pass_env
 from cdlog.projections.projector import Projections
 from cdlog.projections.queries import REGIMES, Queries
@@ -214,19 +213,6 @@ def disclosures(env: Env, case: str, to: str | None, recorded_by: str | None) ->
         emit(q.disclosures(case, to=to, recorded_by=_time(recorded_by, "recorded-by")))
 
 
-class _ShownProjections(Projections):
-    """Projections that report each page applied (for a progress bar)."""
-
-    def __init__(self, case_log: CaseLog, shown: Callable[[int], None], **kwargs: Any) -> None:
-        self._shown = shown
-        super().__init__(case_log, **kwargs)
-
-    def _apply(self, page: Sequence[Any], positions: dict[str, int]) -> bool:
-        applied = super()._apply(page, positions)
-        self._shown(int(page[-1].id))
-        return applied
-
-
 @query.command()
 @click.option("--rebuild", is_flag=True, help="Forget the views and build them again.")
 @pass_env
@@ -248,9 +234,8 @@ def views(env: Env, rebuild: bool) -> None:
                           TimeElapsedColumn(), console=Console(stderr=True),
                           transient=True) as bar:
                 task = bar.add_task("views", total=total or None)
-                with _ShownProjections(log, lambda n: bar.update(task, completed=n),
-                                       catch_up=False) as p:
-                    p.rebuild()
+                with Projections(log, catch_up=False) as p:
+                    p.rebuild(progress=lambda n: bar.update(task, completed=n))
                     positions = p.positions()
                     folder = p.folder
         emit({"log_position": total, "views": positions, "folder": str(folder)})

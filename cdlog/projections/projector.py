@@ -22,7 +22,7 @@ another log, is rebuilt on open.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -143,8 +143,10 @@ class Projections:
         """Each view's tracking position."""
         return {name: store.position() for name, store in self.stores.items()}
 
-    def catch_up(self) -> int:
-        """Apply every event not yet in every view; return how many log events were read."""
+    def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
+        """Apply every event not yet in every view; return how many log events were read.
+
+        ``progress`` is called with the log position reached after each page."""
         recorder = self.log.app.recorder
         read = 0
         retries = 0
@@ -170,6 +172,8 @@ class Projections:
             with _collector_paused():
                 if not self._apply(page, positions):
                     last = positions  # another process applied it first: re-read positions
+            if progress is not None:
+                progress(int(page[-1].id))
 
     def _apply(self, page: Sequence[Any], positions: dict[str, int]) -> bool:
         """Write one page into every view not yet past it; False when a view refused it."""
@@ -189,11 +193,13 @@ class Projections:
                 log.info("view moved on by another writer", view=name, upto=upto)
         return applied
 
-    def rebuild(self, names: Iterable[str] | None = None) -> int:
-        """Forget the named views (default: all) and build them again from the log."""
+    def rebuild(self, names: Iterable[str] | None = None,
+                progress: Callable[[int], None] | None = None) -> int:
+        """Forget the named views (default: all) and build them again from the log
+        (``progress`` as for :meth:`catch_up`)."""
         for name in names or list(self.stores):
             self.stores[name].reset()
-        return self.catch_up()
+        return self.catch_up(progress)
 
     # ------------------------------------------------------------ reading
     def select(self, view: str, *, stream: str | None = None,

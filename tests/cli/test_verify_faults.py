@@ -28,6 +28,7 @@ from cdlog.checkpoints import sign_checkpoint as sign_log_checkpoint
 from cdlog.cli.main import cli
 from cdlog.keys.signer import Ed25519Signer
 from cdlog.note import NoteSigner
+from cdlog.projections.projector import Projections
 from cdlog.sealing import stream_id
 from cdlog.witness import create_witness_key
 
@@ -366,13 +367,14 @@ def test_event_out_never_overwrites(setup: Setup) -> None:
 
 
 def test_views_rebuild_reports_progress(setup: Setup) -> None:
-    """`query views --rebuild` feeds a progress bar page by page on a terminal (here the
-    projections it uses), and draws nothing when stderr is not a terminal."""
+    """`query views --rebuild` feeds a progress bar page by page on a terminal (through the
+    public ``progress`` callback of ``Projections.rebuild``), and draws nothing when stderr is
+    not a terminal."""
     seen: list[int] = []
-    with cdlog.cli.query_cmd._ShownProjections(setup.world.log, seen.append,
-                                               catch_up=False) as p:
-        p.rebuild()
+    with Projections(setup.world.log, catch_up=False) as p:
+        p.rebuild(progress=seen.append)
     assert seen
+    assert seen == sorted(seen)
     assert seen[-1] == setup.world.log.max_position()
     result = setup("query", "views", "--rebuild")
     assert result.exit_code == 0, result.output
