@@ -30,9 +30,13 @@ from cdlog.projections import models as m
 from cdlog.projections.projector import Projections
 from cdlog.projections.store import Entry
 from cdlog.projections.timefmt import add_months, duration_text, when_text
+from cdlog.restricted.classes import EU_PNR, commitments_in
 from cdlog.sealing import stream_id
 
 REGIMES = ("EU-US-2012", "CBP-Undertakings-2004")
+RETENTION_SOURCE = ("EU PNR retention: the EU-US 2012 agreement (art. 8) and the 2004 CBP "
+                    "Undertakings, as the regimes' texts give them; the store's erasures "
+                    "as its RestrictedValuesErased events record them")
 FEEDBACK_REPORTS = {  # R7 feedback category -> result events it reports on
     "investigation": ("ArrestMade",),
     "controlled_delivery": ("OperationTerminated", "DeliveryMade"),
@@ -148,7 +152,15 @@ class Queries:
 
     def stream_of(self, name: str) -> str:
         """The stream of a case named by stream name, reference, operation id, OI case
-        number or internal id."""
+        number or internal id.
+
+        A stream name, or a reference whose stream is ``case:<reference>``, is found with the
+        view's stream index (two lookups, whatever the size of the log); other names are
+        looked for among every case."""
+        direct = [e for stream in dict.fromkeys((name, f"case:{name}"))
+                  for e in self._sel("cases", stream=stream, kinds=["opened"])]
+        if direct:
+            return min(direct, key=lambda e: e.position).stream
         opened = self._sel("cases", kinds=["opened"])
         for e in opened:
             if name in (e.stream, e.stream.partition(":")[2]):
@@ -1049,11 +1061,66 @@ class Queries:
                 continue
             for name in ([regime] if regime else list(REGIMES)):
                 states.append(self._pnr_state(record, ingest, entries, day, name))
-        return m.PnrStates(case=ref, day=day.isoformat(), states=states)
+        findings = [m.Finding(rule="R8", text=f"{s.record} ({s.regime}): {s.summary}",
+                              cites=s.cites, source=RETENTION_SOURCE)
+                    for s in states if s.overdue]
+        return m.PnrStates(case=ref, day=day.isoformat(), states=states, findings=findings)
 
     @staticmethod
     def _pnr_state(record: str, ingest: Entry, entries: list[Entry], day: date,
                    regime: str) -> m.PnrState:
+        """What the regime makes due on ``day`` and what the store did: the vault's values
+        held or erased, as the record's ``RestrictedValuesErased`` events say."""
+        due, since, text, hold, accessed, why = Queries._pnr_due(
+            record, ingest, entries, day, regime)
+        vaulted = commitments_in("PNRRecordIngested", ingest.data)
+        erasures = [e for e in entries if e.kind == "erased" and e.key == record
+                    and e.at.date() <= day]
+        erased = {str(f): e for e in erasures for f in e.data.get("fields") or []}
+        vault = {f: ("erased" if f in erased else "held") for f in sorted(vaulted)}
+        held = [f for f, v in vault.items() if v == "held"]
+        gone = [f for f, v in vault.items() if v == "erased"]
+        shown = {f: (EU_PNR.mask if v == "held" else "[erased]") for f, v in vault.items()}
+        full = due in ("anonymised", "deleted")  # every value must go
+        done_on = max((erased[f].at.date() for f in gone), default=None)
+        if not vaulted:
+            state = "personalised" if due in ("personalised", "deleted_record_file") \
+                else "not_in_vault"
+            if state == "not_in_vault":
+                text = (f"due: {text}; not in cdlog's vault: the log holds only a commitment "
+                        "to the record, so whether the values were masked or deleted where "
+                        "they are kept is not recorded here")
+        elif not gone:
+            state = "personalised"
+            if due not in ("personalised", "deleted_record_file"):
+                text = (f"due: {text}; not done: the vault still holds "
+                        f"{', '.join(held)} (nothing was masked or erased; "
+                        "`cdlog restricted erase` does it)")
+        else:
+            state = "erased" if not held else "masked"
+            how = ", ".join(dict.fromkeys(
+                f"{e.data.get('reason')}" + (f" {e.data['order_ref']}" if e.data.get("order_ref")
+                                             else "") for e in erasures))
+            did = (f"erased on {done_on.isoformat() if done_on else day.isoformat()} "
+                   f"({', '.join(gone)}; {how})")
+            if held:
+                did += f"; the vault still holds {', '.join(held)}"
+            text = f"{did}; due: {text}"
+            if full and held:
+                text += "; not done"
+        overdue = bool(held) and due not in ("personalised", "deleted_record_file") and (
+            full or not gone)
+        return m.PnrState(record=record, regime=regime, day=day.isoformat(), state=state,
+                          summary=text, due=due, due_since=since, overdue=overdue,
+                          vault=vault, fields=shown, received_at=ingest.time("received_at"),
+                          case_hold=hold, accessed=accessed,
+                          cites=cites([*why, *erasures]))
+
+    @staticmethod
+    def _pnr_due(record: str, ingest: Entry, entries: list[Entry], day: date, regime: str
+                 ) -> tuple[str, str | None, str, list[str], bool, list[Entry]]:
+        """What ``regime`` makes due for ``record`` on ``day``: the state, since when, a
+        sentence, the case holds, whether it was accessed, and the entries it rests on."""
         received = ingest.time("received_at")
         start = received.date()
         mine = [e for e in entries if str(e.data.get("record")) == record]
@@ -1061,10 +1128,11 @@ class Queries:
         links = [e for e in mine if e.kind == "linked" and e.at.date() <= day]
         archived = {e.key: e for e in mine if e.kind == "archived" and e.at.date() <= day}
         hold = [e.key for e in links if e.key not in archived]
-        accesses = [e for e in entries if e.kind == "accessed" and e.key in cases
-                    and e.at.date() <= day]
+        accesses = [e for e in entries if e.at.date() <= day and (
+            (e.kind == "accessed" and e.key in cases) or (e.kind == "read" and e.key == record))]
         accessed = bool(accesses)
         why = [ingest, *links, *archived.values(), *accesses]
+        since: date | None = None
         if regime == "EU-US-2012":
             masked = add_months(start, 6)
             dormant = add_months(start, 60)
@@ -1079,15 +1147,15 @@ class Queries:
             elif day < dormant:
                 since = max([masked, *(e.at.date() for e in archived.values())])
                 state = "depersonalised"
-                text = (f"depersonalised and masked since {since.isoformat()} (art. 8(1)-(2); "
+                text = (f"depersonalised and masked from {since.isoformat()} (art. 8(1)-(2); "
                         f"active database to {dormant.isoformat()})")
             elif day < anonymised:
-                state = "dormant"
-                text = (f"dormant since {dormant.isoformat()} (art. 8(3); anonymised at "
+                state, since = "dormant", dormant
+                text = (f"dormant from {dormant.isoformat()} (art. 8(3); anonymised at "
                         f"{anonymised.isoformat()})")
             else:
-                state = "anonymised"
-                text = f"anonymised since {anonymised.isoformat()} (art. 8(4))"
+                state, since = "anonymised", anonymised
+                text = f"anonymised from {anonymised.isoformat()} (art. 8(4))"
         else:
             kept = add_months(start, 42)
             deleted_file = add_months(kept, 96)
@@ -1097,15 +1165,14 @@ class Queries:
                     "; accessed, so kept in deleted-record file 8 more years)" if accessed
                     else ")")
             elif accessed and day < deleted_file:
-                state = "deleted_record_file"
-                text = (f"in the deleted-record file since {kept.isoformat()} (accessed; kept "
+                state, since = "deleted_record_file", kept
+                text = (f"in the deleted-record file from {kept.isoformat()} (accessed; kept "
                         f"to {deleted_file.isoformat()})")
             else:
+                since = deleted_file if accessed else kept
                 state = "deleted"
-                text = f"deleted since {(deleted_file if accessed else kept).isoformat()}"
-        return m.PnrState(record=record, regime=regime, day=day.isoformat(), state=state,
-                          summary=text, received_at=received, case_hold=hold,
-                          accessed=accessed, cites=cites(why))
+                text = f"deleted from {since.isoformat()}"
+        return (state, since.isoformat() if since else None, text, hold, accessed, why)
 
     def third_parties(self) -> dict[str, list[str]]:
         """Agencies that are third parties for EU PNR under each regime (R8: every agency
