@@ -335,14 +335,19 @@ def verify_bundle(folder: str | os.PathLike[str],
                   trust: TrustFile | str | os.PathLike[str] | None = None,
                   log_vkey: str | None = None, *,
                   witnesses: Iterable[CosignatureVerifier] = (),
-                  config: Config | None = None) -> BundleReport:
+                  config: Config | None = None,
+                  self_consistent_only: bool = False) -> BundleReport:
     """Verify an audit bundle offline; return a report locating every failure.
 
     ``trust`` (a trust file, or its path) supplies the roots to accept and possibly the log's
     vkey;
     ``log_vkey`` overrides it; without either the bundle's own ``trust.json`` is used and the
     report's :attr:`BundleReport.key_source` says so. ``witnesses`` are cosigners whose
-    cosignatures are verified and listed.
+    cosignatures are verified and listed; each must have cosigned the checkpoint.
+
+    A log key taken from the bundle itself proves nothing about where the bundle comes from
+    (anyone can re-sign a changed bundle with a key of their own), so it is a failure unless
+    ``self_consistent_only`` asks for exactly that weaker check.
     """
     root_dir = Path(folder)
     report = BundleReport()
@@ -359,6 +364,12 @@ def verify_bundle(folder: str | os.PathLike[str],
     verifier, roots = _keys(root_dir, report, trust, log_vkey)
     if verifier is None:
         return report
+    if not (log_vkey or (trust is not None and trust.log_vkey)) and not self_consistent_only:
+        report.failures.append(Failure(BUNDLE, None, "checkpoint", "no log key given (--log-key, "
+                                       "or a --trust file with log_vkey): the bundle's own key "
+                                       "shows only that it is self-consistent, not that it "
+                                       "comes from the log; pass --self-consistent-only to "
+                                       "check just that"))
     cp = _checkpoint(root_dir, report, verifier, list(witnesses))
     if cp is None:
         return report

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from importlib import resources
@@ -23,10 +24,11 @@ import cdlog.cli.keys_cmd
 import cdlog.cli.log_cmd
 import cdlog.cli.verify_cmd  # noqa: F401  (these register the commands)
 from cdlog.application import CaseLog
+from cdlog.canonical import canonical_bytes
 from cdlog.checkpoints import accept_cosigned, create_log_key, sign_checkpoint
 from cdlog.cli.demo_keys import DEMO_PASSPHRASE, root_source
 from cdlog.cli.main import cli
-from cdlog.note import CosignatureSigner, NoteSigner, generate_cosigner
+from cdlog.note import CosignatureSigner, NoteSigner, generate_cosigner, sign_note
 from cdlog.proofs import prove_consistency
 from cdlog.scenario import Replayer
 from cdlog.witness import Witness
@@ -121,3 +123,61 @@ def test_missing_cosignature_of_a_named_witness_fails(pinned: Pinned, tmp_path: 
     assert unknown.exit_code == 1, unknown.output
     assert f"no cosignature by witness {other}" in unknown.output
     assert f"witness {wkey}" not in unknown.output
+
+
+# ------------------------------------------------------------ 4: the auditor's own log key
+def _resign(p: Pinned, folder: Path) -> NoteSigner:
+    """Re-sign the bundle's checkpoint and trust file with a log key of one's own."""
+    mine = NoteSigner(bytes(range(32)), p.signer.name)
+    body = (folder / "checkpoint.txt").read_text().split("\n\n", 1)[0] + "\n"
+    (folder / "checkpoint.txt").write_text(sign_note(body, [mine]))
+    trust = json.loads((folder / "trust.json").read_text())
+    trust["log_vkey"] = mine.verifier().vkey
+    (folder / "trust.json").write_bytes(canonical_bytes(trust) + b"\n")
+    return mine
+
+
+def test_trust_file_carries_the_log_key(pinned: Pinned, tmp_path: Path) -> None:
+    """`keys export-trust` wrote "log_vkey": null; a trust file alone now pins the log."""
+    out = tmp_path / "trust.json"
+    done = pinned("keys", "export-trust", "--out", str(out))
+    assert done.exit_code == 0, done.output
+    assert json.loads(out.read_text())["log_vkey"] == pinned.vkey
+    ok = pinned("verify", "--bundle", str(pinned.bundle), "--trust", str(out))
+    assert ok.exit_code == 0, ok.output
+    forged = copy(pinned, tmp_path)
+    _resign(pinned, forged)
+    bad = pinned("verify", "--bundle", str(forged), "--trust", str(out))
+    assert bad.exit_code == 1, bad.output
+    assert "checkpoint.txt" in bad.output
+
+
+def test_keys_only_from_the_bundle_fail_unless_asked(pinned: Pinned, tmp_path: Path) -> None:
+    """A bundle re-signed with anyone's log key passed with exit 0 and a `note:` line."""
+    roots_only = tmp_path / "roots.json"
+    trust = json.loads((pinned.bundle / "trust.json").read_text())
+    trust["log_vkey"] = None
+    roots_only.write_bytes(canonical_bytes(trust) + b"\n")
+    forged = copy(pinned, tmp_path)
+    mine = _resign(pinned, forged)
+    for args in ([], ["--trust", str(roots_only)]):
+        for folder in (pinned.bundle, forged):
+            refused = pinned("verify", "--bundle", str(folder), *args)
+            assert refused.exit_code == 1, refused.output
+            assert "no log key given" in refused.output
+            assert "--self-consistent-only" in refused.output
+    checked = pinned("verify", "--bundle", str(forged), "--self-consistent-only")
+    assert checked.exit_code == 0, checked.output
+    warning = [line for line in lines(checked) if line.startswith("warning:")]
+    assert len(warning) == 1
+    assert "NOT that it comes from the log" in warning[0]
+    as_json = json.loads(pinned("verify", "--bundle", str(forged), "--self-consistent-only",
+                                "--json").stdout)
+    assert as_json["ok"] is True
+    assert as_json["key_source"] == "log key from the bundle, trust roots from the bundle"
+    assert mine.verifier().vkey != pinned.vkey
+    pinned_ok = pinned("verify", "--bundle", str(forged), "--log-key", pinned.vkey)
+    assert pinned_ok.exit_code == 1
+    usage = pinned("verify", "--self-consistent-only")
+    assert usage.exit_code == 2
+    assert "--self-consistent-only needs --bundle" in usage.output

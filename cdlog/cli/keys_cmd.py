@@ -281,13 +281,26 @@ def rotate(env: Env, root_path: Path, key_id: str, reason: str, days: int, out: 
 @click.option("--with-certificates", is_flag=True, help="Include every officer certificate.")
 @pass_env
 def export_trust(env: Env, out: Path, with_certificates: bool) -> None:
-    """Write the public trust material (roots, optionally certificates) to a trust file."""
+    """Write the public trust material (roots, the log's checkpoint key, optionally
+    certificates) to a trust file.
+
+    The log key (``log_vkey``) is what lets an auditor verify a bundle against this log
+    rather than against whatever key the bundle names; a log with no key yet gets
+    ``"log_vkey": null`` and a warning line (run ``cdlog log-key``, then export again).
+    """
+    from cdlog.audit import stored_log_verifier  # noqa: PLC0415
+
     with env.open(readonly=True) as log:
         reg = log.context.registry
         if not reg.roots():
             raise InputError("trust", "the log establishes no agency root", "keys init-root")
+        log_key = stored_log_verifier(log)
         trust = TrustFile(format="cdlog/trust/v1", roots=tuple(reg.roots()),
+                          log_vkey=log_key.vkey if log_key is not None else None,
                           certificates=tuple(reg.certificates()) if with_certificates else ())
     save_trust(out, trust)
-    click.echo(f"wrote {out}")
+    click.echo(f"wrote {out}" + (f" (log key {log_key.vkey})" if log_key is not None else ""))
+    if log_key is None:
+        click.echo(f"warning: the log has no checkpoint key yet, so {out} names none; run "
+                   "`cdlog log-key` and export again to verify bundles with it", err=True)
 

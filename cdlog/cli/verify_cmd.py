@@ -34,9 +34,13 @@ from cdlog.verify import Report
 @click.option("--checkpoint", "saved", multiple=True,
               type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="A signed checkpoint saved earlier: the store must extend it (repeatable).")
+@click.option("--self-consistent-only", is_flag=True,
+              help="With --bundle and no log key of your own: check only that the bundle is "
+                   "consistent with the keys it carries (proves nothing about its origin).")
 @pass_env
 def verify(env: Env, as_json: bool, trust: Path | None, bundle: Path | None,
-           log_vkey: str | None, witness_keys: tuple[str, ...], saved: tuple[Path, ...]) -> None:
+           log_vkey: str | None, witness_keys: tuple[str, ...], saved: tuple[Path, ...],
+           self_consistent_only: bool) -> None:
     """Replay the store (or a --bundle) and prove nothing was altered, removed or forged.
 
     Also rebuilds the Merkle tree and checks it against the stored checkpoints. Exit 0 when
@@ -53,9 +57,16 @@ def verify(env: Env, as_json: bool, trust: Path | None, bundle: Path | None,
         log_vkey = trust_file.log_vkey
     witnesses = [evidence.witness_key("--witness-key", v) for v in witness_keys]
     known = [evidence.read_checkpoint("--checkpoint", p)[0] for p in saved]
+    if self_consistent_only and bundle is None:
+        raise click.UsageError("--self-consistent-only needs --bundle")
     if bundle is not None:
         report: Report = verify_bundle(bundle, trust_file, log_vkey, witnesses=witnesses,
-                                       config=env.config)
+                                       config=env.config,
+                                       self_consistent_only=self_consistent_only)
+        if self_consistent_only and "from the bundle" in getattr(report, "key_source", ""):
+            click.echo("warning: --self-consistent-only: keys taken from the bundle itself; "
+                       "this shows the bundle agrees with itself, NOT that it comes from the "
+                       "log (give --log-key or a --trust file with the log key)", err=True)
         _output(report, as_json)
     with env.open(readonly=True) as log:
         total = log.max_position()
