@@ -3,6 +3,10 @@ absolute limit.
 
     python bench/run.py            # quick (a few minutes): stores of 10k and 50k events
     python bench/run.py --full     # stores of 10k, 100k and 1M events (tens of minutes)
+    BENCH_FULL=1 make bench        # the same as --full
+
+The latency rows (bench/latency.py) use stores of 10k events (and 1M with --full) on SQLite
+and PostgreSQL, built once and cached under bench/.cache (``CDLOG_BENCH_CACHE``).
 
 Prints a table and writes bench/results.json: one entry per benchmark with name, value, unit,
 baseline, ratio and target (and whether it was met). PostgreSQL rows use
@@ -13,6 +17,7 @@ the server given by ``--pg-url``; ``--no-pg`` skips them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -32,7 +37,7 @@ if str(ROOT) not in sys.path:
 
 import structlog  # noqa: E402
 
-from bench import breakdown  # noqa: E402
+from bench import breakdown, latency  # noqa: E402
 from bench.append import compare  # noqa: E402
 from bench.measure import Result, absolute, machine, not_yet, relative  # noqa: E402
 from bench.scale import ScaleRun, SizePoint, grow, median  # noqa: E402
@@ -203,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true",
+                        default=os.environ.get("BENCH_FULL", "") not in ("", "0"),
                         help="stores of 10k, 100k and 1M events and longer append runs")
     parser.add_argument("--sizes", help="comma-separated store sizes (overrides the default)")
     parser.add_argument("--append-single", type=int, help="events per side at 1 per save")
@@ -211,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-url", help="PostgreSQL server to use (default: throwaway)")
     parser.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL rows")
     parser.add_argument("--skip-append", action="store_true", help="skip the append rows")
+    parser.add_argument("--latency-sizes",
+                        help="store sizes for the latency rows (default 10k; 10k,1M --full)")
+    parser.add_argument("--skip-latency", action="store_true", help="skip the latency rows")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
     parser.add_argument("--work", type=Path, help="folder for the stores (default: temporary)")
     args = parser.parse_args(argv)
@@ -247,13 +256,23 @@ def main(argv: list[str] | None = None) -> int:
                  "verify_replay_us": breakdown.verify(run.store),
                  "projection_catch_up_us": breakdown.projections(  # the 20k-event store
                      f"sqlite:///{folder / 'breakdown-append-100.db'}", folder / "breakdown-views")}
+        latency_points: list[dict[str, Any]] = []
+        if not args.skip_latency:
+            lat_sizes = ([int(s) for s in args.latency_sizes.split(",")] if args.latency_sizes
+                         else [10_000, 1_000_000] if args.full else [10_000])
+            say(f"latencies at {lat_sizes} events (stores cached in {latency.cache_root()})")
+            with (pg_server(args.pg_url) if not args.no_pg
+                  else contextlib.nullcontext(None)) as url:
+                lat_rows, latency_points = latency.run(lat_sizes, pg_url=url, work=folder,
+                                                       say=say)
+            results += lat_rows
     info["load_after"] = os.getloadavg()
     info["seconds"] = round(time.time() - started)
     doc: dict[str, Any] = {"machine": info, "sizes": sizes, "full": args.full,
                            "results": [r.as_json() for r in results],
                            "points": [vars(p) for p in run.points],
                            "cli": run.cli, "projection": run.projection,
-                           "breakdown": costs}
+                           "breakdown": costs, "latency": latency_points}
     args.out.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
     print(table(results))
     for title, stages in costs.items():
