@@ -478,13 +478,30 @@ class IncidentList(Model):
 
 # ---------------------------------------------------------------- PNR (R8)
 class PnrState(Model):
-    """The retention state of one EU PNR record on one day under one regime."""
+    """The retention state of one EU PNR record on one day under one regime: what the store
+    actually did with its restricted values (``state``, ``vault``) and what the regime makes
+    due (``due``, ``due_since``), never the one for the other."""
 
     record: str
     regime: str
     day: str
-    state: str
+    state: str = Field(description=(
+        "what the store did, as the log records it: personalised (the vault holds every "
+        "value; or nothing is due yet), masked (some fields erased), erased (every vaulted "
+        "value erased), not_in_vault (something is due but cdlog's vault never held the "
+        "values: only a commitment is logged, so cdlog cannot say whether it was done)"))
     summary: str
+    due: str = Field(description=(
+        "the state the regime requires on the day: personalised, depersonalised, dormant, "
+        "anonymised, deleted_record_file or deleted"))
+    due_since: str | None = Field(default=None, description="the day it became due")
+    overdue: bool = Field(default=False, description=(
+        "the regime requires more than the store has done (values still held)"))
+    vault: dict[str, str] = Field(default_factory=dict, description=(
+        "each restricted field the log commits to: held (in the vault) or erased"))
+    fields: dict[str, str] = Field(default_factory=dict, description=(
+        "each restricted field as queries show it: the mask ([restricted: EU PNR]) or "
+        "[erased]; values are read, and the read recorded, with `cdlog restricted show`"))
     received_at: Time
     case_hold: list[str]
     accessed: bool
@@ -497,6 +514,9 @@ class PnrStates(Model):
     case: CaseRef
     day: str
     states: list[PnrState]
+    findings: list[Finding] = Field(default_factory=list, description=(
+        "retention due and not done: the vault still holds values the regime says must be "
+        "masked or deleted"))
 
 
 class Disclosure(Model):

@@ -604,9 +604,10 @@ class PnrView(View):
     """EU PNR records, their case links, disclosures, accesses and what was shared."""
 
     name = "pnr"
+    schema = 2
     types = frozenset({"PNRRecordIngested", "ThirdPartyDisclosureAuthorized", "PNRAccessed",
                        "PNRLinkedToCase", "PNRCaseArchived", "InformationShared",
-                       "CaseAccepted"})
+                       "CaseAccepted", "RestrictedValuesRead", "RestrictedValuesErased"})
 
     def entries(self, fact: Fact, prior: Prior) -> list[NewEntry]:
         """Entries keyed by record stream or case number."""
@@ -627,6 +628,10 @@ class PnrView(View):
                 return [NewEntry("shared", s, _json(p))]
             case ev.CaseAccepted():
                 return [NewEntry("case_no", s, {"case_no": p.case_no})]
+            case ev.RestrictedValuesRead():  # keyed by the record read (its stream)
+                return [NewEntry("read", p.record, {**_json(p), "access": s})]
+            case ev.RestrictedValuesErased():
+                return [NewEntry("erased", s, {**_json(p), "record": s})]
             case _:
                 return []
 
