@@ -54,6 +54,8 @@ from cdlog.keys.trust import TrustRoot
 from cdlog.ledger import read_ledger
 from cdlog.logging import get_logger
 from cdlog.persistence import EventApplication, SealedRecord
+from cdlog.restricted.record import RestrictedValue, split_restricted, vault_rows
+from cdlog.restricted.vault import KeyRing, VaultOps
 from cdlog.sealing import SealedEvent, build_envelope, parse, seal, signing_message, stream_id
 from cdlog.stores import StoreConfig, prepare_store, resolve_store, store_error
 
@@ -93,6 +95,8 @@ class _Pending:
     """Called, in order, once the batch's events are saved."""
     on_abort: list[Callable[[], None]] = field(default_factory=list)
     """Called, last registered first, when the batch ends without saving (an error, Ctrl-C)."""
+    vault: VaultOps = field(default_factory=VaultOps)
+    """Restricted values written, erased or read in the events' transaction."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,8 @@ class _Call:
     cosigners: Sequence[Signer]
     at: datetime | Occurred | Mapping[str, Any]
     recorded: datetime | None
+    restricted: tuple[RestrictedValue, ...] = ()
+    """Restricted values taken out of ``fields`` (committed in it), vaulted with the event."""
 
 
 def _type_counts(events: Sequence[SealedEvent]) -> str:
@@ -163,6 +169,8 @@ class CaseLog(CaseCommands):
         self._synced_to = -1
         self._streams: OrderedDict[str, _Stream] = OrderedDict()  # least recently used first
         self._names: dict[uuid.UUID, str] = {}
+        self.vault_keys = KeyRing(self.store.home)
+        """Key-encryption keys of the restricted-data vault (cdlog.restricted)."""
         stored_id = self._stored_log_id()
         if log_id and stored_id and log_id != stored_id:
             raise ConfigurationError(f"store {self.store.redacted} holds log {stored_id!r}, "
@@ -442,6 +450,11 @@ class CaseLog(CaseCommands):
         keys = [s.key_id for s in (signer, *cosigners)]
         if len(set(keys)) != len(keys):
             raise InputError("cosigners", "the same key signs twice", "distinct signers")
+        rows = []
+        if call.restricted:  # cdlog committed them in the payload; the values go to the vault
+            owner = call.restricted[0].cls.owner
+            rows = vault_rows(self.log_id, str(stream_id(stream)), version, call.restricted,
+                              self.vault_keys.wrapper_for(owner))
         sealed = seal(envelope, [signer, *cosigners])
         self._check_own_signatures(ctx, sealed, payload, [signer, *cosigners])
         if payload.TYPE in CONTEXT_TYPES:
@@ -457,6 +470,7 @@ class CaseLog(CaseCommands):
             current.head = sealed.hash_hex
             pending.streams[stream] = current
             pending.events.append(sealed)
+            pending.vault.writes.extend(rows)
         except BaseException as exc:
             pending.broken = pending.broken or f"{type(exc).__name__}: {exc}"
             raise
@@ -529,6 +543,7 @@ class CaseLog(CaseCommands):
                 self._forget(pending)
                 self._sync()
                 pending.events, pending.streams = [], {}
+                pending.vault.writes = []
                 pending.context, pending.since = self._context, self._context.position
                 for call in pending.calls:  # at the recorded times of the first preparation
                     self._prepare(pending, call)
@@ -541,8 +556,9 @@ class CaseLog(CaseCommands):
         records = tuple(SealedRecord(s) for s in pending.events)
         before = self._synced_to
         try:
+            extra: dict[str, Any] = {"vault": pending.vault} if pending.vault else {}
             recordings = self.app.save_records(records, context_since=pending.since,
-                                               context_topics=CONTEXT_TOPICS)
+                                               context_topics=CONTEXT_TOPICS, **extra)
         except ESIntegrityError as exc:
             self._drop_all()
             clash, saved = self._clash(pending.events)
@@ -716,6 +732,41 @@ class CaseLog(CaseCommands):
         raise NotFoundError(f"no case named {name!r} (tried stream name, reference, "
                             "operation id, OI case number and internal id)")
 
+    # ------------------------------------------------------------ restricted data
+    def read_restricted(self, record: str, *, reader: Signer, purpose: str,
+                        case_no: str | None = None, fields: Sequence[str] | None = None,
+                        version: int | None = None, at: datetime | None = None) -> Any:
+        """Serve restricted values of ``record`` (a stream, e.g. ``pnr:K-1``) to ``reader``
+        when entitled, recording ``RestrictedValuesRead`` in the transaction that serves
+        them; a refusal is recorded and raises :class:`~cdlog.errors.AccessRefusedError`.
+        Returns a :class:`cdlog.restricted.access.RestrictedRead`. The owner's KEK must be
+        unlocked in :attr:`vault_keys`."""
+        from cdlog.restricted.access import read_restricted  # noqa: PLC0415
+
+        return read_restricted(self, record, reader=reader, purpose=purpose, case_no=case_no,
+                               fields=fields, version=version, at=at)
+
+    def erase_restricted(self, record: str, *, signer: Signer, reason: str,
+                         order_ref: str | None = None, fields: Sequence[str] | None = None,
+                         version: int | None = None, at: datetime | None = None
+                         ) -> SealedEvent:
+        """Destroy vaulted values of ``record`` and record ``RestrictedValuesErased`` in one
+        transaction (see :mod:`cdlog.restricted.erase`); every proof still verifies."""
+        from cdlog.restricted.erase import erase_restricted  # noqa: PLC0415
+
+        if reason not in ("retention_ended", "legal_order"):
+            raise InputError("reason", f"{reason!r} is no erasure reason",
+                             "retention_ended or legal_order")
+        return erase_restricted(self, record, signer=signer, reason=reason,  # type: ignore[arg-type]
+                                order_ref=order_ref, fields=fields, version=version, at=at)
+
+    def restricted_status(self, record: str | None = None) -> list[Any]:
+        """The vault's rows (no secret) of ``record``'s events, or of the whole log, as
+        :class:`cdlog.restricted.vault.VaultEntry`: which fields are held or erased."""
+        from cdlog.restricted.vault import vault_entries  # noqa: PLC0415
+
+        return vault_entries(self, None if record is None else self.resolve(record))
+
 
 class _Batch:
     """Collects the events of one command; see :meth:`CaseLog.batch`."""
@@ -734,7 +785,8 @@ class _Batch:
         or authorisation event before this batch commits, the batch is prepared again with the
         same recorded times, which gives the same events or refuses them.)
         """
-        call = _Call(stream, event, fields, signer, tuple(cosigners), at, recorded)
+        fields, restricted = split_restricted(event, fields)
+        call = _Call(stream, event, fields, signer, tuple(cosigners), at, recorded, restricted)
         sealed, when = self._log._prepare(self._pending, call)
         self._pending.calls.append(dataclasses.replace(call, recorded=when))
         return sealed
@@ -743,6 +795,11 @@ class _Batch:
     def events(self) -> list[SealedEvent]:
         """The events of the batch as prepared (after the batch: as saved)."""
         return list(self._pending.events)
+
+    @property
+    def vault(self) -> VaultOps:
+        """What the batch does to the restricted-data vault in its transaction."""
+        return self._pending.vault
 
     @property
     def last(self) -> SealedEvent:

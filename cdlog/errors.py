@@ -64,6 +64,11 @@ class RuleViolationError(InputError):
         super().__init__(f"{event_type} [{rule}]", problem, expected)
 
 
+class AccessRefusedError(RuleViolationError):
+    """A read of restricted values was refused (not entitled, erased); the refusal itself was
+    recorded as a ``RestrictedReadRefused`` event (cdlog.restricted)."""
+
+
 class NotFoundError(CdlogError, LookupError):
     """A case, item, key, checkpoint or file that was named does not exist."""
 

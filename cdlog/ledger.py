@@ -47,6 +47,7 @@ from cdlog.errors import (
     VerificationError,
 )
 from cdlog.merkle import HASH_SIZE, append_positions, tree_root
+from cdlog.restricted.vault import SQLITE_VAULT_SQL, VaultSQL, apply_vault
 from cdlog.sealing import leaf_hash
 from cdlog.stores import redact_url
 
@@ -778,6 +779,7 @@ class CdlogSQLiteApplicationRecorder(LedgerRecorder, SQLiteApplicationRecorder):
     """
 
     ledger_sql: LedgerSQL = SQLiteLedgerSQL()
+    vault_sql: VaultSQL = SQLITE_VAULT_SQL
 
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"
                  ) -> None:
@@ -793,8 +795,9 @@ class CdlogSQLiteApplicationRecorder(LedgerRecorder, SQLiteApplicationRecorder):
             raise UndecodableRowError(originator_id) from None
 
     def construct_create_table_statements(self) -> list[str]:
-        """The events table plus the Merkle-log tables."""
-        return [*super().construct_create_table_statements(), *self.ledger_sql.create]
+        """The events table plus the Merkle-log tables and the restricted-data vault."""
+        return [*super().construct_create_table_statements(), *self.ledger_sql.create,
+                *self.vault_sql.create]
 
     def _create_table(self, c: Any) -> None:
         super()._create_table(c)
@@ -823,6 +826,8 @@ class CdlogSQLiteApplicationRecorder(LedgerRecorder, SQLiteApplicationRecorder):
                      self.frontier).append_events(leaf_rows(ids, stored_events),
                                                   kwargs.get("context_since"),
                                                   kwargs.get("context_topics", ()))
+        # restricted values written, erased or read with these events (cdlog.restricted)
+        apply_vault(kwargs, c, self.vault_sql, sqlite=True)
         return ids
 
     def ledger(self, cursor: Any) -> LedgerCursor:

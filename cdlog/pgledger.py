@@ -41,6 +41,7 @@ from cdlog.ledger import (
     leaf_rows,
     quote_ident,
 )
+from cdlog.restricted.vault import apply_vault, postgres_vault_sql
 from cdlog.stores import (
     EVENTS_TABLE,
     HOW_TO_CREATE,
@@ -79,6 +80,7 @@ class CdlogPostgresApplicationRecorder(LedgerRecorder, PostgresApplicationRecord
         base = events_table_name.removesuffix("events")
         prefix = base if base != events_table_name else events_table_name + "_"
         self.ledger_sql = PostgresLedgerSQL(datastore.schema, prefix)
+        self.vault_sql = postgres_vault_sql(datastore.schema, prefix)
         self.qualified_events_table = (f"{quote_ident(datastore.schema)}."
                                        f"{quote_ident(events_table_name)}")
         # The lock-free insert function is never used (refused above): do not create it.
@@ -98,7 +100,7 @@ class CdlogPostgresApplicationRecorder(LedgerRecorder, PostgresApplicationRecord
 
     def _create_table(self, curs: Any) -> None:
         super()._create_table(curs)
-        for statement in self.ledger_sql.create:
+        for statement in (*self.ledger_sql.create, *self.vault_sql.create):
             curs.execute(statement)
         # A store written before the tree existed gets its leaves here (see catch_up).
         self.ledger(curs).catch_up()
@@ -123,10 +125,13 @@ class CdlogPostgresApplicationRecorder(LedgerRecorder, PostgresApplicationRecord
                             curs, stored_events, **kwargs)
                 if stored_events:
                     assert notification_ids is not None
-                    LedgerCursor(conn.cursor(row_factory=tuple_row), self.ledger_sql,
+                    tuples = conn.cursor(row_factory=tuple_row)
+                    LedgerCursor(tuples, self.ledger_sql,
                                  self.qualified_events_table, self.frontier).append_events(
                         leaf_rows(notification_ids, stored_events),
                         kwargs.get("context_since"), kwargs.get("context_topics", ()))
+                    # restricted values written, erased or read with these events
+                    apply_vault(kwargs, tuples, self.vault_sql, sqlite=False)
         except BaseException:
             self.frontier.discard()
             raise

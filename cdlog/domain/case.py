@@ -748,6 +748,13 @@ def _check_correction(state: CaseState, fact: Fact, ctx: Context) -> None:
                       "not earlier", f"a version below {fact.version}")
 
 
+def _check_restricted(fact: Fact, ctx: Context) -> None:
+    """Issue 11: a read's actor must be entitled at the read; only the owner erases."""
+    from cdlog.restricted.access import check_event  # noqa: PLC0415 - it imports this module
+
+    check_event(fact, ctx)
+
+
 def _check_closed(state: CaseState, fact: Fact, ctx: Context) -> None:
     if state.responsibility_assumed:
         raise _refuse("R2", fact, "OI still holds responsibility",
@@ -798,5 +805,7 @@ _CHECKS = {
                      "PNRLinkedToCase", "PNRCaseArchived"), _check_pnr),
     "LateEntryRecorded": _check_late,
     "CorrectionRecorded": _check_correction,
+    "RestrictedValuesRead": lambda state, fact, ctx: _check_restricted(fact, ctx),
+    "RestrictedValuesErased": lambda state, fact, ctx: _check_restricted(fact, ctx),
     "CaseClosed": _check_closed,
 }
