@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 
 from cdlog.audit import Frontier
+from cdlog.bundleheads import check_heads, export_heads, head_streams
 from cdlog.canonical import canonical_bytes
 from cdlog.checkpoint import Checkpoint, open_checkpoint
 from cdlog.checkpoints import latest_checkpoint, log_verifier
@@ -165,12 +166,19 @@ def export_bundle(log: Any, out_dir: str | os.PathLike[str],
                 files[proof_file(index)] = _json_bytes(doc)
                 entry["proof"] = proof_file(index)
             entries.append(entry)
+        if streams:  # the head of each case and trust stream: the bundle holds them whole
+            heads, head_files = export_heads(led, cp, head_streams(
+                streams, {str(e["stream"]) for e in entries if e["role"] == "trust"},
+                [r.agency for r in trust.roots]))
+            files.update(head_files)
     if progress is not None:
         progress(len(picks), len(picks))
     manifest = {"format": BUNDLE_FORMAT, "origin": cp.checkpoint.origin,
                 "scope": "cases" if streams else "log", "cases": streams,
                 "tree_size": cp.size, "root": b64(cp.root), "checkpoint": CHECKPOINT,
                 "trust": TRUST, "events": entries}
+    if streams:
+        manifest["heads"] = heads
     files[CHECKPOINT] = cp.text.encode("utf-8")
     files[TRUST] = _json_bytes(trust.model_dump(mode="json"))
     files[MANIFEST] = _json_bytes(manifest)
@@ -450,6 +458,9 @@ def _check_events(folder: Path, manifest: dict[str, Any], cp: Checkpoint, roots:
         if stream not in seen_streams:
             fail(str(stream_id(stream)), None, "bundle", f"case {stream} has no event in the "
                  "bundle")
+    if scope == "cases":
+        check_heads(folder, manifest, cp, entries,
+                    None if roots is None else [str(r.agency) for r in roots], fail)
     result = checker.finish()
     report.events, report.cases = result.events, result.cases
     report.heads = result.heads

@@ -272,11 +272,13 @@ class ProvenHead:
 
 
 def verify_head_doc(doc: Any, stream: str | None = None, *,
-                    checkpoint: Checkpoint | None = None) -> ProvenHead:
+                    checkpoint: Checkpoint) -> ProvenHead:
     """Verify a head document (``cdlog prove head`` output; ``checkpoint`` field optional).
 
     ``stream`` (the name the caller wants) must be the document's; ``checkpoint`` (verified by
-    the caller) binds the proof to its size and heads line. Raises ProofError.
+    the caller) binds the proof to its size and heads line: the map's size and root come from
+    there, as an RFC 9162 inclusion proof takes its tree size from a signed tree head (an
+    audit path alone does not fix the size). Raises ProofError.
     """
     if not isinstance(doc, Mapping):
         raise ProofError(f"head proof is a {type(doc).__name__}, not an object")
@@ -294,15 +296,14 @@ def verify_head_doc(doc: Any, stream: str | None = None, *,
     size = _int(doc, "tree_size", "head proof")
     count = _int(doc, "heads_size", "head proof")
     root = _unb64(doc.get("heads_root"), "heads_root")
-    if checkpoint is not None:
-        line = heads_of(checkpoint)
-        if line is None:
-            raise ProofError(f"the checkpoint of size {checkpoint.size} carries no "
-                             f"{EXTENSION} line (signed before the map existed)")
-        if (checkpoint.size, line[0], line[1]) != (size, count, root):
-            raise ProofError(f"the head proof is for tree size {size}, {count} streams, map "
-                             f"root {_b64(root)}, but the checkpoint has size "
-                             f"{checkpoint.size}, {line[0]} streams, map root {_b64(line[1])}")
+    line = heads_of(checkpoint)
+    if line is None:
+        raise ProofError(f"the checkpoint of size {checkpoint.size} carries no "
+                         f"{EXTENSION} line (signed before the map existed)")
+    if (checkpoint.size, line[0], line[1]) != (size, count, root):
+        raise ProofError(f"the head proof is for tree size {size}, {count} streams, map "
+                         f"root {_b64(root)}, but the checkpoint has size "
+                         f"{checkpoint.size}, {line[0]} streams, map root {_b64(line[1])}")
     if count > size:
         raise ProofError(f"{count} streams cannot have heads in {size} events")
 

@@ -26,6 +26,7 @@ from cdlog.checkpoint import Checkpoint, open_checkpoint
 from cdlog.cli import evidence
 from cdlog.cli.main import cli
 from cdlog.errors import ConfigurationError, NoteError, ProofError, VerificationError
+from cdlog.heads import verify_head_proof
 from cdlog.merkle import b64
 from cdlog.note import CosignatureVerifier, NoteVerifier
 from cdlog.proofs import (
@@ -59,15 +60,22 @@ _FILE = click.Path(path_type=Path, dir_okay=False)
 def check_proof(proof_file: Path, log_vkey: str, checkpoint_file: Path | None,
                 event_file: Path | None, old_file: Path | None, new_file: Path | None,
                 witness_keys: tuple[str, ...]) -> None:
-    """Check a saved inclusion or consistency PROOF against the log key, offline.
+    """Check a saved inclusion, consistency or head PROOF against the log key, offline.
 
-    PROOF is the JSON that `cdlog prove inclusion` or `cdlog prove consistency` printed.
+    PROOF is the JSON that `cdlog prove inclusion`, `cdlog prove consistency` or `cdlog prove
+    head` printed.
     Exit 0 when it holds, 1 when it does not, 2 when a file or key is malformed.
     """
     verifier = evidence.log_key("--log-key", log_vkey)
     witnesses = [evidence.witness_key("--witness-key", v) for v in witness_keys]
     doc = evidence.read_json("PROOF", proof_file, "`cdlog prove`")
     kind = _kind(doc, proof_file)
+    if kind == "head":
+        if old_file is not None or new_file is not None or event_file is not None:
+            raise ConfigurationError(f"PROOF {proof_file} is a head proof: --old, --new and "
+                                     "--event are for other proofs (use --checkpoint)")
+        click.echo(_head(doc, verifier, witnesses, _saved(checkpoint_file, "--checkpoint")))
+        return
     if kind == "inclusion":
         if old_file is not None or new_file is not None:
             raise ConfigurationError(f"PROOF {proof_file} is an inclusion proof: --old and "
@@ -92,6 +100,8 @@ def check_proof(proof_file: Path, log_vkey: str, checkpoint_file: Path | None,
 def _kind(doc: Any, path: Path) -> str:
     """``inclusion`` or ``consistency``, from the document's fields."""
     if isinstance(doc, Mapping):
+        if "heads_root" in doc:
+            return "head"
         if set(doc) & (set(INCLUSION_KEYS) - {"proof"}):
             return "inclusion"
         if set(doc) & (set(CONSISTENCY_KEYS) - {"proof"}):
@@ -157,6 +167,26 @@ def _inclusion(doc: Any, verifier: NoteVerifier, witnesses: list[CosignatureVeri
     except VerificationError:
         what = f"the event (leaf {index}, hash {b64(leaf_hash(sealed))})"
     return f"OK: {what} is in {where}"
+
+
+def _head(doc: Any, verifier: NoteVerifier, witnesses: list[CosignatureVerifier],
+          saved: tuple[str, str] | None) -> str:
+    proven, cp = verify_head_proof(doc, verifier, cosigners=witnesses)
+    _, cosigned = _open((doc["checkpoint"], "the proof's checkpoint"), verifier, witnesses)
+    if saved is not None:
+        mine, mine_cosigned = _open(saved, verifier, witnesses)
+        if (mine.size, mine.root, mine.extensions) != (cp.size, cp.root, cp.extensions):
+            raise ProofError(f"the proof is against the checkpoint of size {cp.size}, not the "
+                             f"{saved[1]} of size {mine.size}; prove against it with `cdlog "
+                             f"prove head CASE --size {mine.size}`")
+        cosigned = sorted(set(cosigned) | set(mine_cosigned))
+    where = f"the log {cp.origin} at tree size {cp.size} (root {b64(cp.root)}), signed by " \
+            f"{verifier.name}{_cosigned(cosigned)}"
+    if proven.head is None:
+        return f"OK: {proven.stream} has no event in {where}"
+    head = proven.head
+    return (f"OK: the head of {proven.stream} is v{head.version} (leaf {head.leaf_index}, "
+            f"event hash {b64(head.event_hash)}) in {where}")
 
 
 def _consistency(doc: Any, verifier: NoteVerifier, witnesses: list[CosignatureVerifier],

@@ -34,7 +34,8 @@ from cdlog.checkpoints import (
 from cdlog.cli import evidence
 from cdlog.cli.demo_keys import passphrase
 from cdlog.cli.main import Env, cli, pass_env
-from cdlog.errors import ConfigurationError
+from cdlog.errors import ConfigurationError, NotFoundError
+from cdlog.headproofs import prove_head
 from cdlog.proofs import prove_consistency, prove_inclusion
 from cdlog.witness import Witness, create_witness_key, load_witness_key
 
@@ -90,7 +91,7 @@ def accept_cosignature(env: Env, file: Path, witness_keys: tuple[str, ...]) -> N
 
 @cli.group()
 def prove() -> None:
-    """Print inclusion and consistency proofs (JSON) from the stored tree."""
+    """Print inclusion, consistency and stream-head proofs (JSON) from the stored tree."""
 
 
 @prove.command("inclusion")
@@ -128,6 +129,30 @@ def prove_consistency_cmd(env: Env, old: int, new: int) -> None:
     """Prove that the tree of size NEW extends the tree of size OLD."""
     with env.open(readonly=True) as log:
         doc = prove_consistency(log, old, new)
+    click.echo(json.dumps(doc, indent=2))
+
+
+@prove.command("head")
+@click.argument("case")
+@click.option("--size", type=click.IntRange(0, MAX_SIZE), default=None,
+              help="Prove against the signed checkpoint of this size (default: the latest).")
+@pass_env
+def prove_head_cmd(env: Env, case: str, size: int | None) -> None:
+    """Prove the head (newest version) of CASE at a signed checkpoint, or its absence.
+
+    CASE is a stream name (`case:…`, `trust:…`), reference, OI case number or id. A stream the
+    log does not hold gets a proof of absence (the two map entries around it). Check the
+    printed proof offline with `cdlog check-proof`.
+    """
+    with env.open(readonly=True) as log:
+        try:
+            stream = log.case_stream(case)
+        except NotFoundError:
+            stream = case if ":" in case else f"case:{case}"
+        doc = prove_head(log, stream, size)
+    if doc["head"] is None:
+        click.echo(f"the log holds no event of {stream} at size {doc['tree_size']}: printing "
+                   "the proof of its absence", err=True)
     click.echo(json.dumps(doc, indent=2))
 
 

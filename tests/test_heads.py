@@ -1,0 +1,500 @@
+"""The stream-head map (docs/SPEC.md §12): map proofs, `cdlog prove head`, complete per-case
+bundles, store verification of the map and the witness's forward-only heads."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import cdlog.cli.checkproof_cmd  # registers the commands
+import cdlog.cli.log_cmd  # noqa: F401
+from cdlog.bundle import export_bundle, verify_bundle
+from cdlog.checkpoint import Checkpoint, open_checkpoint
+from cdlog.checkpoints import create_log_key, latest_checkpoint, sign_checkpoint
+from cdlog.cli.main import cli
+from cdlog.errors import NoteError, ProofError
+from cdlog.headproofs import prove_head
+from cdlog.heads import (
+    EMPTY_MAP_ROOT,
+    HeadEntry,
+    build_levels,
+    heads_line,
+    heads_of,
+    map_root,
+    prove_in_memory,
+    root_of,
+    verify_head_doc,
+    verify_head_proof,
+)
+from cdlog.keys.trust import TRUST_FORMAT, TrustFile
+from cdlog.ledger import read_ledger
+from cdlog.merkle import b64
+from cdlog.note import NoteSigner
+from cdlog.sealing import leaf_hash, stream_id
+
+if TYPE_CHECKING:
+    from conftest import World
+
+PASS = "correct horse battery staple"
+SLOW = settings(deadline=None, max_examples=25,
+                suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                       HealthCheck.too_slow])
+
+
+# ---------------------------------------------------------------------------- the map alone
+def signed_map(entries: list[HeadEntry], size: int = 10_000) -> Checkpoint:
+    """A checkpoint body committing to the map over ``entries`` (no signature needed here)."""
+    return Checkpoint("cdlog.test/heads", size, EMPTY_MAP_ROOT,
+                      (heads_line(len(entries), map_root(entries)),))
+
+
+def entries_for(names: list[str]) -> list[HeadEntry]:
+    """One entry per stream name, with versions and hashes derived from the name."""
+    out = []
+    for i, name in enumerate(sorted(set(names))):
+        digest = leaf_hash(name.encode())
+        out.append(HeadEntry(stream_id(name).bytes, 1 + digest[0], i, digest))
+    return sorted(out)
+
+
+names = st.lists(st.text(alphabet="abcdefgh:-0123", min_size=1, max_size=6), max_size=40,
+                 unique=True)
+
+
+@given(names, st.text(alphabet="abcdefgh:-0123", min_size=1, max_size=6))
+@settings(max_examples=200)
+def test_every_stream_proves_its_head_and_every_other_its_absence(present: list[str],
+                                                                 probe: str) -> None:
+    """Presence proofs verify for every stream of the map; any other name gets an absence
+    proof that verifies, and neither kind can be passed off as the other's."""
+    entries = entries_for(present)
+    cp = signed_map(entries)
+    for name in present:
+        doc = prove_in_memory(entries, name, 10_000)
+        proven = verify_head_doc(doc, name, checkpoint=cp)
+        assert proven.head is not None
+        assert proven.head.stream_id == stream_id(name).bytes
+    doc = prove_in_memory(entries, probe, 10_000)
+    proven = verify_head_doc(doc, probe, checkpoint=cp)
+    assert (proven.head is None) == (probe not in present)
+    if probe not in present:
+        ids = [e.stream_id for e in entries]
+        key = stream_id(probe).bytes
+        inside = bool(ids) and ids[0] < key < ids[-1]
+        assert len(doc["neighbours"]) == (2 if inside else min(1, len(ids)))
+        for name in present:  # an absence proof cannot deny a stream the map holds
+            with pytest.raises(ProofError):
+                verify_head_doc(dict(doc, stream=name, case=str(stream_id(name))),
+                                checkpoint=cp)
+
+
+def _mutations(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every single-field change of a head document that must be rejected."""
+    items = [("head", doc["head"])] if doc["head"] else [
+        (f"neighbours/{i}", n) for i, n in enumerate(doc["neighbours"])]
+    for where, item in items:
+        for key in ("position", "version", "leaf_index"):
+            yield f"{where}.{key}", _set(doc, where, dict(item, **{key: item[key] + 1}))
+        yield f"{where}.event_hash", _set(doc, where, dict(item, event_hash=_flip(
+            item["event_hash"])))
+        for i in range(len(item["proof"])):
+            proof = list(item["proof"])
+            proof[i] = _flip(proof[i])
+            yield f"{where}.proof[{i}]", _set(doc, where, dict(item, proof=proof))
+        if item["proof"]:
+            yield f"{where}.proof short", _set(doc, where, dict(item, proof=item["proof"][:-1]))
+    yield "heads_root", dict(doc, heads_root=_flip(doc["heads_root"]))
+    yield "heads_size", dict(doc, heads_size=doc["heads_size"] + 1)
+    if doc["neighbours"]:
+        yield "neighbour dropped", dict(doc, neighbours=doc["neighbours"][:-1])
+        if len(doc["neighbours"]) == 2:
+            yield "neighbours swapped", dict(doc, neighbours=doc["neighbours"][::-1])
+
+
+def _set(doc: dict[str, Any], where: str, item: dict[str, Any]) -> dict[str, Any]:
+    if where == "head":
+        return dict(doc, head=item)
+    i = int(where.split("/")[1])
+    neighbours = list(doc["neighbours"])
+    neighbours[i] = item
+    return dict(doc, neighbours=neighbours)
+
+
+def _flip(value: str) -> str:
+    raw = bytearray(base64.b64decode(value))
+    raw[-1] ^= 1
+    return b64(bytes(raw))
+
+
+@given(names.filter(lambda n: len(n) >= 1), st.data())
+@settings(max_examples=100)
+def test_any_changed_field_of_a_head_proof_is_rejected(present: list[str],
+                                                       data: st.DataObject) -> None:
+    """Tampering: a changed position, version, leaf index, event hash, audit-path hash, map
+    root or size, a dropped or swapped neighbour: the proof no longer verifies."""
+    entries = entries_for(present)
+    probe = data.draw(st.sampled_from([*present, "absent:" + present[0]]))
+    doc = prove_in_memory(entries, probe, 10_000)
+    cp = signed_map(entries)
+    verify_head_doc(doc, probe, checkpoint=cp)
+    for label, changed in _mutations(doc):
+        with pytest.raises(ProofError):  # noqa: PT012 - the label names what was accepted
+            verify_head_doc(changed, probe, checkpoint=cp)
+            pytest.fail(f"accepted with a changed {label}")
+
+
+def test_map_hashing_is_domain_separated_and_shaped_as_rfc6962() -> None:
+    """Entries hash with 0x02, nodes with 0x03; the empty map's root is SHA-256(""); the tree
+    splits as RFC 6962 (checked against a recursive definition)."""
+    import hashlib
+
+    entries = entries_for([f"s{i}" for i in range(11)])
+    assert map_root([]) == EMPTY_MAP_ROOT == hashlib.sha256(b"").digest()
+    assert entries[0].hash() == hashlib.sha256(b"\x02" + entries[0].encode()).digest()
+    assert len(entries[0].encode()) == 64
+
+    def mth(items: list[HeadEntry]) -> bytes:
+        if len(items) == 1:
+            return items[0].hash()
+        k = 1 << ((len(items) - 1).bit_length() - 1)
+        return hashlib.sha256(b"\x03" + mth(items[:k]) + mth(items[k:])).digest()
+
+    for n in range(1, 12):
+        assert root_of(build_levels(entries[:n])) == mth(entries[:n])
+
+
+def test_heads_line_is_strict() -> None:
+    """A heads line must be 'cdlog/heads/v1 <count> <root>', once, count within the tree."""
+    root = b64(EMPTY_MAP_ROOT)
+    ok = Checkpoint("o", 5, EMPTY_MAP_ROOT, (f"cdlog/heads/v1 2 {root}",))
+    assert heads_of(ok) == (2, EMPTY_MAP_ROOT)
+    assert heads_of(Checkpoint("o", 5, EMPTY_MAP_ROOT)) is None
+    assert heads_of(Checkpoint("o", 5, EMPTY_MAP_ROOT, ("other/ext 1",))) is None
+    for bad in (f"cdlog/heads/v1 02 {root}", f"cdlog/heads/v1 6 {root}",
+                "cdlog/heads/v1 1 abc=", f"cdlog/heads/v1 1 {root} x", "cdlog/heads/v1"):
+        with pytest.raises(NoteError):
+            heads_of(Checkpoint("o", 5, EMPTY_MAP_ROOT, (bad,)))
+    with pytest.raises(NoteError):
+        heads_of(Checkpoint("o", 5, EMPTY_MAP_ROOT, (f"cdlog/heads/v1 1 {root}",) * 2))
+
+
+# ---------------------------------------------------------------------------- a real log
+@dataclass
+class Log:
+    """A world with two cases, a revocation, and a signed checkpoint after each stage."""
+
+    world: World
+    signer: NoteSigner
+    case: str
+    other: str
+    sizes: list[int]
+
+
+def _grow(world: World, signer: NoteSigner) -> Log:
+    sizes = [sign_checkpoint(world.log, signer).size]
+    case = world.open_case("OP-H-1")
+    other = world.open_case("OP-H-2", at=1)
+    for i in range(3):
+        world.rec(case, "ConveyanceArrived", {"refs": {"bol": f"H{i}"}}, by="cbpo", at=2 + i)
+    sizes.append(sign_checkpoint(world.log, signer).size)
+    world.rec(case, "ExaminationReferred", {"reason": "NII anomaly"}, by="cbpo", at=6)
+    world.rec(other, "ConveyanceArrived", {"refs": {"bol": "X"}}, by="cbpo", at=7)
+    world.log.revoke_key(world.roots["CBP"], "CBP", world.signers["shadow"].key_id,
+                         "left the unit", at=world.t(8))
+    sizes.append(sign_checkpoint(world.log, signer).size)
+    return Log(world, signer, case, other, sizes)
+
+
+@pytest.fixture
+def grown(world: World) -> Log:
+    """The world grown and signed three times."""
+    return _grow(world, create_log_key(world.log, b"pw"))
+
+
+def test_checkpoint_heads_match_the_log(grown: Log) -> None:
+    """Each checkpoint's heads line commits to every stream's newest event at its size; the
+    proof at the latest checkpoint (stored map) and at older ones (rebuilt) agree with it."""
+    log = grown.world.log
+    latest = latest_checkpoint(log)
+    assert latest is not None
+    assert heads_of(latest.checkpoint) is not None
+    events = log.events(grown.case)
+    for size in grown.sizes:
+        doc = prove_head(log, grown.case, size)
+        proven, cp = verify_head_proof(doc, grown.signer.verifier(), stream=grown.case)
+        assert cp.size == size
+        if size == grown.sizes[0]:
+            assert proven.head is None  # the case did not exist yet
+            continue
+        with read_ledger(log) as led:
+            leaves = list(led.leaves_of_case(stream_id(grown.case), size))
+        assert proven.head is not None
+        assert proven.head.version == len(leaves)
+        assert proven.head.leaf_index == leaves[-1].leaf_index
+        assert proven.head.event_hash == leaf_hash(events[len(leaves) - 1].sealed)
+    trust = prove_head(log, "trust:CBP")
+    head = verify_head_doc(trust, "trust:CBP", checkpoint=latest.checkpoint).head
+    assert head is not None
+    assert head.version == len(log.events("trust:CBP"))
+    absent = prove_head(log, "case:NOT-IN-THE-LOG")
+    assert verify_head_doc(absent, checkpoint=latest.checkpoint).head is None
+    count = heads_of(latest.checkpoint)
+    assert count is not None
+    assert count[0] == len(log.streams())
+
+
+def test_the_stored_map_and_the_rebuilt_map_give_the_same_proofs(grown: Log) -> None:
+    """The O(log n) proof from the stored map equals the proof rebuilt from the leaves."""
+    from cdlog.headstore import entries_at
+
+    log = grown.world.log
+    latest = latest_checkpoint(log)
+    assert latest is not None
+    with read_ledger(log) as led:
+        entries = entries_at(led, latest.size)
+    for stream in [*log.streams(), "case:NOPE", "trust:ZZZ"]:
+        stored = prove_head(log, stream)
+        del stored["checkpoint"]
+        assert stored == prove_in_memory(entries, stream, latest.size)
+
+
+def test_the_checkpoint_changes_when_only_a_head_would(grown: Log) -> None:
+    """The heads line is signed: a checkpoint whose heads line is changed fails to open, and
+    a proof bound to a checkpoint of another size is refused."""
+    log = grown.world.log
+    latest = latest_checkpoint(log)
+    assert latest is not None
+    count, _ = heads_of(latest.checkpoint) or (0, b"")
+    forged = latest.note.replace(f"cdlog/heads/v1 {count} ", f"cdlog/heads/v1 {count - 1} ")
+    with pytest.raises(NoteError):
+        open_checkpoint(forged, grown.signer.verifier(), log.log_id)
+    doc = prove_head(log, grown.case, grown.sizes[1])
+    with pytest.raises(ProofError, match="tree size"):
+        verify_head_doc(doc, grown.case, checkpoint=latest.checkpoint)
+
+
+def test_prove_head_cli_and_check_proof(grown: Log, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cdlog prove head CASE [--size N]` prints a proof `cdlog check-proof` accepts; a stream
+    the log does not hold gets an absence proof; a changed proof exits 1."""
+    store = grown.world.log.store.url
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--store", store, "prove", "head", "OP-H-1"],
+                           catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["stream"] == grown.case
+    assert doc["head"]["version"] == len(grown.world.log.events(grown.case))
+    proof = tmp_path / "head.json"
+    proof.write_text(result.stdout)
+    vkey = grown.signer.vkey
+    checked = runner.invoke(cli, ["check-proof", str(proof), "--log-key", vkey],
+                            catch_exceptions=False)
+    assert checked.exit_code == 0, checked.output
+    assert f"the head of {grown.case} is v{doc['head']['version']}" in checked.stdout
+    older = runner.invoke(cli, ["--store", store, "prove", "head", grown.case, "--size",
+                                str(grown.sizes[1])], catch_exceptions=False)
+    assert json.loads(older.stdout)["head"]["version"] == 4  # opened + 3 arrivals
+    absent = runner.invoke(cli, ["--store", store, "prove", "head", "case:NO-SUCH"],
+                           catch_exceptions=False)
+    assert absent.exit_code == 0
+    assert "no event of case:NO-SUCH" in absent.stderr
+    proof.write_text(absent.stdout)
+    checked = runner.invoke(cli, ["check-proof", str(proof), "--log-key", vkey])
+    assert checked.exit_code == 0, checked.output
+    assert "case:NO-SUCH has no event" in checked.stdout
+    doc["head"]["version"] -= 1
+    proof.write_text(json.dumps(doc))
+    checked = runner.invoke(cli, ["check-proof", str(proof), "--log-key", vkey])
+    assert checked.exit_code == 1, checked.output
+    no_size = runner.invoke(cli, ["--store", store, "prove", "head", grown.case, "--size", "2"])
+    assert no_size.exit_code == 2
+    assert no_size.stderr.count("\n") == 1
+
+
+# ---------------------------------------------------------------------------- bundles
+@dataclass
+class Bundled:
+    """A grown log and a per-case bundle of its case."""
+
+    log: Log
+    trust: TrustFile
+    folder: Path
+
+
+@pytest.fixture
+def bundled(grown: Log, tmp_path: Path) -> Bundled:
+    """The case's per-case bundle at the latest checkpoint."""
+    log = grown.world.log
+    trust = TrustFile(format=TRUST_FORMAT, roots=tuple(log.context.registry.roots()),
+                      log_vkey=grown.signer.vkey)
+    export_bundle(log, tmp_path / "bundle", [grown.case])
+    return Bundled(grown, trust, tmp_path / "bundle")
+
+
+def _manifest(folder: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((folder / "bundle.json").read_text())
+    return data
+
+
+def _drop(folder: Path, stream: str, version: int) -> None:
+    """Remove one event from a bundle as a careful forger would: file, proof, manifest entry."""
+    manifest = _manifest(folder)
+    keep = []
+    for entry in manifest["events"]:
+        if (entry["stream"], entry["version"]) == (stream, version):
+            (folder / entry["file"]).unlink()
+            (folder / entry["proof"]).unlink()
+        else:
+            keep.append(entry)
+    assert len(keep) == len(manifest["events"]) - 1
+    manifest["events"] = keep
+    (folder / "bundle.json").write_text(json.dumps(manifest))
+
+
+def _failures(folder: Path, trust: TrustFile) -> list[Any]:
+    return list(verify_bundle(folder, trust).failures)
+
+
+def test_untouched_case_bundle_carries_the_heads(bundled: Bundled) -> None:
+    """The bundle proves the head of its case and of every trust stream, and verifies."""
+    manifest = _manifest(bundled.folder)
+    streams = [h["stream"] for h in manifest["heads"]]
+    assert bundled.log.case in streams
+    assert {f"trust:{r.agency}" for r in bundled.trust.roots} <= set(streams)
+    assert bundled.log.other not in streams
+    assert _failures(bundled.folder, bundled.trust) == []
+
+
+@SLOW
+@given(st.data())
+def test_a_case_bundle_missing_any_event_of_its_case_is_rejected(
+        bundled: Bundled, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject) -> None:
+    """Any version left out (the newest, the first, a middle one) is rejected at that case and
+    version, with check ``heads``."""
+    case = bundled.log.case
+    head = len(bundled.log.world.log.events(case))
+    version = data.draw(st.integers(1, head))
+    folder = Path(shutil.copytree(bundled.folder, tmp_path_factory.mktemp("b") / "b"))
+    _drop(folder, case, version)
+    found = [f for f in _failures(folder, bundled.trust) if f.check == "heads"]
+    assert [(f.case, f.version) for f in found] == [(str(stream_id(case)), version)], found
+    assert f"v{head}" in found[0].detail
+
+
+@SLOW
+@given(st.data())
+def test_a_case_bundle_missing_any_trust_event_is_rejected(
+        bundled: Bundled, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject) -> None:
+    """Finding 3: a trust-stream event left out, the newest (the revocation) above all, is
+    rejected at that trust stream and version."""
+    events = bundled.log.world.log.events("trust:CBP")
+    assert events[-1].type == "OfficerKeyRevoked"
+    version = data.draw(st.sampled_from([len(events), *range(1, len(events))]))
+    folder = Path(shutil.copytree(bundled.folder, tmp_path_factory.mktemp("b") / "b"))
+    _drop(folder, "trust:CBP", version)
+    found = [(f.case, f.version) for f in _failures(folder, bundled.trust)
+             if f.check == "heads"]
+    assert found == [(str(stream_id("trust:CBP")), version)]
+
+
+def test_a_case_bundle_without_a_whole_trust_stream_or_its_head_is_rejected(
+        bundled: Bundled, tmp_path: Path) -> None:
+    """Leaving out every event of a trusted root's stream and its head proof is rejected: the
+    verifier asks for the head of every root's trust stream it trusts."""
+    folder = Path(shutil.copytree(bundled.folder, tmp_path / "b"))
+    manifest = _manifest(folder)
+    stream = "trust:ICE"
+    for entry in [e for e in manifest["events"] if e["stream"] == stream]:
+        (folder / entry["file"]).unlink()
+        (folder / entry["proof"]).unlink()
+    manifest["events"] = [e for e in manifest["events"] if e["stream"] != stream]
+    manifest["heads"] = [h for h in manifest["heads"] if h["stream"] != stream]
+    os.unlink(folder / f"heads/{stream_id(stream)}.json")
+    (folder / "bundle.json").write_text(json.dumps(manifest))
+    found = [f for f in _failures(folder, bundled.trust) if f.check == "heads"]
+    assert [(f.case, f.version) for f in found] == [(str(stream_id(stream)), None)]
+    assert "no head proof" in found[0].detail
+
+
+def test_a_head_proof_from_another_checkpoint_is_rejected(bundled: Bundled) -> None:
+    """A head proof made at an older checkpoint (the case's head was lower then), placed in
+    the bundle together with dropping the newer events, is rejected at the case."""
+    grown = bundled.log
+    case = grown.case
+    old = prove_head(grown.world.log, case, grown.sizes[1])
+    del old["checkpoint"]
+    folder = bundled.folder
+    for version in range(old["head"]["version"] + 1, len(grown.world.log.events(case)) + 1):
+        _drop(folder, case, version)
+    (folder / f"heads/{stream_id(case)}.json").write_text(json.dumps(old))
+    found = [f for f in _failures(folder, bundled.trust) if f.check == "heads"]
+    assert [(f.case, f.version) for f in found] == [(str(stream_id(case)), None)]
+    assert "tree size" in found[0].detail
+
+
+def test_a_head_proof_of_another_stream_or_an_absent_one_is_rejected(bundled: Bundled) -> None:
+    """The head proof of another case, or an absence proof, cannot stand for the case's."""
+    grown = bundled.log
+    path = bundled.folder / f"heads/{stream_id(grown.case)}.json"
+    other = prove_head(grown.world.log, grown.other)
+    del other["checkpoint"]
+    path.write_text(json.dumps(other))
+    found = [f for f in _failures(bundled.folder, bundled.trust) if f.check == "heads"]
+    assert [f.case for f in found] == [str(stream_id(grown.case))]
+    assert f"not {grown.case}" in found[0].detail
+
+
+def test_a_bundle_whose_checkpoint_has_no_heads_line_is_not_complete(
+        bundled: Bundled, tmp_path: Path) -> None:
+    """A per-case bundle of a checkpoint signed without the map cannot prove completeness:
+    verification says so (a re-signed checkpoint without the line cannot carry the bundle)."""
+    grown = bundled.log
+    latest = latest_checkpoint(grown.world.log)
+    assert latest is not None
+    bare = Checkpoint(latest.checkpoint.origin, latest.size, latest.root)
+    signer = NoteSigner(os.urandom(32), grown.world.log.log_id)
+    from cdlog.checkpoint import sign_checkpoint as sign_note
+
+    (bundled.folder / "checkpoint.txt").write_text(sign_note(bare, signer))
+    report = verify_bundle(bundled.folder, log_vkey=signer.vkey, trust=bundled.trust.model_copy(
+        update={"log_vkey": signer.vkey}))
+    found = [f for f in report.failures if f.check == "heads"]
+    assert len(found) == 1
+    assert "no cdlog/heads/v1 line" in found[0].detail
+
+
+def test_old_stores_without_the_map_get_it_at_their_next_checkpoint(world: World) -> None:
+    """A store whose checkpoints predate the map (no head tables, no heads line) signs its
+    next checkpoint with the map built from the leaves; old checkpoints still verify."""
+    from cdlog.audit import audit_tree
+    from cdlog.checkpoint import sign_checkpoint as sign_note
+    from cdlog.ledger import CheckpointRow, write_ledger
+
+    signer = create_log_key(world.log, b"pw")
+    with write_ledger(world.log) as led:
+        size = led.size()
+        note = sign_note(Checkpoint(world.log.log_id, size, led.root(size)), signer)
+        led.insert_checkpoint(CheckpointRow(size, led.root(size), note, "2026-01-01T00:00:00"))
+    world.open_case("OP-OLD-1")
+    cp = sign_checkpoint(world.log, signer)
+    line = heads_of(cp.checkpoint)
+    assert line is not None
+    assert line[0] == len(world.log.streams())
+    with read_ledger(world.log) as led:
+        audit = audit_tree(led, world.log.log_id, signer.verifier())
+    assert audit.failures == []
+    doc = prove_head(world.log, "case:OP-OLD-1")
+    assert verify_head_doc(doc, checkpoint=cp.checkpoint).head is not None
+
