@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test lint typecheck unit bench clean interop-deps pg-server pg-stop browser-deps
+.PHONY: venv native demo test lint typecheck unit bench clean interop-deps pg-server pg-stop browser-deps
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -14,7 +14,12 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-demo: venv
+# The native hot loops (cdlog/_native/_speedups.c), built in place; without a C compiler (or
+# with CC=false) cdlog runs on its pure-Python code, and this says so once.
+native: venv
+	@scripts/build-native $(PY)
+
+demo: venv native
 	$(VENV)/bin/cdlog demo --fresh
 
 lint: venv
@@ -49,7 +54,9 @@ browser-deps:
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
 	fi
 
-unit: venv interop-deps browser-deps
+# The whole suite runs twice when the native hot loops are built: with them, then on the
+# pure-Python code (CDLOG_PURE=1); once, pure, when they could not be built.
+unit: venv native interop-deps browser-deps
 	@set -e; own=0; url="$${CDLOG_TEST_PG_URL:-}"; \
 	if [ -z "$$url" ]; then \
 	  $(PG_SERVER) status >/dev/null 2>&1 || own=1; \
@@ -57,12 +64,18 @@ unit: venv interop-deps browser-deps
 	  url="$$($(PG_SERVER) start)"; \
 	fi; \
 	echo "PostgreSQL test server: $${url%%\?*}"; \
-	CDLOG_TEST_PG_URL="$$url" $(VENV)/bin/pytest -q
+	if $(PY) -c 'import sys, cdlog._native as n; sys.exit(0 if n.active() else 1)'; then \
+	  echo "pass 1 of 2: native hot loops ($$($(PY) -c 'import cdlog; print(cdlog.native_status())'))"; \
+	  CDLOG_EXPECT_NATIVE=1 CDLOG_TEST_PG_URL="$$url" $(VENV)/bin/pytest -q; \
+	  echo "pass 2 of 2: pure Python (CDLOG_PURE=1)"; \
+	fi; \
+	CDLOG_PURE=1 CDLOG_TEST_PG_URL="$$url" $(VENV)/bin/pytest -q
 
 test: lint typecheck unit
 
-bench: venv
+bench: venv native
 	$(PY) bench/run.py
 
 clean:
 	rm -rf $(VENV) .cdlog build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -f cdlog/_native/_speedups.*.so

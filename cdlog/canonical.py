@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 import rfc8785
 
+from cdlog import _native
 from cdlog.errors import InputError
 
 _MAX_SAFE_INT = 2**53 - 1
@@ -56,6 +57,13 @@ def _fast_path_ok(value: Any) -> bool:
         else:
             return False
     return True
+
+
+_fast_path_ok_pure = _fast_path_ok
+"""The reference of the native twin (:mod:`cdlog._native`), which replaces
+:func:`_fast_path_ok` where it is built."""
+if _native.speedups is not None:
+    _fast_path_ok = _native.speedups.fast_path_ok
 
 
 def canonical_bytes(value: Any) -> bytes:

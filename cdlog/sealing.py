@@ -20,12 +20,13 @@ import dataclasses
 import functools
 import hashlib
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
 
+from cdlog import _native
 from cdlog.canonical import canonical_bytes
 from cdlog.errors import Failure, InputError, VerificationError
 from cdlog.keys.signer import Signer
@@ -201,6 +202,21 @@ def parse(sealed: bytes, where: str = "<unknown>", version: int | None = None) -
     Raises :class:`~cdlog.errors.VerificationError` (check ``decode``) naming ``where`` and
     ``version`` when the bytes are not a well-formed sealed event.
 
+    Where the native hot loops are built (:mod:`cdlog._native`), an event in the shape cdlog
+    writes is decoded by their twin of :func:`parse_pure`; anything else, and every failure,
+    goes through :func:`parse_pure`, the reference.
+    """
+    if native_parse is not None:
+        event: SealedEvent | None = native_parse(sealed, False)
+        if event is not None:
+            return event
+    return parse_pure(sealed, where, version)
+
+
+def parse_pure(sealed: bytes, where: str = "<unknown>", version: int | None = None
+               ) -> SealedEvent:
+    """:func:`parse` in Python (the reference of its native twin).
+
     Every check runs on every call. Where a value has exactly the shape cdlog writes (a dict
     with the envelope's keys, signatures of two strings each), the check is done with fewer
     Python steps; anything else goes through the plain checks of :func:`_parse_plain`, which
@@ -247,6 +263,24 @@ _EVENT_FIELDS = ("envelope", "envelope_bytes", "signatures", "sealed", "hash")
 _PLAIN_EVENT = (tuple(f.name for f in dataclasses.fields(SealedEvent)) == _EVENT_FIELDS
                 and not hasattr(SealedEvent, "__slots__")
                 and not hasattr(SealedEvent, "__post_init__"))
+_PLAIN_SIGNATURE = (tuple(f.name for f in dataclasses.fields(Signature)) == ("key", "sig")
+                    and not hasattr(Signature, "__slots__")
+                    and not hasattr(Signature, "__post_init__"))
+
+
+def _native_parse() -> Callable[[bytes, bool], SealedEvent | None] | None:
+    """The native twin of :func:`parse_pure` (with ``True``: of :func:`parse_pure` followed by
+    :func:`cdlog.verify._check_form`), configured with this module's classes, orjson and
+    SHA-256; None when cdlog runs pure or the classes changed shape."""
+    native = _native.speedups
+    if native is None or not (_PLAIN_EVENT and _PLAIN_SIGNATURE):
+        return None
+    native.configure(SealedEvent, Signature, orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS,
+                     hashlib.sha256, FORMAT)
+    return cast("Callable[[bytes, bool], SealedEvent | None]", native.parse)
+
+
+native_parse = _native_parse()
 
 
 def _sealed_event(envelope: dict[str, Any], head: bytes, sigs: tuple[Signature, ...],

@@ -17,6 +17,7 @@ Checks, per event in log order (each failure names case, version and check):
 ``payload``    the payload decodes and is in its canonical form
 ``rule``       the domain rules allow the event given everything before it
 ``certificate`` trust-stream events are valid certificates, revocations and rotations
+``late``       the ``late`` flag is what the write path sets under the verifying configuration
 
 Verification never returns a bool: :func:`verify_store` returns a :class:`Report` and
 :meth:`Report.raise_for_failures` raises :class:`~cdlog.errors.VerificationError`. Whatever a
@@ -65,6 +66,7 @@ from cdlog.persistence import check_row
 from cdlog.sealing import (
     SealedEvent,
     Signature,
+    native_parse,
     parse,
     signatures_bytes,
     signing_message,
@@ -268,8 +270,7 @@ class Verifier:
                        f"stored state is {type(sealed_bytes).__name__}, not bytes")
             return None
         try:
-            sealed = parse(data, case, version)
-            _check_form(sealed, case, version)
+            sealed = parse_checked(data, case, version)
             if row is not None and (sealed.case != case or sealed.version != version
                                     or sealed.topic != row.topic):
                 check_row(row, sealed)  # the row disagrees with its envelope: say how
@@ -331,6 +332,8 @@ class Verifier:
         except VerificationError as exc:
             self.report.failures.extend(exc.failures)
             return
+        if own:
+            self._check_late(sealed, fact)
         if sealed.type in TRUST_TYPES:
             try:
                 self.context.observe(sealed, position)
@@ -366,6 +369,8 @@ class Verifier:
             if given != expected:
                 self._fail(case, version, "signature", f"signatures by {list(given)}, but the "
                            f"envelope names signers {list(expected)}")
+        if cosigners:  # what the write path refuses ("the same key signs twice")
+            self._check_signers(sealed, [actor, *cosigners])
         message = signing_message(sealed.envelope_bytes)
         parties = [actor, *cosigners]
         for sig, party in zip(signatures, parties, strict=False):
@@ -401,6 +406,31 @@ class Verifier:
             if not self._same_officer(claimed, subject):
                 self._fail(case, version, "key", f"signed as {claimed.label} but key "
                            f"{sig.key} belongs to {subject.label}")
+
+    def _check_signers(self, sealed: SealedEvent, parties: Sequence[Mapping[str, Any]]) -> None:
+        """The write path's refusals about who signs: no key signs twice (an actor cannot
+        co-decide with itself), and a trust root signs alone."""
+        named = [str(p["key"]) for p in parties]
+        twice = sorted({k for k in named if named.count(k) > 1})
+        if twice:
+            self._fail(sealed.case, sealed.version, "signature",
+                       f"key {', '.join(twice)} signs twice (as actor and cosigner, or as two "
+                       "cosigners): each signer of an event must be another key")
+        if sealed.type == "TrustRootEstablished":
+            self._fail(sealed.case, sealed.version, "signature",
+                       "a trust root is established by the root key alone, without cosigners")
+
+    def _check_late(self, sealed: SealedEvent, fact: Any) -> None:
+        """The ``late`` flag must be what the write path sets under this configuration:
+        recorded minus the end of occurred exceeds ``deadlines.late_entry_after``."""
+        threshold = self.config.deadlines.late_entry_after
+        late = fact.recorded - fact.occurred.end > threshold
+        if late != fact.late:
+            self._fail(sealed.case, sealed.version, "late",
+                       f"late is {str(fact.late).lower()}, but recorded "
+                       f"{fact.recorded.isoformat()} is {fact.recorded - fact.occurred.end} "
+                       f"after it happened, {'over' if late else 'within'} "
+                       f"deadlines.late_entry_after ({threshold}) of this configuration")
 
     def _same_officer(self, claimed: Officer, subject: Officer) -> bool:
         """``claimed == subject``, remembered per pair of (immutable) identities."""
@@ -466,6 +496,20 @@ def _check_form(sealed: SealedEvent, case: str, version: int | None) -> None:
     if canonical_sigs != signatures:
         raise VerificationError(Failure(case, version, "decode",
                                         "signature bytes are not in canonical form"))
+
+
+def parse_checked(data: bytes, case: str, version: int | None) -> SealedEvent:
+    """:func:`~cdlog.sealing.parse` followed by :func:`_check_form`, in one native step where
+    the native hot loops are built (:mod:`cdlog._native`) and the event has the shape cdlog
+    writes; anything else, and every failure, takes the two Python functions (the reference).
+    """
+    if native_parse is not None:
+        sealed = native_parse(data, True)
+        if sealed is not None:
+            return sealed
+    sealed = parse(data, case, version)
+    _check_form(sealed, case, version)
+    return sealed
 
 
 def _raise_malformed(env: Mapping[str, Any], case: str, version: int | None) -> None:
@@ -654,6 +698,8 @@ def verify_store(log: Any, *, trusted_roots: Iterable[TrustRoot] | None = None,
     ``alongside`` (other work on the store, such as rebuilding its Merkle tree) is run once:
     in a thread of this process while worker processes replay, else after the replay.
     """
+    from cdlog.restricted.audit import vault_integrity  # noqa: PLC0415 - vault rows (issue 11)
+
     if workers is None:
         workers = default_workers(log.max_position())
     ran = [False]
@@ -670,12 +716,12 @@ def verify_store(log: Any, *, trusted_roots: Iterable[TrustRoot] | None = None,
                                  progress=progress, alongside=other_work)
         if report is not None:
             report.case_nos = store_case_numbers(log)
-            report.failures.extend(store_integrity(log))
+            report.failures.extend([*store_integrity(log), *vault_integrity(log)])
             return report
     report = _verify_serial(log, trusted_roots, progress)
     if not ran[0]:
         other_work()
-    report.failures.extend(store_integrity(log))
+    report.failures.extend([*store_integrity(log), *vault_integrity(log)])
     return report
 
 

@@ -1,0 +1,52 @@
+"""The native hot loops, when they are built, and which build is active.
+
+``cdlog/_native/_speedups.c`` holds compiled twins of a few per-event functions (the
+canonical-JSON walk, the canonical time check, and the decode and form check of a stored
+event). The pure-Python functions stay the reference: a native function either returns what
+its reference returns or hands the input back to it, and ``tests/test_native_*.py`` hold the
+two equal on random and tampered input.
+
+The extension is built by ``make demo`` / ``make native`` (``scripts/build-native``) or by
+``pip install``; without a C compiler it is not built and cdlog runs pure. ``CDLOG_PURE=1`` in
+the environment forces the pure-Python code even where the extension is built (read once, at
+import). :func:`status` says which is active and why.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+
+ABI = 1
+"""The version of the C source this Python code expects (``_speedups.ABI``); a stale build
+with another number is not used."""
+
+_PURE_VALUES = frozenset({"1", "true", "yes", "on"})
+
+
+def _load() -> tuple[ModuleType | None, str]:
+    if os.environ.get("CDLOG_PURE", "").strip().lower() in _PURE_VALUES:
+        return None, "pure (CDLOG_PURE is set)"
+    try:
+        _speedups = importlib.import_module("cdlog._native._speedups")  # optional, compiled
+    except ImportError:
+        return None, "pure (the native extension is not built: no C compiler at install?)"
+    if getattr(_speedups, "ABI", None) != ABI:
+        return None, (f"pure (the native extension is stale: ABI {getattr(_speedups, 'ABI', '?')}"
+                      f", expected {ABI}; rebuild with `make native`)")
+    return _speedups, f"native ({os.path.basename(_speedups.__file__ or '_speedups')})"
+
+
+speedups, _STATUS = _load()
+"""The compiled module, or None when cdlog runs on its pure-Python code."""
+
+
+def status() -> str:
+    """Which build of the hot loops is active: ``native (...)`` or ``pure (why)``."""
+    return _STATUS
+
+
+def active() -> bool:
+    """True when the native hot loops are in use."""
+    return speedups is not None
