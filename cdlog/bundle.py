@@ -49,8 +49,13 @@ from cdlog.keys.trust import TRUST_FORMAT, TrustFile, load_trust
 from cdlog.ledger import EventRow, LeafRow, LedgerCursor, read_ledger
 from cdlog.merkle import b64, unb64
 from cdlog.note import CosignatureVerifier, NoteVerifier
-from cdlog.pinning import missing_cosignatures
-from cdlog.proofs import inclusion_doc, verify_inclusion_doc
+from cdlog.pinning import (
+    check_saved_checkpoints,
+    consistency_docs,
+    consistency_file,
+    missing_cosignatures,
+)
+from cdlog.proofs import inclusion_doc, prove_consistency, verify_inclusion_doc
 from cdlog.sealing import leaf_hash, parse, stream_id
 from cdlog.verify import Report, Verifier
 
@@ -115,7 +120,8 @@ def _case_picks(log: Any, led: LedgerCursor, streams: Sequence[str],
 
 def export_bundle(log: Any, out_dir: str | os.PathLike[str],
                   cases: Sequence[str] = (), *,
-                  progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                  progress: Callable[[int, int], None] | None = None,
+                  consistency_from: Sequence[int] = ()) -> dict[str, Any]:
     """Write an audit bundle of the latest checkpoint to ``out_dir``; return its manifest.
 
     ``cases`` (stream names, references, case numbers or ids) makes a per-case bundle; none
@@ -132,6 +138,8 @@ def export_bundle(log: Any, out_dir: str | os.PathLike[str],
     streams = list(dict.fromkeys(log.case_stream(c) for c in cases))
     trust = TrustFile(format=TRUST_FORMAT, roots=tuple(log.context.registry.roots()),
                       log_vkey=log_verifier(log).vkey)
+    pins = consistency_docs(lambda old, new: prove_consistency(log, old, new),
+                            consistency_from, cp.size)
     entries: list[dict[str, Any]] = []
     files: dict[str, bytes] = {}
     with read_ledger(log) as led:
@@ -179,6 +187,9 @@ def export_bundle(log: Any, out_dir: str | os.PathLike[str],
                 "trust": TRUST, "events": entries}
     if streams:
         manifest["heads"] = heads
+    if pins:  # consistency proofs from the sizes the auditor holds checkpoints of
+        manifest["consistency"] = [{"size1": n, "file": consistency_file(n)} for n in pins]
+        files.update({consistency_file(n): _json_bytes(doc) for n, doc in pins.items()})
     files[CHECKPOINT] = cp.text.encode("utf-8")
     files[TRUST] = _json_bytes(trust.model_dump(mode="json"))
     files[MANIFEST] = _json_bytes(manifest)
@@ -225,6 +236,8 @@ class BundleReport(Report):
     cosigners: list[tuple[str, int]] = field(default_factory=list)
     unverified_cosignatures: int = 0
     key_source: str = ""
+    disclosed: list[str] = field(default_factory=list)
+    """Restricted fields whose disclosed value and salt open the signed commitment."""
 
     def as_json(self) -> dict[str, Any]:
         """The ``cdlog verify --bundle --json`` document."""
@@ -232,7 +245,7 @@ class BundleReport(Report):
         doc.update({"scope": self.scope, "origin": self.origin, "tree_size": self.tree_size,
                     "root": self.root, "streams": self.streams,
                     "cosigners": [{"name": n, "timestamp": t} for n, t in self.cosigners],
-                    "key_source": self.key_source})
+                    "key_source": self.key_source, "disclosed": self.disclosed})
         return doc
 
 
@@ -344,7 +357,8 @@ def verify_bundle(folder: str | os.PathLike[str],
                   log_vkey: str | None = None, *,
                   witnesses: Iterable[CosignatureVerifier] = (),
                   config: Config | None = None,
-                  self_consistent_only: bool = False) -> BundleReport:
+                  self_consistent_only: bool = False,
+                  saved: Sequence[tuple[str, str]] = ()) -> BundleReport:
     """Verify an audit bundle offline; return a report locating every failure.
 
     ``trust`` (a trust file, or its path) supplies the roots to accept and possibly the log's
@@ -356,6 +370,10 @@ def verify_bundle(folder: str | os.PathLike[str],
     A log key taken from the bundle itself proves nothing about where the bundle comes from
     (anyone can re-sign a changed bundle with a key of their own), so it is a failure unless
     ``self_consistent_only`` asks for exactly that weaker check.
+
+    ``saved`` are checkpoints the auditor saved earlier, as (name, signed note text): each
+    must be signed by the log key and consistent with the bundle's checkpoint (proven by a
+    consistency proof the bundle carries, or by its events in a whole-log bundle).
     """
     root_dir = Path(folder)
     report = BundleReport()
@@ -383,6 +401,10 @@ def verify_bundle(folder: str | os.PathLike[str],
         return report
     try:
         _check_events(root_dir, manifest, cp, roots, config or DEFAULT_CONFIG, report)
+        if saved:
+            report.failures.extend(check_saved_checkpoints(
+                saved, verifier, cp, _consistency_proofs(root_dir, manifest, report),
+                lambda n: _prefix_root(root_dir, manifest, n)))
     except (KeyError, TypeError, ValueError) as exc:
         report.failures.append(Failure(BUNDLE, None, "bundle", f"{MANIFEST}: malformed: "
                                        f"{exc!r}"))
@@ -466,6 +488,37 @@ def _check_events(folder: Path, manifest: dict[str, Any], cp: Checkpoint, roots:
     report.heads = result.heads
     report.case_nos = result.case_nos
     report.failures.extend(result.failures)
+    from cdlog.restricted.disclosure import check_bundle_disclosures  # noqa: PLC0415
+
+    found, report.disclosed = check_bundle_disclosures(folder, entries)  # disclosures/
+    report.failures.extend(found)
+
+
+def _consistency_proofs(folder: Path, manifest: dict[str, Any], report: BundleReport
+                        ) -> dict[int, dict[str, Any] | None]:
+    """The consistency proofs the bundle carries, by the size they start from."""
+    out: dict[int, dict[str, Any] | None] = {}
+    for item in manifest.get("consistency", []):
+        doc = _load_json(folder, str(item["file"]), report)
+        out[int(item["size1"])] = doc if isinstance(doc, dict) else None
+    return out
+
+
+def _prefix_root(folder: Path, manifest: dict[str, Any], size: int) -> bytes | None:
+    """The root of the first ``size`` leaves of a whole-log bundle (None for a per-case one,
+    or when an event file is unreadable: its failure is reported by the event checks)."""
+    if manifest["scope"] != "log":
+        return None
+    tree = Frontier()
+    for entry in sorted(manifest["events"], key=lambda e: int(e["leaf_index"]))[:size]:
+        name = Path(str(entry["file"]))
+        if ".." in name.parts or name.is_absolute():
+            return None
+        try:
+            tree.append(leaf_hash((folder / name).read_bytes()))
+        except OSError:
+            return None
+    return tree.root() if tree.size == size else None
 
 
 def _check_entry(entry: dict[str, Any], sealed_bytes: bytes, role: str, streams: list[str],

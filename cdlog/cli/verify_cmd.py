@@ -33,7 +33,8 @@ from cdlog.verify import Report
               help="A witness whose cosignature on a bundle's checkpoint to verify.")
 @click.option("--checkpoint", "saved", multiple=True,
               type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="A signed checkpoint saved earlier: the store must extend it (repeatable).")
+              help="A signed checkpoint saved earlier: the store (or the --bundle's "
+                   "checkpoint) must extend it (repeatable).")
 @click.option("--self-consistent-only", is_flag=True,
               help="With --bundle and no log key of your own: check only that the bundle is "
                    "consistent with the keys it carries (proves nothing about its origin).")
@@ -62,7 +63,9 @@ def verify(env: Env, as_json: bool, trust: Path | None, bundle: Path | None,
     if bundle is not None:
         report: Report = verify_bundle(bundle, trust_file, log_vkey, witnesses=witnesses,
                                        config=env.config,
-                                       self_consistent_only=self_consistent_only)
+                                       self_consistent_only=self_consistent_only,
+                                       saved=[(str(p), t) for p, t in zip(saved, known,
+                                                                          strict=True)])
         if self_consistent_only and "from the bundle" in getattr(report, "key_source", ""):
             click.echo("warning: --self-consistent-only: keys taken from the bundle itself; "
                        "this shows the bundle agrees with itself, NOT that it comes from the "
@@ -130,6 +133,9 @@ def _merkle_lines(report: Report) -> list[str]:
                  f"{report.tree_size}, root {report.root}; every event proven in it"]
         if report.cosigners:
             lines.append("cosigned by " + ", ".join(f"{n} (t={t})" for n, t in report.cosigners))
+        if report.disclosed:
+            lines.append("disclosed values that open their signed commitments: "
+                         + ", ".join(report.disclosed))
         if "from the bundle" in report.key_source:
             lines.append(f"note: {report.key_source}: what comes from the bundle is only "
                          "self-consistent; pass --trust (and --log-key) to tie it to known keys")
