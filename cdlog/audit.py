@@ -12,7 +12,10 @@ order, independently of the stored tree, and compares it with
 * every stored checkpoint: its note parses, names this log, carries the stored size and root,
   is signed by the log key when one is known, and its root equals the rebuilt root at its size.
   A log smaller than a signed checkpoint was truncated. Since every checkpoint is compared with
-  the same rebuilt tree, any two of them that pass are consistent with each other.
+  the same rebuilt tree, any two of them that pass are consistent with each other;
+* every checkpoint's stream-head map (``cdlog/heads/v1`` line, :mod:`cdlog.heads`): it must be
+  the map of the heads rebuilt from the leaves at its size, and once a checkpoint carries the
+  line every later one must.
 
 Failures use check ``merkle`` (tree rows) or ``checkpoint``; log-level ones name ``<log>``.
 """
@@ -26,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from cdlog.checkpoint import Checkpoint, open_checkpoint
-from cdlog.errors import Failure, NotFoundError, VerificationError
+from cdlog.errors import Failure, InputError, NoteError, NotFoundError, VerificationError
+from cdlog.heads import EMPTY_MAP_ROOT, entry_of, heads_of, map_root
+from cdlog.heads import EXTENSION as HEADS_EXTENSION
 from cdlog.keys.keyfile import read_key_file_info
 from cdlog.keys.trust import TrustRoot
 from cdlog.ledger import PAGE, CheckpointRow, EventRow, LeafRow, LedgerCursor, read_ledger
@@ -154,6 +159,9 @@ class _Auditor:
         self.pending: list[tuple[int, int, bytes, LeafRow, EventRow | None]] = []
         self.roots: dict[int, bytes] = {}
         self.wanted_sizes: set[int] = set()
+        # each stream's head so far, and the stream-head map (count, root) at wanted sizes
+        self.heads: dict[str, tuple[int, int, bytes]] = {}
+        self.maps: dict[int, tuple[int, bytes]] = {}
 
     def fail(self, case: str, version: int | None, detail: str, check: str = "merkle") -> None:
         self.out.failures.append(Failure(case, version, check, detail))
@@ -163,6 +171,7 @@ class _Auditor:
         self.wanted_sizes = set(sizes)
         if 0 in self.wanted_sizes:
             self.roots[0] = EMPTY_ROOT
+            self.maps[0] = (0, EMPTY_MAP_ROOT)
         leaves = _pages(lambda after: self.led.leaves(after + 1), lambda r: r.leaf_index)
         events = _pages(self.led.events_after, lambda r: r.notification_id)
         event = next(events, None)
@@ -245,6 +254,7 @@ class _Auditor:
                               "hash recorded when it was appended: the event (or that leaf "
                               "hash) was rewritten")
             rows = tree.append(value)
+            self.heads[leaf.originator_id] = (leaf.originator_version, index, value)
             self.expected_nodes += len(rows)
             if len(rows) > 1:
                 expected.extend(rows[1:])
@@ -253,6 +263,7 @@ class _Auditor:
                           f"{_where(leaf)}: merkle_nodes has no leaf hash (row removed)")
             if tree.size in wanted:
                 roots[tree.size] = tree.root()
+                self.maps[tree.size] = self._map()
         by_level: dict[int, list[int]] = {}
         for level, idx, _ in expected:
             by_level.setdefault(level, []).append(idx)
@@ -270,6 +281,17 @@ class _Auditor:
                           "(node rewritten)")
         self.pending = []
 
+    def _map(self) -> tuple[int, bytes]:
+        """The stream-head map (count, root) of the leaves so far (docs/SPEC.md §12)."""
+        entries = []
+        for originator_id, (version, index, value) in self.heads.items():
+            try:
+                entries.append(entry_of(originator_id, version, index, value))
+            except (ValueError, InputError):
+                continue  # a damaged row: reported at its leaf; the map then differs
+        entries.sort()
+        return len(entries), map_root(entries)
+
     def _stored_levels(self, wanted: dict[int, list[int]]) -> dict[int, dict[int, bytes]]:
         """The stored hashes of each level over the range of the indices wanted there (one
         range read per level), by level and index."""
@@ -277,9 +299,33 @@ class _Auditor:
                 for level, idxs in wanted.items()}
 
 
+def _check_map(audit: _Auditor, cp: Checkpoint, where: str, with_heads: int | None
+               ) -> int | None:
+    """Compare a checkpoint's heads line with the map rebuilt from the events; return the
+    size of the first checkpoint with a heads line so far (a later one without it is a
+    downgrade)."""
+    try:
+        line = heads_of(cp)
+    except NoteError as exc:
+        audit.fail(LOG, None, f"{where}: {exc.failures[0].detail}", "checkpoint")
+        return with_heads
+    if line is None:
+        if with_heads is not None:
+            audit.fail(LOG, None, f"{where} carries no {HEADS_EXTENSION} line, but the "
+                       f"checkpoint of size {with_heads} before it did", "checkpoint")
+        return with_heads
+    rebuilt = audit.maps.get(cp.size)
+    if rebuilt is not None and rebuilt != line:
+        audit.fail(LOG, None, f"{where}: its stream-head map ({line[0]} streams, root "
+                   f"{b64(line[1])}) differs from the heads rebuilt from the events "
+                   f"({rebuilt[0]} streams, root {b64(rebuilt[1])})", "checkpoint")
+    return cp.size if with_heads is None else with_heads
+
+
 def _check_checkpoints(audit: _Auditor, checkpoints: Sequence[CheckpointRow], origin: str,
                        verifier: NoteVerifier | None) -> None:
     out = audit.out
+    with_heads: int | None = None
     for row in checkpoints:
         where = f"checkpoint of size {row.size}"
         try:
@@ -311,6 +357,7 @@ def _check_checkpoints(audit: _Auditor, checkpoints: Sequence[CheckpointRow], or
             audit.fail(LOG, None, f"{where}: its root {b64(cp.root)} differs from the root "
                        f"{b64(rebuilt)} rebuilt from the events: an event before leaf "
                        f"{row.size} was changed or removed", "checkpoint")
+        with_heads = _check_map(audit, cp, where, with_heads)
 
 
 def _check_known(audit: _Auditor, known: Sequence[tuple[str, Checkpoint | None]],
@@ -332,6 +379,8 @@ def _check_known(audit: _Auditor, known: Sequence[tuple[str, Checkpoint | None]]
             audit.fail(LOG, None, f"{where} (size {cp.size}, root {b64(cp.root)}) is not the "
                        "tree rebuilt from the events: the log was rewritten or forked since",
                        "checkpoint")
+        else:
+            _check_map(audit, cp, where, None)
 
 
 def audit_tree(led: LedgerCursor, origin: str, verifier: NoteVerifier | None = None,

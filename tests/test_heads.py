@@ -498,3 +498,58 @@ def test_old_stores_without_the_map_get_it_at_their_next_checkpoint(world: World
     doc = prove_head(world.log, "case:OP-OLD-1")
     assert verify_head_doc(doc, checkpoint=cp.checkpoint).head is not None
 
+
+
+# ---------------------------------------------------------------------------- store verification
+def _sign_lie(world: World, signer: NoteSigner, line: str | None) -> None:
+    """Store a checkpoint of the current tree with the log key but ``line`` as heads line (a
+    log-key holder's lie about the heads), bypassing sign_checkpoint."""
+    from cdlog.checkpoint import sign_checkpoint as sign_note
+    from cdlog.ledger import CheckpointRow, write_ledger
+
+    with write_ledger(world.log) as led:
+        size = led.size()
+        cp = Checkpoint(world.log.log_id, size, led.root(size), (line,) if line else ())
+        led.insert_checkpoint(CheckpointRow(size, cp.root, sign_note(cp, signer),
+                                            "2026-01-01T00:00:00+00:00"))
+
+
+@pytest.mark.parametrize("lie", ["older head", "fewer streams", "no line"])
+def test_store_verification_rebuilds_the_map_for_every_checkpoint(grown: Log, lie: str) -> None:
+    """A checkpoint whose heads line is not the map of the events (a head set back, a stream
+    left out, or the line dropped after checkpoints that had it) fails `cdlog verify` at that
+    checkpoint, and the log refuses to sign after it."""
+    from cdlog.audit import audit_tree
+    from cdlog.errors import VerificationError
+    from cdlog.heads import HeadEntry as Entry
+    from cdlog.headstore import entries_at
+
+    world = grown.world
+    world.rec(grown.case, "ConveyanceArrived", {"refs": {"bol": "LIE"}}, by="cbpo", at=9)
+    with read_ledger(world.log) as led:
+        size = led.size()
+        entries = entries_at(led, size)
+    case_key = stream_id(grown.case).bytes
+    if lie == "older head":
+        previous = prove_head(world.log, grown.case)["head"]
+        entries = [Entry(e.stream_id, previous["version"], previous["leaf_index"],
+                         base64.b64decode(previous["event_hash"]))
+                   if e.stream_id == case_key else e for e in entries]
+        line: str | None = heads_line(len(entries), map_root(entries))
+    elif lie == "fewer streams":
+        entries = [e for e in entries if e.stream_id != case_key]
+        line = heads_line(len(entries), map_root(entries))
+    else:
+        line = None
+    _sign_lie(world, grown.signer, line)
+    with read_ledger(world.log) as led:
+        audit = audit_tree(led, world.log.log_id, grown.signer.verifier())
+    assert [(f.case, f.check) for f in audit.failures] == [("<log>", "checkpoint")]
+    assert f"checkpoint of size {size}" in audit.failures[0].detail
+    assert ("differs from the heads rebuilt" in audit.failures[0].detail) != (lie == "no line")
+    world.open_case("OP-H-9", at=10)
+    import cdlog.checkpoints as checkpoints_module
+
+    checkpoints_module._AUDITED.pop(world.log, None)  # a new process audits before signing
+    with pytest.raises(VerificationError):
+        sign_checkpoint(world.log, grown.signer)
