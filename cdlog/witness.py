@@ -35,6 +35,7 @@ from typing import Any
 
 from cdlog.checkpoint import Checkpoint, open_checkpoint
 from cdlog.errors import ConfigurationError, ProofError, VerificationError, WitnessError
+from cdlog.heads import heads_of
 from cdlog.keys.keyfile import read_key_file, read_key_file_info, write_key_file
 from cdlog.keys.signer import Ed25519Signer
 from cdlog.merkle import b64, unb64
@@ -43,6 +44,41 @@ from cdlog.proofs import verify_consistency_doc
 
 STATE_FORMAT = "cdlog/witness-state/v1"
 _LABEL = "witness "
+
+
+def _check_heads_forward(prev: Accepted, cp: Checkpoint) -> None:
+    """Stream heads only move forward between consistent checkpoints (docs/SPEC.md §12).
+
+    What a witness can check from the heads lines alone: the same tree size has the same map;
+    once a checkpoint carried a map, every later one does; the number of streams never falls
+    (a stream never loses its events) and grows by at most the number of new events. That each
+    stream's head moved forward needs the entries: store verification (`cdlog verify`) checks
+    it for every checkpoint.
+    """
+    try:
+        old = heads_of(Checkpoint.parse(split_note(prev.checkpoint)[0]))
+        new = heads_of(cp)
+    except VerificationError as exc:
+        raise WitnessError(f"{cp.origin} checkpoint of size {cp.size}: "
+                           f"{exc.failures[0].detail}") from None
+    if old is None:
+        return
+    seen = f"the checkpoint of size {prev.size} this witness accepted"
+    if new is None:
+        raise WitnessError(f"heads refused: {cp.origin} checkpoint of size {cp.size} carries no "
+                           f"stream-head map, but {seen} did")
+    if cp.size == prev.size and new != old:
+        raise WitnessError(f"fork refused: {cp.origin} checkpoint of size {cp.size} commits to "
+                           f"another stream-head map ({new[0]} streams, root {b64(new[1])}) "
+                           f"than {seen} ({old[0]} streams, root {b64(old[1])})")
+    if new[0] < old[0]:
+        raise WitnessError(f"heads refused: {cp.origin} checkpoint of size {cp.size} has heads "
+                           f"of {new[0]} streams, fewer than the {old[0]} of {seen}: heads only "
+                           "move forward")
+    if new[0] - old[0] > cp.size - prev.size:
+        raise WitnessError(f"heads refused: {cp.origin} checkpoint of size {cp.size} adds "
+                           f"{new[0] - old[0]} streams with only {cp.size - prev.size} new events "
+                           f"since {seen}")
 
 
 @dataclass(frozen=True)
@@ -155,6 +191,7 @@ class Witness:
         prev = self._logs.get(cp.origin)
         if prev is not None:
             self._check_extends(prev, cp, proof)
+            _check_heads_forward(prev, cp)
         timestamp = max(self._clock(), prev.timestamp if prev is not None else 0)
         body, sigs = split_note(text)
         own = (self.cosigner.name, self.cosigner.key_id)

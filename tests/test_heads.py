@@ -553,3 +553,45 @@ def test_store_verification_rebuilds_the_map_for_every_checkpoint(grown: Log, li
     checkpoints_module._AUDITED.pop(world.log, None)  # a new process audits before signing
     with pytest.raises(VerificationError):
         sign_checkpoint(world.log, grown.signer)
+
+
+# ---------------------------------------------------------------------------- the witness
+@pytest.mark.parametrize("lie", ["same size, other map", "line dropped", "fewer streams",
+                                 "more streams than events"])
+def test_the_witness_refuses_heads_that_do_not_move_forward(grown: Log, tmp_path: Path,
+                                                            lie: str) -> None:
+    """A witness that cosigned a checkpoint with a heads map refuses a consistent checkpoint
+    whose map forks at the same size, disappears, loses streams, or gains more streams than
+    events; honest growth is cosigned."""
+    from cdlog.checkpoint import sign_checkpoint as sign_note
+    from cdlog.errors import WitnessError
+    from cdlog.note import generate_cosigner
+    from cdlog.proofs import prove_consistency
+    from cdlog.witness import Witness
+
+    log = grown.world.log
+    latest = latest_checkpoint(log)
+    assert latest is not None
+    witness = Witness(tmp_path / "w.json", generate_cosigner("oig.example/witness"),
+                      clock=lambda: 1_700_000_000)
+    verifier = grown.signer.verifier()
+    witness.add_checkpoint(latest.text, verifier)
+    count, root = heads_of(latest.checkpoint) or (0, b"")
+    grown.world.open_case("OP-H-W", at=20)
+    size, proof = latest.size, None
+    if lie != "same size, other map":
+        honest = sign_checkpoint(log, grown.signer)
+        size = honest.size
+        proof = prove_consistency(log, latest.size, size)
+        new_count, new_root = heads_of(honest.checkpoint) or (0, b"")
+    lines = {"same size, other map": (heads_line(count, EMPTY_MAP_ROOT),),
+             "line dropped": (),
+             "fewer streams": (heads_line(count - 1, new_root if proof else root),),
+             "more streams than events": (heads_line(count + 2, root),)}[lie]
+    tree_root = latest.root if proof is None else honest.root
+    forged = sign_note(Checkpoint(log.log_id, size, tree_root, lines), grown.signer)
+    with pytest.raises(WitnessError, match=r"heads refused|fork refused"):
+        witness.add_checkpoint(forged, verifier, proof)
+    if proof is not None:  # the honest checkpoint is still cosigned
+        assert new_count == count + 1
+        witness.add_checkpoint(honest.text, verifier, proof)
