@@ -700,7 +700,8 @@ class CaseLog(CaseCommands):
     def streams(self, kind: str | None = None) -> list[str]:
         """Names of all streams (optionally of one kind), in order of creation."""
         topics = ["cdlog:" + t for t in ("CaseOpened", "PNRRecordIngested", "PNRAccessed",
-                                          "TrustRootEstablished")]
+                                          "TrustRootEstablished", "RestrictedValuesRead",
+                                          "RestrictedReadRefused")]
         names: dict[str, None] = {}
         start = 1
         while True:

@@ -1,0 +1,231 @@
+"""Reads of restricted values: entitlement, reads as events, refusals recorded.
+
+Properties (hypothesis, on SQLite and PostgreSQL): a third party never receives a plaintext
+value without an unexpired authorisation for the case, in the record's stream, recorded before
+the read; every served read has its access event, committed with it; every refused read has
+its refusal event. A value that does not match its signed commitment is refused.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from restricted_kit import (
+    VALUES,
+    authorise,
+    events_of_type,
+    ingest,
+    load_kek,
+    vault_rows,
+    vault_table,
+)
+
+from cdlog.errors import AccessRefusedError, InputError, KeyStoreError, VerificationError
+from cdlog.restricted.vault import VaultOps, X25519KeyWrapper, seal_value
+from cdlog.sealing import stream_id
+
+if TYPE_CHECKING:
+    from conftest import RawStore, World
+
+CASE = "MI-06-CD-0001"
+DAY = 24 * 60
+
+
+@pytest.fixture
+def kek(world: World) -> X25519KeyWrapper:
+    """CBP's key-encryption key, loaded in the world's log."""
+    return load_kek(world)
+
+
+@pytest.fixture
+def pworld(world: World, kek: X25519KeyWrapper) -> World:
+    """The world with CBP's KEK loaded (wrapping and unwrapping)."""
+    return world
+
+
+def test_owner_reads_and_the_read_is_an_event(pworld: World) -> None:
+    """CBP reads every vaulted field; the RestrictedValuesRead names reader, fields, record."""
+    w = pworld
+    ingest(w, "K-1")
+    got = w.log.read_restricted("pnr:K-1", reader=w.signers["pnr"], purpose="targeting",
+                                at=w.t(5))
+    assert got.values == VALUES
+    assert got.event.type == "RestrictedValuesRead"
+    assert got.event.stream == "pnr-access:2006-03"
+    assert got.event.envelope["actor"]["id"] == w.id("pnr")
+    assert got.event.payload["record"] == "pnr:K-1"
+    assert sorted(got.event.payload["fields"]) == sorted(VALUES)
+    assert "authorisation_version" not in got.event.payload
+    assert w.log.events("pnr-access:2006-03")[-1].sealed == got.event.sealed
+    assert "ABC123" not in got.event.sealed.decode()
+
+
+def test_third_party_reads_under_its_authorisation(pworld: World) -> None:
+    """ICE reads for the authorised case; the event names the authorisation's version."""
+    w = pworld
+    ingest(w, "K-1")
+    auth = authorise(w, "K-1")
+    got = w.log.read_restricted("pnr:K-1", reader=w.signers["oi_ca"], purpose="case",
+                                case_no=CASE, fields=["itinerary"], at=w.t(5))
+    assert got.values == {"itinerary": VALUES["itinerary"]}
+    assert got.event.payload["authorisation_version"] == auth.version
+    assert got.event.payload["case_no"] == CASE
+
+
+@pytest.mark.parametrize(("reader", "case_no", "why"), [
+    ("oi_ca", CASE, "no ThirdPartyDisclosureAuthorized"),
+    ("oi_ca", None, "named no case"),
+    ("dea", CASE, "no ThirdPartyDisclosureAuthorized for DEA"),
+])
+def test_refused_reads_are_recorded(pworld: World, reader: str, case_no: str | None,
+                                    why: str) -> None:
+    """A third party without authorisation gets nothing; the refusal is an event."""
+    w = pworld
+    ingest(w, "K-1")
+    with pytest.raises(AccessRefusedError, match=why) as err:
+        w.log.read_restricted("pnr:K-1", reader=w.signers[reader], purpose="curious",
+                              case_no=case_no, at=w.t(5))
+    assert "ABC123" not in str(err.value)
+    refused = events_of_type(w, "RestrictedReadRefused")
+    assert len(refused) == 1
+    assert refused[0].envelope["actor"]["id"] == w.id(reader)
+    assert why in refused[0].payload["reason"]
+    assert events_of_type(w, "RestrictedValuesRead") == []
+
+
+def test_a_read_event_by_an_unentitled_reader_is_refused_by_the_rules(pworld: World) -> None:
+    """Writing a RestrictedValuesRead by hand for an unentitled reader is refused (and
+    ``cdlog verify`` would find such an event: the same rule)."""
+    w = pworld
+    ingest(w, "K-1")
+    with pytest.raises(InputError, match="restricted"):
+        w.rec("pnr-access:2006-03", "RestrictedValuesRead",
+              {"restricted_class": "EU_PNR", "record": "pnr:K-1", "record_version": 1,
+               "fields": ["locator"], "purpose": "x", "case_no": CASE}, by="oi_ca", at=5)
+
+
+def test_a_locked_kek_refuses_before_anything_is_written(world: World) -> None:
+    """Only the public half loaded: values are vaulted, but a read needs the private half."""
+    w = world
+    w.log.vault_keys.add(X25519KeyWrapper.generate("CBP").public_only())
+    ingest(w, "K-1")
+    before = w.log.max_position()
+    with pytest.raises(KeyStoreError, match="not unlocked"):
+        w.log.read_restricted("pnr:K-1", reader=w.signers["pnr"], purpose="x", at=w.t(5))
+    assert w.log.max_position() == before
+
+
+def test_a_read_is_served_only_if_its_event_commits(pworld: World,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The values are read in the transaction that inserts the access event: when that
+    transaction fails after the read, nothing is served and no event is stored."""
+    w = pworld
+    ingest(w, "K-1")
+    before = w.log.max_position()
+    original = VaultOps.apply
+
+    def apply_then_fail(self: VaultOps, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        if self.reads:
+            raise RuntimeError("the transaction fails after the read")
+
+    monkeypatch.setattr(VaultOps, "apply", apply_then_fail)
+    with pytest.raises(RuntimeError, match="after the read"):
+        w.log.read_restricted("pnr:K-1", reader=w.signers["pnr"], purpose="x", at=w.t(5))
+    assert w.log.max_position() == before
+    assert events_of_type(w, "RestrictedValuesRead") == []
+
+
+def test_a_value_not_matching_its_commitment_is_refused(pworld: World, raw: RawStore,
+                                                        kek: X25519KeyWrapper) -> None:
+    """Someone holding the KEK re-encrypts another value in the row: the read is refused
+    (located: case, version, field), the refusal recorded, nothing served."""
+    w = pworld
+    event = ingest(w, "K-1")
+    forged = seal_value(w.log.log_id, event.case, 1, "locator", "EU_PNR",
+                        event.payload["pnr_locator_commitment"], "XYZ999", b"s" * 32, kek)
+    raw.execute((f"UPDATE {vault_table(raw)} SET wrapped_key = ?, nonce = ?, ciphertext = ? "
+                 "WHERE field = ?", (forged.wrapped_key, forged.nonce, forged.ciphertext,
+                                     "locator")))
+    with pytest.raises(VerificationError) as err:
+        w.log.read_restricted("pnr:K-1", reader=w.signers["pnr"], purpose="x", at=w.t(5))
+    failure = err.value.failures[0]
+    assert (failure.case, failure.version, failure.check) == (event.case, 1, "vault")
+    assert "'locator'" in failure.detail
+    assert "XYZ999" not in str(err.value)
+    assert events_of_type(w, "RestrictedValuesRead") == []
+    assert len(events_of_type(w, "RestrictedReadRefused")) == 1
+    # the other fields still read
+    got = w.log.read_restricted("pnr:K-1", reader=w.signers["pnr"], purpose="x",
+                                fields=["contact"], at=w.t(6))
+    assert got.values == {"contact": VALUES["contact"]}
+
+
+READERS = st.sampled_from(["pnr", "oi_ca", "dea"])
+AUTHS = st.sampled_from(["none", "this", "other_agency", "other_case", "other_stream",
+                         "after_read"])
+
+
+@settings(max_examples=25)
+@given(reader=READERS, auth=AUTHS, gap=st.integers(0, 3), valid=st.integers(0, 3))
+def test_no_plaintext_without_a_prior_unexpired_authorisation(
+        pworld: World, reader: str, auth: str, gap: int, valid: int) -> None:
+    """Property: a read is served exactly when the reader is CBP or holds an authorisation
+    for its agency, the case and the record, recorded before the read, given before it and
+    unexpired on the read's day; a served read has its access event, committed with it, and a
+    refused one its refusal event."""
+    w = pworld
+    n = len(events_of_type(w, "PNRRecordIngested"))
+    base = n * 5 * DAY  # every example later than the one before (streams' times go forward)
+    key = f"K-{n}"
+    agency = {"pnr": "CBP", "oi_ca": "ICE", "dea": "DEA"}[reader]
+    ingest(w, key, at=base)
+    read_at = base + gap * DAY + 10
+    auth_day = w.t(base + 1).date()
+    expires = (auth_day + timedelta(days=valid)).isoformat()
+    if auth == "this":
+        authorise(w, key, agency=agency, at=base + 1, expires=expires)
+    elif auth == "other_agency":
+        authorise(w, key, agency="FBI", at=base + 1, expires=expires)
+    elif auth == "other_case":
+        authorise(w, key, agency=agency, case_no="MI-06-CD-9999", at=base + 1,
+                  expires=expires)
+    elif auth == "other_stream":
+        ingest(w, key + "-B", at=base)
+        authorise(w, key + "-B", agency=agency, at=base + 1, expires=expires)
+    elif auth == "after_read":  # in the log before the read, but given after it
+        authorise(w, key, agency=agency, at=read_at + 5,
+                  expires=(w.t(read_at + 5).date() + timedelta(days=3)).isoformat())
+    entitled = agency == "CBP" or (auth == "this" and w.t(read_at).date()
+                                   <= auth_day + timedelta(days=valid))
+    reads = len(events_of_type(w, "RestrictedValuesRead"))
+    refusals = len(events_of_type(w, "RestrictedReadRefused"))
+    try:
+        got = w.log.read_restricted(f"pnr:{key}", reader=w.signers[reader],
+                                    purpose="property", case_no=CASE, at=w.t(read_at))
+    except AccessRefusedError:
+        assert not entitled, (reader, auth, gap, valid)
+        assert len(events_of_type(w, "RestrictedReadRefused")) == refusals + 1
+        assert len(events_of_type(w, "RestrictedValuesRead")) == reads
+    else:
+        assert entitled, (reader, auth, gap, valid)
+        assert got.values == VALUES
+        assert got.event.sealed in [e.sealed for e in w.log.events(got.event.stream)]
+        assert len(events_of_type(w, "RestrictedValuesRead")) == reads + 1
+        assert len(events_of_type(w, "RestrictedReadRefused")) == refusals
+
+
+def test_vault_rows_hold_no_plaintext(pworld: World, raw: RawStore) -> None:
+    """No value or salt appears in the vault table or the events."""
+    w = pworld
+    ingest(w, "K-1")
+    rows = vault_rows(raw)
+    assert {r[2] for r in rows} == set(VALUES)
+    assert {r[0] for r in rows} == {stream_id("pnr:K-1").hex}
+    dump = repr(rows) + repr(raw.rows("SELECT state FROM {events}"))
+    for secret in ("ABC123", "DOE/JANE", "+49 30 000000"):
+        assert secret not in dump
