@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner, Result
@@ -24,14 +26,27 @@ import cdlog.cli.keys_cmd
 import cdlog.cli.log_cmd
 import cdlog.cli.verify_cmd  # noqa: F401  (these register the commands)
 from cdlog.application import CaseLog
-from cdlog.canonical import canonical_bytes
+from cdlog.bundle import export_bundle, verify_bundle
+from cdlog.canonical import canonical_bytes, format_time
+from cdlog.checkpoint import Checkpoint
 from cdlog.checkpoints import accept_cosigned, create_log_key, sign_checkpoint
 from cdlog.cli.demo_keys import DEMO_PASSPHRASE, root_source
 from cdlog.cli.main import cli
+from cdlog.domain.config import Config, Deadlines
+from cdlog.errors import InputError
+from cdlog.keys.signer import Ed25519Signer
 from cdlog.note import CosignatureSigner, NoteSigner, generate_cosigner, sign_note
+from cdlog.persistence import SealedRecord
 from cdlog.proofs import prove_consistency
 from cdlog.scenario import Replayer
+from cdlog.sealing import SealedEvent, seal, stream_id
+from cdlog.verify import verify_store
 from cdlog.witness import Witness
+
+if TYPE_CHECKING:
+    from conftest import World, build_world
+else:  # pytest registers tests/conftest.py as the module tests.conftest
+    from tests.conftest import World, build_world
 
 CASE_A = "case:OP-2006-0001"
 
@@ -181,3 +196,187 @@ def test_keys_only_from_the_bundle_fail_unless_asked(pinned: Pinned, tmp_path: P
     usage = pinned("verify", "--self-consistent-only")
     assert usage.exit_code == 2
     assert "--self-consistent-only needs --bundle" in usage.output
+
+
+# ------------------------------------------------------------ 6: the write path's checks
+@dataclass
+class Forged:
+    """A store holding events the write path refuses, written around it, and a bundle."""
+
+    world: World
+    twice: SealedEvent
+    late: SealedEvent
+    bundle: Path
+    vkey: str
+
+
+@pytest.fixture(scope="module")
+def forged(tmp_path_factory: pytest.TempPathFactory) -> Forged:
+    """Case OP-T-1: opened, a conveyance cosigned by another officer, then (written straight
+    to the store) the same event co-signed by its own actor's key, then one whose ``late``
+    flag is false although it was entered two days after it happened."""
+    home = tmp_path_factory.mktemp("forged")
+    world = build_world(f"sqlite:///{home}/w.db")
+    stream = world.open_case("OP-T-1")
+    legit = world.rec(stream, "ConveyanceArrived", {"refs": {"container": "EXMU0000101"}},
+                      by="cbpo", at=5, cosign=("scbpo",))
+    env = dict(legit.envelope)
+    env.update(version=legit.version + 1, prev=legit.hash_hex, cosigners=[env["actor"]])
+    twice = seal(env, [world.signers["cbpo"], world.signers["cbpo"]])
+    env = dict(legit.envelope)
+    env.update(version=twice.version + 1, prev=twice.hash_hex, cosigners=[],
+               recorded=format_time(world.t(5 + 2 * 24 * 60)), late=False)
+    late = seal(env, [world.signers["cbpo"]])
+    world.log.app.save_records((SealedRecord(twice), SealedRecord(late)))
+    signer = create_log_key(world.log, b"pw")
+    sign_checkpoint(world.log, signer)
+    export_bundle(world.log, home / "bundle", [stream])
+    return Forged(world, twice, late, home / "bundle", signer.verifier().vkey)
+
+
+def test_one_key_signing_twice_is_rejected(forged: Forged) -> None:
+    """`verify --bundle` accepted a CaseAccepted "co-decided" by one key; the write path
+    refuses it ("the same key signs twice"), and so do store and bundle verification now."""
+    with pytest.raises(InputError, match="the same key signs twice"):
+        forged.world.rec("case:OP-T-1", "ConveyanceArrived",
+                         {"refs": {"container": "EXMU0000102"}}, by="cbpo", at=5 + 3 * 24 * 60,
+                         cosign=("cbpo",))
+    key = forged.twice.envelope["actor"]["key"]
+    for report in (verify_store(forged.world.log),
+                   verify_bundle(forged.bundle, log_vkey=forged.vkey)):
+        twice = [f for f in report.failures if f.version == forged.twice.version]
+        assert [(f.case, f.check) for f in twice] == [(forged.twice.case, "signature")]
+        assert f"key {key} signs twice" in twice[0].detail
+
+
+def test_late_flag_is_checked(forged: Forged) -> None:
+    """The write path sets `late` from the configuration; verification never looked at it."""
+    for report in (verify_store(forged.world.log),
+                   verify_bundle(forged.bundle, log_vkey=forged.vkey)):
+        late = [f for f in report.failures if f.version == forged.late.version]
+        assert [(f.case, f.check) for f in late] == [(forged.late.case, "late")]
+        assert "late is false" in late[0].detail
+        assert "deadlines.late_entry_after (12:00:00)" in late[0].detail
+    relaxed = Config(deadlines=Deadlines(late_entry_after=timedelta(days=3)))
+    report = verify_bundle(forged.bundle, log_vkey=forged.vkey, config=relaxed)
+    assert not [f for f in report.failures if f.check == "late"]
+
+
+def test_a_trust_root_with_cosigners_is_rejected(tmp_path: Path) -> None:
+    """The write path refuses cosigners on TrustRootEstablished; verification did not."""
+    world = build_world(f"sqlite:///{tmp_path}/w.db")
+    root, other = Ed25519Signer.generate(), world.signers["cbpo"]
+    first = world.log.establish_root("NPS", root, at=world.t(0))
+    env = dict(first.envelope)
+    env.update(version=1, stream="trust:FWS", case=str(stream_id("trust:FWS")),
+               payload={**env["payload"], "agency": "FWS"},
+               actor={**env["actor"], "id": "root:FWS", "agency": "FWS"},
+               cosigners=[forged_party(world, "cbpo")])
+    sneaked = seal(env, [root, other])
+    world.log.app.save_records((SealedRecord(sneaked),))
+    failures = [f for f in verify_store(world.log).failures if f.case == sneaked.case]
+    assert "a trust root is established by the root key alone, without cosigners" in [
+        f.detail for f in failures]
+
+
+def forged_party(world: World, handle: str) -> dict[str, object]:
+    """The envelope party of a cast member."""
+    officer = world.officers[handle]
+    party: dict[str, object] = {k: v for k, v in officer.model_dump(mode="json").items()
+                                if v is not None}
+    party["key"] = world.signers[handle].key_id
+    return party
+
+
+# ------------------------------------------------------------ 2: saved checkpoints, bundled
+def _signed(p: Pinned, size: int, root: bytes, tmp_path: Path, name: str) -> Path:
+    """A checkpoint of ``size`` and ``root`` signed by the log's own key (a forked log)."""
+    path = tmp_path / name
+    path.write_text(sign_note(Checkpoint(p.signer.name, size, root).body(), [p.signer]))
+    return path
+
+
+def test_saved_checkpoints_are_proven_against_the_bundle(pinned: Pinned,
+                                                         tmp_path: Path) -> None:
+    """`--checkpoint FILE` was ignored with `--bundle`: now each must be consistent."""
+    key = ["--log-key", pinned.vkey]
+    with_proof = tmp_path / "pinned"
+    done = pinned("export", "--out", str(with_proof), "--case", CASE_A, "--consistency-from",
+                  str(pinned.size1))
+    assert done.exit_code == 0, done.output
+    listed = json.loads((with_proof / "bundle.json").read_text())["consistency"]
+    assert listed == [{"size1": pinned.size1, "file": f"consistency/{pinned.size1:012d}.json"}]
+    ok = pinned("verify", "--bundle", str(with_proof), *key, "--checkpoint", str(pinned.cp1),
+                "--checkpoint", str(pinned.cp2))
+    assert ok.exit_code == 0, ok.output
+    unproven = pinned("verify", "--bundle", str(pinned.bundle), *key, "--checkpoint",
+                      str(pinned.cp1))
+    assert unproven.exit_code == 1, unproven.output
+    assert (f"carries no consistency proof from size {pinned.size1} to {pinned.size2}; "
+            f"export it with --consistency-from {pinned.size1}") in unproven.output
+    fork = _signed(pinned, pinned.size1, bytes(32), tmp_path, "fork1.txt")
+    bad = pinned("verify", "--bundle", str(with_proof), *key, "--checkpoint", str(fork))
+    assert bad.exit_code == 1, bad.output
+    assert f"--checkpoint {fork}: the saved checkpoint of size {pinned.size1} is not " \
+           f"consistent with the bundle's of size {pinned.size2}" in bad.output
+    same = _signed(pinned, pinned.size2, bytes(32), tmp_path, "fork2.txt")
+    forked = pinned("verify", "--bundle", str(pinned.bundle), *key, "--checkpoint", str(same))
+    assert forked.exit_code == 1
+    assert "the log forked" in forked.output
+    newer = _signed(pinned, pinned.size2 + 5, bytes(32), tmp_path, "newer.txt")
+    ahead = pinned("verify", "--bundle", str(pinned.bundle), *key, "--checkpoint", str(newer))
+    assert ahead.exit_code == 1
+    assert "is newer than the bundle's" in ahead.output
+    stranger = NoteSigner(bytes(range(32)), pinned.signer.name)
+    other = tmp_path / "other.txt"
+    other.write_text(sign_note(Checkpoint(pinned.signer.name, pinned.size1, bytes(32)).body(),
+                               [stranger]))
+    unsigned = pinned("verify", "--bundle", str(with_proof), *key, "--checkpoint", str(other))
+    assert unsigned.exit_code == 1
+    assert f"--checkpoint {other}: " in unsigned.output
+    proof_file = with_proof / listed[0]["file"]
+    doc = json.loads(proof_file.read_text())
+    doc["proof"][0] = doc["proof"][-1] if len(doc["proof"]) > 1 else "A" * 43 + "="
+    proof_file.write_text(json.dumps(doc))
+    tampered = pinned("verify", "--bundle", str(with_proof), *key, "--checkpoint",
+                      str(pinned.cp1))
+    assert tampered.exit_code == 1
+    assert "is not consistent" in tampered.output
+
+
+def test_saved_checkpoint_against_a_whole_log_bundle(pinned: Pinned, tmp_path: Path) -> None:
+    """A whole-log bundle rebuilds the saved checkpoint's root from its first events."""
+    whole = tmp_path / "all"
+    assert pinned("export", "--out", str(whole)).exit_code == 0
+    ok = pinned("verify", "--bundle", str(whole), "--log-key", pinned.vkey, "--checkpoint",
+                str(pinned.cp1))
+    assert ok.exit_code == 0, ok.output
+    fork = _signed(pinned, pinned.size1, bytes(32), tmp_path, "fork1.txt")
+    bad = pinned("verify", "--bundle", str(whole), "--log-key", pinned.vkey, "--checkpoint",
+                 str(fork))
+    assert bad.exit_code == 1
+    assert f"the bundle's first {pinned.size1} events have root" in bad.output
+
+
+@pytest.mark.parametrize("content", [b"# notes\n", b"", b"\xff\xfe", b"cdlog.local/x\n4\n"])
+def test_a_file_that_is_no_checkpoint_is_a_usage_error(pinned: Pinned, tmp_path: Path,
+                                                       content: bytes) -> None:
+    """`--checkpoint notes.md` with `--bundle` passed; it is a usage error (exit 2)."""
+    notes = tmp_path / "notes.md"
+    notes.write_bytes(content)
+    refused = pinned("verify", "--bundle", str(pinned.bundle), "--log-key", pinned.vkey,
+                     "--checkpoint", str(notes))
+    assert refused.exit_code == 2, refused.output
+    assert refused.output.startswith("cdlog: ")
+    assert "--checkpoint" in refused.output
+
+
+def test_consistency_from_a_size_the_bundle_cannot_prove(pinned: Pinned,
+                                                         tmp_path: Path) -> None:
+    """Asking for a proof from beyond the checkpoint is an input error; nothing is written."""
+    out = tmp_path / "x"
+    refused = pinned("export", "--out", str(out), "--case", CASE_A, "--consistency-from",
+                     str(pinned.size2 + 1))
+    assert refused.exit_code == 2, refused.output
+    assert "--consistency-from" in refused.output
+    assert not out.exists()

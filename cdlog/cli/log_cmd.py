@@ -10,7 +10,7 @@ import json
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -220,8 +220,11 @@ def witness(checkpoint_file: Path, state: Path, log_vkey: str, key_file: Path,
               help="Folder to create (must be new or empty).")
 @click.option("--case", "cases", multiple=True, metavar="ID",
               help="A case to export (repeatable); none exports the whole log.")
+@click.option("--consistency-from", "sizes", multiple=True, type=click.IntRange(min=1),
+              metavar="N", help="Also carry a consistency proof from the checkpoint of size N "
+              "(one the auditor saved earlier) to the bundle's (repeatable).")
 @pass_env
-def export(env: Env, out: Path, cases: tuple[str, ...]) -> None:
+def export(env: Env, out: Path, cases: tuple[str, ...], sizes: tuple[int, ...]) -> None:
     """Write a self-contained audit bundle of the latest signed checkpoint.
 
     The bundle is written into a hidden folder beside OUT and renamed to OUT when complete,
@@ -231,7 +234,7 @@ def export(env: Env, out: Path, cases: tuple[str, ...]) -> None:
         raise ConfigurationError(f"--out {out}: exists and is not an empty folder (expected "
                                  "a new or empty folder)")
     with env.open(readonly=True) as log, _building(out) as partial:
-        manifest = _export(log, partial, list(cases))
+        manifest = _export(log, partial, list(cases), sizes)
     what = ", ".join(manifest["cases"]) if manifest["cases"] else "the whole log"
     click.echo(f"exported {len(manifest['events'])} events ({what}) at checkpoint size "
                f"{manifest['tree_size']} to {out}")
@@ -262,14 +265,16 @@ def _building(out: Path) -> Iterator[Path]:
         raise
 
 
-def _export(log: CaseLog, folder: Path, cases: list[str]) -> dict[str, Any]:
+def _export(log: CaseLog, folder: Path, cases: list[str],
+            sizes: Sequence[int] = ()) -> dict[str, Any]:
     if not sys.stderr.isatty():
-        return export_bundle(log, folder, cases)
+        return export_bundle(log, folder, cases, consistency_from=sizes)
     with Progress(TextColumn("exporting"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("export", total=None)
-        return export_bundle(log, folder, cases, progress=lambda n, total: bar.update(
-            task, completed=n, total=total))
+        return export_bundle(log, folder, cases, consistency_from=sizes,
+                             progress=lambda n, total: bar.update(task, completed=n,
+                                                                  total=total))
 
 
 def demo_checkpoint_and_bundle(log: CaseLog, stream: str) -> bool:
