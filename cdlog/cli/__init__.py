@@ -13,9 +13,10 @@ from cdlog.cli import (
     query_cmd,
     record_cmd,
     report_cmd,
+    restricted_cmd,
     verify_cmd,
 )
 from cdlog.cli.main import cli, main
 
 __all__ = ["browse_cmd", "cases_cmd", "checkproof_cmd", "cli", "keys_cmd", "log_cmd", "main",
-           "query_cmd", "record_cmd", "report_cmd", "verify_cmd"]
+           "query_cmd", "record_cmd", "report_cmd", "restricted_cmd", "verify_cmd"]
