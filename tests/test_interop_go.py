@@ -115,6 +115,8 @@ def test_go_verifies_a_real_log(world: World, checker: Path, tmp_path: Path) -> 
         "records": records, "inclusion": inclusion + bad_inclusion,
         "consistency": consistency + bad_consistency,
         "notes": [tampered_note, first.text]}, tmp_path)
+    # the checkpoint carries the stream-head map extension line (SPEC §12); x/mod opens it
+    assert cp.checkpoint.extensions[0].startswith("cdlog/heads/v1 ")
     assert result["checkpoint"]["ok"], result["checkpoint"]
     assert result["checkpoint"]["size"] == cp.size
     assert result["checkpoint"]["root"] == b64(cp.root)
