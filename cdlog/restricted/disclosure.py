@@ -1,7 +1,7 @@
 """Disclosure packages: restricted values and their salts, checkable against the signed log.
 
 An entitled reader (:meth:`cdlog.application.CaseLog.read_restricted`) exports the values and
-salts of named fields of one event (docs/SPEC.md §13). Anyone holding the package can check,
+salts of named fields of one event (docs/SPEC.md §14). Anyone holding the package can check,
 offline and with nothing but SHA-256, that each value is the one the event's signed commitment
 binds; inside an audit bundle (``disclosures/<leaf>.json``), ``cdlog verify --bundle`` also
 checks that the event is the bundle's, whose signatures and inclusion proof it verifies.
