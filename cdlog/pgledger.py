@@ -131,7 +131,8 @@ class CdlogPostgresApplicationRecorder(LedgerRecorder, PostgresApplicationRecord
                         leaf_rows(notification_ids, stored_events),
                         kwargs.get("context_since"), kwargs.get("context_topics", ()))
                     # restricted values written, erased or read with these events
-                    apply_vault(kwargs, tuples, self.vault_sql, sqlite=False)
+                    apply_vault(kwargs, tuples, self.vault_sql, sqlite=False,
+                                fresh=lambda: conn.cursor(row_factory=tuple_row))
         except BaseException:
             self.frontier.discard()
             raise

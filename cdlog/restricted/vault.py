@@ -486,16 +486,29 @@ def _row(raw: Sequence[Any]) -> VaultRow:
 
 
 class VaultCursor:
-    """The vault table through one database cursor (one transaction)."""
+    """The vault table through one database cursor (one transaction).
 
-    def __init__(self, cursor: Any, sql: VaultSQL) -> None:
+    ``fresh`` makes a new cursor of the same transaction for each statement whose rows are
+    fetched (psycopg's pipeline mode: a fetch on a cursor that also queued other statements
+    may meet another statement's result)."""
+
+    def __init__(self, cursor: Any, sql: VaultSQL, fresh: Callable[[], Any] | None = None,
+                 *, known: bool = False) -> None:
         self._c = cursor
         self.sql = sql
+        self._fresh = fresh
+        self._known = known
+
+    def _query(self, statement: str, params: Sequence[Any] = ()) -> Any:
+        cursor = self._fresh() if self._fresh is not None else self._c
+        cursor.execute(statement, tuple(params))
+        return cursor
 
     def exists(self) -> bool:
         """Whether the store has the vault table (a store older than the vault has none)."""
-        self._c.execute(self.sql.exists, self.sql.exists_params)
-        return bool(self._c.fetchone()[0])
+        if self._known:
+            return True
+        return bool(self._query(self.sql.exists, self.sql.exists_params).fetchone()[0])
 
     def create(self) -> None:
         """Create the vault table if it is missing."""
@@ -513,29 +526,27 @@ class VaultCursor:
         """One row, or None."""
         if not self.exists():
             return None
-        self._c.execute(self.sql.select_one, (case_id, version, field_name))
-        raw = self._c.fetchone()
+        raw = self._query(self.sql.select_one, (case_id, version, field_name)).fetchone()
         return None if raw is None else _row(tuple(raw))
 
     def of_case(self, case_id: str) -> list[VaultRow]:
         """Every row of one case (stream), by version and field."""
         if not self.exists():
             return []
-        self._c.execute(self.sql.select_case, (case_id,))
-        return [_row(tuple(r)) for r in self._c.fetchall()]
+        return [_row(tuple(r)) for r in self._query(self.sql.select_case,
+                                                     (case_id,)).fetchall()]
 
     def all(self) -> list[VaultRow]:
         """Every row."""
         if not self.exists():
             return []
-        self._c.execute(self.sql.select_all)
-        return [_row(tuple(r)) for r in self._c.fetchall()]
+        return [_row(tuple(r)) for r in self._query(self.sql.select_all).fetchall()]
 
     def erase(self, case_id: str, version: int, field_name: str, erased_by: int) -> None:
         """Destroy one held row's data key and ciphertext; a row that is missing or already
         erased fails the transaction (:class:`InputError`)."""
-        self._c.execute(self.sql.erase, (erased_by, case_id, version, field_name))
-        if not self._c.fetchall():  # RETURNING: also right in psycopg's pipeline mode
+        if not self._query(self.sql.erase, (erased_by, case_id, version,
+                                            field_name)).fetchall():
             raise InputError("fields", f"field {field_name!r} of version {version} has no "
                              "held value in the vault (erased meanwhile?)",
                              "a vaulted value not erased yet")
@@ -560,9 +571,10 @@ class VaultOps:
     def __bool__(self) -> bool:
         return bool(self.writes or self.erase or self.reads)
 
-    def apply(self, cursor: Any, sql: VaultSQL, *, sqlite: bool) -> None:
+    def apply(self, cursor: Any, sql: VaultSQL, *, sqlite: bool,
+              fresh: Callable[[], Any] | None = None) -> None:
         """Run the operations through ``cursor`` (the insert transaction's)."""
-        vault = VaultCursor(cursor, sql)
+        vault = VaultCursor(cursor, sql, fresh, known=True)
         vault.create()  # a store made before the vault existed (and opened create=False)
         vault.insert(self.writes)
         if self.erase and sqlite and self.secure_delete:
@@ -576,12 +588,13 @@ class VaultOps:
                 self.on_read(rows)
 
 
-def apply_vault(kwargs: dict[str, Any], cursor: Any, sql: VaultSQL, *, sqlite: bool) -> None:
+def apply_vault(kwargs: dict[str, Any], cursor: Any, sql: VaultSQL, *, sqlite: bool,
+                fresh: Callable[[], Any] | None = None) -> None:
     """The recorders' hook: apply ``kwargs["vault"]`` (a :class:`VaultOps`) if given."""
     ops = kwargs.get("vault")
     if ops:
         assert isinstance(ops, VaultOps)
-        ops.apply(cursor, sql, sqlite=sqlite)
+        ops.apply(cursor, sql, sqlite=sqlite, fresh=fresh)
 
 
 @contextlib.contextmanager
