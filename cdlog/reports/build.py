@@ -268,6 +268,7 @@ def case_report(q: Queries, case: str, *, as_of: datetime | None = None,
         if timeliness.pilot and timeliness.pilot.finding else [],
         "incidents": [f for i in parts["incidents"] for f in i.findings],
         "disclosures": parts["disclosures"].findings,
+        "pnr": parts["pnr"].findings,
     })
     verification, events = check_citations(q.log, [ref, *parts.values(), findings],
                                            all_of=[ref.stream])

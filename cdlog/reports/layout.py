@@ -329,9 +329,14 @@ def pnr_section(pnr: m.PnrStates, d: m.DisclosureCheck) -> Section:
     """PNR (R8)."""
     blocks: list[Block] = []
     if pnr.states:
-        blocks.append(Table(["record", "regime", f"state on {pnr.day}", "accessed"],
-                            [[c(s.record), c(s.regime), c(s.summary, s.cites), yes(s.accessed)]
+        blocks.append(Table(["record", "regime", f"state on {pnr.day}", "restricted fields",
+                             "accessed"],
+                            [[c(s.record), c(s.regime),
+                              Cell(s.summary, list(s.cites), "bad" if s.overdue else ""),
+                              c(", ".join(f"{f}: {v}" for f, v in s.fields.items())
+                                or "none in the vault"), yes(s.accessed)]
                              for s in pnr.states]))
+        blocks += [Para(f"Retention overdue: {f.text}.") for f in pnr.findings]
     blocks.append(Para(f"R8 requirement: {d.requirement}."))
     if d.disclosures:
         blocks.append(Table(["at", "from", "to", "basis", "PNR-derived", "authorised first"],

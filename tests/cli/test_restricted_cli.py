@@ -245,3 +245,24 @@ def test_query_pnr_says_what_the_store_did(pnr: Pnr) -> None:
     assert later["overdue"] is False
     assert later["summary"].startswith("erased on ")
     assert not [f for f in states("2035-06-01")["findings"] if RECORD in f["text"]]
+
+
+def test_reports_and_exports_mask_restricted_fields(pnr: Pnr, tmp_path: Path) -> None:
+    pnr.ok("record", RECORD, "PNRCaseArchived", "--key", "sup.key", "--at", "now",
+           "--field", f"case_no={CASE_NO}")
+    secrets = (b"ABC123", b"DOE/JOHN", b"CDG-MIA 2020")
+    for fmt in ("md", "json", "html"):
+        text = pnr.ok("report", "case", "OP-2006-0001", "--format", fmt).stdout
+        assert "[restricted: EU PNR]" in text
+        assert "Retention overdue" in text or fmt == "json"
+        assert not [v for v in secrets if v.decode() in text]
+    pnr.ok("checkpoint")
+    pnr.ok("export", "--out", str(tmp_path / "all"))  # the signed events: commitments only
+    exported = b"".join(p.read_bytes() for p in (tmp_path / "all").rglob("*") if p.is_file())
+    assert b"sha256:" in exported
+    assert not [v for v in secrets if v in exported]
+    pnr.ok("restricted", "erase", RECORD, "--key", "cbp.key", "--reason", "retention_ended")
+    text = pnr.ok("report", "case", "OP-2006-0001", "--format", "md").stdout
+    assert "[erased]" in text
+    assert "[restricted: EU PNR]" not in text
+    assert "Retention overdue" not in text
