@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -114,8 +118,7 @@ def verify(store: str, rows_wanted: int = 20_000) -> dict[str, float]:
             break
     spent: Timings = {}
     targets = [
-        (verify_module, "parse", "decode (orjson, base64, SHA-256)"),
-        (verify_module, "_check_form", "canonical form check"),
+        (verify_module, "parse_checked", "decode and canonical form check"),
         (verify_module, "fact_of", "payload validation (pydantic)"),
         (verify_module, "signature_is_valid", "Ed25519 verify (libsodium)"),
         (registry.KeyRegistry, "check_signer", "key check"),
@@ -155,3 +158,34 @@ def projections(store: str, folder: Path) -> dict[str, float]:
     views.close()
     log.close()
     return _per_event(spent, total, events)
+
+
+def all_stages(folder: Path, store: str) -> dict[str, dict[str, float]]:
+    """The three breakdowns bench/run.py records: append at 100/save (into a new store in
+    ``folder``), the serial replay of ``store``, and the catch-up of views of the append store.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    return {"append_100_per_save_us": append(folder),
+            "verify_replay_us": verify(store),
+            "projection_catch_up_us": projections(  # the 20k-event store append wrote
+                f"sqlite:///{folder / 'breakdown-append-100.db'}", folder / "breakdown-views")}
+
+
+def pure_python(folder: Path, store: str) -> dict[str, Any]:
+    """:func:`all_stages` of the pure-Python build (``CDLOG_PURE=1``, a separate process), for
+    the before and after of the native hot loops in the same run."""
+    env = dict(os.environ, CDLOG_PURE="1")
+    done = subprocess.run([sys.executable, "-m", "bench.breakdown", str(folder), store],
+                          env=env, capture_output=True, text=True, check=False,
+                          cwd=Path(__file__).resolve().parents[1])
+    if done.returncode != 0:
+        return {"error": done.stderr.strip()[-500:]}
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+if __name__ == "__main__":  # python -m bench.breakdown FOLDER STORE: all_stages as JSON
+    import cdlog
+
+    print(json.dumps({"native": cdlog.native_status(),
+                      **all_stages(Path(sys.argv[1]), sys.argv[2])}))

@@ -37,6 +37,7 @@ if str(ROOT) not in sys.path:
 
 import structlog  # noqa: E402
 
+import cdlog  # noqa: E402
 from bench import breakdown, latency  # noqa: E402
 from bench.append import compare  # noqa: E402
 from bench.measure import Result, absolute, machine, not_yet, relative  # noqa: E402
@@ -229,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     args.append_batch = args.append_batch or (40_000 if args.full else 8000)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     info = machine()
+    info["native"] = cdlog.native_status()  # which build of the hot loops ran (cdlog._native)
     say(f"machine: {info.get('cpu')}, {info.get('cores')} cores, load {info.get('load_before')}")
     started = time.time()
     results: list[Result] = []
@@ -252,10 +254,10 @@ def main(argv: list[str] | None = None) -> int:
                    say=say)
         results += scale_rows(run)
         say("cost breakdown per event (append at 100/save, serial replay, projections)")
-        costs = {"append_100_per_save_us": breakdown.append(folder),
-                 "verify_replay_us": breakdown.verify(run.store),
-                 "projection_catch_up_us": breakdown.projections(  # the 20k-event store
-                     f"sqlite:///{folder / 'breakdown-append-100.db'}", folder / "breakdown-views")}
+        costs: dict[str, Any] = dict(breakdown.all_stages(folder, run.store))
+        if info.get("native", "").startswith("native"):  # the same stages, pure: the before
+            say("the same breakdown on the pure-Python build (CDLOG_PURE=1)")
+            costs["pure_python"] = breakdown.pure_python(folder / "pure", run.store)
         latency_points: list[dict[str, Any]] = []
         if not args.skip_latency:
             lat_sizes = ([int(s) for s in args.latency_sizes.split(",")] if args.latency_sizes
