@@ -106,6 +106,15 @@ class X25519KeyWrapper:
         self._key_id = kek_key_id(self.public_key)
 
     @classmethod
+    def from_private_bytes(cls, agency: str, private: bytes) -> X25519KeyWrapper:
+        """The KEK with the raw 32-byte X25519 private key ``private`` (test vectors, HSM
+        exports); keep real ones in a key file (:func:`write_kek_file`)."""
+        key = X25519PrivateKey.from_private_bytes(private)
+        public = key.public_key().public_bytes(serialization.Encoding.Raw,
+                                               serialization.PublicFormat.Raw)
+        return cls(agency, public, key)
+
+    @classmethod
     def generate(cls, agency: str) -> X25519KeyWrapper:
         """A new random KEK for ``agency`` (keep it in a key file: :func:`write_kek_file`)."""
         private = X25519PrivateKey.generate()
@@ -138,11 +147,16 @@ class X25519KeyWrapper:
 
     def wrap(self, data_key: bytes, aad: bytes) -> bytes:
         """Wrap ``data_key`` for this KEK (needs only the public half)."""
-        eph = X25519PrivateKey.generate()
+        return self.wrap_with(data_key, aad, secrets.token_bytes(32),
+                              secrets.token_bytes(NONCE_BYTES))
+
+    def wrap_with(self, data_key: bytes, aad: bytes, ephemeral: bytes, nonce: bytes) -> bytes:
+        """:meth:`wrap` with a given ephemeral X25519 private key and nonce (test vectors
+        only: both must be fresh random bytes for every real wrap)."""
+        eph = X25519PrivateKey.from_private_bytes(ephemeral)
         eph_pub = eph.public_key().public_bytes(serialization.Encoding.Raw,
                                                 serialization.PublicFormat.Raw)
         shared = eph.exchange(X25519PublicKey.from_public_bytes(self.public_key))
-        nonce = secrets.token_bytes(NONCE_BYTES)
         return eph_pub + nonce + AESGCM(self._kek(shared, eph_pub)).encrypt(nonce, data_key, aad)
 
     def unwrap(self, wrapped: bytes, aad: bytes) -> bytes:
@@ -360,16 +374,23 @@ class VaultRow:
         return self.erased_by is not None
 
 
+def vault_plaintext(value: Any, salt: bytes) -> bytes:
+    """What a row encrypts: ``JCS({"salt": base64(salt), "value": value})``."""
+    return canonical_bytes({"salt": base64.b64encode(salt).decode(), "value": value})
+
+
 def seal_value(log_id: str, case: str, version: int, field_name: str, class_name: str,
-               commitment: str, value: Any, salt: bytes, kek: KeyWrapper) -> VaultRow:
-    """Encrypt ``value`` and ``salt`` under a fresh data key wrapped by ``kek``."""
+               commitment: str, value: Any, salt: bytes, kek: KeyWrapper, *,
+               data_key: bytes | None = None, nonce: bytes | None = None,
+               wrapped_key: bytes | None = None) -> VaultRow:
+    """Encrypt ``value`` and ``salt`` under a fresh data key wrapped by ``kek`` (the keyword
+    arguments fix the random parts, for test vectors only)."""
     aad = associated_data(log_id, case, version, field_name, class_name, commitment)
-    data_key = secrets.token_bytes(DATA_KEY_BYTES)
-    nonce = secrets.token_bytes(NONCE_BYTES)
-    plain = canonical_bytes({"salt": base64.b64encode(salt).decode(), "value": value})
+    data_key = data_key or secrets.token_bytes(DATA_KEY_BYTES)
+    nonce = nonce or secrets.token_bytes(NONCE_BYTES)
     return VaultRow(uuid.UUID(case).hex, version, field_name, class_name, commitment,
-                    kek.key_id, kek.wrap(data_key, aad), nonce,
-                    AESGCM(data_key).encrypt(nonce, plain, aad))
+                    kek.key_id, wrapped_key or kek.wrap(data_key, aad), nonce,
+                    AESGCM(data_key).encrypt(nonce, vault_plaintext(value, salt), aad))
 
 
 def vault_failure(row: VaultRow, detail: str) -> VerificationError:
