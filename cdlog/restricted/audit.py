@@ -17,8 +17,11 @@ at the event's case id and version, naming the field.
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from typing import Any
+
+from eventsourcing.persistence import PersistenceError
 
 from cdlog.errors import CdlogError, Failure, KeyStoreError, VerificationError
 from cdlog.restricted.classes import CLASSES, COMMITMENTS_MEMBER, class_of_event, commitments_of
@@ -146,5 +149,6 @@ def vault_integrity(log: Any) -> list[Failure]:
     """The structural vault checks of every store verification (no key needed)."""
     try:
         return verify_vault(log)
-    except (CdlogError, ValueError, TypeError) as exc:
+    except (CdlogError, ValueError, TypeError, KeyError, sqlite3.Error,
+            PersistenceError) as exc:  # a damaged store: the event checks say where
         return [Failure("<store>", None, "vault", f"the vault cannot be read: {exc}")]

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from restricted_kit import VALUES, events_of_type, ingest, load_kek, vault_rows, vault_table
 
 from cdlog.application import CaseLog
@@ -247,3 +249,36 @@ def test_retention_and_ownership_are_checked(pworld: World, raw: RawStore) -> No
         w.log.erase_restricted("pnr:K-1", signer=w.signers["pnr_sup"],
                                reason="retention_ended", at=w.t(44 * MONTH))
     assert verify_store(w.log).ok
+
+
+@settings(max_examples=15)
+@given(erase=st.sets(st.sampled_from(sorted(VALUES)), min_size=1))
+def test_after_any_erasure_verify_passes_and_no_api_returns_the_value(
+        pworld: World, raw: RawStore, kek: X25519KeyWrapper, erase: set[str]) -> None:
+    """Property: erase any set of fields of a fresh record; store verification passes, the
+    erased fields' rows hold no data and no read or decryption returns them, and the other
+    fields still read."""
+    w = pworld
+    n = len(w.log.streams("pnr"))
+    key, base = f"K-{n}", n * 60
+    ingest(w, key, at=base)
+    w.log.erase_restricted(f"pnr:{key}", signer=w.signers["pnr_sup"], reason="legal_order",
+                           order_ref=f"ORDER-{n}", fields=sorted(erase), at=w.t(base + 1))
+    assert verify_store(w.log).ok
+    assert verify_vault(w.log, w.log.vault_keys) == []
+    for name in sorted(VALUES):
+        if name in erase:
+            with pytest.raises(AccessRefusedError, match="erased"):
+                w.log.read_restricted(f"pnr:{key}", reader=w.signers["pnr"], purpose="x",
+                                      fields=[name], at=w.t(base + 2))
+        else:
+            got = w.log.read_restricted(f"pnr:{key}", reader=w.signers["pnr"], purpose="x",
+                                        fields=[name], at=w.t(base + 2))
+            assert got.values == {name: VALUES[name]}
+    with read_vault(w.log) as vault:
+        rows = [r for r in vault.all() if r.field in erase and r.erased]
+    assert len([r for r in rows if r.version == 1 and r.case_id in {
+        e.case.replace("-", "") for e in w.log.events(f"pnr:{key}")}]) == len(erase)
+    for row in rows:
+        with pytest.raises(VerificationError, match="erased"):
+            open_value(w.log.log_id, row, kek)
