@@ -609,6 +609,17 @@ class CaseCommands:
             pnr_derived=pnr_derived, eu_pnr=eu_pnr, data_classes=list(data_classes),
             authorisation_ref=authorisation_ref), signer=signer, at=at, recorded=recorded)
 
+    def ingest_pnr(self: _Records, key: str, *, received_at: datetime, flight: str,
+                   values: Mapping[str, Any], signer: Signer, at: When,
+                   recorded: datetime | None = None) -> SealedEvent:
+        """R8: CBP received the EU PNR record ``pnr:<key>``. ``values`` (fields of the EU PNR
+        class: ``locator``, ``passenger``, ``itinerary``...) are committed by cdlog and
+        vaulted under CBP's key-encryption key in the event's transaction; only the
+        commitments are signed (docs/SPEC.md §13)."""
+        return self.record(f"pnr:{key}", ev.PNRRecordIngested, {
+            "received_at": received_at, "flight": flight, "key_id": key, **values},
+            signer=signer, at=at, recorded=recorded)
+
     # ------------------------------------------------------------ action items (R9)
     def assign_action_item(self: _Records, case: str, *, item_id: str, owner: str, due: date,
                            what: str, signer: Signer, at: When, source: str | None = None,

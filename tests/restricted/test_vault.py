@@ -282,3 +282,13 @@ def test_after_any_erasure_verify_passes_and_no_api_returns_the_value(
     for row in rows:
         with pytest.raises(VerificationError, match="erased"):
             open_value(w.log.log_id, row, kek)
+
+
+def test_ingest_pnr_command_vaults_its_values(pworld: World) -> None:
+    """``log.ingest_pnr`` records the PNR stream's first event with cdlog's commitments."""
+    w = pworld
+    event = w.log.ingest_pnr("K-9", received_at=w.t(0), flight="XX9", values=VALUES,
+                             signer=w.signers["pnr"], at=w.t(0), recorded=w.t(0))
+    assert event.stream == "pnr:K-9"
+    assert set(event.payload["commitments"]) == set(VALUES)
+    assert {e.field for e in w.log.restricted_status("pnr:K-9")} == set(VALUES)
