@@ -47,6 +47,10 @@ from bench.workload import EVENTS_PER_CASE, World, fill, record, steps  # noqa: 
 
 CACHE_ENV = "CDLOG_BENCH_CACHE"
 """Environment variable naming the cache folder (default ``bench/.cache``)."""
+REUSE_ENV = "CDLOG_BENCH_REUSE"
+"""Set to 1 to measure a cached store of the right size built by another code version when
+none was built by this one (an older store is what a deployment holds; its views are caught
+up, or rebuilt when their schema changed, before anything is timed)."""
 RECORD_P99_MS = 10.0
 """Target: p99 of one command (1 event per save) on SQLite, milliseconds."""
 ANSWER_MS = 200.0
@@ -77,10 +81,10 @@ def cache_root() -> Path:
 
 def code_version() -> str:
     """What decides a built store's content, as a short digest: the bytes of a small store
-    built by the same code (its events and every view's rows), the PostgreSQL-specific
-    modules, and :data:`CACHE_FORMAT`. Code that changes what is stored changes the digest;
-    code that only reads (queries, reports, the command line, compiled hot loops) does not,
-    so the cache survives it."""
+    built by the same code (its events, every view's rows and schema fingerprint), the
+    PostgreSQL-specific modules, and :data:`CACHE_FORMAT`. Code that changes what is stored
+    changes the digest; code that only reads (queries, reports, the command line, compiled
+    hot loops) does not, so the cache survives it."""
     global _VERSION  # noqa: PLW0603 - computed once per process
     if _VERSION is None:
         from cdlog.application import CaseLog
@@ -97,13 +101,28 @@ def code_version() -> str:
                                   f"{row.topic}\0".encode() + bytes(row.state))
                 with Projections(log, catch_up=False) as views:
                     dumped = views.dump()
+                    schemas = {name: view.fingerprint() for name, view in views.views.items()}
                 digest.update(repr(sorted(dumped.items())).encode())
+                digest.update(repr(sorted(schemas.items())).encode())
             finally:
                 log.close()
         for name in PG_MODULES:
             digest.update((ROOT / name).read_bytes())
         _VERSION = digest.hexdigest()[:12]
     return _VERSION
+
+
+USED: dict[str, str] = {}
+"""The cache entry each store was taken from, by ``<kind>-<size>``."""
+
+
+def _reusable(pattern: str) -> Path | None:
+    """The newest cache entry matching ``pattern`` when :data:`REUSE_ENV` allows it."""
+    if os.environ.get(REUSE_ENV, "") in ("", "0"):
+        return None
+    found = [p for p in cache_root().glob(pattern)
+             if p.suffix == ".dump" or (p / "complete").is_file()]
+    return max(found, key=lambda p: p.stat().st_mtime, default=None)
 
 
 def _drop_stale(prefix: str, keep: str) -> None:
@@ -167,7 +186,13 @@ def sqlite_store(size: int, say: Say = _quiet) -> Path:
     folder = cache_root() / name
     if (folder / "complete").is_file():
         say(f"  SQLite store of {size} events: cached ({folder})")
+        USED[f"sqlite-{size}"] = name
         return folder
+    older = _reusable(f"sqlite-{size}-*[!g]")  # not one still .building
+    if older is not None:
+        say(f"  SQLite store of {size} events: built by another code version ({older})")
+        USED[f"sqlite-{size}"] = older.name
+        return older
     _drop_stale(f"sqlite-{size}-", name)
     building = folder.with_name(name + ".building")
     shutil.rmtree(building, ignore_errors=True)
@@ -232,7 +257,12 @@ def pg_store(server_url: str, size: int, home: Path, say: Say = _quiet) -> str:
     server.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     home.mkdir(parents=True, exist_ok=True)
     url = f"{server_url}?schema={schema}&home={home}"
+    older = None if dump.is_file() else _reusable(f"pg-{size}-*.dump")
+    if older is not None:
+        say(f"  PostgreSQL store of {size} events: built by another code version")
+        dump = older
     if dump.is_file():
+        USED[f"pg-{size}"] = dump.name
         say(f"  PostgreSQL store of {size} events: restoring the cached dump ({dump})")
         start = time.perf_counter()
         subprocess.run([_pg_bin("pg_restore"), "--no-owner", "-j", "2", "-d", server.dbname,
@@ -249,6 +279,7 @@ def pg_store(server_url: str, size: int, home: Path, say: Say = _quiet) -> str:
     subprocess.run([_pg_bin("pg_dump"), "-Fc", "-n", schema, "-f", str(partial)],
                    env=server.env(), check=True, capture_output=True)
     partial.rename(dump)
+    USED[f"pg-{size}"] = dump.name
     return url
 
 
@@ -375,7 +406,14 @@ class Plan:
 def measure(store: str, size: int, kind: str, plan: Plan, work: Path, say: Say = _quiet
             ) -> dict[str, Any]:
     """Every latency of one store (views caught up); the store gains the recorded events."""
+    from cdlog.application import CaseLog
+    from cdlog.projections.queries import Queries
+
     ref = probe_case(size)
+    start = time.perf_counter()  # views caught up (a no-op unless a view's schema changed)
+    with CaseLog(store, create=False) as log, Queries(log):
+        pass
+    caught_up_ms = (time.perf_counter() - start) * 1000
     say(f"  {kind} {size}: first answer of a new process")
     env = dict(os.environ, CDLOG_STORE=store)
     env.pop("CDLOG_DEBUG", None)
@@ -396,7 +434,7 @@ def measure(store: str, size: int, kind: str, plan: Plan, work: Path, say: Say =
                           "max": max(records), "mean": statistics.fmean(records)},
             "query_responsibility": query.summary(), "report_case_html": report.summary(),
             "first_answer": first.summary(), "import_only": startup.summary(),
-            "report_bytes": html.stat().st_size}
+            "report_bytes": html.stat().st_size, "views_caught_up_ms": caught_up_ms}
 
 
 def rows(point: dict[str, Any], load: tuple[float, ...] | None = None) -> list[Result]:
@@ -463,6 +501,9 @@ def run(sizes: list[int], *, pg_url: str | None, sqlite: bool = True, plan: Plan
                         PgServer.from_url(pg_url or "").execute(
                             f'DROP SCHEMA IF EXISTS "bench_latency_{size}" CASCADE')
                 point["load"] = os.getloadavg()
+                point["cache_entry"] = USED.get(f"{'sqlite' if kind == 'SQLite' else 'pg'}-"
+                                                f"{size}")
+                point["code_version"] = code_version()
                 points.append(point)
                 results += rows(point, point["load"])
                 rec = point["record_ms"]
