@@ -8,6 +8,7 @@ passes and no API returns the value.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -292,3 +293,53 @@ def test_ingest_pnr_command_vaults_its_values(pworld: World) -> None:
     assert event.stream == "pnr:K-9"
     assert set(event.payload["commitments"]) == set(VALUES)
     assert {e.field for e in w.log.restricted_status("pnr:K-9")} == set(VALUES)
+
+
+class _Hsm:
+    """A KeyWrapper that keeps the data keys itself (as an HSM would) and destroys them."""
+
+    key_id = "hsm:test-1"
+    agency = "CBP"
+
+    def __init__(self) -> None:
+        self.keys: dict[bytes, tuple[bytes, bytes]] = {}
+
+    def wrap(self, data_key: bytes, aad: bytes) -> bytes:
+        handle = os.urandom(16)
+        self.keys[handle] = (data_key, aad)
+        return handle
+
+    def unwrap(self, wrapped: bytes, aad: bytes) -> bytes:
+        found = self.keys.get(wrapped)
+        if found is None or found[1] != aad:
+            raise ValueError("no such data key")
+        return found[0]
+
+    def destroy(self, wrapped: bytes) -> None:
+        self.keys.pop(wrapped, None)
+
+
+def test_old_backups_are_safe_only_when_the_data_keys_were_kept_apart(
+        world: World, raw: RawStore) -> None:
+    """An HSM KeyWrapper that keeps the data keys destroys them on erasure: a vault row
+    restored from a backup taken before no longer opens. With the file KEK (data keys
+    wrapped in the row itself) the same backup row still opens: what SPEC §13 says."""
+    w = world
+    hsm = _Hsm()
+    w.log.vault_keys.add(hsm)
+    ingest(w, "K-1")
+    with read_vault(w.log) as vault:
+        backup = {r.field: r for r in vault.all()}
+    w.log.erase_restricted("pnr:K-1", signer=w.signers["pnr_sup"], reason="legal_order",
+                           order_ref="ORDER-1", fields=["locator"], at=w.t(10))
+    with pytest.raises(VerificationError, match="does not open"):
+        open_value(w.log.log_id, backup["locator"], hsm)
+    assert open_value(w.log.log_id, backup["contact"], hsm)[0] == VALUES["contact"]
+    file_kek = X25519KeyWrapper.generate("CBP")
+    w.log.vault_keys.add(file_kek)
+    ingest(w, "K-2", at=20)
+    with read_vault(w.log) as vault:
+        backup = {r.field: r for r in vault.all() if r.kek_id == file_kek.key_id}
+    w.log.erase_restricted("pnr:K-2", signer=w.signers["pnr_sup"], reason="legal_order",
+                           order_ref="ORDER-2", fields=["locator"], at=w.t(30))
+    assert open_value(w.log.log_id, backup["locator"], file_kek)[0] == VALUES["locator"]
