@@ -149,9 +149,14 @@ def test_refusals_before_any_write_leave_the_store_alone(pnr: Pnr, fault: str,
 
 def test_erase_keeps_verification_and_serves_nothing(pnr: Pnr) -> None:
     pnr.ok("checkpoint")
+    before = pnr.snapshot()
     refused = pnr("restricted", "erase", RECORD, "--key", "ice.key", "--reason",
                   "legal_order", "--order-ref", "ORD-1")
     assert_one_line_refusal(refused, "CBP")
+    early = pnr("restricted", "erase", RECORD, "--key", "cbp.key", "--reason",
+                "retention_ended", "--at", "2021-01-01T00:00Z")
+    assert_one_line_refusal(early, "retention")
+    assert pnr.snapshot() == before
     done = pnr.ok("restricted", "erase", RECORD, "--key", "cbp.key", "--reason",
                   "legal_order", "--order-ref", "ORD-1", "--field", "passenger")
     assert "erased passenger" in done.stdout
@@ -183,6 +188,11 @@ def test_disclosure_package_verifies_in_its_bundle(pnr: Pnr, tmp_path: Path) -> 
     assert not (tmp_path / "early").exists()
     pnr.ok("checkpoint")
     vkey = pnr.ok("log-key").stdout.strip()
+    third = pnr("restricted", "disclose", RECORD, "--key", "ice.key", "--purpose", "court",
+                "--case-no", CASE_NO, "--field", "locator", "--out", str(tmp_path / "no"))
+    assert_one_line_refusal(third, "ICE may not read")
+    assert not (tmp_path / "no").exists()
+    assert pnr.access_types()[-1] == "RestrictedReadRefused"
     out = tmp_path / "disc"
     pnr.ok("restricted", "disclose", RECORD, "--key", "cbp.key", "--purpose", "court",
            "--field", "locator", "--field", "itinerary", "--out", str(out))
