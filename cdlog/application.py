@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import IntegrityError as ESIntegrityError
 from eventsourcing.persistence import PersistenceError
@@ -58,6 +58,10 @@ from cdlog.restricted.record import RestrictedValue, split_restricted, vault_row
 from cdlog.restricted.vault import KeyRing, VaultOps
 from cdlog.sealing import SealedEvent, build_envelope, parse, seal, signing_message, stream_id
 from cdlog.stores import StoreConfig, prepare_store, resolve_store, store_error
+
+if TYPE_CHECKING:
+    from cdlog.restricted.access import RestrictedRead
+    from cdlog.restricted.vault import VaultEntry
 
 log = get_logger("cdlog")
 
@@ -736,7 +740,8 @@ class CaseLog(CaseCommands):
     # ------------------------------------------------------------ restricted data
     def read_restricted(self, record: str, *, reader: Signer, purpose: str,
                         case_no: str | None = None, fields: Sequence[str] | None = None,
-                        version: int | None = None, at: datetime | None = None) -> Any:
+                        version: int | None = None, at: datetime | None = None
+                        ) -> RestrictedRead:
         """Serve restricted values of ``record`` (a stream, e.g. ``pnr:K-1``) to ``reader``
         when entitled, recording ``RestrictedValuesRead`` in the transaction that serves
         them; a refusal is recorded and raises :class:`~cdlog.errors.AccessRefusedError`.
@@ -761,7 +766,7 @@ class CaseLog(CaseCommands):
         return erase_restricted(self, record, signer=signer, reason=reason,  # type: ignore[arg-type]
                                 order_ref=order_ref, fields=fields, version=version, at=at)
 
-    def restricted_status(self, record: str | None = None) -> list[Any]:
+    def restricted_status(self, record: str | None = None) -> list[VaultEntry]:
         """The vault's rows (no secret) of ``record``'s events, or of the whole log, as
         :class:`cdlog.restricted.vault.VaultEntry`: which fields are held or erased."""
         from cdlog.restricted.vault import vault_entries  # noqa: PLC0415
