@@ -25,10 +25,23 @@ PREFIX = "sha256:"
 _PATTERN = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
+def _has_float(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, float):
+            return True
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list | tuple):
+            stack.extend(v)
+    return False
+
+
 def _value_bytes(field: str, value: Any) -> bytes:
-    if isinstance(value, float):
-        raise InputError(field, "is a float", "a string, integer, boolean, list or object "
-                         "(cdlog never hashes a float)")
+    if _has_float(value):
+        raise InputError(field, "is or holds a float", "strings, integers, booleans, lists "
+                         "and objects (cdlog never hashes a float: a decimal is a string)")
     try:
         return canonical_bytes(value)
     except (TypeError, ValueError) as exc:

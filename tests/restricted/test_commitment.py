@@ -61,7 +61,8 @@ def test_a_salt_of_another_length_is_refused(salt: Any) -> None:
     assert not matches("locator", "ABC123", salt, commitment("locator", "ABC123", b"x" * 32))
 
 
-def test_floats_are_refused() -> None:
-    """cdlog never hashes a float."""
+@pytest.mark.parametrize("value", [12.5, [1, 2.0], {"amount": {"eur": 0.5}}])
+def test_floats_are_refused(value: Any) -> None:
+    """cdlog never hashes a float, however deep."""
     with pytest.raises(InputError, match="float"):
-        commit("payment", 12.5)
+        commit("payment", value)
