@@ -13,7 +13,9 @@
 
 RECORD is a record's stream (``pnr:K-PNR-0001``), its key (``K-PNR-0001``), or a case whose
 OI case number a single record is linked or authorised for (the case number then defaults
-``--case-no``). Every key file and passphrase is read before anything is written.
+``--case-no``). Every key file and passphrase is read before anything is written. Reads and
+erasures happen now, on the log's clock: there is no ``--at``, so nobody dates a read back
+into an authorisation that has expired, nor an erasure forward past the retention.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from cdlog.bundle import export_bundle
 from cdlog.checkpoints import latest_checkpoint
 from cdlog.cli.demo_keys import passphrase
 from cdlog.cli.main import Env, cli, pass_env
-from cdlog.cli.record_cmd import parse_when
 from cdlog.errors import InputError, NotFoundError
 from cdlog.keys.keyfile import read_key_file
 from cdlog.keys.signer import Signer
@@ -95,10 +96,6 @@ def _emit(doc: dict[str, Any]) -> None:
     click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
 
 
-def _when(at: str | None) -> Any:
-    return parse_when(at, "at") if at is not None else None
-
-
 @cli.group()
 def restricted() -> None:
     """Restricted data (EU PNR): values in the vault, every read an event, erasure.
@@ -155,8 +152,6 @@ _read_options = [
                  help="The OI case number read for (a third party's authorisation names it)."),
     click.option("--version", "version", type=int, default=None,
                  help="The record's event holding the values (default: the newest one)."),
-    click.option("--at", "at", default=None, metavar="T",
-                 help="When the read happens (default: now)."),
 ]
 
 
@@ -182,7 +177,7 @@ def _unlock(log: CaseLog, cls: RestrictedClass, secret: bytes) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_env
 def show(env: Env, record: str, key: Path, purpose: str, case_no: str | None,
-         version: int | None, at: str | None, fields: tuple[str, ...], as_json: bool) -> None:
+         version: int | None, fields: tuple[str, ...], as_json: bool) -> None:
     """Show RECORD's restricted values to the reader of --key, if entitled.
 
     The read is recorded (RestrictedValuesRead) in the transaction that serves it; a reader
@@ -190,14 +185,13 @@ def show(env: Env, record: str, key: Path, purpose: str, case_no: str | None,
     nothing, the refusal is recorded (RestrictedReadRefused) and the command exits 2.
     """
     signer, secret = _reader(key)
-    when = _when(at)
     with env.open(create=False) as log:
         stream, implied = find_record(log, record)
         _event, cls = _holding(log, stream, version)
         _unlock(log, cls, secret)
         read = log.read_restricted(stream, reader=signer, purpose=purpose,
                                    case_no=case_no or implied, fields=list(fields) or None,
-                                   version=version, at=when)
+                                   version=version)
     doc = {"record": read.record, "version": read.version, "class": read.class_name,
            "values": read.values,
            "read": {"stream": read.event.stream, "version": read.event.version}}
@@ -219,7 +213,7 @@ def show(env: Env, record: str, key: Path, purpose: str, case_no: str | None,
               help="A new folder: the audit bundle with the disclosure package.")
 @pass_env
 def disclose(env: Env, record: str, key: Path, purpose: str, case_no: str | None,
-             version: int | None, at: str | None, fields: tuple[str, ...], out: Path) -> None:
+             version: int | None, fields: tuple[str, ...], out: Path) -> None:
     """Disclose RECORD's values of each --field (with their salts) as a package anyone can
     check against the signed commitments: an audit bundle of the record (as of the latest
     checkpoint) with disclosures/<leaf>.json, for `cdlog verify --bundle OUT`.
@@ -230,7 +224,6 @@ def disclose(env: Env, record: str, key: Path, purpose: str, case_no: str | None
         raise InputError("out", f"{out} exists and is not an empty folder",
                          "a new or empty folder")
     signer, secret = _reader(key)
-    when = _when(at)
     with env.open(create=False) as log:
         stream, implied = find_record(log, record)
         event, cls = _holding(log, stream, version)
@@ -238,7 +231,7 @@ def disclose(env: Env, record: str, key: Path, purpose: str, case_no: str | None
         _unlock(log, cls, secret)
         read = log.read_restricted(stream, reader=signer, purpose=purpose,
                                    case_no=case_no or implied, fields=list(fields),
-                                   version=event.version, at=when)
+                                   version=event.version)
         doc = build_disclosure(event, read.values, read.salts, read.event)
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".cdlog-disclose-", dir=out.parent))
@@ -280,21 +273,19 @@ def _proven_leaf(log: CaseLog, event: SealedEvent) -> int:
               help="A field to erase (repeat; default: every value still held).")
 @click.option("--version", "version", type=int, default=None,
               help="The record's event holding the values (default: the newest one).")
-@click.option("--at", "at", default=None, metavar="T", help="When (default: now).")
 @pass_env
 def erase(env: Env, record: str, key: Path, reason: str, order_ref: str | None,
-          fields: tuple[str, ...], version: int | None, at: str | None) -> None:
+          fields: tuple[str, ...], version: int | None) -> None:
     """Erase RECORD's vaulted values and their data keys, and record RestrictedValuesErased
     in the same transaction. The commitments stay in the log: `cdlog verify`, the Merkle
     tree, checkpoints and bundles still verify; nobody can read the values through cdlog
     again."""
     signer, _ = _reader(key)
-    when = _when(at)
     with env.open(create=False) as log:
         stream, _implied = find_record(log, record)
         sealed = log.erase_restricted(stream, signer=signer, reason=reason,
                                       order_ref=order_ref, fields=list(fields) or None,
-                                      version=version, at=when)
+                                      version=version)
     erased = ", ".join(sealed.payload.get("fields") or [])
     click.echo(f"erased {erased} of {stream} v{sealed.payload['record_version']} "
                f"(recorded: {stream} v{sealed.version})")

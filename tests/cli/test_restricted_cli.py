@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 import cdlog.cli  # noqa: F401  (registers every command)
 from cdlog.cli.main import cli
 from cdlog.keys import keyfile
+from cdlog.sealing import stream_id
 
 if TYPE_CHECKING:
     from conftest import SCENARIOS, assert_one_line_refusal, store_snapshot
@@ -114,18 +115,22 @@ def test_third_party_without_authorisation_is_refused_and_recorded(pnr: Pnr) -> 
 
 
 def test_third_party_reads_under_an_unexpired_authorisation_only(pnr: Pnr) -> None:
-    expires = datetime.now(UTC).date() + timedelta(days=2)
-    pnr.ok("record", RECORD, "ThirdPartyDisclosureAuthorized", "--key", "sup.key", "--at",
-           "now", "--field", "requesting_agency=ICE", "--field", f"case_no={CASE_NO}",
-           "--field", "purpose=investigation", "--field", f"expires={expires.isoformat()}")
+    def authorise(at: str, expires: str) -> None:
+        pnr.ok("record", RECORD, "ThirdPartyDisclosureAuthorized", "--key", "sup.key",
+               "--at", at, "--field", "requesting_agency=ICE", "--field", f"case_no={CASE_NO}",
+               "--field", "purpose=investigation", "--field", f"expires={expires}")
+
+    authorise("2026-01-01T00:00Z", "2026-01-02")  # given and expired before this read
+    late = pnr("restricted", "show", RECORD, "--key", "ice.key", "--purpose", "x",
+               "--case-no", CASE_NO)
+    assert_one_line_refusal(late, "expired")
+    assert "--at" not in pnr("restricted", "show", "--help").stdout  # reads happen now
+    authorise("now", (datetime.now(UTC).date() + timedelta(days=30)).isoformat())
     # named by the case: its OI case number is the one read for
     shown = pnr.ok("restricted", "show", "OP-2006-0001", "--key", "ice.key", "--purpose",
                    "investigation", "--field", "itinerary")
     assert shown.stdout == 'itinerary\t["CDG-MIA 2020-01-01"]\n'
-    late = pnr("restricted", "show", RECORD, "--key", "ice.key", "--purpose", "x",
-               "--case-no", CASE_NO, "--at", f"{expires + timedelta(days=2)}T12:00Z")
-    assert_one_line_refusal(late, "expired")
-    assert pnr.access_types()[-2:] == ["RestrictedValuesRead", "RestrictedReadRefused"]
+    assert pnr.access_types()[-2:] == ["RestrictedReadRefused", "RestrictedValuesRead"]
 
 
 @pytest.mark.parametrize("fault", ["passphrase", "key", "kek", "field"])
@@ -148,13 +153,16 @@ def test_refusals_before_any_write_leave_the_store_alone(pnr: Pnr, fault: str,
 
 
 def test_erase_keeps_verification_and_serves_nothing(pnr: Pnr) -> None:
+    pnr.ok("record", "pnr:K-PNR-0003", "PNRRecordIngested", "--key", "cbp.key", "--at", "now",
+           "--json-fields", json.dumps({"received_at": "2026-01-01T00:00Z", "flight": "XX8",
+                                        "key_id": "K-PNR-0003", "locator": "NEW001"}))
     pnr.ok("checkpoint")
     before = pnr.snapshot()
     refused = pnr("restricted", "erase", RECORD, "--key", "ice.key", "--reason",
                   "legal_order", "--order-ref", "ORD-1")
     assert_one_line_refusal(refused, "CBP")
-    early = pnr("restricted", "erase", RECORD, "--key", "cbp.key", "--reason",
-                "retention_ended", "--at", "2021-01-01T00:00Z")
+    early = pnr("restricted", "erase", "K-PNR-0003", "--key", "cbp.key", "--reason",
+                "retention_ended")  # received this year: 42 months have not run
     assert_one_line_refusal(early, "retention")
     assert pnr.snapshot() == before
     done = pnr.ok("restricted", "erase", RECORD, "--key", "cbp.key", "--reason",
@@ -173,10 +181,11 @@ def test_erase_keeps_verification_and_serves_nothing(pnr: Pnr) -> None:
     assert pnr.access_types()[-1] == "RestrictedReadRefused"
     if pnr.store.startswith("sqlite"):
         db = sqlite3.connect(pnr.home / "cdlog.db")
-        blob = b"".join(bytes(r[0] or b"") + bytes(r[1] or b"") for r in db.execute(
-            "SELECT ciphertext, wrapped_key FROM restricted_vault"))
+        rows = list(db.execute("SELECT ciphertext, wrapped_key FROM restricted_vault "
+                               "WHERE case_id = ?", (stream_id(RECORD).hex,)))
         db.close()
-        assert blob == b""
+        assert len(rows) == len(VALUES)  # the rows (and commitments) stay, their data goes
+        assert rows == [(None, None)] * len(VALUES)
 
 
 def test_disclosure_package_verifies_in_its_bundle(pnr: Pnr, tmp_path: Path) -> None:
