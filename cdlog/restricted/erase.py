@@ -2,7 +2,8 @@
 
 :func:`erase_restricted` records ``RestrictedValuesErased`` in the record's own stream and, in
 the same transaction, sets the vault rows' ``wrapped_key``, ``nonce`` and ``ciphertext`` to
-NULL (SQLite with ``secure_delete`` on, so freed pages are overwritten). The events, their
+NULL (SQLite with ``secure_delete`` on, so freed pages are overwritten, and the write-ahead
+log checkpointed after the commit, best effort). The events, their
 commitments and signatures, the Merkle tree and every checkpoint and bundle are untouched, so
 ``cdlog verify`` still passes; the values can no longer be read through cdlog by anyone.
 
@@ -20,9 +21,12 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Literal
 
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+
 from cdlog.canonical import parse_time
 from cdlog.domain import events as ev
 from cdlog.errors import InputError, RuleViolationError
+from cdlog.logging import get_logger
 from cdlog.restricted.access import holding_event, rows_of
 from cdlog.restricted.classes import class_of_event, commitments_of
 from cdlog.sealing import SealedEvent, stream_id
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
     from cdlog.keys.signer import Signer
 
 Reason = Literal["retention_ended", "legal_order"]
+log_warning = get_logger("cdlog.restricted").warning
 
 
 def received_day(event: SealedEvent) -> date:
@@ -103,5 +108,27 @@ def erase_restricted(log: CaseLog, record: str, *, signer: Signer, reason: Reaso
                     if callable(hook) and row.wrapped_key is not None:
                         hook(row.wrapped_key)
 
+        def tidy() -> None:
+            checkpoint_wal(log)
+
         b.on_commit(destroy)
+        b.on_commit(tidy)
     return sealed
+
+
+def checkpoint_wal(log: CaseLog) -> bool:
+    """SQLite: move the write-ahead log into the file and truncate it, so the erased pages
+    (overwritten there by ``secure_delete``) leave the WAL too; best effort (a reader of
+    another process can hold the WAL). Return whether it completed."""
+    recorder = log.app.recorder
+    if not isinstance(recorder, SQLiteApplicationRecorder):
+        return False
+    try:
+        with recorder.datastore.get_connection(commit=True) as conn:
+            cursor = conn.cursor()
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            row = cursor.fetchone()
+    except Exception as exc:  # the erasure is committed; this only tidies
+        log_warning("the WAL checkpoint after an erasure failed", error=str(exc))
+        return False
+    return row is not None and int(row[0]) == 0

@@ -23,6 +23,7 @@ from cdlog.application import CaseLog
 from cdlog.bundle import export_bundle, verify_bundle
 from cdlog.canonical import parse_time
 from cdlog.checkpoints import create_log_key, sign_checkpoint
+from cdlog.domain.values import Officer
 from cdlog.errors import (
     AccessRefusedError,
     ConfigurationError,
@@ -31,6 +32,7 @@ from cdlog.errors import (
     RuleViolationError,
     VerificationError,
 )
+from cdlog.keys.signer import Ed25519Signer
 from cdlog.keys.trust import TRUST_FORMAT, TrustFile
 from cdlog.restricted.audit import verify_vault
 from cdlog.restricted.commitment import matches
@@ -343,3 +345,26 @@ def test_old_backups_are_safe_only_when_the_data_keys_were_kept_apart(
     w.log.erase_restricted("pnr:K-2", signer=w.signers["pnr_sup"], reason="legal_order",
                            order_ref="ORDER-2", fields=["locator"], at=w.t(30))
     assert open_value(w.log.log_id, backup["locator"], file_kek)[0] == VALUES["locator"]
+
+
+def test_sqlite_erasure_leaves_the_ciphertext_in_no_file(tmp_path: Path) -> None:
+    """SQLite: the erased row's ciphertext is in neither the store file nor its WAL after
+    the erasure (secure_delete, then a WAL checkpoint)."""
+    t0 = parse_time("2006-03-14T06:00:00-05:00")
+    root, analyst = Ed25519Signer.generate(), Ed25519Signer.generate()
+    officer = Officer(id="CBP-6203", role="PNRAnalyst", agency="CBP", office="OFO")
+    with CaseLog(f"sqlite:///{tmp_path / 'cases.db'}") as log:
+        log.establish_root("CBP", root, at=t0)
+        log.certify_officer(root, officer, analyst.public_key, not_before=t0,
+                            not_after=t0 + timedelta(days=365), at=t0)
+        log.vault_keys.add(X25519KeyWrapper.generate("CBP"))
+        log.ingest_pnr("K-1", received_at=t0, flight="XX1", values=VALUES, signer=analyst,
+                       at=t0, recorded=t0)
+        with read_vault(log) as vault:
+            secret = next(r for r in vault.all() if r.field == "locator").ciphertext
+        assert secret is not None
+        assert any(secret in f.read_bytes() for f in tmp_path.glob("cases.db*"))
+        log.erase_restricted("pnr:K-1", signer=analyst, reason="legal_order",
+                             order_ref="ORDER-1", fields=["locator"],
+                             at=t0 + timedelta(minutes=5))
+        assert not any(secret in f.read_bytes() for f in tmp_path.glob("cases.db*"))
