@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:
 import structlog  # noqa: E402
 
 import cdlog  # noqa: E402
-from bench import breakdown, latency  # noqa: E402
+from bench import breakdown, heads, latency  # noqa: E402
 from bench.append import compare  # noqa: E402
 from bench.measure import Result, absolute, machine, not_yet, relative  # noqa: E402
 from bench.scale import ScaleRun, SizePoint, grow, median  # noqa: E402
@@ -253,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
                    projection_at=max((s for s in sizes if s <= 100_000), default=sizes[0]),
                    say=say)
         results += scale_rows(run)
+        say(f"stream-head map at {sizes[-1]} events: checkpoint cost and head proofs")
+        results += heads.measure(sizes[-1], max(1, sizes[-1] // 10),
+                                 run.points[-1].append_rate, folder=folder)
         say("cost breakdown per event (append at 100/save, serial replay, projections)")
         costs: dict[str, Any] = dict(breakdown.all_stages(folder, run.store))
         if info.get("native", "").startswith("native"):  # the same stages, pure: the before

@@ -30,7 +30,7 @@ from typing import Any
 
 from cdlog.checkpoint import Checkpoint, open_checkpoint
 from cdlog.errors import Failure, InputError, NoteError, NotFoundError, VerificationError
-from cdlog.heads import EMPTY_MAP_ROOT, entry_of, heads_of, map_root
+from cdlog.heads import EMPTY_MAP_ROOT, heads_of, id_bytes, link, map_root
 from cdlog.heads import EXTENSION as HEADS_EXTENSION
 from cdlog.keys.keyfile import read_key_file_info
 from cdlog.keys.trust import TrustRoot
@@ -283,13 +283,16 @@ class _Auditor:
 
     def _map(self) -> tuple[int, bytes]:
         """The stream-head map (count, root) of the leaves so far (docs/SPEC.md §12)."""
-        entries = []
-        for originator_id, (version, index, value) in self.heads.items():
+        heads = []
+        for originator_id, (version, index, value) in self.heads.items():  # first seen first
             try:
-                entries.append(entry_of(originator_id, version, index, value))
-            except (ValueError, InputError):
+                heads.append((id_bytes(originator_id), version, index, value))
+            except ValueError:
                 continue  # a damaged row: reported at its leaf; the map then differs
-        entries.sort()
+        try:
+            entries = link(heads)
+        except InputError:  # a version or hash out of range: a damaged row, reported
+            return -1, EMPTY_MAP_ROOT
         return len(entries), map_root(entries)
 
     def _stored_levels(self, wanted: dict[int, list[int]]) -> dict[int, dict[int, bytes]]:

@@ -12,7 +12,15 @@ from typing import Any
 
 from cdlog.checkpoints import StoredCheckpoint, stored_checkpoint
 from cdlog.errors import NotFoundError, ProofError, VerificationError
-from cdlog.heads import head_doc, heads_of, path_positions, prove_in_memory, verify_head_doc
+from cdlog.heads import (
+    fold,
+    head_doc,
+    heads_of,
+    path_ranges,
+    prove_in_memory,
+    subtrees,
+    verify_head_doc,
+)
 from cdlog.headstore import HeadTables, entries_at
 from cdlog.ledger import LedgerCursor, read_ledger
 from cdlog.merkle import b64
@@ -46,20 +54,30 @@ def head_proof(led: LedgerCursor, stream: str, cp: StoredCheckpoint) -> dict[str
     tables = HeadTables(led)
     state = tables.state() if tables.exist() else None
     if state is not None and (state.size, state.count, state.root) == (cp.size, count, root):
-        found, around = tables.lookup(stream_id(stream))
-        items = [found] if found is not None else around
-        wanted = {p: path_positions(p, count) for p, _ in items}
-        nodes = tables.nodes(sorted({n for path in wanted.values() for n in path}))
-        if all(n in nodes for path in wanted.values() for n in path):
-            proven = [(p, e, [nodes[n] for n in wanted[p]]) for p, e in items]
-            doc = (head_doc(stream, cp.size, count, root, proven[0]) if found is not None
-                   else head_doc(stream, cp.size, count, root, None, proven))
+        key = stream_id(stream).bytes
+        row = tables.by_id(key)
+        gap = row is None
+        if gap and count:
+            row = tables.spanning(key)
+        if row is None:
+            doc = head_doc(stream, cp.size, count, root, None)
+        else:
+            entry = tables.entry_of(row)
+            ranges = path_ranges(row.pos, count)
+            nodes = tables.nodes(sorted({p for lo, hi in ranges for p in subtrees(lo, hi)}))
             try:
-                verify_head_doc(doc, stream, checkpoint=cp.checkpoint)
-            except ProofError:
-                pass  # the stored map is damaged: rebuild it from the leaves below
-            else:
-                return doc
+                path = [fold([nodes[p] for p in subtrees(lo, hi)]) for lo, hi in ranges]
+            except KeyError:
+                path = []  # damaged: the check below fails and the map is rebuilt
+            proven = (row.pos, entry, path)
+            doc = (head_doc(stream, cp.size, count, root, None, proven) if gap
+                   else head_doc(stream, cp.size, count, root, proven))
+        try:
+            verify_head_doc(doc, stream, checkpoint=cp.checkpoint)
+        except ProofError:
+            pass  # the stored map is damaged: rebuild it from the leaves below
+        else:
+            return doc
     doc = prove_in_memory(entries_at(led, cp.size), stream, cp.size)
     if (doc["heads_size"], doc["heads_root"]) != (count, b64(root)):
         raise VerificationError.at(LOG, None, "checkpoint", f"the stream heads rebuilt from "

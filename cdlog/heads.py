@@ -4,29 +4,29 @@ A checkpoint of size ``S`` carries, after its root line, the extension line::
 
     cdlog/heads/v1 <count> <base64 map root>
 
-where the map is an ordered Merkle tree over one entry per stream that has an event among
-leaves ``0..S-1``, sorted by stream id (the 16 bytes of the UUIDv5 the envelope names as
-``case``). An entry is the stream's head at ``S``: its id, version, leaf index and event hash::
+where the map is a Merkle tree over one entry per stream that has an event among leaves
+``0..S-1``, in the order the streams first appear in the log. An entry is the stream's head at
+``S`` (its id, version, leaf index, event hash) and, NSEC-style, the id of the next stream in
+id order (the smallest id follows the largest)::
 
-    entry       = id[16] || u64be(version) || u64be(leaf_index) || event_hash[32]   (64 bytes)
-    entry hash  = SHA-256(0x02 || entry)
+    entry       = id[16] || next[16] || u64be(version) || u64be(leaf_index) || event_hash[32]
+    entry hash  = SHA-256(0x02 || entry)                                          (80 bytes)
     node hash   = SHA-256(0x03 || left || right)
     empty map   = SHA-256("")
 
-The tree has RFC 6962's shape (split at the largest power of two below the width; equivalently,
-pair left to right level by level and promote a lone last node), with its own prefixes so that
-no map hash can be read as a leaf or node of the log (0x00, 0x01). docs/SPEC.md §12 defines it.
+The tree has RFC 6962's shape (split at the largest power of two below the width), with its own
+prefixes so that no map hash can be read as a leaf or node of the log (0x00, 0x01).
+docs/SPEC.md §12 defines it.
 
 Proofs (``cdlog prove head``): a *presence* proof is the stream's entry, its position and its
-audit path; an *absence* proof is the entries at positions ``p`` and ``p + 1`` that enclose the
-missing id (or the first or last entry alone, at an edge; nothing for an empty map), with their
-audit paths. The signed size of the map and the positions make adjacency provable.
+audit path; an *absence* proof is the one entry whose link spans the missing id (``id < x <
+next``, or across the wrap from the largest id to the smallest) with its path, or nothing for
+an empty map.
 
-Where it is kept: the map is computed when a checkpoint is signed, from the heads of the last
-map (``head_entries``) and the leaves added since, in the signing transaction; the entries and
-every node of the latest map are stored (``head_entries``, ``head_nodes``), so a head proof at
-the latest checkpoint reads ``O(log n)`` rows. Nothing is written when an event is appended.
-A proof at an older checkpoint rebuilds that map from the leaf rows (``O(size)``).
+Where it is kept: the map is updated when a checkpoint is signed, from the stored map and the
+leaves added since, in the signing transaction (:mod:`cdlog.headstore`): a stream's entry keeps
+its position, a new stream takes the next one, so an update rewrites only the entries that
+changed and their paths. Nothing is written when an event is appended.
 """
 
 from __future__ import annotations
@@ -34,11 +34,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import itertools
 import struct
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from cdlog.checkpoint import Checkpoint, open_checkpoint
@@ -48,14 +47,16 @@ from cdlog.sealing import stream_id
 
 EXTENSION = "cdlog/heads/v1"
 HASH_SIZE = 32
-ENTRY_SIZE = 64
+ENTRY_SIZE = 96
 LEAF_PREFIX = b"\x02"
 NODE_PREFIX = b"\x03"
+LINK_PREFIX = b"\x04"
 EMPTY_MAP_ROOT = hashlib.sha256(b"").digest()
 MAX_U64 = 2**64 - 1
-HEAD_KEYS = ("stream", "case", "tree_size", "heads_size", "heads_root", "head", "neighbours",
+HEAD_KEYS = ("stream", "case", "tree_size", "heads_size", "heads_root", "head", "gap",
              "checkpoint")
-ENTRY_KEYS = ("position", "case", "version", "leaf_index", "event_hash", "proof")
+ENTRY_KEYS = ("position", "case", "link", "next", "next_event_hash", "version", "leaf_index",
+              "event_hash", "proof")
 
 
 def _b64(raw: bytes) -> str:
@@ -74,18 +75,30 @@ def _unb64(text: Any, what: str) -> bytes:
     return raw
 
 
-@dataclass(frozen=True, order=True)
+def link_hash(next_id: bytes, next_event_hash: bytes) -> bytes:
+    """SHA-256(0x04 || next id || next stream's event hash): an entry's link to the next id."""
+    return hashlib.sha256(LINK_PREFIX + next_id + next_event_hash).digest()
+
+
+@dataclass(frozen=True)
 class HeadEntry:
-    """One stream's head: its id (16 bytes), version, leaf index and event hash."""
+    """One stream's head: its id (16 bytes), its link (to the next id in id order), version,
+    leaf index and event hash. ``next_id`` and ``next_hash`` (the link's preimage) are known
+    for entries built from the whole map and for a gap entry; a presence proof shows only the
+    link, so it reveals no other stream's id."""
 
     stream_id: bytes
+    link: bytes
     version: int
     leaf_index: int
     event_hash: bytes
+    next_id: bytes = field(default=b"", compare=False)
+    next_hash: bytes = field(default=b"", compare=False)
 
     def __post_init__(self) -> None:
-        if len(self.stream_id) != 16:
-            raise InputError("stream_id", f"is {len(self.stream_id)} bytes", "16 bytes")
+        if len(self.stream_id) != 16 or len(self.link) != HASH_SIZE:
+            raise InputError("stream_id", "an id is not 16 bytes or a link not 32",
+                             "a 16-byte stream id and a 32-byte link")
         if not 1 <= self.version <= MAX_U64 or not 0 <= self.leaf_index <= MAX_U64:
             raise InputError("version", f"{self.version}/{self.leaf_index} is out of range",
                              "a version >= 1 and a leaf index >= 0 below 2**64")
@@ -98,18 +111,54 @@ class HeadEntry:
         return str(uuid.UUID(bytes=self.stream_id))
 
     def encode(self) -> bytes:
-        """The 64 bytes hashed for this entry."""
-        return (self.stream_id + struct.pack(">QQ", self.version, self.leaf_index)
+        """The 96 bytes hashed for this entry."""
+        return (self.stream_id + self.link + struct.pack(">QQ", self.version, self.leaf_index)
                 + self.event_hash)
 
     def hash(self) -> bytes:
         """SHA-256(0x02 || entry)."""
         return hashlib.sha256(LEAF_PREFIX + self.encode()).digest()
 
-    def as_json(self) -> dict[str, Any]:
-        """The entry's JSON fields (without position and proof)."""
-        return {"case": self.case, "version": self.version, "leaf_index": self.leaf_index,
-                "event_hash": _b64(self.event_hash)}
+    def spans(self, key: bytes) -> bool:
+        """Whether ``key`` lies strictly inside this entry's link (no stream has that id);
+        needs ``next_id``."""
+        if len(self.next_id) != 16:
+            return False
+        if self.stream_id < self.next_id:
+            return self.stream_id < key < self.next_id
+        return key != self.stream_id and (key > self.stream_id or key < self.next_id)
+
+    def as_json(self, *, gap: bool = False) -> dict[str, Any]:
+        """The entry's JSON fields (without position and proof): the link, or for a gap entry
+        the link's preimage (next id and its event hash)."""
+        doc: dict[str, Any] = {"case": self.case}
+        if gap:
+            doc.update({"next": str(uuid.UUID(bytes=self.next_id)),
+                        "next_event_hash": _b64(self.next_hash)})
+        else:
+            doc["link"] = _b64(self.link)
+        doc.update({"version": self.version, "leaf_index": self.leaf_index,
+                    "event_hash": _b64(self.event_hash)})
+        return doc
+
+
+Head = tuple[bytes, int, int, bytes]
+"""A stream's head before linking: id, version, leaf index, event hash."""
+
+
+def link(heads: Sequence[Head]) -> list[HeadEntry]:
+    """The entries of ``heads`` (one per stream, in map order), each linked to the next id."""
+    ids = sorted(h[0] for h in heads)
+    if len(set(ids)) != len(ids):
+        raise InputError("heads", "name a stream twice", "one head per stream")
+    following = dict(zip(ids, ids[1:] + ids[:1], strict=True))
+    hashes = {h[0]: h[3] for h in heads}
+    out = []
+    for key, version, leaf, value in heads:
+        after = following[key]
+        out.append(HeadEntry(key, link_hash(after, hashes[after]), version, leaf, value,
+                             after, hashes[after]))
+    return out
 
 
 def map_node(left: bytes, right: bytes) -> bytes:
@@ -117,24 +166,25 @@ def map_node(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(NODE_PREFIX + left + right).digest()
 
 
-def entry_of(case: str | uuid.UUID, version: int, leaf_index: int, event_hash: bytes
-             ) -> HeadEntry:
-    """A :class:`HeadEntry` from a case id (UUID or its text, hex or hyphenated)."""
-    value = case if isinstance(case, uuid.UUID) else uuid.UUID(case)
-    return HeadEntry(value.bytes, version, leaf_index, event_hash)
+def id_bytes(case: str | uuid.UUID) -> bytes:
+    """A case id (UUID, or its text: 32 hex digits or hyphenated) as its 16 bytes."""
+    if isinstance(case, uuid.UUID):
+        return case.bytes
+    if len(case) == 32:
+        try:
+            return bytes.fromhex(case)
+        except ValueError:
+            pass
+    return uuid.UUID(case).bytes
 
 
 # ---------------------------------------------------------------------------- the tree
 def build_levels(entries: Sequence[HeadEntry]) -> list[list[bytes]]:
-    """Every node of the map over ``entries`` (sorted by id, unique), level 0 first.
+    """Every node of the map over ``entries`` (in map order), level 0 first.
 
     Level ``l + 1`` pairs level ``l`` left to right and promotes a lone last node unchanged,
     which is exactly RFC 6962's shape.
     """
-    for a, b in itertools.pairwise(entries):
-        if a.stream_id >= b.stream_id:
-            raise InputError("entries", "are not sorted by stream id without repeats",
-                             "one entry per stream, sorted by id")
     levels = [[e.hash() for e in entries]]
     while len(levels[-1]) > 1:
         below = levels[-1]
@@ -151,13 +201,14 @@ def root_of(levels: Sequence[Sequence[bytes]]) -> bytes:
 
 
 def map_root(entries: Sequence[HeadEntry]) -> bytes:
-    """The map root over ``entries`` (sorted by id)."""
+    """The map root over ``entries`` (in map order)."""
     return root_of(build_levels(entries))
 
 
 def path_positions(index: int, size: int) -> list[tuple[int, int]]:
     """The ``(level, idx)`` of the audit path of entry ``index`` in a map of ``size``,
-    leaf to root (a lone last node has no sibling at its level and adds nothing)."""
+    leaf to root, in :func:`build_levels` terms (a lone last node has no sibling at its level
+    and adds nothing)."""
     if not 0 <= index < size:
         raise InputError("index", f"{index} is not an entry of a map of {size}",
                          "0 <= index < size")
@@ -174,6 +225,41 @@ def path_positions(index: int, size: int) -> list[tuple[int, int]]:
 def audit_path(levels: Sequence[Sequence[bytes]], index: int) -> list[bytes]:
     """The audit path of entry ``index`` from in-memory levels."""
     return [levels[lvl][i] for lvl, i in path_positions(index, len(levels[0]))]
+
+
+def subtrees(lo: int, hi: int) -> list[tuple[int, int]]:
+    """The complete subtrees ``(level, idx)`` (covering ``[idx·2^level, (idx+1)·2^level)``)
+    that make up the range ``[lo, hi)`` of an RFC 6962 tree, left to right."""
+    out = []
+    start = lo
+    for level in range((hi - lo).bit_length() - 1, -1, -1):
+        if (hi - lo) >> level & 1:
+            out.append((level, start >> level))
+            start += 1 << level
+    return out
+
+
+def path_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The ``[lo, hi)`` ranges whose hashes form the audit path of ``index``, leaf to root."""
+    ranges = []
+    lo, hi = 0, size
+    while hi - lo > 1:
+        k = 1 << ((hi - lo - 1).bit_length() - 1)
+        if index < lo + k:
+            ranges.append((lo + k, hi))
+            hi = lo + k
+        else:
+            ranges.append((lo, lo + k))
+            lo = lo + k
+    return ranges[::-1]
+
+
+def fold(hashes: Sequence[bytes]) -> bytes:
+    """The hash of a range from its complete subtrees (left to right), folded right to left."""
+    value = hashes[-1]
+    for h in reversed(hashes[:-1]):
+        value = map_node(h, value)
+    return value
 
 
 def root_from_path(leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes:
@@ -225,9 +311,11 @@ def heads_of(cp: Checkpoint) -> tuple[int, bytes] | None:
 
 
 # ---------------------------------------------------------------------------- proofs
-def entry_doc(position: int, entry: HeadEntry, proof: Sequence[bytes]) -> dict[str, Any]:
+def entry_doc(position: int, entry: HeadEntry, proof: Sequence[bytes], *, gap: bool = False
+              ) -> dict[str, Any]:
     """A proven entry as JSON: position, entry fields, audit path."""
-    return {"position": position, **entry.as_json(), "proof": [_b64(h) for h in proof]}
+    return {"position": position, **entry.as_json(gap=gap),
+            "proof": [_b64(h) for h in proof]}
 
 
 def _int(doc: Mapping[str, Any], key: str, where: str) -> int:
@@ -237,23 +325,35 @@ def _int(doc: Mapping[str, Any], key: str, where: str) -> int:
     return value
 
 
-def _entry(doc: Any, where: str) -> tuple[int, HeadEntry, list[bytes]]:
+def _uuid(doc: Mapping[str, Any], key: str, where: str) -> bytes:
+    try:
+        return uuid.UUID(str(doc.get(key))).bytes
+    except ValueError:
+        raise ProofError(f"{where}: {key} {doc.get(key)!r} is not a UUID") from None
+
+
+def _entry(doc: Any, where: str, *, gap: bool) -> tuple[int, HeadEntry, list[bytes]]:
     if not isinstance(doc, Mapping):
         raise ProofError(f"{where} is not a JSON object")
-    extra = sorted(set(doc) - set(ENTRY_KEYS))
+    allowed = set(ENTRY_KEYS) - ({"link"} if gap else {"next", "next_event_hash"})
+    extra = sorted(set(doc) - allowed)
     if extra:
         raise ProofError(f"{where} has unknown fields {extra}")
-    try:
-        case = uuid.UUID(str(doc.get("case")))
-    except ValueError:
-        raise ProofError(f"{where}: case {doc.get('case')!r} is not a UUID") from None
     proof = doc.get("proof")
     if not isinstance(proof, list):
         raise ProofError(f"{where}: proof must be a list of base64 hashes")
+    next_id = next_hash = b""
+    if gap:
+        next_id = _uuid(doc, "next", where)
+        next_hash = _unb64(doc.get("next_event_hash"), f"{where}: next_event_hash")
+        link = link_hash(next_id, next_hash)
+    else:
+        link = _unb64(doc.get("link"), f"{where}: link")
     try:
-        entry = HeadEntry(case.bytes, _int(doc, "version", where),
+        entry = HeadEntry(_uuid(doc, "case", where), link, _int(doc, "version", where),
                           _int(doc, "leaf_index", where),
-                          _unb64(doc.get("event_hash"), f"{where}: event_hash"))
+                          _unb64(doc.get("event_hash"), f"{where}: event_hash"),
+                          next_id, next_hash)
     except InputError as exc:
         raise ProofError(f"{where}: {exc.field} {exc.problem}") from None
     return (_int(doc, "position", where), entry,
@@ -273,7 +373,8 @@ class ProvenHead:
 
 def verify_head_doc(doc: Any, stream: str | None = None, *,
                     checkpoint: Checkpoint) -> ProvenHead:
-    """Verify a head document (``cdlog prove head`` output; ``checkpoint`` field optional).
+    """Verify a head document (``cdlog prove head`` output; its ``checkpoint`` field is not
+    read here).
 
     ``stream`` (the name the caller wants) must be the document's; ``checkpoint`` (verified by
     the caller) binds the proof to its size and heads line: the map's size and root come from
@@ -304,45 +405,30 @@ def verify_head_doc(doc: Any, stream: str | None = None, *,
         raise ProofError(f"the head proof is for tree size {size}, {count} streams, map "
                          f"root {_b64(root)}, but the checkpoint has size "
                          f"{checkpoint.size}, {line[0]} streams, map root {_b64(line[1])}")
-    if count > size:
-        raise ProofError(f"{count} streams cannot have heads in {size} events")
-
-    def check(item: Any, where: str) -> tuple[int, HeadEntry]:
-        position, entry, proof = _entry(item, where)
-        if entry.leaf_index >= size:
-            raise ProofError(f"{where}: leaf index {entry.leaf_index} is not below tree size "
-                             f"{size}")
-        if root_from_path(entry.hash(), position, count, proof) != root:
-            raise ProofError(f"{where}: the audit path of position {position} does not lead "
-                             f"to the map root")
-        return position, entry
-
-    head = doc.get("head")
-    neighbours = doc.get("neighbours", [])
+    head, gap = doc.get("head"), doc.get("gap")
+    if head is not None and gap is not None:
+        raise ProofError("a head proof carries a head or a gap, not both")
+    if head is None and gap is None:
+        if count != 0:
+            raise ProofError(f"an absence proof without a gap entry needs an empty map, not "
+                             f"one of {count} streams")
+        return ProvenHead(name, str(target), size, None)
+    where = "head" if head is not None else "gap"
+    position, entry, proof = _entry(head if head is not None else gap, where,
+                                    gap=head is None)
+    if entry.leaf_index >= size:
+        raise ProofError(f"{where}: leaf index {entry.leaf_index} is not below tree size "
+                         f"{size}")
+    if root_from_path(entry.hash(), position, count, proof) != root:
+        raise ProofError(f"{where}: the audit path of position {position} does not lead to "
+                         "the map root")
     if head is not None:
-        if neighbours:
-            raise ProofError("a presence proof carries no neighbours")
-        _, entry = check(head, "head")
         if entry.stream_id != target.bytes:
             raise ProofError(f"the proven entry is stream {entry.case}, not {target}")
         return ProvenHead(name, str(target), size, entry)
-    if not isinstance(neighbours, list) or len(neighbours) > 2:
-        raise ProofError("neighbours must be a list of at most two entries")
-    proven = [check(n, f"neighbour {i}") for i, n in enumerate(neighbours)]
-    key = target.bytes
-    if not proven:
-        if count != 0:
-            raise ProofError(f"an absence proof without neighbours needs an empty map, not "
-                             f"one of {count} streams")
-    elif len(proven) == 2:
-        (p1, left), (p2, right) = proven
-        if p2 != p1 + 1 or not left.stream_id < key < right.stream_id:
-            raise ProofError(f"neighbours at positions {p1} and {p2} do not enclose {target}")
-    else:
-        (p, only), = proven
-        if not ((p == 0 and key < only.stream_id) or (p == count - 1 and only.stream_id < key)):
-            raise ProofError(f"the neighbour at position {p} of {count} does not show that "
-                             f"{target} is before the first or after the last stream")
+    if not entry.spans(target.bytes):
+        raise ProofError(f"the gap entry {entry.case} -> {uuid.UUID(bytes=entry.next_id)} "
+                         f"does not span {target}")
     return ProvenHead(name, str(target), size, None)
 
 
@@ -358,34 +444,34 @@ def verify_head_proof(doc: Any, log_verifier: NoteVerifier, *, stream: str | Non
     return verify_head_doc(doc, stream, checkpoint=cp), cp
 
 
-def head_doc(stream: str, tree_size: int, count: int, root: bytes,
-             found: tuple[int, HeadEntry, Sequence[bytes]] | None,
-             neighbours: Iterable[tuple[int, HeadEntry, Sequence[bytes]]] = ()
-             ) -> dict[str, Any]:
+Proven = tuple[int, HeadEntry, Sequence[bytes]]
+
+
+def head_doc(stream: str, tree_size: int, count: int, root: bytes, found: Proven | None,
+             gap: Proven | None = None) -> dict[str, Any]:
     """A head document (without ``checkpoint``)."""
-    return {"stream": stream, "case": str(stream_id(stream)),
-            "tree_size": tree_size, "heads_size": count, "heads_root": _b64(root),
+    return {"stream": stream, "case": str(stream_id(stream)), "tree_size": tree_size,
+            "heads_size": count, "heads_root": _b64(root),
             "head": None if found is None else entry_doc(*found),
-            "neighbours": [entry_doc(*n) for n in neighbours]}
+            "gap": None if gap is None else entry_doc(*gap, gap=True)}
+
+
+def gap_entry(entries: Sequence[HeadEntry], key: bytes) -> int:
+    """The position of the entry whose link spans ``key`` (not an id of ``entries``)."""
+    return next(i for i, e in enumerate(entries) if e.spans(key))
 
 
 def prove_in_memory(entries: Sequence[HeadEntry], stream: str, tree_size: int
                     ) -> dict[str, Any]:
-    """A head document from a whole map held in memory (sorted entries)."""
+    """A head document from a whole map held in memory (entries in map order)."""
     levels = build_levels(entries)
     root = root_of(levels)
     key = stream_id(stream).bytes
-    lo, hi = 0, len(entries)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if entries[mid].stream_id < key:
-            lo = mid + 1
-        else:
-            hi = mid
-    if lo < len(entries) and entries[lo].stream_id == key:
-        return head_doc(stream, tree_size, len(entries), root,
-                        (lo, entries[lo], audit_path(levels, lo)))
-    around = [p for p in (lo - 1, lo) if 0 <= p < len(entries)]
+    for i, e in enumerate(entries):
+        if e.stream_id == key:
+            return head_doc(stream, tree_size, len(entries), root, (i, e, audit_path(levels, i)))
+    if not entries:
+        return head_doc(stream, tree_size, 0, root, None)
+    i = gap_entry(entries, key)
     return head_doc(stream, tree_size, len(entries), root, None,
-                    [(p, entries[p], audit_path(levels, p)) for p in around])
-
+                    (i, entries[i], audit_path(levels, i)))

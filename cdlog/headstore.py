@@ -1,4 +1,4 @@
-"""The stream-head map in the store: kept at signing time, read by ``cdlog prove head``.
+"""The stream-head map in the store: updated at signing time, read by ``cdlog prove head``.
 
 Three tables beside the Merkle log (created by the first checkpoint that needs them, so stores
 written before the map get them without a migration):
@@ -6,21 +6,26 @@ written before the map get them without a migration):
 ``head_map(size, count, root)``
     one row: the tree size the stored map is at (the latest checkpoint's), its entry count and
     root;
-``head_entries(pos, originator_id, version, leaf_index, hash)``
-    the map's entries in order (``pos`` 0-based), one per stream;
+``head_entries(originator_id, pos, version, leaf_index, hash, next_id)``
+    one row per stream: its position in the map (the order streams first appear), its head and
+    the next stream id in id order;
 ``head_nodes(level, idx, hash)``
-    every node of the map (level 0: the entry hashes), as :func:`cdlog.heads.build_levels`.
+    every *complete* subtree of the map (level 0: the entry hashes), as ``merkle_nodes`` is for
+    the log; a proof folds the incomplete right edge from them.
 
 :func:`update_map` runs inside :func:`cdlog.checkpoints.sign_checkpoint`'s write transaction:
-it loads the stored map, checks that it still hashes to its root (and to the last checkpoint's
-heads line), applies the leaves added since, and rewrites the tables. Nothing happens when an
-event is appended. :func:`cdlog.headproofs.prove_head` reads ``O(log n)`` rows for the latest
-checkpoint, and rebuilds the map from the leaf rows for an older one.
+it reads the leaves added since the last checkpoint, updates the entries of the streams they
+touch (a new stream takes the next position and is linked in after the stream before it in id
+order), recomputes only the nodes above changed entries and stores the new root. Nothing
+happens when an event is appended. A map that is missing, or does not match the last
+checkpoint's heads line, is rebuilt from the leaf rows (and must then match it).
+:func:`cdlog.headproofs.prove_head` reads ``O(log n)`` rows for the latest checkpoint, and
+rebuilds the map from the leaf rows for an older one.
 """
 
 from __future__ import annotations
 
-import uuid
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,14 +33,21 @@ from cdlog.checkpoint import Checkpoint
 from cdlog.errors import VerificationError
 from cdlog.heads import (
     EMPTY_MAP_ROOT,
+    Head,
     HeadEntry,
-    build_levels,
+    fold,
     heads_of,
-    root_of,
+    id_bytes,
+    link,
+    link_hash,
+    map_node,
+    map_root,
+    subtrees,
 )
 from cdlog.ledger import LedgerCursor, PostgresLedgerSQL, quote_ident
 
 LOG = "<log>"
+CHUNK = 200
 
 
 @dataclass(frozen=True)
@@ -47,78 +59,94 @@ class HeadSQL:
     exists_params: tuple[str, ...]
     state: str
     entries: str
+    entries_in: str
     entry_by_id: str
     entry_below: str
-    entry_above: str
+    entry_last: str
     nodes: str
     node_values: str
     clear: tuple[str, ...]
+    clear_state: str
     insert_state: str
-    insert_entry: str
-    insert_node: str
+    upsert_entry: str
+    upsert_node: str
+    mark: str
 
 
-def _sqlite() -> HeadSQL:
-    return HeadSQL(
-        create=("CREATE TABLE IF NOT EXISTS head_map (size INTEGER NOT NULL, "
-                "count INTEGER NOT NULL, root BLOB NOT NULL)",
-                "CREATE TABLE IF NOT EXISTS head_entries (pos INTEGER PRIMARY KEY, "
-                "originator_id TEXT NOT NULL UNIQUE, version INTEGER NOT NULL, "
-                "leaf_index INTEGER NOT NULL, hash BLOB NOT NULL)",
-                "CREATE TABLE IF NOT EXISTS head_nodes (level INTEGER NOT NULL, "
-                "idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)) "
-                "WITHOUT ROWID"),
-        exists=("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN "
-                "(?, ?, ?)"),
-        exists_params=("head_map", "head_entries", "head_nodes"),
-        state="SELECT size, count, root FROM head_map",
-        entries=("SELECT pos, originator_id, version, leaf_index, hash FROM head_entries "
-                 "ORDER BY pos"),
-        entry_by_id=("SELECT pos, originator_id, version, leaf_index, hash FROM head_entries "
-                     "WHERE originator_id = ?"),
-        entry_below=("SELECT pos, originator_id, version, leaf_index, hash FROM head_entries "
-                     "WHERE originator_id < ? ORDER BY originator_id DESC LIMIT 1"),
-        entry_above=("SELECT pos, originator_id, version, leaf_index, hash FROM head_entries "
-                     "WHERE originator_id > ? ORDER BY originator_id LIMIT 1"),
-        nodes=("SELECT n.level, n.idx, n.hash FROM (VALUES {}) AS v JOIN head_nodes AS n "
-               "ON n.level = v.column1 AND n.idx = v.column2"),
-        node_values="(?, ?)",
-        clear=("DELETE FROM head_map", "DELETE FROM head_entries", "DELETE FROM head_nodes"),
-        insert_state="INSERT INTO head_map (size, count, root) VALUES (?, ?, ?)",
-        insert_entry=("INSERT INTO head_entries (pos, originator_id, version, leaf_index, hash) "
-                      "VALUES (?, ?, ?, ?, ?)"),
-        insert_node="INSERT INTO head_nodes (level, idx, hash) VALUES (?, ?, ?)")
-
+_COLUMNS = "originator_id, pos, version, leaf_index, hash, next_id, prev_id"
+_SQLITE = HeadSQL(
+    create=("CREATE TABLE IF NOT EXISTS head_map (size INTEGER NOT NULL, "
+            "count INTEGER NOT NULL, root BLOB NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS head_entries (originator_id TEXT PRIMARY KEY, "
+            "pos INTEGER NOT NULL UNIQUE, version INTEGER NOT NULL, "
+            "leaf_index INTEGER NOT NULL, hash BLOB NOT NULL, next_id TEXT NOT NULL, "
+            "prev_id TEXT NOT NULL) "
+            "WITHOUT ROWID",
+            "CREATE TABLE IF NOT EXISTS head_nodes (level INTEGER NOT NULL, "
+            "idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)) "
+            "WITHOUT ROWID"),
+    exists="SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN (?, ?, ?)",
+    exists_params=("head_map", "head_entries", "head_nodes"),
+    state="SELECT size, count, root FROM head_map",
+    entries=("SELECT originator_id, pos, version, leaf_index, hash, next_id, prev_id "
+             "FROM head_entries ORDER BY pos"),
+    entries_in=("SELECT originator_id, pos, version, leaf_index, hash, next_id, prev_id "
+                "FROM head_entries WHERE originator_id IN ({})"),
+    entry_by_id=("SELECT originator_id, pos, version, leaf_index, hash, next_id, prev_id "
+                 "FROM head_entries WHERE originator_id = ?"),
+    entry_below=("SELECT originator_id, pos, version, leaf_index, hash, next_id, prev_id "
+                 "FROM head_entries WHERE originator_id < ? ORDER BY originator_id DESC "
+                 "LIMIT 1"),
+    entry_last=("SELECT originator_id, pos, version, leaf_index, hash, next_id, prev_id "
+                "FROM head_entries ORDER BY originator_id DESC LIMIT 1"),
+    nodes=("SELECT n.level, n.idx, n.hash FROM (VALUES {}) AS v JOIN head_nodes AS n "
+           "ON n.level = v.column1 AND n.idx = v.column2"),
+    node_values="(?, ?)",
+    clear=("DELETE FROM head_map", "DELETE FROM head_entries", "DELETE FROM head_nodes"),
+    clear_state="DELETE FROM head_map",
+    insert_state="INSERT INTO head_map (size, count, root) VALUES (?, ?, ?)",
+    upsert_entry=("INSERT OR REPLACE INTO head_entries (originator_id, pos, version, "
+                  "leaf_index, hash, next_id, prev_id) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+    upsert_node="INSERT OR REPLACE INTO head_nodes (level, idx, hash) VALUES (?, ?, ?)",
+    mark="?")
 
 _PG = HeadSQL(
     create=("CREATE TABLE IF NOT EXISTS {map} (size BIGINT NOT NULL, count BIGINT NOT NULL, "
             "root BYTEA NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS {entries} (pos BIGINT PRIMARY KEY, "
-            'originator_id TEXT COLLATE "C" NOT NULL UNIQUE, version BIGINT NOT NULL, '
-            "leaf_index BIGINT NOT NULL, hash BYTEA NOT NULL)",
+            'CREATE TABLE IF NOT EXISTS {entries} (originator_id TEXT COLLATE "C" PRIMARY '
+            "KEY, pos BIGINT NOT NULL UNIQUE, version BIGINT NOT NULL, leaf_index BIGINT NOT "
+            "NULL, hash BYTEA NOT NULL, next_id TEXT NOT NULL, prev_id TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS {nodes} (level INTEGER NOT NULL, idx BIGINT NOT NULL, "
             "hash BYTEA NOT NULL, PRIMARY KEY (level, idx))"),
     exists=("SELECT (to_regclass(%s) IS NOT NULL)::int + (to_regclass(%s) IS NOT NULL)::int"
             " + (to_regclass(%s) IS NOT NULL)::int"),
     exists_params=("{map}", "{entries}", "{nodes}"),
     state="SELECT size, count, root FROM {map}",
-    entries="SELECT pos, originator_id, version, leaf_index, hash FROM {entries} ORDER BY pos",
-    entry_by_id=("SELECT pos, originator_id, version, leaf_index, hash FROM {entries} "
-                 "WHERE originator_id = %s"),
-    entry_below=("SELECT pos, originator_id, version, leaf_index, hash FROM {entries} "
-                 "WHERE originator_id < %s "
-                 "ORDER BY originator_id DESC LIMIT 1"),
-    entry_above=("SELECT pos, originator_id, version, leaf_index, hash FROM {entries} "
-                 "WHERE originator_id > %s "
-                 "ORDER BY originator_id LIMIT 1"),
+    entries=("SELECT originator_id, pos, version, leaf_index, hash, next_id, prev_id "
+             "FROM {entries} ORDER BY pos"),
+    entries_in=("SELECT originator_id, pos, version, leaf_index, hash, next_id, prev_id "
+                "FROM {entries} WHERE originator_id IN ({})"),
+    entry_by_id=("SELECT originator_id, pos, version, leaf_index, hash, next_id, prev_id "
+                 "FROM {entries} WHERE originator_id = %s"),
+    entry_below=("SELECT originator_id, pos, version, leaf_index, hash, next_id, prev_id "
+                 "FROM {entries} WHERE originator_id < %s ORDER BY originator_id DESC "
+                 "LIMIT 1"),
+    entry_last=("SELECT originator_id, pos, version, leaf_index, hash, next_id, prev_id "
+                "FROM {entries} ORDER BY originator_id DESC LIMIT 1"),
     nodes=("SELECT n.level, n.idx, n.hash FROM (VALUES {}) AS v (level, idx) "
            "JOIN {nodes} AS n ON n.level = v.level AND n.idx = v.idx"),
     node_values="(%s::integer, %s::bigint)",
     clear=("DELETE FROM {map}", "DELETE FROM {entries}", "DELETE FROM {nodes}"),
+    clear_state="DELETE FROM {map}",
     insert_state="INSERT INTO {map} (size, count, root) VALUES (%s, %s, %s)",
-    insert_entry=("INSERT INTO {entries} (pos, originator_id, version, leaf_index, hash) "
-                  "VALUES (%s, %s, %s, %s, %s)"),
-    insert_node="INSERT INTO {nodes} (level, idx, hash) VALUES (%s, %s, %s)")
+    upsert_entry=("INSERT INTO {entries} (originator_id, pos, version, leaf_index, hash, "
+                  "next_id, prev_id) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT "
+                  "(originator_id) DO UPDATE SET pos = excluded.pos, version = "
+                  "excluded.version, leaf_index = excluded.leaf_index, hash = excluded.hash, "
+                  "next_id = excluded.next_id, prev_id = excluded.prev_id"),
+    upsert_node=("INSERT INTO {nodes} (level, idx, hash) VALUES (%s, %s, %s) ON CONFLICT "
+                 "(level, idx) DO UPDATE SET hash = excluded.hash"),
+    mark="%s")
 
 
 def _postgres(sql: PostgresLedgerSQL) -> HeadSQL:
@@ -141,9 +169,6 @@ def _postgres(sql: PostgresLedgerSQL) -> HeadSQL:
     return HeadSQL(**values)
 
 
-_SQLITE = _sqlite()
-
-
 def head_sql(led: LedgerCursor) -> HeadSQL:
     """The head-table statements for ``led``'s dialect."""
     return _postgres(led.sql) if isinstance(led.sql, PostgresLedgerSQL) else _SQLITE
@@ -156,6 +181,39 @@ class MapState:
     size: int
     count: int
     root: bytes
+
+
+@dataclass
+class Row:
+    """One stored entry: the stream's position and head, and its neighbours in id order."""
+
+    key: bytes
+    pos: int
+    version: int
+    leaf_index: int
+    hash: bytes
+    next_id: bytes
+    prev_id: bytes
+
+    def entry(self, next_hash: bytes) -> HeadEntry:
+        """The map entry, given the event hash of the next stream."""
+        return HeadEntry(self.key, link_hash(self.next_id, next_hash), self.version,
+                         self.leaf_index, self.hash, self.next_id, next_hash)
+
+
+def _row(values: Any) -> Row | None:
+    try:
+        originator_id, pos, version, leaf_index, value, next_id, prev_id = values
+        row = Row(id_bytes(str(originator_id)), int(pos), int(version), int(leaf_index),
+                  bytes(value), id_bytes(str(next_id)), id_bytes(str(prev_id)))
+    except (ValueError, TypeError, VerificationError):
+        return None
+    return row if len(row.hash) == 32 and row.version >= 1 else None
+
+
+def _damaged() -> VerificationError:
+    return VerificationError.at(LOG, None, "checkpoint", "the stored stream-head map "
+                                "(head_entries, head_nodes) is damaged; run `cdlog verify`")
 
 
 class HeadTables:
@@ -172,8 +230,13 @@ class HeadTables:
         """Whether the three tables exist (a store older than the map has none)."""
         return int(self._all(self.sql.exists, self.sql.exists_params)[0][0]) == 3
 
+    def create(self) -> None:
+        """Create the tables (write transactions only)."""
+        for statement in self.sql.create:
+            self.led._c.execute(statement)
+
     def state(self) -> MapState | None:
-        """The stored map's state, or None (no map stored, or the table is damaged)."""
+        """The stored map's state, or None (no map stored, or the row is damaged)."""
         rows = self._all(self.sql.state)
         if len(rows) != 1:
             return None
@@ -182,75 +245,103 @@ class HeadTables:
             return None
         return MapState(size, count, bytes(root))
 
-    def entries(self) -> list[HeadEntry] | None:
-        """Every stored entry in order; None when the rows are not a valid map."""
-        out: list[HeadEntry] = []
-        for pos, *rest in self._all(self.sql.entries):
-            entry = _entry(rest)
-            if pos != len(out) or entry is None:
-                return None
-            out.append(entry)
-        return out
-
-    def _row(self, statement: str, hex_id: str) -> tuple[int, HeadEntry] | None:
-        rows = self._all(statement, (hex_id,))
+    def _one(self, statement: str, params: tuple[Any, ...] = ()) -> Row | None:
+        rows = self._all(statement, params)
         if not rows:
             return None
-        entry = _entry(rows[0][1:])
-        if entry is None:
-            raise VerificationError.at(LOG, None, "checkpoint", "head_entries holds a damaged "
-                                       "row; run `cdlog verify`")
-        return int(rows[0][0]), entry
+        row = _row(rows[0])
+        if row is None:
+            raise _damaged()
+        return row
 
-    def lookup(self, case: uuid.UUID) -> tuple[tuple[int, HeadEntry] | None,
-                                               list[tuple[int, HeadEntry]]]:
-        """The entry of ``case``, or the entries around where it would be."""
-        found = self._row(self.sql.entry_by_id, case.hex)
-        if found is not None:
-            return found, []
-        around = [self._row(self.sql.entry_below, case.hex),
-                  self._row(self.sql.entry_above, case.hex)]
-        return None, [a for a in around if a is not None]
+    def by_id(self, key: bytes) -> Row | None:
+        """The stored entry of stream id ``key``."""
+        return self._one(self.sql.entry_by_id, (key.hex(),))
+
+    def spanning(self, key: bytes) -> Row | None:
+        """The stored entry whose link spans ``key``: the largest id below it, else the
+        largest id of all (the link that wraps around)."""
+        return self._one(self.sql.entry_below, (key.hex(),)) or self._one(self.sql.entry_last)
+
+    def by_ids(self, keys: list[bytes]) -> dict[bytes, Row]:
+        """The stored entries of ``keys`` (those that exist)."""
+        out: dict[bytes, Row] = {}
+        for start in range(0, len(keys), CHUNK):
+            chunk = keys[start:start + CHUNK]
+            statement = self.sql.entries_in.format(", ".join([self.sql.mark] * len(chunk)))
+            for values in self._all(statement, tuple(k.hex() for k in chunk)):
+                row = _row(values)
+                if row is None:
+                    raise _damaged()
+                out[row.key] = row
+        return out
 
     def nodes(self, positions: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        """The stored nodes at ``positions``."""
-        if not positions:
-            return {}
-        statement = self.sql.nodes.format(", ".join([self.sql.node_values] * len(positions)))
-        params = tuple(v for p in positions for v in p)
-        return {(int(r[0]), int(r[1])): bytes(r[2]) for r in self._all(statement, params)}
+        """The stored nodes at ``positions`` (those that exist)."""
+        out: dict[tuple[int, int], bytes] = {}
+        for start in range(0, len(positions), CHUNK):
+            chunk = positions[start:start + CHUNK]
+            statement = self.sql.nodes.format(", ".join([self.sql.node_values] * len(chunk)))
+            params = tuple(v for p in chunk for v in p)
+            out.update({(int(r[0]), int(r[1])): bytes(r[2]) for r in self._all(statement,
+                                                                                params)})
+        return out
 
-    def write(self, size: int, entries: list[HeadEntry], levels: list[list[bytes]]) -> None:
-        """Replace the stored map with ``entries`` (and their ``levels``) at ``size``."""
-        c = self.led._c
-        for statement in self.sql.create:
-            c.execute(statement)
+    def entry_of(self, row: Row, known: dict[bytes, Row] | None = None) -> HeadEntry:
+        """The map entry of a stored row (its link needs the next row's event hash)."""
+        after = (known or {}).get(row.next_id) or self.by_id(row.next_id)
+        if after is None:
+            raise _damaged()
+        return row.entry(after.hash)
+
+    # ------------------------------------------------------------ writes
+    def write_entries(self, rows: list[Row]) -> None:
+        """Insert or replace entries."""
+        if rows:
+            self.led._c.executemany(self.sql.upsert_entry, [
+                (r.key.hex(), r.pos, r.version, r.leaf_index, r.hash, r.next_id.hex(),
+                 r.prev_id.hex()) for r in rows])
+
+    def write_nodes(self, nodes: dict[tuple[int, int], bytes]) -> None:
+        """Insert or replace nodes."""
+        if nodes:
+            self.led._c.executemany(self.sql.upsert_node,
+                                    [(lvl, idx, h) for (lvl, idx), h in nodes.items()])
+
+    def set_state(self, state: MapState) -> None:
+        """Replace the head_map row."""
+        self.led._c.execute(self.sql.clear_state)
+        self.led._c.execute(self.sql.insert_state, (state.size, state.count, state.root))
+
+    def replace_all(self, size: int, entries: list[HeadEntry]) -> MapState:
+        """Replace the whole stored map with ``entries`` (in map order) at ``size``."""
         for statement in self.sql.clear:
-            c.execute(statement)
-        c.execute(self.sql.insert_state, (size, len(entries), root_of(levels)))
-        if entries:
-            c.executemany(self.sql.insert_entry,
-                          [(i, uuid.UUID(bytes=e.stream_id).hex, e.version, e.leaf_index,
-                            e.event_hash) for i, e in enumerate(entries)])
-            c.executemany(self.sql.insert_node, [(level, idx, h)
-                                                 for level, row in enumerate(levels)
-                                                 for idx, h in enumerate(row)])
+            self.led._c.execute(statement)
+        before = {e.next_id: e.stream_id for e in entries}
+        self.write_entries([Row(e.stream_id, i, e.version, e.leaf_index, e.event_hash,
+                                e.next_id, before[e.stream_id]) for i, e in enumerate(entries)])
+        nodes = {(0, i): e.hash() for i, e in enumerate(entries)}
+        level, width = 0, len(entries)
+        while width >= 2:
+            for j in range(width // 2):
+                nodes[(level + 1, j)] = map_node(nodes[(level, 2 * j)],
+                                                 nodes[(level, 2 * j + 1)])
+            level, width = level + 1, width // 2
+        self.write_nodes(nodes)
+        state = MapState(size, len(entries), _root(nodes, len(entries)))
+        self.set_state(state)
+        return state
 
 
-def _entry(row: Any) -> HeadEntry | None:
-    try:
-        hex_id, version, leaf_index, value = row
-        return HeadEntry(uuid.UUID(str(hex_id)).bytes, int(version), int(leaf_index),
-                         bytes(value))
-    except (ValueError, TypeError, VerificationError):
-        return None
+def _root(nodes: dict[tuple[int, int], bytes], count: int) -> bytes:
+    """The map root of ``count`` entries from its complete subtrees."""
+    return fold([nodes[p] for p in subtrees(0, count)]) if count else EMPTY_MAP_ROOT
 
 
-def entries_at(led: LedgerCursor, size: int, start: int = 0,
-               base: dict[bytes, HeadEntry] | None = None) -> list[HeadEntry]:
-    """The map's entries at tree ``size``: ``base`` (the heads at ``start``) updated with the
-    leaf rows ``start..size-1`` and their stored leaf hashes."""
-    heads = dict(base or {})
+def heads_between(led: LedgerCursor, start: int, size: int) -> dict[bytes, Head]:
+    """Each stream's newest event among leaves ``start..size-1``, in the order the streams
+    first appear there, from the leaf rows and their stored leaf hashes."""
+    heads: dict[bytes, Head] = {}
     index = start
     while index < size:
         page = [leaf for leaf in led.leaves(index) if leaf.leaf_index < size]
@@ -262,43 +353,116 @@ def entries_at(led: LedgerCursor, size: int, start: int = 0,
             if leaf.leaf_index != index or index not in hashes:
                 raise VerificationError.at(LOG, None, "merkle", f"leaf {index} is missing "
                                            "from the stored tree; run `cdlog verify`")
-            key = uuid.UUID(leaf.originator_id).bytes
-            heads[key] = HeadEntry(key, leaf.originator_version, index, hashes[index])
+            key = id_bytes(leaf.originator_id)
+            heads[key] = (key, leaf.originator_version, index, hashes[index])
             index += 1
-    return [heads[k] for k in sorted(heads)]
+    return heads
+
+
+def entries_at(led: LedgerCursor, size: int) -> list[HeadEntry]:
+    """The map's entries at tree ``size``, rebuilt from the leaf rows (``O(size)``)."""
+    return link(list(heads_between(led, 0, size).values()))
+
+
+def _link_in(tables: HeadTables, new: list[bytes], rows: dict[bytes, Row]) -> None:
+    """Link each new stream id (rows in ``rows``, positions set) into the id-order cycle
+    after the stored stream before it; ``rows`` gains every row whose neighbours change."""
+    groups: dict[bytes, list[bytes]] = {}
+    for key in new:
+        pred = tables.spanning(key)
+        if pred is None:
+            raise _damaged()
+        rows.setdefault(pred.key, pred)
+        groups.setdefault(pred.key, []).append(key)
+    for pred_id, keys in groups.items():
+        pred = rows[pred_id]
+        keys.sort(key=lambda k: (k < pred_id, k))  # the ids after it, then past the wrap
+        old_next = pred.next_id
+        chain = [pred_id, *keys, old_next]
+        for here, after in itertools.pairwise(chain):
+            rows[here].next_id = after
+            if after != old_next:
+                rows[after].prev_id = here
+        if old_next not in rows:
+            found = tables.by_id(old_next)
+            if found is None:
+                raise _damaged()
+            rows[old_next] = found
+        rows[old_next].prev_id = keys[-1]
+
+
+def _update_nodes(tables: HeadTables, leaves: dict[int, bytes], count: int) -> bytes:
+    """Rewrite the complete subtrees above the changed entry hashes ``leaves`` (by
+    position); return the new root."""
+    nodes = {(0, pos): h for pos, h in leaves.items()}
+    current = set(leaves)
+    level = 0
+    while current:
+        parents = {i >> 1 for i in current if ((i >> 1) + 1) << (level + 1) <= count}
+        wanted = [(level, c) for j in parents for c in (2 * j, 2 * j + 1)
+                  if (level, c) not in nodes]
+        nodes.update(tables.nodes(wanted))
+        for j in parents:
+            left, right = nodes.get((level, 2 * j)), nodes.get((level, 2 * j + 1))
+            if left is None or right is None:
+                raise _damaged()
+            nodes[(level + 1, j)] = map_node(left, right)
+        current, level = parents, level + 1
+    tables.write_nodes(nodes)
+    edge = [p for p in subtrees(0, count) if p not in nodes]
+    nodes.update(tables.nodes(edge))
+    if any(p not in nodes for p in subtrees(0, count)):
+        raise _damaged()
+    return _root(nodes, count)
 
 
 def update_map(led: LedgerCursor, size: int, last: Checkpoint | None) -> tuple[int, bytes]:
     """Compute, store and return ``(count, root)`` of the map at ``size`` (signing time).
 
-    Starts from the stored map when it is at the last checkpoint's size and still hashes to its
-    root and to that checkpoint's heads line; otherwise from the leaf rows. Raises
-    VerificationError (check ``checkpoint``) when the map rebuilt from the leaves contradicts
-    the last checkpoint's heads line.
+    Starts from the stored map when it is at the last checkpoint's size and its state matches
+    that checkpoint's heads line; otherwise from the leaf rows. Raises VerificationError
+    (check ``checkpoint``) when the map rebuilt from the leaves contradicts the last
+    checkpoint's heads line.
     """
     tables = HeadTables(led)
+    tables.create()
     signed = heads_of(last) if last is not None else None
-    base: dict[bytes, HeadEntry] | None = None
-    start = 0
-    if last is not None and tables.exist():
-        state = tables.state()
-        stored = tables.entries() if state is not None and state.size == last.size else None
-        if state is not None and stored is not None and len(stored) == state.count:
-            levels = build_levels(stored)
-            if root_of(levels) == state.root and (signed is None
-                                                  or signed == (state.count, state.root)):
-                base, start = {e.stream_id: e for e in stored}, last.size
-    if last is not None and signed is not None and base is None:
-        again = entries_at(led, last.size)
-        if (len(again), root_of(build_levels(again))) != signed:
-            raise VerificationError.at(LOG, None, "checkpoint", "refusing to sign: the stream "
-                                       f"heads rebuilt from the leaves differ from the map of "
-                                       f"the last checkpoint (size {last.size})")
-        base, start = {e.stream_id: e for e in again}, last.size
-    entries = entries_at(led, size, start, base)
-    levels = build_levels(entries)
-    tables.write(size, entries, levels)
-    return len(entries), root_of(levels)
-
-
-__all__ = ["EMPTY_MAP_ROOT", "HeadTables", "MapState", "entries_at", "update_map"]
+    state = tables.state()
+    if (last is None or state is None or state.size != last.size or state.count == 0
+            or (signed is not None and signed != (state.count, state.root))):
+        if last is not None and signed is not None:
+            again = entries_at(led, last.size)
+            if (len(again), map_root(again)) != signed:
+                raise VerificationError.at(LOG, None, "checkpoint", "refusing to sign: the "
+                                           "stream heads rebuilt from the leaves differ from "
+                                           "the map of the last checkpoint (size "
+                                           f"{last.size})")
+        new_state = tables.replace_all(size, entries_at(led, size))
+        return new_state.count, new_state.root
+    delta = heads_between(led, state.size, size)
+    if not delta:
+        tables.set_state(MapState(size, state.count, state.root))
+        return state.count, state.root
+    rows = tables.by_ids(list(delta))  # every row whose stored columns change
+    new = [key for key in delta if key not in rows]
+    for pos, key in enumerate(new, start=state.count):
+        rows[key] = Row(key, pos, 1, 0, b"", key, key)
+    for key, (_, version, leaf_index, value) in delta.items():
+        row = rows[key]
+        row.version, row.leaf_index, row.hash = version, leaf_index, value
+    if new:
+        _link_in(tables, new, rows)
+    count = state.count + len(new)
+    # entries to rehash: the changed ones and those whose link names a changed head
+    rehash = set(delta) | {rows[key].prev_id for key in delta} | {
+        k for k in rows if k not in delta}
+    missing = [k for k in rehash | {rows[k].next_id for k in rehash if k in rows}
+               if k not in rows]
+    known = {**tables.by_ids(missing), **rows}
+    if any(k not in known for k in rehash):
+        raise _damaged()
+    tables.write_entries(list(rows.values()))
+    leaves = {known[k].pos: tables.entry_of(known[k], known).hash() for k in rehash}
+    root = _update_nodes(tables, leaves, count)
+    tables.set_state(MapState(size, count, root))
+    return count, root

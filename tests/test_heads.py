@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from cdlog.heads import (
     build_levels,
     heads_line,
     heads_of,
+    link,
     map_root,
     prove_in_memory,
     root_of,
@@ -60,12 +62,13 @@ def signed_map(entries: list[HeadEntry], size: int = 10_000) -> Checkpoint:
 
 
 def entries_for(names: list[str]) -> list[HeadEntry]:
-    """One entry per stream name, with versions and hashes derived from the name."""
-    out = []
-    for i, name in enumerate(sorted(set(names))):
+    """One linked entry per stream name (in the order given, as streams first appear), with
+    versions and hashes derived from the name."""
+    heads = []
+    for i, name in enumerate(dict.fromkeys(names)):
         digest = leaf_hash(name.encode())
-        out.append(HeadEntry(stream_id(name).bytes, 1 + digest[0], i, digest))
-    return sorted(out)
+        heads.append((stream_id(name).bytes, 1 + digest[0], i, digest))
+    return link(heads)
 
 
 names = st.lists(st.text(alphabet="abcdefgh:-0123", min_size=1, max_size=6), max_size=40,
@@ -89,10 +92,15 @@ def test_every_stream_proves_its_head_and_every_other_its_absence(present: list[
     proven = verify_head_doc(doc, probe, checkpoint=cp)
     assert (proven.head is None) == (probe not in present)
     if probe not in present:
-        ids = [e.stream_id for e in entries]
-        key = stream_id(probe).bytes
-        inside = bool(ids) and ids[0] < key < ids[-1]
-        assert len(doc["neighbours"]) == (2 if inside else min(1, len(ids)))
+        gap = doc["gap"]
+        assert (gap is None) == (not present)
+        if gap is not None:  # the gap entry links the ids just below and above the probe
+            ids = sorted(e.stream_id for e in entries)
+            key = stream_id(probe).bytes
+            below = [i for i in ids if i < key]
+            above = [i for i in ids if i > key]
+            assert uuid.UUID(gap["case"]).bytes == (below or ids)[-1]
+            assert uuid.UUID(gap["next"]).bytes == (above or ids)[0]
         for name in present:  # an absence proof cannot deny a stream the map holds
             with pytest.raises(ProofError):
                 verify_head_doc(dict(doc, stream=name, case=str(stream_id(name))),
@@ -101,11 +109,18 @@ def test_every_stream_proves_its_head_and_every_other_its_absence(present: list[
 
 def _mutations(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every single-field change of a head document that must be rejected."""
-    items = [("head", doc["head"])] if doc["head"] else [
-        (f"neighbours/{i}", n) for i, n in enumerate(doc["neighbours"])]
+    items = [("head", doc["head"])] if doc["head"] else (
+        [("gap", doc["gap"])] if doc["gap"] else [])
     for where, item in items:
         for key in ("position", "version", "leaf_index"):
             yield f"{where}.{key}", _set(doc, where, dict(item, **{key: item[key] + 1}))
+        if where == "gap":
+            yield f"{where}.next", _set(doc, where, dict(item, next=str(uuid.UUID(
+                int=uuid.UUID(item["next"]).int ^ 1))))
+            yield f"{where}.next_event_hash", _set(doc, where, dict(
+                item, next_event_hash=_flip(item["next_event_hash"])))
+        else:
+            yield f"{where}.link", _set(doc, where, dict(item, link=_flip(item["link"])))
         yield f"{where}.event_hash", _set(doc, where, dict(item, event_hash=_flip(
             item["event_hash"])))
         for i in range(len(item["proof"])):
@@ -116,19 +131,15 @@ def _mutations(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
             yield f"{where}.proof short", _set(doc, where, dict(item, proof=item["proof"][:-1]))
     yield "heads_root", dict(doc, heads_root=_flip(doc["heads_root"]))
     yield "heads_size", dict(doc, heads_size=doc["heads_size"] + 1)
-    if doc["neighbours"]:
-        yield "neighbour dropped", dict(doc, neighbours=doc["neighbours"][:-1])
-        if len(doc["neighbours"]) == 2:
-            yield "neighbours swapped", dict(doc, neighbours=doc["neighbours"][::-1])
+    if doc["gap"]:
+        yield "gap dropped", dict(doc, gap=None)
+        yield "gap as head", dict(doc, gap=None, head=doc["gap"])
+    if doc["head"]:
+        yield "head as gap", dict(doc, head=None, gap=doc["head"])
 
 
 def _set(doc: dict[str, Any], where: str, item: dict[str, Any]) -> dict[str, Any]:
-    if where == "head":
-        return dict(doc, head=item)
-    i = int(where.split("/")[1])
-    neighbours = list(doc["neighbours"])
-    neighbours[i] = item
-    return dict(doc, neighbours=neighbours)
+    return dict(doc, **{where: item})
 
 
 def _flip(value: str) -> str:
@@ -162,7 +173,7 @@ def test_map_hashing_is_domain_separated_and_shaped_as_rfc6962() -> None:
     entries = entries_for([f"s{i}" for i in range(11)])
     assert map_root([]) == EMPTY_MAP_ROOT == hashlib.sha256(b"").digest()
     assert entries[0].hash() == hashlib.sha256(b"\x02" + entries[0].encode()).digest()
-    assert len(entries[0].encode()) == 64
+    assert len(entries[0].encode()) == 96
 
     def mth(items: list[HeadEntry]) -> bytes:
         if len(items) == 1:
@@ -521,7 +532,6 @@ def test_store_verification_rebuilds_the_map_for_every_checkpoint(grown: Log, li
     checkpoint, and the log refuses to sign after it."""
     from cdlog.audit import audit_tree
     from cdlog.errors import VerificationError
-    from cdlog.heads import HeadEntry as Entry
     from cdlog.headstore import entries_at
 
     world = grown.world
@@ -532,12 +542,14 @@ def test_store_verification_rebuilds_the_map_for_every_checkpoint(grown: Log, li
     case_key = stream_id(grown.case).bytes
     if lie == "older head":
         previous = prove_head(world.log, grown.case)["head"]
-        entries = [Entry(e.stream_id, previous["version"], previous["leaf_index"],
+        entries = link([(e.stream_id, previous["version"], previous["leaf_index"],
                          base64.b64decode(previous["event_hash"]))
-                   if e.stream_id == case_key else e for e in entries]
+                        if e.stream_id == case_key else
+                        (e.stream_id, e.version, e.leaf_index, e.event_hash) for e in entries])
         line: str | None = heads_line(len(entries), map_root(entries))
     elif lie == "fewer streams":
-        entries = [e for e in entries if e.stream_id != case_key]
+        entries = link([(e.stream_id, e.version, e.leaf_index, e.event_hash)
+                        for e in entries if e.stream_id != case_key])
         line = heads_line(len(entries), map_root(entries))
     else:
         line = None
@@ -595,3 +607,57 @@ def test_the_witness_refuses_heads_that_do_not_move_forward(grown: Log, tmp_path
     if proof is not None:  # the honest checkpoint is still cosigned
         assert new_count == count + 1
         witness.add_checkpoint(honest.text, verifier, proof)
+
+
+# ---------------------------------------------------------------------------- incremental map
+@settings(deadline=None, max_examples=30)
+@given(st.lists(st.lists(st.integers(0, 40), min_size=0, max_size=25), min_size=1,
+                max_size=6))
+def test_the_map_updated_at_each_checkpoint_is_the_map_rebuilt_from_the_leaves(
+        batches: list[list[int]]) -> None:
+    """Leaves of random streams (new ones linked in anywhere in id order, at the wrap too)
+    added between checkpoints: the incrementally updated map has the root of the map rebuilt
+    from scratch, and its stored proofs are the rebuilt proofs, for every stream and for
+    absent ones."""
+    import hashlib
+    import sqlite3
+    import tempfile
+
+    from cdlog.application import CaseLog
+    from cdlog.checkpoints import StoredCheckpoint
+    from cdlog.headproofs import head_proof
+    from cdlog.headstore import entries_at, update_map
+    from cdlog.ledger import write_ledger
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "map.db"
+        log = CaseLog(f"sqlite:///{path}")
+        try:
+            versions: dict[int, int] = {}
+            size = 0
+            last: Checkpoint | None = None
+            for batch in batches:
+                conn = sqlite3.connect(path)
+                for s in batch:
+                    versions[s] = versions.get(s, 0) + 1
+                    conn.execute("INSERT INTO merkle_leaves VALUES (?, ?, ?, ?)",
+                                 (size, size + 1, stream_id(f"case:S{s}").hex, versions[s]))
+                    conn.execute("INSERT INTO merkle_nodes VALUES (0, ?, ?)",
+                                 (size, hashlib.sha256(b"%d" % size).digest()))
+                    size += 1
+                conn.commit()
+                conn.close()
+                with write_ledger(log) as led:
+                    count, root = update_map(led, size, last)
+                    rebuilt = entries_at(led, size)
+                assert (count, root) == (len(rebuilt), map_root(rebuilt))
+                last = Checkpoint(log.log_id, size, EMPTY_MAP_ROOT, (heads_line(count, root),))
+            stored = StoredCheckpoint(last, "", "") if last else None
+            assert stored is not None
+            with read_ledger(log) as led:
+                for s in [*versions, 41, 42]:
+                    name = f"case:S{s}"
+                    assert head_proof(led, name, stored) == prove_in_memory(rebuilt, name,
+                                                                           size)
+        finally:
+            log.close()

@@ -17,9 +17,9 @@ import nacl.signing
 
 from cdlog.checkpoint import Checkpoint, sign_checkpoint
 from cdlog.heads import (
-    HeadEntry,
     build_levels,
     heads_line,
+    link,
     prove_in_memory,
     root_of,
     verify_head_doc,
@@ -42,16 +42,16 @@ def _b64(raw: bytes) -> str:
 
 def build_vectors() -> dict[str, Any]:
     """The vector document, from fixed inputs."""
-    entries = sorted(HeadEntry(stream_id(name).bytes, version, leaf,
-                               hashlib.sha256(b"\x00" + f"event {name} v{version}".encode()
-                                              ).digest())
-                     for name, version, leaf in STREAMS)
+    # map order is the order streams first appear; here, the order of STREAMS
+    entries = link([(stream_id(name).bytes, version, leaf,
+                     hashlib.sha256(b"\x00" + f"event {name} v{version}".encode()).digest())
+                    for name, version, leaf in STREAMS])
     names = {stream_id(name).bytes: name for name, _, _ in STREAMS}
     levels = build_levels(entries)
     line = heads_line(len(entries), root_of(levels))
     signer = NoteSigner(LOG_SEED, ORIGIN)
     note = sign_checkpoint(Checkpoint(ORIGIN, TREE_SIZE, TREE_ROOT, (line,)), signer)
-    first, last = entries[0].stream_id, entries[-1].stream_id
+    first, last = min(e.stream_id for e in entries), max(e.stream_id for e in entries)
     candidates = [f"case:OP-2006-{n:04d}" for n in range(2, 200)]
 
     def pick(test: Any) -> str:
@@ -68,10 +68,14 @@ def build_vectors() -> dict[str, Any]:
         "present, version set back": dict(present, head=dict(present["head"], version=6)),
         "present, other event hash": dict(present, head=dict(
             present["head"], event_hash=_b64(hashlib.sha256(b"other").digest()))),
-        "absent, a neighbour left out": dict(inside, neighbours=inside["neighbours"][:1]),
-        "absent, neighbours not adjacent": dict(inside, neighbours=[
-            dict(inside["neighbours"][0], position=inside["neighbours"][0]["position"] - 1),
-            inside["neighbours"][1]]),
+        "absent, the gap entry left out": dict(inside, gap=None),
+        "absent, the gap entry's link moved past the probe": dict(inside, gap=dict(
+            inside["gap"], next=proofs["absent, inside"]["case"])),
+        "present, the link changed": dict(present, head=dict(
+            present["head"], link=_b64(hashlib.sha256(b"other").digest()))),
+        "absent, another entry as the gap": dict(inside, gap=next(
+            prove_in_memory(entries, n, TREE_SIZE)["head"] for n, _, _ in STREAMS
+            if str(stream_id(n)) != inside["gap"]["case"])),
         "present, another stream's entry": dict(
             present, stream=probes["absent, inside"],
             case=str(stream_id(probes["absent, inside"]))),
@@ -81,7 +85,9 @@ def build_vectors() -> dict[str, Any]:
                        "is the example key of §7 (seed 00..1f): never use it.",
         "origin": ORIGIN,
         "log_vkey": signer.vkey,
-        "entries": [{"stream": names[e.stream_id], "case": e.case, "version": e.version,
+        "entries": [{"stream": names[e.stream_id], "case": e.case,
+                     "next": str(uuid.UUID(bytes=e.next_id)), "link": _b64(e.link),
+                     "version": e.version,
                      "leaf_index": e.leaf_index, "event_hash": _b64(e.event_hash),
                      "encoded_hex": e.encode().hex(), "entry_hash": _b64(e.hash())}
                     for e in entries],
@@ -160,42 +166,51 @@ def check(doc: dict[str, Any], count: int, root: bytes) -> bool:
         return False
 
     def proven(item: dict[str, Any]) -> bool:
-        entry = (uuid.UUID(item["case"]).bytes + struct.pack(">QQ", item["version"],
-                                                             item["leaf_index"])
+        if "link" in item:
+            link = base64.b64decode(item["link"])
+        else:
+            link = h(b"\x04", uuid.UUID(item["next"]).bytes,
+                     base64.b64decode(item["next_event_hash"]))
+        entry = (uuid.UUID(item["case"]).bytes + link
+                 + struct.pack(">QQ", item["version"], item["leaf_index"])
                  + base64.b64decode(item["event_hash"]))
         path = [base64.b64decode(p) for p in item["proof"]]
         return fold(h(b"\x02", entry), item["position"], count, path) == root
 
     if doc["head"] is not None:
-        return doc["head"]["case"] == str(target) and proven(doc["head"])
-    items = doc["neighbours"]
-    if not all(proven(n) for n in items):
+        return (doc["gap"] is None and doc["head"]["case"] == str(target)
+                and proven(doc["head"]))
+    gap = doc["gap"]
+    if gap is None:
+        return count == 0
+    if "next" not in gap or "link" in gap:  # a gap entry shows its link's preimage
         return False
-    ids = [uuid.UUID(n["case"]).bytes for n in items]
-    key = target.bytes
-    if len(items) == 2:
-        return (items[1]["position"] == items[0]["position"] + 1
-                and ids[0] < key < ids[1])
-    if len(items) == 1:
-        p = items[0]["position"]
-        return (p == 0 and key < ids[0]) or (p == count - 1 and ids[0] < key)
-    return count == 0
+    here, after, key = (uuid.UUID(gap["case"]).bytes, uuid.UUID(gap["next"]).bytes,
+                        target.bytes)
+    spans = here < key < after if here < after else key != here and (key > here
+                                                                      or key < after)
+    return spans and proven(gap)
 
 
 def test_vectors_verify_independently() -> None:
     """hashlib and libsodium alone: entries, map root, the signed heads line, the proofs."""
     doc = json.loads(VECTORS.read_text(encoding="utf-8"))
     leaves = []
-    previous = b""
+    ids = sorted(uuid.UUID(e["case"]).bytes for e in doc["entries"])
+    following = dict(zip(ids, ids[1:] + ids[:1], strict=True))  # a cycle in id order
+    event_hash = {uuid.UUID(e["case"]).bytes: base64.b64decode(e["event_hash"])
+                  for e in doc["entries"]}
     for e in doc["entries"]:
         case = uuid.uuid5(uuid.UUID("6f1c3a2e-3c1b-5b7e-9a51-1e0c0d1a7c05"), e["stream"])
         assert e["case"] == str(case)
-        encoded = (case.bytes + struct.pack(">QQ", e["version"], e["leaf_index"])
-                   + base64.b64decode(e["event_hash"]))
+        after = following[case.bytes]
+        assert uuid.UUID(e["next"]).bytes == after
+        link = h(b"\x04", after, event_hash[after])
+        assert _b64(link) == e["link"]
+        encoded = (case.bytes + link + struct.pack(">QQ", e["version"], e["leaf_index"])
+                   + event_hash[case.bytes])
         assert encoded.hex() == e["encoded_hex"]
-        assert len(encoded) == 64
-        assert previous < case.bytes  # sorted by id, no repeats
-        previous = case.bytes
+        assert len(encoded) == 96
         leaves.append(h(b"\x02", encoded))
         assert _b64(leaves[-1]) == e["entry_hash"]
     root = mth(leaves)
