@@ -421,6 +421,10 @@ class CaseLog(CaseCommands):
         when = recorded or self.clock()
         if when.tzinfo is None:
             raise InputError("recorded", "has no UTC offset", "a timezone-aware time")
+        if recorded is None:  # the log clock never goes back (docs/SPEC.md §4, log clock)
+            floor = [t for t in (current.state.last_recorded, ctx.registry.clock)
+                     if t is not None]
+            when = max([when, *floor])
         version = current.state.version + 1
         first = stream not in pending.streams  # this stream's first event in the command
         if first and pending.bases.setdefault(stream, current.state.version) != version - 1:

@@ -39,7 +39,7 @@ from cdlog.note import CosignatureSigner, NoteSigner, generate_cosigner, sign_no
 from cdlog.persistence import SealedRecord
 from cdlog.proofs import prove_consistency
 from cdlog.scenario import Replayer
-from cdlog.sealing import SealedEvent, seal, stream_id
+from cdlog.sealing import SealedEvent, parse, seal, stream_id
 from cdlog.verify import verify_store
 from cdlog.witness import Witness
 
@@ -380,3 +380,75 @@ def test_consistency_from_a_size_the_bundle_cannot_prove(pinned: Pinned,
     assert refused.exit_code == 2, refused.output
     assert "--consistency-from" in refused.output
     assert not out.exists()
+
+
+# ------------------------------------------------------------ 5: the log clock and key clock
+def test_the_log_clock_never_goes_back(tmp_path: Path) -> None:
+    """A clock stepped back (NTP, a restored VM) made the next command fail on its own
+    stream, and let `recorded` go back across streams; the log now keeps its clock."""
+    world = build_world(f"sqlite:///{tmp_path}/w.db")
+    now = [world.t(60)]
+    world.log.clock = lambda: now[0]
+    stream = world.log.open_case("OP-CLK-1", port="5201", signer=world.signers["cbpo"],
+                                 at=world.t(0))
+    now[0] = world.t(30)  # the clock steps back half an hour
+    back = world.log.record(stream, "ConveyanceArrived", {"refs": {"container": "EXMU0000101"}},
+                            signer=world.signers["cbpo"], at=world.t(10))
+    assert back.envelope["recorded"] == format_time(world.t(60))
+    keys = world.log.certify_officer(world.roots["CBP"], world.officers["shadow"],
+                                     Ed25519Signer.generate().public_key,
+                                     not_before=world.t(0), not_after=world.t(10_000),
+                                     at=world.t(120))
+    assert keys.certificate.not_after == world.t(10_000)
+    other = world.log.open_case("OP-CLK-2", port="5201", signer=world.signers["cbpo"],
+                                at=world.t(20))
+    first = verify_store(world.log)
+    assert first.ok, first.failures
+    sealed = [s for s in _sealed_events(world) if s.stream == other]
+    assert sealed[0].envelope["recorded"] == format_time(world.t(120))
+
+
+def _sealed_events(world: World) -> list[SealedEvent]:
+    """Every event of the world's log, in log order."""
+    rows = world.log.app.recorder.select_notifications(start=1, limit=10_000)
+    return [parse(r.state) for r in rows]
+
+
+def test_an_expired_key_cannot_sign_with_a_backdated_recorded_time(tmp_path: Path) -> None:
+    """Key validity was judged on the event's own `recorded`, which its writer chooses: a key
+    that expired could still sign an event dated inside its window. Once the log's key clock
+    (the latest trust event) has passed the key's not_after, it signs nothing more."""
+    world = build_world(f"sqlite:///{tmp_path}/w.db")
+    brief = Ed25519Signer.generate()
+    world.log.certify_officer(world.roots["CBP"], world.officers["shadow"], brief.public_key,
+                              not_before=world.t(-60), not_after=world.t(24 * 60),
+                              at=world.t(-60))
+    stream = world.open_case("OP-EXP-1")
+    world.rec(stream, "ConveyanceArrived", {"refs": {"container": "EXMU0000101"}},
+              by="cbpo", at=5)
+    world.log.certify_officer(world.roots["CBP"], world.officers["pd"],  # two days later
+                              Ed25519Signer.generate().public_key, not_before=world.t(0),
+                              not_after=world.t(10_000), at=world.t(2 * 24 * 60))
+    backdated = world.t(12 * 60)  # inside the brief key's window, after it expired for the log
+    with pytest.raises(InputError, match="key clock"):
+        world.log.record(stream, "ExaminationReferred", {"reason": "x-ray"}, signer=brief,
+                         at=backdated, recorded=backdated)
+    template = _sealed_events(world)[-2]  # the conveyance, by cbpo
+    assert template.type == "ConveyanceArrived"
+    env = dict(template.envelope)
+    actor = forged_party(world, "shadow")
+    actor["key"] = brief.key_id
+    env.update(version=template.version + 1, prev=template.hash_hex, actor=actor,
+               type="ExaminationReferred", payload={"reason": "x-ray"},
+               occurred={"at": format_time(backdated)}, recorded=format_time(backdated))
+    sneaked = seal(env, [brief])
+    world.log.app.save_records((SealedRecord(sneaked),))
+    signer = create_log_key(world.log, b"pw")
+    sign_checkpoint(world.log, signer)
+    export_bundle(world.log, tmp_path / "bundle", [stream])
+    for report in (verify_store(world.log),
+                   verify_bundle(tmp_path / "bundle", log_vkey=signer.verifier().vkey)):
+        assert [(f.case, f.version, f.check) for f in report.failures] == [
+            (sneaked.case, sneaked.version, "key")]
+        assert f"key {brief.key_id} of " in report.failures[0].detail
+        assert "key clock had already reached" in report.failures[0].detail

@@ -15,6 +15,10 @@ sign an event at a given position and recorded time:
 * a key certified at position ``c`` may sign at positions ``>= c``;
 * a key revoked at position ``r`` may sign at positions ``<= r`` and not after;
 * the event's recorded time must lie within the certificate's [not_before, not_after];
+* the *key clock* (:attr:`KeyRegistry.clock`, the latest ``recorded`` of the trust events
+  before the event) must not be past ``not_after``: once a key event was recorded after a
+  key expired, that key signs nothing more, whatever time a later event claims, so a
+  backdated ``recorded`` cannot bring an expired key back (docs/SPEC.md §4);
 * a root key may sign only the events of its own agency's trust stream.
 """
 
@@ -28,6 +32,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from cdlog.domain.values import Frozen, Officer, Text
+from cdlog.errors import CdlogError as CdlogErrorBase
 from cdlog.errors import Failure, InputError, NotFoundError, VerificationError
 from cdlog.keys.certificate import KeyId, SignedCertificate, verify_certificate
 from cdlog.keys.signer import signature_is_valid
@@ -160,6 +165,8 @@ class KeyRegistry:
         self._certificates: list[SignedCertificate] = []
         self._last_position: int | None = None
         self._applied: dict[int, bytes] = {}  # position -> hash of the trust event applied
+        self.clock: datetime | None = None
+        """The key clock: the latest ``recorded`` time of the trust events applied."""
 
     # ------------------------------------------------------------------ applying events
 
@@ -229,6 +236,18 @@ class KeyRegistry:
                               f"(expected one of {sorted(TRUST_EVENT_TYPES)})")
         self._last_position = position
         self._applied[position] = event.hash
+        self._advance_clock(event)
+
+    def _advance_clock(self, event: SealedEvent) -> None:
+        """Move the key clock to the event's recorded time if that is later."""
+        from cdlog.canonical import parse_time  # noqa: PLC0415
+
+        try:
+            recorded = parse_time(str(event.envelope["recorded"]), "recorded")
+        except (CdlogErrorBase, KeyError, TypeError, ValueError):
+            return  # a malformed time is reported by the event's own checks
+        if self.clock is None or recorded > self.clock:
+            self.clock = recorded
 
     def copy(self) -> KeyRegistry:
         """Return an independent copy (e.g. to try an uncommitted trust event on)."""
@@ -241,6 +260,7 @@ class KeyRegistry:
         other._certificates = list(self._certificates)
         other._last_position = self._last_position
         other._applied = dict(self._applied)
+        other.clock = self.clock
         return other
 
     def _apply_root(self, event: SealedEvent, position: int, agency: str, actor: str,
@@ -435,6 +455,11 @@ class KeyRegistry:
             raise fail(f"key {key_id} of {record.subject.label} is valid from "
                        f"{cert.not_before.isoformat()} to {cert.not_after.isoformat()}, "
                        f"not at {at.isoformat()}")
+        if self.clock is not None and self.clock > cert.not_after:
+            raise fail(f"key {key_id} of {record.subject.label} expired at "
+                       f"{cert.not_after.isoformat()}, and the log's key clock had already "
+                       f"reached {self.clock.isoformat()} (a trust event recorded then): an "
+                       f"event recorded {at.isoformat()} cannot bring it back")
         return record.subject
 
     def public_key(self, key_id: str) -> bytes:

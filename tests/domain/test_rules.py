@@ -747,7 +747,7 @@ def test_revoked_signer_refused_naming_the_signer(world: World) -> None:
     stream = world.open_case()
     world.rec(stream, "ConveyanceArrived", {}, by="cbpo", at=5)
     key_id = world.signers["cbpo"].key_id
-    world.log.revoke_key(world.roots["CBP"], "CBP", key_id, "lost")
+    world.log.revoke_key(world.roots["CBP"], "CBP", key_id, "lost", at=world.t(5))
     before = snapshot(world, stream)
     with pytest.raises(InputError) as info:
         world.rec(stream, "ExaminationReferred", {"reason": "x"}, by="cbpo", at=6)
@@ -761,7 +761,7 @@ def test_revoked_cosigner_refused(world: World) -> None:
     """A revoked co-signer's key is refused like the actor's."""
     stream = stage(world, "notified")
     key_id = world.signers["oi_gs"].key_id
-    world.log.revoke_key(world.roots["ICE"], "ICE", key_id, "lost")
+    world.log.revoke_key(world.roots["ICE"], "ICE", key_id, "lost", at=world.t(39))
     before = snapshot(world, stream)
     with pytest.raises(InputError) as info:
         world.rec(stream, "CaseAccepted", ACCEPT, by="oi_duty", cosign=("oi_gs",), at=40)
