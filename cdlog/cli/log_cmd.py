@@ -141,7 +141,7 @@ def prove_head_cmd(env: Env, case: str, size: int | None) -> None:
     """Prove the head (newest version) of CASE at a signed checkpoint, or its absence.
 
     CASE is a stream name (`case:…`, `trust:…`), reference, OI case number or id. A stream the
-    log does not hold gets a proof of absence (the two map entries around it). Check the
+    log does not hold gets a proof of absence (the map entry whose link spans it). Check the
     printed proof offline with `cdlog check-proof`.
     """
     with env.open(readonly=True) as log:
