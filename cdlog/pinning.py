@@ -127,3 +127,31 @@ def check_saved_checkpoints(saved: Sequence[tuple[str, str]], verifier: NoteVeri
                  f"{exc.failures[0].detail}")
     return out
 
+
+
+def uncosigned_witnesses(notes: Sequence[str], verifier: NoteVerifier | None,
+                         witnesses: Sequence[CosignatureVerifier]) -> list[Failure]:
+    """Store verification with ``--witness-key``: one failure (at ``<log>``) per witness
+    with no valid cosignature on any of the stored checkpoint ``notes`` (their text with
+    the stored cosignature lines). Every stored checkpoint is compared with the rebuilt
+    tree, so a witness that cosigned one vouches for a prefix of this log."""
+    out: list[Failure] = []
+    for witness in witnesses:
+        if verifier is None:
+            out.append(Failure("<log>", None, "checkpoint", f"the cosignature of witness "
+                               f"{witness.vkey} cannot be checked without the log's key "
+                               "(give --log-key)"))
+            continue
+        found = False
+        for note in notes:
+            try:
+                found = bool(open_checkpoint(note, verifier, verifier.name, [witness])[1])
+            except VerificationError:
+                found = False
+            if found:
+                break
+        if not found:
+            out.append(Failure("<log>", None, "checkpoint", f"no stored checkpoint carries a "
+                               f"valid cosignature by witness {witness.vkey}, which "
+                               "--witness-key requires"))
+    return out

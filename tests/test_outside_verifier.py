@@ -452,3 +452,16 @@ def test_an_expired_key_cannot_sign_with_a_backdated_recorded_time(tmp_path: Pat
             (sneaked.case, sneaked.version, "key")]
         assert f"key {brief.key_id} of " in report.failures[0].detail
         assert "key clock had already reached" in report.failures[0].detail
+
+
+def test_witness_key_with_the_store(pinned: Pinned) -> None:
+    """`verify --witness-key` on the store was silently ignored: now a named witness must
+    have cosigned a stored checkpoint."""
+    wkey = pinned.witness.verifier().vkey
+    ok = pinned("verify", "--witness-key", wkey)
+    assert ok.exit_code == 0, ok.output
+    other = generate_cosigner("court.example/witness").verifier().vkey
+    bad = pinned("verify", "--witness-key", wkey, "--witness-key", other)
+    assert bad.exit_code == 1, bad.output
+    assert f"no stored checkpoint carries a valid cosignature by witness {other}" in bad.output
+    assert f"witness {wkey}" not in bad.output

@@ -30,7 +30,8 @@ from cdlog.verify import Report
               help="The log's checkpoint verifier key (default: the trust file's, else the "
                    "log's key file / the bundle's own).")
 @click.option("--witness-key", "witness_keys", multiple=True, metavar="VKEY",
-              help="A witness whose cosignature on a bundle's checkpoint to verify.")
+              help="A witness that must have cosigned the bundle's checkpoint (or, for the "
+                   "store, a stored checkpoint); repeatable.")
 @click.option("--checkpoint", "saved", multiple=True,
               type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="A signed checkpoint saved earlier: the store (or the --bundle's "
@@ -75,6 +76,20 @@ def verify(env: Env, as_json: bool, trust: Path | None, bundle: Path | None,
         total = log.max_position()
         report = _run(log, roots, total, show=sys.stderr.isatty() and not as_json,
                       log_vkey=log_vkey, known=known)
+        if witnesses:  # each named witness must have cosigned a stored checkpoint
+            from cdlog.audit import stored_log_verifier  # noqa: PLC0415
+            from cdlog.checkpoints import list_checkpoints  # noqa: PLC0415
+            from cdlog.errors import VerificationError  # noqa: PLC0415
+            from cdlog.note import NoteVerifier  # noqa: PLC0415
+            from cdlog.pinning import uncosigned_witnesses  # noqa: PLC0415
+
+            verifier = (NoteVerifier.from_vkey(log_vkey) if log_vkey
+                        else stored_log_verifier(log))
+            try:
+                notes = [cp.text for cp in list_checkpoints(log)]
+            except VerificationError:  # a damaged checkpoint row: the audit reports it
+                notes = []
+            report.failures.extend(uncosigned_witnesses(notes, verifier, witnesses))
     _output(report, as_json)
 
 
