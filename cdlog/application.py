@@ -744,31 +744,31 @@ class CaseLog(CaseCommands):
     # ------------------------------------------------------------ restricted data
     def read_restricted(self, record: str, *, reader: Signer, purpose: str,
                         case_no: str | None = None, fields: Sequence[str] | None = None,
-                        version: int | None = None, at: datetime | None = None
-                        ) -> RestrictedRead:
+                        version: int | None = None) -> RestrictedRead:
         """Serve restricted values of ``record`` (a stream, e.g. ``pnr:K-1``) to ``reader``
         when entitled, recording ``RestrictedValuesRead`` in the transaction that serves
         them; a refusal is recorded and raises :class:`~cdlog.errors.AccessRefusedError`.
         Returns a :class:`cdlog.restricted.access.RestrictedRead`. The owner's KEK must be
-        unlocked in :attr:`vault_keys`."""
+        unlocked in :attr:`vault_keys`. The read happens now, by the log's clock: it cannot
+        be dated back (to before an authorisation expired)."""
         from cdlog.restricted.access import read_restricted  # noqa: PLC0415
 
         return read_restricted(self, record, reader=reader, purpose=purpose, case_no=case_no,
-                               fields=fields, version=version, at=at)
+                               fields=fields, version=version)
 
     def erase_restricted(self, record: str, *, signer: Signer, reason: str,
                          order_ref: str | None = None, fields: Sequence[str] | None = None,
-                         version: int | None = None, at: datetime | None = None
-                         ) -> SealedEvent:
+                         version: int | None = None) -> SealedEvent:
         """Destroy vaulted values of ``record`` and record ``RestrictedValuesErased`` in one
-        transaction (see :mod:`cdlog.restricted.erase`); every proof still verifies."""
+        transaction, now by the log's clock (see :mod:`cdlog.restricted.erase`); every proof
+        still verifies."""
         from cdlog.restricted.erase import erase_restricted  # noqa: PLC0415
 
         if reason not in ("retention_ended", "legal_order"):
             raise InputError("reason", f"{reason!r} is no erasure reason",
                              "retention_ended or legal_order")
         return erase_restricted(self, record, signer=signer, reason=reason,  # type: ignore[arg-type]
-                                order_ref=order_ref, fields=fields, version=version, at=at)
+                                order_ref=order_ref, fields=fields, version=version)
 
     def restricted_status(self, record: str | None = None) -> list[VaultEntry]:
         """The vault's rows (no secret) of ``record``'s events, or of the whole log, as

@@ -182,22 +182,35 @@ def _refuse_read(log: CaseLog, cls: RestrictedClass, record: str, version: int,
                       recorded=when)
 
 
+def read_time(log: CaseLog, stream: str) -> datetime:
+    """When a read or an erasure happens: now, by the log's clock, never before what the log
+    has already shown (the stream's last recorded time, the key clock). There is no way to
+    give another time: a read dated back would be judged against an authorisation that has
+    expired since, an erasure dated forward against a retention not yet ended."""
+    when = log.clock()
+    if when.tzinfo is None:
+        raise InputError("clock", "the log's clock gave a time without UTC offset",
+                         "a timezone-aware clock")
+    floor = [t for t in (log.state(stream).last_recorded,
+                         getattr(log.context.registry, "clock", None)) if t is not None]
+    return max([when, *floor])
+
+
 def read_restricted(log: CaseLog, record: str, *, reader: Signer, purpose: str,
                     case_no: str | None = None, fields: Sequence[str] | None = None,
-                    version: int | None = None, at: datetime | None = None) -> RestrictedRead:
-    """Serve restricted values of ``record`` to ``reader`` if entitled; see the module."""
+                    version: int | None = None) -> RestrictedRead:
+    """Serve restricted values of ``record`` to ``reader`` if entitled, now (the log's
+    clock); see the module."""
     if log.in_batch:
         raise InputError("read_restricted", "called inside an open batch",
                          "a read on its own (it is served when its access event commits)")
-    when = at or log.clock()
-    if when.tzinfo is None:
-        raise InputError("at", "has no UTC offset", "a timezone-aware time")
     if not purpose or not purpose.strip():
         raise InputError("purpose", "is empty", "why the values are read")
     record = log.resolve(record)
     event = holding_event(log, record, version)
     cls = class_of_event(event.type)
     assert cls is not None  # holding_event found commitments
+    when = read_time(log, access_stream(cls, log.clock()))
     signed = commitments_of(event)
     rows = rows_of(log, event)
     wanted = list(fields) if fields else [f for f in signed if f in rows and

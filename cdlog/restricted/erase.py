@@ -18,7 +18,7 @@ implements ``destroy``), or when the KEK itself is destroyed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Literal
 
 from eventsourcing.sqlite import SQLiteApplicationRecorder
@@ -27,7 +27,7 @@ from cdlog.canonical import parse_time
 from cdlog.domain import events as ev
 from cdlog.errors import InputError, RuleViolationError
 from cdlog.logging import get_logger
-from cdlog.restricted.access import holding_event, rows_of
+from cdlog.restricted.access import holding_event, read_time, rows_of
 from cdlog.restricted.classes import class_of_event, commitments_of
 from cdlog.sealing import SealedEvent, stream_id
 
@@ -50,16 +50,17 @@ def received_day(event: SealedEvent) -> date:
 
 def erase_restricted(log: CaseLog, record: str, *, signer: Signer, reason: Reason,
                      order_ref: str | None = None, fields: Sequence[str] | None = None,
-                     version: int | None = None, at: datetime | None = None) -> SealedEvent:
+                     version: int | None = None) -> SealedEvent:
     """Destroy the vaulted values of ``fields`` (default: every held one) of ``record``'s
     event ``version`` (default: the one holding restricted fields); return the erasure event.
 
+    It happens now, by the log's clock (:func:`~cdlog.restricted.access.read_time`).
     ``retention_ended`` is refused before the class's retention end (a placeholder period);
     ``legal_order`` needs ``order_ref``. Only the owner agency may erase (a rule, checked again
     by ``cdlog verify``). Inside an open batch it joins the batch.
     """
-    when = at or log.clock()
     record = log.resolve(record)
+    when = read_time(log, record)
     event = holding_event(log, record, version)
     cls = class_of_event(event.type)
     assert cls is not None

@@ -4,6 +4,7 @@ the path tests/conftest.py sets up, because test folders are not packages."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from cdlog.restricted.vault import X25519KeyWrapper
@@ -12,9 +13,16 @@ from cdlog.sealing import SealedEvent
 if TYPE_CHECKING:
     from conftest import RawStore, World
 
+    from cdlog.application import CaseLog
+
 VALUES: dict[str, Any] = {"locator": "ABC123",
                           "passenger": {"name": "DOE/JANE", "dob": "1970-01-01"},
                           "itinerary": ["FRA", "MIA"], "contact": "+49 30 000000"}
+
+
+def now(log: CaseLog, when: datetime) -> None:
+    """Set ``log``'s clock to ``when``: reads and erasures happen at the log's clock."""
+    log.clock = lambda: when
 
 
 def load_kek(world: World) -> X25519KeyWrapper:

@@ -20,6 +20,7 @@ from restricted_kit import (
     events_of_type,
     ingest,
     load_kek,
+    now,
     vault_rows,
     vault_table,
 )
@@ -51,8 +52,8 @@ def test_owner_reads_and_the_read_is_an_event(pworld: World) -> None:
     """CBP reads every vaulted field; the RestrictedValuesRead names reader, fields, record."""
     w = pworld
     ingest(w, "K-1")
-    got = w.log.read_restricted("pnr:K-1", reader=w.signers["pnr"], purpose="targeting",
-                                at=w.t(5))
+    now(w.log, w.t(5))
+    got = w.log.read_restricted("pnr:K-1", reader=w.signers["pnr"], purpose="targeting")
     assert got.values == VALUES
     assert got.event.type == "RestrictedValuesRead"
     assert got.event.stream == "pnr-access:2006-03"
@@ -69,8 +70,9 @@ def test_third_party_reads_under_its_authorisation(pworld: World) -> None:
     w = pworld
     ingest(w, "K-1")
     auth = authorise(w, "K-1")
+    now(w.log, w.t(5))
     got = w.log.read_restricted("pnr:K-1", reader=w.signers["oi_ca"], purpose="case",
-                                case_no=CASE, fields=["itinerary"], at=w.t(5))
+                                case_no=CASE, fields=["itinerary"])
     assert got.values == {"itinerary": VALUES["itinerary"]}
     assert got.event.payload["authorisation_version"] == auth.version
     assert got.event.payload["case_no"] == CASE
@@ -86,9 +88,10 @@ def test_refused_reads_are_recorded(pworld: World, reader: str, case_no: str | N
     """A third party without authorisation gets nothing; the refusal is an event."""
     w = pworld
     ingest(w, "K-1")
+    now(w.log, w.t(5))
     with pytest.raises(AccessRefusedError, match=why) as err:
         w.log.read_restricted("pnr:K-1", reader=w.signers[reader], purpose="curious",
-                              case_no=case_no, at=w.t(5))
+                              case_no=case_no)
     assert "ABC123" not in str(err.value)
     refused = events_of_type(w, "RestrictedReadRefused")
     assert len(refused) == 1
@@ -114,8 +117,9 @@ def test_a_locked_kek_refuses_before_anything_is_written(world: World) -> None:
     w.log.vault_keys.add(X25519KeyWrapper.generate("CBP").public_only())
     ingest(w, "K-1")
     before = w.log.max_position()
+    now(w.log, w.t(5))
     with pytest.raises(KeyStoreError, match="not unlocked"):
-        w.log.read_restricted("pnr:K-1", reader=w.signers["pnr"], purpose="x", at=w.t(5))
+        w.log.read_restricted("pnr:K-1", reader=w.signers["pnr"], purpose="x")
     assert w.log.max_position() == before
 
 
@@ -134,8 +138,9 @@ def test_a_read_is_served_only_if_its_event_commits(pworld: World,
             raise RuntimeError("the transaction fails after the read")
 
     monkeypatch.setattr(VaultOps, "apply", apply_then_fail)
+    now(w.log, w.t(5))
     with pytest.raises(RuntimeError, match="after the read"):
-        w.log.read_restricted("pnr:K-1", reader=w.signers["pnr"], purpose="x", at=w.t(5))
+        w.log.read_restricted("pnr:K-1", reader=w.signers["pnr"], purpose="x")
     assert w.log.max_position() == before
     assert events_of_type(w, "RestrictedValuesRead") == []
 
@@ -151,8 +156,9 @@ def test_a_value_not_matching_its_commitment_is_refused(pworld: World, raw: RawS
     raw.execute((f"UPDATE {vault_table(raw)} SET wrapped_key = ?, nonce = ?, ciphertext = ? "
                  "WHERE field = ?", (forged.wrapped_key, forged.nonce, forged.ciphertext,
                                      "locator")))
+    now(w.log, w.t(5))
     with pytest.raises(VerificationError) as err:
-        w.log.read_restricted("pnr:K-1", reader=w.signers["pnr"], purpose="x", at=w.t(5))
+        w.log.read_restricted("pnr:K-1", reader=w.signers["pnr"], purpose="x")
     failure = err.value.failures[0]
     assert (failure.case, failure.version, failure.check) == (event.case, 1, "vault")
     assert "'locator'" in failure.detail
@@ -160,8 +166,9 @@ def test_a_value_not_matching_its_commitment_is_refused(pworld: World, raw: RawS
     assert events_of_type(w, "RestrictedValuesRead") == []
     assert len(events_of_type(w, "RestrictedReadRefused")) == 1
     # the other fields still read
+    now(w.log, w.t(6))
     got = w.log.read_restricted("pnr:K-1", reader=w.signers["pnr"], purpose="x",
-                                fields=["contact"], at=w.t(6))
+                                fields=["contact"])
     assert got.values == {"contact": VALUES["contact"]}
 
 
@@ -205,8 +212,9 @@ def test_no_plaintext_without_a_prior_unexpired_authorisation(
     reads = len(events_of_type(w, "RestrictedValuesRead"))
     refusals = len(events_of_type(w, "RestrictedReadRefused"))
     try:
+        now(w.log, w.t(read_at))
         got = w.log.read_restricted(f"pnr:{key}", reader=w.signers[reader],
-                                    purpose="property", case_no=CASE, at=w.t(read_at))
+                                    purpose="property", case_no=CASE)
     except AccessRefusedError:
         assert not entitled, (reader, auth, gap, valid)
         assert len(events_of_type(w, "RestrictedReadRefused")) == refusals + 1
@@ -229,3 +237,23 @@ def test_vault_rows_hold_no_plaintext(pworld: World, raw: RawStore) -> None:
     dump = repr(rows) + repr(raw.rows("SELECT state FROM {events}"))
     for secret in ("ABC123", "DOE/JANE", "+49 30 000000"):
         assert secret not in dump
+
+
+def test_a_read_cannot_be_dated_back_past_an_expiry(pworld: World) -> None:
+    """Reads happen at the log's clock, never before what the log has shown: after ICE's
+    authorisation expired and a read was refused, a clock stepped back to before the expiry
+    still cannot get the values (the read is judged at the access stream's last time)."""
+    w = pworld
+    ingest(w, "K-1")
+    authorise(w, "K-1", expires="2006-03-15")
+    now(w.log, w.t(3 * DAY))
+    with pytest.raises(AccessRefusedError, match="expired"):
+        w.log.read_restricted("pnr:K-1", reader=w.signers["oi_ca"], purpose="late",
+                              case_no=CASE)
+    now(w.log, w.t(5))  # a clock stepped back, to inside the authorisation
+    with pytest.raises(AccessRefusedError, match="expired"):
+        w.log.read_restricted("pnr:K-1", reader=w.signers["oi_ca"], purpose="late",
+                              case_no=CASE)
+    refused = events_of_type(w, "RestrictedReadRefused")
+    assert [e.envelope["recorded"] for e in refused][-1] == refused[0].envelope["recorded"]
+    assert events_of_type(w, "RestrictedValuesRead") == []

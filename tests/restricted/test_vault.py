@@ -17,7 +17,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from restricted_kit import VALUES, events_of_type, ingest, load_kek, vault_rows, vault_table
+from restricted_kit import VALUES, events_of_type, ingest, load_kek, now, vault_rows, vault_table
 
 from cdlog.application import CaseLog
 from cdlog.bundle import export_bundle, verify_bundle
@@ -131,8 +131,9 @@ def test_a_caller_typed_commitment_still_records_but_cannot_be_read(pworld: Worl
                                            "key_id": "K-1",
                                            "pnr_locator_commitment": "sha256:" + "a" * 64},
           by="pnr", at=0)
+    now(w.log, w.t(5))
     with pytest.raises(AccessRefusedError, match="no value in the vault"):
-        w.log.read_restricted("pnr:K-1", reader=w.signers["pnr"], purpose="x", at=w.t(5))
+        w.log.read_restricted("pnr:K-1", reader=w.signers["pnr"], purpose="x")
     assert verify_vault(w.log) == []
 
 
@@ -146,13 +147,15 @@ def test_the_kek_file_wraps_without_and_unwraps_with_its_passphrase(world: World
     assert path.stat().st_mode & 0o777 == 0o600
     assert "correct horse" not in path.read_text()
     ingest(w, "K-1")  # the log's own ring read the file's public header
+    now(w.log, w.t(5))
     with pytest.raises(KeyStoreError, match="not unlocked"):
-        w.log.read_restricted("pnr:K-1", reader=w.signers["pnr"], purpose="x", at=w.t(5))
+        w.log.read_restricted("pnr:K-1", reader=w.signers["pnr"], purpose="x")
     with pytest.raises(KeyStoreError) as err:
         w.log.vault_keys.unlock("CBP", b"wrong horse")
     assert "horse" not in str(err.value)
     assert w.log.vault_keys.unlock("CBP", b"correct horse").key_id == created.key_id
-    got = w.log.read_restricted("pnr:K-1", reader=w.signers["pnr"], purpose="x", at=w.t(6))
+    now(w.log, w.t(6))
+    got = w.log.read_restricted("pnr:K-1", reader=w.signers["pnr"], purpose="x")
     assert got.values == VALUES
     with pytest.raises(KeyStoreError, match="never overwritten"):
         ring.create("CBP", b"another")
@@ -172,8 +175,9 @@ def test_scenario_steps_are_vaulted(store_url: str, scenarios_dir: Path) -> None
         event = log.events(step["stream"])[0]
         assert set(event.payload["commitments"]) == {"locator", "itinerary"}
         read_at = parse_time(str(step["t"]).replace("Z", "+00:00")) + timedelta(days=30)
+        now(log, read_at)
         got = log.read_restricted(step["stream"], reader=result.signers["cbp_pnr"],
-                                  purpose="scenario", at=read_at)
+                                  purpose="scenario")
         assert got.values == {"locator": "ABC123", "itinerary": ["FRA", "MIA"]}
         assert verify_store(log).ok
         assert verify_vault(log, log.vault_keys) == []
@@ -191,9 +195,10 @@ def test_erasure_keeps_every_proof_and_the_value_is_gone(pworld: World, raw: Raw
     signer = create_log_key(w.log, b"pw")
     sign_checkpoint(w.log, signer)
     before = raw.rows("SELECT {nid}, state FROM {events} ORDER BY {nid}")
+    now(w.log, w.t(10))
     erased = w.log.erase_restricted("pnr:K-1", signer=w.signers["pnr_sup"],
                                     reason="legal_order", order_ref="ORDER-1",
-                                    fields=["locator", "passenger"], at=w.t(10))
+                                    fields=["locator", "passenger"])
     assert erased.stream == "pnr:K-1"
     assert erased.payload["fields"] == ["locator", "passenger"]
     after = raw.rows("SELECT {nid}, state FROM {events} ORDER BY {nid}")
@@ -214,9 +219,10 @@ def test_erasure_keeps_every_proof_and_the_value_is_gone(pworld: World, raw: Raw
                       log_vkey=signer.vkey)
     export_bundle(w.log, tmp_path / "bundle")
     assert verify_bundle(tmp_path / "bundle", trust).ok
+    now(w.log, w.t(11))
     with pytest.raises(AccessRefusedError, match="erased"):
         w.log.read_restricted("pnr:K-1", reader=w.signers["pnr"], purpose="x",
-                              fields=["locator"], at=w.t(11))
+                              fields=["locator"])
     assert events_of_type(w, "RestrictedReadRefused")[-1].payload["fields"] == ["locator"]
     with read_vault(w.log) as vault:
         row = next(r for r in vault.all() if r.field == "locator")
@@ -224,7 +230,8 @@ def test_erasure_keeps_every_proof_and_the_value_is_gone(pworld: World, raw: Raw
         open_value(w.log.log_id, row, kek)
     dump = repr(raw.rows(f"SELECT * FROM {vault_table(raw)}"))
     assert "ABC123" not in dump
-    got = w.log.read_restricted("pnr:K-1", reader=w.signers["pnr"], purpose="x", at=w.t(12))
+    now(w.log, w.t(12))
+    got = w.log.read_restricted("pnr:K-1", reader=w.signers["pnr"], purpose="x")
     assert got.values == {"itinerary": VALUES["itinerary"], "contact": VALUES["contact"]}
 
 
@@ -235,22 +242,25 @@ def test_retention_and_ownership_are_checked(pworld: World, raw: RawStore) -> No
     w = pworld
     ingest(w, "K-1")
     rows = vault_rows(raw)
+    now(w.log, w.t(MONTH))
     with pytest.raises(RuleViolationError, match="retention"):
         w.log.erase_restricted("pnr:K-1", signer=w.signers["pnr_sup"],
-                               reason="retention_ended", at=w.t(MONTH))
+                               reason="retention_ended")
+    now(w.log, w.t(10))
     with pytest.raises(RuleViolationError, match="CBP owns"):
         w.log.erase_restricted("pnr:K-1", signer=w.signers["oi_ca"], reason="legal_order",
-                               order_ref="X", at=w.t(10))
+                               order_ref="X")
+    now(w.log, w.t(10))
     with pytest.raises(InputError, match="order_ref"):
-        w.log.erase_restricted("pnr:K-1", signer=w.signers["pnr_sup"], reason="legal_order",
-                               at=w.t(10))
+        w.log.erase_restricted("pnr:K-1", signer=w.signers["pnr_sup"], reason="legal_order")
     assert vault_rows(raw) == rows
-    w.log.erase_restricted("pnr:K-1", signer=w.signers["pnr_sup"], reason="retention_ended",
-                           at=w.t(43 * MONTH))
+    now(w.log, w.t(43 * MONTH))
+    w.log.erase_restricted("pnr:K-1", signer=w.signers["pnr_sup"], reason="retention_ended")
     assert all(r[8] is None for r in vault_rows(raw))
+    now(w.log, w.t(44 * MONTH))
     with pytest.raises(InputError, match="no held value"):
         w.log.erase_restricted("pnr:K-1", signer=w.signers["pnr_sup"],
-                               reason="retention_ended", at=w.t(44 * MONTH))
+                               reason="retention_ended")
     assert verify_store(w.log).ok
 
 
@@ -265,18 +275,21 @@ def test_after_any_erasure_verify_passes_and_no_api_returns_the_value(
     n = len(w.log.streams("pnr"))
     key, base = f"K-{n}", n * 60
     ingest(w, key, at=base)
+    now(w.log, w.t(base + 1))
     w.log.erase_restricted(f"pnr:{key}", signer=w.signers["pnr_sup"], reason="legal_order",
-                           order_ref=f"ORDER-{n}", fields=sorted(erase), at=w.t(base + 1))
+                           order_ref=f"ORDER-{n}", fields=sorted(erase))
     assert verify_store(w.log).ok
     assert verify_vault(w.log, w.log.vault_keys) == []
     for name in sorted(VALUES):
         if name in erase:
+            now(w.log, w.t(base + 2))
             with pytest.raises(AccessRefusedError, match="erased"):
                 w.log.read_restricted(f"pnr:{key}", reader=w.signers["pnr"], purpose="x",
-                                      fields=[name], at=w.t(base + 2))
+                                      fields=[name])
         else:
+            now(w.log, w.t(base + 2))
             got = w.log.read_restricted(f"pnr:{key}", reader=w.signers["pnr"], purpose="x",
-                                        fields=[name], at=w.t(base + 2))
+                                        fields=[name])
             assert got.values == {name: VALUES[name]}
     with read_vault(w.log) as vault:
         rows = [r for r in vault.all() if r.field in erase and r.erased]
@@ -332,8 +345,9 @@ def test_old_backups_are_safe_only_when_the_data_keys_were_kept_apart(
     ingest(w, "K-1")
     with read_vault(w.log) as vault:
         backup = {r.field: r for r in vault.all()}
+    now(w.log, w.t(10))
     w.log.erase_restricted("pnr:K-1", signer=w.signers["pnr_sup"], reason="legal_order",
-                           order_ref="ORDER-1", fields=["locator"], at=w.t(10))
+                           order_ref="ORDER-1", fields=["locator"])
     with pytest.raises(VerificationError, match="does not open"):
         open_value(w.log.log_id, backup["locator"], hsm)
     assert open_value(w.log.log_id, backup["contact"], hsm)[0] == VALUES["contact"]
@@ -342,8 +356,9 @@ def test_old_backups_are_safe_only_when_the_data_keys_were_kept_apart(
     ingest(w, "K-2", at=20)
     with read_vault(w.log) as vault:
         backup = {r.field: r for r in vault.all() if r.kek_id == file_kek.key_id}
+    now(w.log, w.t(30))
     w.log.erase_restricted("pnr:K-2", signer=w.signers["pnr_sup"], reason="legal_order",
-                           order_ref="ORDER-2", fields=["locator"], at=w.t(30))
+                           order_ref="ORDER-2", fields=["locator"])
     assert open_value(w.log.log_id, backup["locator"], file_kek)[0] == VALUES["locator"]
 
 
@@ -364,7 +379,7 @@ def test_sqlite_erasure_leaves_the_ciphertext_in_no_file(tmp_path: Path) -> None
             secret = next(r for r in vault.all() if r.field == "locator").ciphertext
         assert secret is not None
         assert any(secret in f.read_bytes() for f in tmp_path.glob("cases.db*"))
+        now(log, t0 + timedelta(minutes=5))
         log.erase_restricted("pnr:K-1", signer=analyst, reason="legal_order",
-                             order_ref="ORDER-1", fields=["locator"],
-                             at=t0 + timedelta(minutes=5))
+                             order_ref="ORDER-1", fields=["locator"])
         assert not any(secret in f.read_bytes() for f in tmp_path.glob("cases.db*"))

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from restricted_kit import ingest, load_kek, vault_rows, vault_table
+from restricted_kit import ingest, load_kek, now, vault_rows, vault_table
 
 from cdlog.errors import VerificationError
 from cdlog.restricted.audit import verify_vault
@@ -40,9 +40,9 @@ def campaign(world: World) -> tuple[World, X25519KeyWrapper, list[SealedEvent]]:
     kek = load_kek(world)
     first = ingest(world, "K-1")
     second = ingest(world, "K-2", at=1)
+    now(world.log, world.t(5))
     world.log.erase_restricted("pnr:K-2", signer=world.signers["pnr_sup"],
-                               reason="legal_order", order_ref="ORDER-9", fields=["contact"],
-                               at=world.t(5))
+                               reason="legal_order", order_ref="ORDER-9", fields=["contact"])
     return world, kek, [first, second]
 
 
@@ -117,9 +117,10 @@ def test_every_vault_change_is_found_and_located(
             assert any(f.check == "vault" and f.case == event.case for f in report.failures)
         else:
             assert structural == [], structural
+            now(w.log, w.t(10 + w.log.max_position()))
             with pytest.raises(VerificationError) as err:
                 w.log.read_restricted(event.stream, reader=w.signers["pnr"], purpose="audit",
-                                      fields=[field], at=w.t(10 + w.log.max_position()))
+                                      fields=[field])
             assert err.value.failures[0].case == event.case
     finally:
         _restore(raw, original)
@@ -128,8 +129,9 @@ def test_every_vault_change_is_found_and_located(
 
 def _real(w: World, event: SealedEvent, field: str) -> Any:
     """The true value of ``field`` (read by the owner: an access event is recorded)."""
+    now(w.log, w.t(10 + w.log.max_position()))
     got = w.log.read_restricted(event.stream, reader=w.signers["pnr"], purpose="audit",
-                                fields=[field], at=w.t(10 + w.log.max_position()))
+                                fields=[field])
     return got.values[field]
 
 
