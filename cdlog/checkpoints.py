@@ -37,7 +37,7 @@ from cdlog.errors import (
     ProofError,
     VerificationError,
 )
-from cdlog.heads import heads_line
+from cdlog.heads import Head, heads_line, id_bytes
 from cdlog.headstore import update_map
 from cdlog.keys.keyfile import read_key_file, read_key_file_info, write_key_file
 from cdlog.keys.signer import Ed25519Signer
@@ -124,8 +124,10 @@ def _refuse(detail: str) -> VerificationError:
     return VerificationError(Failure(LOG, None, "checkpoint", "refusing to sign: " + detail))
 
 
-def _check_new_leaves(led: LedgerCursor, start: int, size: int) -> None:
-    """Leaves ``start..size-1`` must hash from the stored event bytes they name."""
+def _check_new_leaves(led: LedgerCursor, start: int, size: int) -> dict[bytes, Head]:
+    """Leaves ``start..size-1`` must hash from the stored event bytes they name; return each
+    stream's newest event among them (for the stream-head map), in first-appearance order."""
+    heads: dict[bytes, Head] = {}
     index = start
     while index < size:
         page = led.leaves(index)
@@ -134,7 +136,7 @@ def _check_new_leaves(led: LedgerCursor, start: int, size: int) -> None:
         stored = led.level_range(0, page[0].leaf_index, page[-1].leaf_index + 1)
         for leaf in page:
             if leaf.leaf_index >= size:
-                return
+                return heads
             event = led.event(leaf.notification_id)
             if leaf.leaf_index != index or event is None:
                 raise _refuse(f"leaf {index}: its event (notification {leaf.notification_id}) "
@@ -142,7 +144,10 @@ def _check_new_leaves(led: LedgerCursor, start: int, size: int) -> None:
             if stored.get(index) != leaf_hash(event.state):
                 raise _refuse(f"leaf {index} ({leaf.case} v{leaf.originator_version}): the "
                               "stored event does not hash to the stored leaf hash")
+            key = id_bytes(leaf.originator_id)
+            heads[key] = (key, leaf.originator_version, index, stored[index])
             index += 1
+    return heads
 
 
 def _full_audit(log: Any, verifier: NoteVerifier) -> None:
@@ -183,7 +188,7 @@ def sign_checkpoint(log: Any, signer: NoteSigner) -> StoredCheckpoint:
             if size == last.size:
                 return last
             start = last.size
-        _check_new_leaves(led, start, size)
+        delta = _check_new_leaves(led, start, size)
         root = led.root(size)
         if last is not None and last.size > 0:
             try:
@@ -195,7 +200,8 @@ def sign_checkpoint(log: Any, signer: NoteSigner) -> StoredCheckpoint:
                               ) from None
         # The stream-head map (docs/SPEC.md §12) rides as an extension line.
         cp = Checkpoint(log.log_id, size, root,
-                        (heads_line(*update_map(led, size, last.checkpoint if last else None)),))
+                        (heads_line(*update_map(led, size, last.checkpoint if last else None,
+                                                delta)),))
         note = sign_checkpoint_note(cp, signer)
         created = log.clock().astimezone(UTC).isoformat(timespec="seconds")
         led.insert_checkpoint(CheckpointRow(size, root, note, created))

@@ -416,8 +416,12 @@ def _update_nodes(tables: HeadTables, leaves: dict[int, bytes], count: int) -> b
     return _root(nodes, count)
 
 
-def update_map(led: LedgerCursor, size: int, last: Checkpoint | None) -> tuple[int, bytes]:
+def update_map(led: LedgerCursor, size: int, last: Checkpoint | None,
+               delta: dict[bytes, Head] | None = None) -> tuple[int, bytes]:
     """Compute, store and return ``(count, root)`` of the map at ``size`` (signing time).
+
+    ``delta`` is :func:`heads_between` of the last checkpoint's size and ``size``, when the
+    caller read those leaves already.
 
     Starts from the stored map when it is at the last checkpoint's size and its state matches
     that checkpoint's heads line; otherwise from the leaf rows. Raises VerificationError
@@ -439,7 +443,8 @@ def update_map(led: LedgerCursor, size: int, last: Checkpoint | None) -> tuple[i
                                            f"{last.size})")
         new_state = tables.replace_all(size, entries_at(led, size))
         return new_state.count, new_state.root
-    delta = heads_between(led, state.size, size)
+    if delta is None:
+        delta = heads_between(led, state.size, size)
     if not delta:
         tables.set_state(MapState(size, state.count, state.root))
         return state.count, state.root
