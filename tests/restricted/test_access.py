@@ -25,7 +25,9 @@ from restricted_kit import (
     vault_table,
 )
 
+from cdlog.application import CaseLog
 from cdlog.errors import AccessRefusedError, InputError, KeyStoreError, VerificationError
+from cdlog.restricted import access
 from cdlog.restricted.vault import VaultOps, X25519KeyWrapper, seal_value
 from cdlog.sealing import stream_id
 
@@ -257,3 +259,32 @@ def test_a_read_cannot_be_dated_back_past_an_expiry(pworld: World) -> None:
     refused = events_of_type(w, "RestrictedReadRefused")
     assert [e.envelope["recorded"] for e in refused][-1] == refused[0].envelope["recorded"]
     assert events_of_type(w, "RestrictedValuesRead") == []
+
+
+def test_an_erasure_racing_a_read_wins(pworld: World, store_url: str,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another writer erases the value after the read looked at the vault but before its
+    transaction: the read, which takes its rows inside that transaction, serves nothing and
+    records a refusal."""
+    w = pworld
+    ingest(w, "K-1")
+    original = access.rows_of
+
+    def rows_then_erased(log: Any, event: Any) -> Any:
+        rows = original(log, event)
+        if log is not w.log:  # the other writer's own look
+            return rows
+        with CaseLog(store_url) as other:
+            now(other, w.t(6))
+            other.erase_restricted("pnr:K-1", signer=w.signers["pnr_sup"],
+                                   reason="legal_order", order_ref="ORDER-R",
+                                   fields=["locator"])
+        return rows
+
+    monkeypatch.setattr(access, "rows_of", rows_then_erased)
+    now(w.log, w.t(7))
+    with pytest.raises(VerificationError, match="erased"):
+        w.log.read_restricted("pnr:K-1", reader=w.signers["pnr"], purpose="race",
+                              fields=["locator"])
+    assert events_of_type(w, "RestrictedValuesRead") == []
+    assert "erased" in events_of_type(w, "RestrictedReadRefused")[0].payload["reason"]
