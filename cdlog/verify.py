@@ -60,6 +60,7 @@ from cdlog.domain.evolve import evolve, start_state
 from cdlog.domain.values import Officer
 from cdlog.errors import CdlogError, Failure, RuleViolationError, VerificationError
 from cdlog.facts import fact_of, officer_of
+from cdlog.keys.registry import root_officer
 from cdlog.keys.signer import signature_is_valid
 from cdlog.keys.trust import TrustRoot
 from cdlog.persistence import check_row
@@ -391,6 +392,7 @@ class Verifier:
                            "verify")
                 continue
             if sealed.type == "TrustRootEstablished":
+                self._check_root_party(sealed, party)
                 continue
             try:
                 subject = self.context.registry.check_signer(
@@ -419,6 +421,20 @@ class Verifier:
         if sealed.type == "TrustRootEstablished":
             self._fail(sealed.case, sealed.version, "signature",
                        "a trust root is established by the root key alone, without cosigners")
+
+    def _check_root_party(self, sealed: SealedEvent, party: dict[str, Any]) -> None:
+        """A root establishes itself as ``root:<AGENCY>``, role TrustRoot, office ROOT (the
+        party the write path writes); another identity is refused like a wrong subject."""
+        agency = sealed.stream.partition(":")[2]
+        try:
+            claimed = officer_of(party)
+        except ValueError:
+            self._fail(sealed.case, sealed.version, "key", "signing party is malformed")
+            return
+        expected = root_officer(agency)
+        if claimed != expected:
+            self._fail(sealed.case, sealed.version, "key", f"a trust root signs as "
+                       f"{expected.label}, not as {claimed.label}")
 
     def _check_late(self, sealed: SealedEvent, fact: Any) -> None:
         """The ``late`` flag must be what the write path sets under this configuration:

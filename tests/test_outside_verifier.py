@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 from dataclasses import dataclass
@@ -465,3 +466,25 @@ def test_witness_key_with_the_store(pinned: Pinned) -> None:
     assert bad.exit_code == 1, bad.output
     assert f"no stored checkpoint carries a valid cosignature by witness {other}" in bad.output
     assert f"witness {wkey}" not in bad.output
+
+
+def test_a_trust_root_signing_as_someone_else_is_rejected(tmp_path: Path) -> None:
+    """The write path records a root as `root:<AGENCY>`, role TrustRoot; verification
+    skipped the party of a TrustRootEstablished altogether."""
+    world = build_world(f"sqlite:///{tmp_path}/w.db")
+    root = Ed25519Signer.generate()
+    first = world.log.establish_root("NPS", root, at=world.t(0))
+    assert verify_store(world.log).ok
+    fws = Ed25519Signer.generate()
+    env = dict(first.envelope)
+    env.update(stream="trust:FWS", case=str(stream_id("trust:FWS")),
+               payload={"agency": "FWS", "key_id": fws.key_id,
+                        "public_key": base64.b64encode(fws.public_key).decode()},
+               actor={**env["actor"], "id": "CBP-4417", "role": "SAC", "agency": "FWS",
+                      "key": fws.key_id})
+    sneaked = seal(env, [fws])
+    world.log.app.save_records((SealedRecord(sneaked),))
+    failures = [f for f in verify_store(world.log).failures if f.case == sneaked.case]
+    assert [(f.check, f.detail) for f in failures] == [
+        ("key", "a trust root signs as FWS/ROOT TrustRoot root:FWS, not as FWS/ROOT SAC "
+                "CBP-4417")]
