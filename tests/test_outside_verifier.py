@@ -488,3 +488,31 @@ def test_a_trust_root_signing_as_someone_else_is_rejected(tmp_path: Path) -> Non
     assert [(f.check, f.detail) for f in failures] == [
         ("key", "a trust root signs as FWS/ROOT TrustRoot root:FWS, not as FWS/ROOT SAC "
                 "CBP-4417")]
+
+
+def test_check_proof_requires_each_witness(pinned: Pinned, tmp_path: Path) -> None:
+    """`check-proof --witness-key` named a cosignature when there was one and said nothing
+    when there was none; a named witness must have cosigned."""
+    proof = tmp_path / "inclusion.json"
+    made = pinned("prove", "inclusion", CASE_A, "1")
+    assert made.exit_code == 0, made.output
+    proof.write_text(made.stdout)
+    wkey = pinned.witness.verifier().vkey
+    ok = pinned("check-proof", str(proof), "--log-key", pinned.vkey, "--witness-key", wkey)
+    assert ok.exit_code == 0, ok.output
+    assert "cosigned by oig.example/witness" in ok.output
+    other = generate_cosigner("court.example/witness").verifier().vkey
+    bad = pinned("check-proof", str(proof), "--log-key", pinned.vkey, "--witness-key", other)
+    assert bad.exit_code == 1, bad.output
+    assert f"no cosignature by witness {other}" in bad.output
+    consistency = tmp_path / "consistency.json"
+    consistency.write_text(pinned("prove", "consistency", str(pinned.size1),
+                                  str(pinned.size2)).stdout)
+    old = ["check-proof", str(consistency), "--log-key", pinned.vkey, "--old", str(pinned.cp1)]
+    assert pinned(*old, "--new", str(pinned.cp2), "--witness-key", wkey).exit_code == 0
+    plain = tmp_path / "cp2-plain.txt"
+    plain.write_text("".join(x + "\n" for x in pinned.cp2.read_text().splitlines()
+                             if not x.startswith("— oig.example/witness ")))
+    missing = pinned(*old, "--new", str(plain), "--witness-key", wkey)
+    assert missing.exit_code == 1, missing.output
+    assert f"no cosignature by witness {wkey}" in missing.output

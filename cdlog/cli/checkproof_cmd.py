@@ -55,8 +55,8 @@ _FILE = click.Path(path_type=Path, dir_okay=False)
 @click.option("--new", "new_file", type=_FILE, default=None,
               help="Consistency: the signed checkpoint of the newer size.")
 @click.option("--witness-key", "witness_keys", multiple=True, metavar="VKEY",
-              help="A witness whose cosignature on the checkpoint to verify and name "
-                   "(repeatable).")
+              help="A witness that must have cosigned the checkpoint; its cosignature is "
+                   "verified and named (repeatable).")
 def check_proof(proof_file: Path, log_vkey: str, checkpoint_file: Path | None,
                 event_file: Path | None, old_file: Path | None, new_file: Path | None,
                 witness_keys: tuple[str, ...]) -> None:
@@ -139,6 +139,15 @@ def _open(saved: tuple[str, str], verifier: NoteVerifier,
         raise NoteError(f"{label}: {exc.failures[0].detail}") from None
 
 
+def _require(cosigned: list[tuple[str, int]], witnesses: list[CosignatureVerifier]) -> None:
+    """Each --witness-key must have cosigned the checkpoint (a missing line is no pass)."""
+    names = {name for name, _ in cosigned}
+    for witness in witnesses:
+        if witness.name not in names:
+            raise ProofError(f"no cosignature by witness {witness.vkey} on the checkpoint, "
+                             "which --witness-key requires")
+
+
 def _cosigned(cosigners: list[tuple[str, int]]) -> str:
     return "; cosigned by " + ", ".join(f"{n} (t={t})" for n, t in cosigners) \
         if cosigners else ""
@@ -155,6 +164,7 @@ def _inclusion(doc: Any, verifier: NoteVerifier, witnesses: list[CosignatureVeri
                              f"{b64(mine.root)}; prove against it with `cdlog prove inclusion "
                              f"CASE VERSION --size {mine.size}`")
         cosigned = sorted(set(cosigned) | set(mine_cosigned))
+    _require(cosigned, witnesses)
     index = doc["leaf_index"]
     where = f"the log {cp.origin} at tree size {cp.size} (root {b64(cp.root)}), signed by " \
             f"{verifier.name}{_cosigned(cosigned)}"
@@ -180,6 +190,7 @@ def _head(doc: Any, verifier: NoteVerifier, witnesses: list[CosignatureVerifier]
                              f"{saved[1]} of size {mine.size}; prove against it with `cdlog "
                              f"prove head CASE --size {mine.size}`")
         cosigned = sorted(set(cosigned) | set(mine_cosigned))
+    _require(cosigned, witnesses)
     where = f"the log {cp.origin} at tree size {cp.size} (root {b64(cp.root)}), signed by " \
             f"{verifier.name}{_cosigned(cosigned)}"
     if proven.head is None:
@@ -194,6 +205,7 @@ def _consistency(doc: Any, verifier: NoteVerifier, witnesses: list[CosignatureVe
     cp1, _ = _open(old, verifier, witnesses)
     cp2, cosigned = _open(new, verifier, witnesses)
     verify_consistency_doc(doc, cp1, cp2)
+    _require(cosigned, witnesses)
     return (f"OK: the log {cp2.origin} at tree size {cp2.size} (root {b64(cp2.root)}) extends "
             f"its checkpoint of size {cp1.size} (root {b64(cp1.root)}); both signed by "
             f"{verifier.name}{_cosigned(cosigned)}")
