@@ -32,7 +32,7 @@ from cdlog.sealing import SealedEvent, stream_id
 
 if TYPE_CHECKING:
     from cdlog.application import CaseLog
-    from cdlog.domain.case import Context, Fact
+    from cdlog.domain.case import Context, Disclosure, Fact
     from cdlog.keys.signer import Signer
 
 
@@ -56,10 +56,9 @@ def entitlement(cls: RestrictedClass, reader_agency: str, record_stream: str,
     if not case_no:
         return Entitlement(False, f"{reader_agency} is a third party for {cls.label} and "
                                   "named no case to read for")
-    day = at.astimezone(ctx.config.zone(None)).date()
     mine = [d for d in ctx.disclosures(case_no)
             if d.stream == record_stream and d.requesting_agency == reader_agency]
-    current = [d for d in mine if d.authorised_at <= at and day <= d.expires]
+    current = in_force(mine, at, ctx)
     if current:
         return Entitlement(True, f"authorised for {reader_agency} on case {case_no}",
                            current[-1].version)
@@ -69,6 +68,14 @@ def entitlement(cls: RestrictedClass, reader_agency: str, record_stream: str,
                                   f"given after {at.isoformat()}")
     return Entitlement(False, f"no ThirdPartyDisclosureAuthorized for {reader_agency} on case "
                               f"{case_no} in {record_stream}")
+
+
+def in_force(authorisations: Sequence[Disclosure], at: datetime,
+             ctx: Context) -> list[Disclosure]:
+    """The authorisations given by ``at`` that have not expired on its day (UTC, or the
+    configured default zone)."""
+    day = at.astimezone(ctx.config.zone(None)).date()
+    return [d for d in authorisations if d.authorised_at <= at and day <= d.expires]
 
 
 def may_see(cls: RestrictedClass, reader_agency: str | None, record_stream: str,
@@ -100,13 +107,15 @@ def check_event(fact: Fact, ctx: Context) -> None:
         if not ent.allowed:
             raise _refuse("restricted", fact, ent.reason,
                           "the owner, or a prior unexpired ThirdPartyDisclosureAuthorized")
-        if ent.authorisation_version is not None and p.authorisation_version is not None \
-                and p.authorisation_version not in {
-                    d.version for d in ctx.disclosures(p.case_no or "")
-                    if d.stream == p.record}:
+        if p.authorisation_version is None or cls.may_read_unauthorised(fact.actor.agency):
+            return
+        valid = {d.version for d in in_force(
+            [d for d in ctx.disclosures(p.case_no or "") if d.stream == p.record
+             and d.requesting_agency == fact.actor.agency], fact.occurred.start, ctx)}
+        if p.authorisation_version not in valid:
             raise _refuse("restricted", fact, f"names authorisation version "
-                          f"{p.authorisation_version}, which is none of {p.record}'s",
-                          "the authorisation read under")
+                          f"{p.authorisation_version} of {p.record}, which is not one in force "
+                          f"for {fact.actor.agency}", "the authorisation the read was made under")
 
 
 # ---------------------------------------------------------------------------- reading

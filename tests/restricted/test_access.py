@@ -288,3 +288,21 @@ def test_an_erasure_racing_a_read_wins(pworld: World, store_url: str,
                               fields=["locator"])
     assert events_of_type(w, "RestrictedValuesRead") == []
     assert "erased" in events_of_type(w, "RestrictedReadRefused")[0].payload["reason"]
+
+
+def test_a_read_event_must_name_an_authorisation_in_force(pworld: World) -> None:
+    """The rules accept a third party's RestrictedValuesRead only under an authorisation in
+    force for its agency: another version is refused, the right one recorded."""
+    w = pworld
+    ingest(w, "K-1")
+    auth = authorise(w, "K-1")
+    other = authorise(w, "K-1", agency="DEA", at=2)
+    fields = {"restricted_class": "EU_PNR", "record": "pnr:K-1", "record_version": 1,
+              "fields": ["locator"], "purpose": "x", "case_no": CASE}
+    for wrong in (other.version, 99):
+        with pytest.raises(InputError, match="not one in force"):
+            w.rec("pnr-access:2006-03", "RestrictedValuesRead",
+                  {**fields, "authorisation_version": wrong}, by="oi_ca", at=5)
+    ok = w.rec("pnr-access:2006-03", "RestrictedValuesRead",
+               {**fields, "authorisation_version": auth.version}, by="oi_ca", at=5)
+    assert ok.payload["authorisation_version"] == auth.version
