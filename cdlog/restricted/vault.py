@@ -633,7 +633,7 @@ class VaultEntry:
     """What the vault holds for one field of one event (no secret)."""
 
     stream: str | None
-    """The stream name, when the caller named it (else None: only the case id is stored)."""
+    """The stream name (None when its event cannot be read)."""
     case: str
     version: int
     field: str
@@ -651,5 +651,21 @@ def vault_entries(log: Any, stream: str | None = None) -> list[VaultEntry]:
 
     with read_vault(log) as vault:
         rows = vault.all() if stream is None else vault.of_case(stream_id(stream).hex)
-    return [VaultEntry(stream, r.case, r.version, r.field, r.class_name, r.commitment,
-                       r.kek_id, r.erased, r.erased_by) for r in rows]
+    names: dict[str, str | None] = {}
+    for r in rows:
+        if stream is None and r.case not in names:
+            names[r.case] = _stream_of(log, r.case, r.version)
+    return [VaultEntry(stream or names.get(r.case), r.case, r.version, r.field, r.class_name,
+                       r.commitment, r.kek_id, r.erased, r.erased_by) for r in rows]
+
+
+def _stream_of(log: Any, case: str, version: int) -> str | None:
+    """The stream name of a stored event (None when it cannot be read)."""
+    from cdlog.sealing import parse  # noqa: PLC0415
+
+    try:
+        found = log.app.recorder.select_events(uuid.UUID(case), gt=version - 1, lte=version,
+                                               limit=1)
+        return parse(found[0].state).stream if found else None
+    except (ValueError, TypeError, VerificationError):
+        return None

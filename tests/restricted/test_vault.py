@@ -383,3 +383,17 @@ def test_sqlite_erasure_leaves_the_ciphertext_in_no_file(tmp_path: Path) -> None
         log.erase_restricted("pnr:K-1", signer=analyst, reason="legal_order",
                              order_ref="ORDER-1", fields=["locator"])
         assert not any(secret in f.read_bytes() for f in tmp_path.glob("cases.db*"))
+
+
+def test_status_of_the_whole_vault_names_the_streams(pworld: World) -> None:
+    """``restricted_status()`` lists every row with its stream, held or erased."""
+    w = pworld
+    ingest(w, "K-1")
+    ingest(w, "K-2", at=1)
+    now(w.log, w.t(5))
+    w.log.erase_restricted("pnr:K-2", signer=w.signers["pnr_sup"], reason="legal_order",
+                           order_ref="ORDER-1", fields=["contact"])
+    status = {(e.stream, e.field): e.erased for e in w.log.restricted_status()}
+    assert len(status) == 2 * len(VALUES)
+    assert status[("pnr:K-2", "contact")] is True
+    assert status[("pnr:K-1", "contact")] is False
