@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import cdlog.cli.keys_cmd
 import cdlog.cli.log_cmd
@@ -36,8 +38,11 @@ from cdlog.cli.main import cli
 from cdlog.domain.config import Config, Deadlines
 from cdlog.errors import InputError
 from cdlog.keys.signer import Ed25519Signer
+from cdlog.merkle import MemoryHashStore, b64, consistency_proof, tree_root
+from cdlog.merkle import leaf_hash as merkle_leaf
 from cdlog.note import CosignatureSigner, NoteSigner, generate_cosigner, sign_note
 from cdlog.persistence import SealedRecord
+from cdlog.pinning import check_saved_checkpoints, missing_cosignatures
 from cdlog.proofs import prove_consistency
 from cdlog.scenario import Replayer
 from cdlog.sealing import SealedEvent, parse, seal, stream_id
@@ -516,3 +521,76 @@ def test_check_proof_requires_each_witness(pinned: Pinned, tmp_path: Path) -> No
     missing = pinned(*old, "--new", str(plain), "--witness-key", wkey)
     assert missing.exit_code == 1, missing.output
     assert f"no cosignature by witness {wkey}" in missing.output
+
+
+# ------------------------------------------------------------ properties (hypothesis)
+_LOG = NoteSigner(bytes(range(100, 132)), "cdlog.example/prop")
+_WITNESS = CosignatureSigner(bytes(range(140, 172)), "oig.example/prop")
+
+
+def _tree(n: int) -> MemoryHashStore:
+    store = MemoryHashStore()
+    for i in range(n):
+        store.append(merkle_leaf(i.to_bytes(4, "big")))
+    return store
+
+
+def _note(size: int, root: bytes) -> str:
+    return sign_note(Checkpoint(_LOG.name, size, root).body(), [_LOG])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 40), st.data())
+def test_saved_checkpoint_property(n: int, data: st.DataObject) -> None:
+    """A saved checkpoint passes against the bundle's exactly when its root is the tree's
+    at its size and the proof is the honest one; any flipped byte of the saved root or of
+    a proof hash, or a missing proof, fails."""
+    store = _tree(n)
+    old = data.draw(st.integers(1, n - 1))
+    cp = Checkpoint(_LOG.name, n, tree_root(store, n))
+    doc: dict[str, Any] = {"size1": old, "size2": n, "root1": b64(tree_root(store, old)),
+                           "root2": b64(cp.root),
+           "proof": [b64(h) for h in consistency_proof(store, old, n)]}
+    honest = check_saved_checkpoints([("s", _note(old, tree_root(store, old)))],
+                                     _LOG.verifier(), cp, {old: doc}, lambda _: None)
+    assert honest == []
+    what = data.draw(st.sampled_from(["root", "proof", "size"]))
+    saved_root = tree_root(store, old)
+    proofs: dict[int, dict[str, Any] | None] = {old: doc}
+    if what == "root":
+        flip = data.draw(st.integers(0, 31))
+        saved_root = bytes(b ^ (1 if i == flip else 0) for i, b in enumerate(saved_root))
+    elif what == "proof" and doc["proof"]:
+        k = data.draw(st.integers(0, len(doc["proof"]) - 1))
+        raw = bytearray(base64.b64decode(doc["proof"][k]))
+        raw[data.draw(st.integers(0, 31))] ^= 0x80
+        proofs = {old: {**doc, "proof": [*doc["proof"][:k], b64(bytes(raw)),
+                                         *doc["proof"][k + 1:]]}}
+    else:
+        proofs = {}
+    failures = check_saved_checkpoints([("s", _note(old, saved_root))], _LOG.verifier(), cp,
+                                       proofs, lambda _: None)
+    if what == "proof" and not doc["proof"]:
+        assert failures == []
+    else:
+        assert len(failures) == 1
+        assert failures[0].check == "checkpoint"
+        assert failures[0].detail.startswith("--checkpoint s: ")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**40), st.sampled_from(["keep", "drop", "flip"]), st.integers(0, 75))
+def test_required_witness_property(stamp: int, what: str, at: int) -> None:
+    """A named witness passes only with its own valid cosignature line on the note."""
+    note = _note(5, bytes(32))
+    body = note.split("\n\n", 1)[0] + "\n"
+    line = _WITNESS.cosignature_line(body, stamp)
+    if what == "drop":
+        line = ""
+    elif what == "flip":
+        name, blob = line.rstrip("\n").rsplit(" ", 1)
+        raw = bytearray(base64.b64decode(blob))
+        raw[4 + at % (len(raw) - 4)] ^= 1
+        line = f"{name} {base64.b64encode(bytes(raw)).decode()}\n"
+    failures = missing_cosignatures(note + line, _LOG.verifier(), [_WITNESS.verifier()], "n")
+    assert (failures == []) == (what == "keep")
