@@ -550,7 +550,7 @@ def test_saved_checkpoint_property(n: int, data: st.DataObject) -> None:
     cp = Checkpoint(_LOG.name, n, tree_root(store, n))
     doc: dict[str, Any] = {"size1": old, "size2": n, "root1": b64(tree_root(store, old)),
                            "root2": b64(cp.root),
-           "proof": [b64(h) for h in consistency_proof(store, old, n)]}
+                           "proof": [b64(h) for h in consistency_proof(store, old, n)]}
     honest = check_saved_checkpoints([("s", _note(old, tree_root(store, old)))],
                                      _LOG.verifier(), cp, {old: doc}, lambda _: None)
     assert honest == []
