@@ -396,3 +396,15 @@ def test_parse_is_equal_on_random_byte_noise(sample: World) -> None:
             lambda d=data: reference_checked(d))
         assert result(lambda d=data: sealing.parse(d, "w", 3)) == result(
             lambda d=data: parse_pure(d, "w", 3))
+
+
+def test_cli_version_names_the_active_build() -> None:
+    """`cdlog --version` says which build of the hot loops runs (once, not per command)."""
+    from click.testing import CliRunner
+
+    from cdlog.cli.main import cli
+
+    out = CliRunner().invoke(cli, ["--version"])
+    assert out.exit_code == 0
+    assert out.output.strip().endswith(cdlog.native_status())
+    assert ("pure (" in out.output) is (PURE or NATIVE is None)

@@ -25,6 +25,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 from eventsourcing.persistence import PersistenceError
 
+from cdlog import native_status
 from cdlog.application import CaseLog
 from cdlog.domain.config import Config, load_config
 from cdlog.errors import (
@@ -160,7 +161,8 @@ class CdlogGroup(click.Group):
               help="Rule configuration file, YAML or JSON (env CDLOG_CONFIG).")
 @click.option("--json-logs", is_flag=True, envvar="CDLOG_JSON_LOGS", help="Log as JSON.")
 @click.option("-v", "--verbose", count=True, help="More log output (repeat for debug).")
-@click.version_option(package_name="cdlog")
+@click.version_option(package_name="cdlog",  # and which build of the hot loops is active
+                      message=f"%(prog)s, version %(version)s; {native_status()}")
 @click.pass_context
 def cli(ctx: click.Context, store: str | None, config_path: Path | None, json_logs: bool,
         verbose: int) -> None:
