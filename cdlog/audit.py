@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from cdlog.checkpoint import Checkpoint, open_checkpoint
-from cdlog.errors import Failure, InputError, NoteError, NotFoundError, VerificationError
-from cdlog.heads import EMPTY_MAP_ROOT, heads_of, id_bytes, link, map_root
+from cdlog.errors import Failure, NoteError, NotFoundError, VerificationError
+from cdlog.heads import EMPTY_MAP_ROOT, MAX_U64, MapBuilder, heads_of, id_bytes
 from cdlog.heads import EXTENSION as HEADS_EXTENSION
 from cdlog.keys.keyfile import read_key_file_info
 from cdlog.keys.trust import TrustRoot
@@ -159,8 +159,8 @@ class _Auditor:
         self.pending: list[tuple[int, int, bytes, LeafRow, EventRow | None]] = []
         self.roots: dict[int, bytes] = {}
         self.wanted_sizes: set[int] = set()
-        # each stream's head so far, and the stream-head map (count, root) at wanted sizes
-        self.heads: dict[str, tuple[int, int, bytes]] = {}
+        # the stream-head map kept while rebuilding, and its (count, root) at wanted sizes
+        self.heads = MapBuilder()
         self.maps: dict[int, tuple[int, bytes]] = {}
 
     def fail(self, case: str, version: int | None, detail: str, check: str = "merkle") -> None:
@@ -254,7 +254,7 @@ class _Auditor:
                               "hash recorded when it was appended: the event (or that leaf "
                               "hash) was rewritten")
             rows = tree.append(value)
-            self.heads[leaf.originator_id] = (leaf.originator_version, index, value)
+            self._head(leaf, index, value)
             self.expected_nodes += len(rows)
             if len(rows) > 1:
                 expected.extend(rows[1:])
@@ -281,19 +281,17 @@ class _Auditor:
                           "(node rewritten)")
         self.pending = []
 
+    def _head(self, leaf: LeafRow, index: int, value: bytes) -> None:
+        try:
+            key = id_bytes(leaf.originator_id)
+        except ValueError:
+            return  # a damaged row: reported at its leaf; the map then differs
+        if 1 <= leaf.originator_version <= MAX_U64 and len(value) == HASH_SIZE:
+            self.heads.set(key, leaf.originator_version, index, value)
+
     def _map(self) -> tuple[int, bytes]:
         """The stream-head map (count, root) of the leaves so far (docs/SPEC.md §12)."""
-        heads = []
-        for originator_id, (version, index, value) in self.heads.items():  # first seen first
-            try:
-                heads.append((id_bytes(originator_id), version, index, value))
-            except ValueError:
-                continue  # a damaged row: reported at its leaf; the map then differs
-        try:
-            entries = link(heads)
-        except InputError:  # a version or hash out of range: a damaged row, reported
-            return -1, EMPTY_MAP_ROOT
-        return len(entries), map_root(entries)
+        return self.heads.state()
 
     def _stored_levels(self, wanted: dict[int, list[int]]) -> dict[int, dict[int, bytes]]:
         """The stored hashes of each level over the range of the indices wanted there (one

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import hashlib
 import struct
 import uuid
@@ -159,6 +160,71 @@ def link(heads: Sequence[Head]) -> list[HeadEntry]:
         out.append(HeadEntry(key, link_hash(after, hashes[after]), version, leaf, value,
                              after, hashes[after]))
     return out
+
+
+class MapBuilder:
+    """The map kept up to date in memory while heads arrive in log order (store verification).
+
+    :meth:`set` records a stream's new head; :meth:`state` applies what was set since the last
+    call and returns ``(count, root)``, rehashing only the entries that changed (a new head,
+    the link of the stream before a changed one in id order) and the nodes above them:
+    ``O(k log n)`` per call for ``k`` streams touched, as the store updates its map.
+    """
+
+    def __init__(self) -> None:
+        self._order: list[list[Any]] = []  # map order: [id, version, leaf_index, event_hash]
+        self._position: dict[bytes, int] = {}
+        self._ids: list[bytes] = []  # sorted
+        self._levels: list[list[bytes]] = [[]]
+        self._pending: dict[bytes, Head] = {}
+
+    def set(self, key: bytes, version: int, leaf_index: int, event_hash: bytes) -> None:
+        """Record ``key``'s head (applied at the next :meth:`state`)."""
+        self._pending[key] = (key, version, leaf_index, event_hash)
+
+    def _entry_hash(self, pos: int) -> bytes:
+        key, version, leaf_index, value = self._order[pos]
+        i = bisect.bisect_left(self._ids, key)
+        after = self._ids[(i + 1) % len(self._ids)]
+        link = link_hash(after, self._order[self._position[after]][3])
+        return HeadEntry(key, link, version, leaf_index, value).hash()
+
+    def state(self) -> tuple[int, bytes]:
+        """Apply the pending heads; return the map's ``(count, root)``."""
+        pending, self._pending = self._pending, {}
+        for key, version, leaf_index, value in pending.values():
+            pos = self._position.get(key)
+            if pos is None:
+                self._position[key] = len(self._order)
+                self._order.append([key, version, leaf_index, value])
+                bisect.insort(self._ids, key)
+            else:
+                self._order[pos][1:] = [version, leaf_index, value]
+        if not self._order:
+            return 0, EMPTY_MAP_ROOT
+        dirty = set()
+        for key in pending:  # its own entry, and the entry whose link names it
+            i = bisect.bisect_left(self._ids, key)
+            dirty.add(self._position[key])
+            dirty.add(self._position[self._ids[i - 1]])
+        level = self._levels[0]
+        level.extend(b"" for _ in range(len(self._order) - len(level)))
+        for pos in dirty:
+            level[pos] = self._entry_hash(pos)
+        depth = 0
+        while len(self._levels[depth]) > 1:
+            below = self._levels[depth]
+            if depth + 1 == len(self._levels):
+                self._levels.append([])
+            above = self._levels[depth + 1]
+            width = (len(below) + 1) // 2
+            above.extend(b"" for _ in range(width - len(above)))
+            parents = {pos >> 1 for pos in dirty}
+            for j in parents:
+                left = below[2 * j]
+                above[j] = map_node(left, below[2 * j + 1]) if 2 * j + 1 < len(below) else left
+            dirty, depth = parents, depth + 1
+        return len(self._order), self._levels[depth][0]
 
 
 def map_node(left: bytes, right: bytes) -> bytes:
