@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from cdlog.audit import Frontier
-from cdlog.bundleheads import check_heads, export_heads, head_streams
+from cdlog.bundleheads import check_heads, check_log_heads, export_heads, head_streams
 from cdlog.canonical import canonical_bytes
 from cdlog.checkpoint import Checkpoint, open_checkpoint
 from cdlog.checkpoints import latest_checkpoint, log_verifier
@@ -483,6 +483,8 @@ def _check_events(folder: Path, manifest: dict[str, Any], cp: Checkpoint, roots:
     if scope == "cases":
         check_heads(folder, manifest, cp, entries,
                     None if roots is None else [str(r.agency) for r in roots], fail)
+    elif indices == list(range(cp.size)):
+        check_log_heads(cp, entries, fail)
     result = checker.finish()
     report.events, report.cases = result.events, result.cases
     report.heads = result.heads

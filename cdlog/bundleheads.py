@@ -20,11 +20,11 @@ import orjson
 from cdlog.canonical import canonical_bytes
 from cdlog.checkpoint import Checkpoint
 from cdlog.checkpoints import StoredCheckpoint
-from cdlog.errors import NoteError, ProofError
+from cdlog.errors import InputError, NoteError, ProofError
 from cdlog.headproofs import head_proof
-from cdlog.heads import EXTENSION, heads_of, verify_head_doc
+from cdlog.heads import EXTENSION, MapBuilder, heads_of, verify_head_doc
 from cdlog.ledger import LedgerCursor
-from cdlog.merkle import b64
+from cdlog.merkle import b64, unb64
 from cdlog.sealing import stream_id
 
 BUNDLE = "<bundle>"
@@ -92,6 +92,32 @@ def check_heads(folder: Path, manifest: Mapping[str, Any], cp: Checkpoint,
     for stream in wanted:
         _check_stream(folder, stream, files.get(stream), cp, held.get(stream, {}),
                       stream in cases, fail)
+
+
+def check_log_heads(cp: Checkpoint, entries: Sequence[Mapping[str, Any]], fail: Fail) -> None:
+    """A whole-log bundle holds every event: its heads line must be the map of them."""
+    try:
+        line = heads_of(cp)
+    except NoteError as exc:
+        fail(BUNDLE, None, "heads", f"checkpoint.txt: {exc.failures[0].detail}")
+        return
+    if line is None:
+        return  # signed before the map existed: the tree alone is checked
+    builder = MapBuilder()
+    for entry in entries:
+        try:
+            builder.set(stream_id(str(entry["stream"])).bytes, int(entry["version"]),
+                        int(entry["leaf_index"]), unb64(str(entry["leaf_hash"])))
+        except (ValueError, ProofError):
+            return  # a malformed entry is reported by the event checks
+    try:
+        rebuilt = builder.state()
+    except InputError:
+        return  # a version or hash out of range: reported by the event checks
+    if rebuilt != line:
+        fail(BUNDLE, None, "heads", f"checkpoint.txt: its stream-head map ({line[0]} streams, "
+             f"root {b64(line[1])}) is not the map of the bundle's events ({rebuilt[0]} "
+             f"streams, root {b64(rebuilt[1])})")
 
 
 def _check_stream(folder: Path, stream: str, name: str | None, cp: Checkpoint,

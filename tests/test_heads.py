@@ -683,3 +683,26 @@ def test_the_verifier_s_running_map_is_the_map_of_the_heads(batches: list[list[i
             index += 1
         entries = link(list(heads.values()))
         assert builder.state() == (len(entries), map_root(entries))
+
+
+def test_a_log_bundle_checks_the_heads_line_against_its_events(grown: Log,
+                                                               tmp_path: Path) -> None:
+    """A whole-log bundle holds every event, so its verifier rebuilds the map: a checkpoint
+    whose heads line is not the map of the events fails (check ``heads``); the true one
+    passes."""
+    from cdlog.checkpoint import sign_checkpoint as sign_note
+
+    log = grown.world.log
+    export_bundle(log, tmp_path / "all")
+    trust = TrustFile(format=TRUST_FORMAT, roots=tuple(log.context.registry.roots()),
+                      log_vkey=grown.signer.vkey)
+    assert verify_bundle(tmp_path / "all", trust).failures == []
+    latest = latest_checkpoint(log)
+    assert latest is not None
+    count, _ = heads_of(latest.checkpoint) or (0, b"")
+    lie = Checkpoint(latest.checkpoint.origin, latest.size, latest.root,
+                     (heads_line(count, EMPTY_MAP_ROOT),))
+    (tmp_path / "all" / "checkpoint.txt").write_text(sign_note(lie, grown.signer))
+    found = list(verify_bundle(tmp_path / "all", trust).failures)
+    assert [(f.case, f.check) for f in found] == [("<bundle>", "heads")]
+    assert "not the map of the bundle's events" in found[0].detail
