@@ -28,14 +28,14 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cdlog.checkpoint import Checkpoint, open_checkpoint
 from cdlog.errors import ConfigurationError, ProofError, VerificationError, WitnessError
-from cdlog.heads import heads_of
+from cdlog.heads import heads_of, verify_head_doc
 from cdlog.keys.keyfile import read_key_file, read_key_file_info, write_key_file
 from cdlog.keys.signer import Ed25519Signer
 from cdlog.merkle import b64, unb64
@@ -81,6 +81,54 @@ def _check_heads_forward(prev: Accepted, cp: Checkpoint) -> None:
                            f"since {seen}")
 
 
+def _watched_heads(prev: Accepted | None, cp: Checkpoint, docs: Sequence[Any]
+                  ) -> dict[str, dict[str, Any] | None]:
+    """The heads of the streams this witness watches, after ``cp`` (docs/SPEC.md §9, §12).
+
+    ``docs`` are head proofs (``cdlog prove head``) against ``cp``; each stream proven once
+    is watched from then on: every later checkpoint needs its head proof, and its head only
+    moves forward (a higher version at a later leaf; the same version at the same leaf and
+    hash), never back to absent.
+    """
+    watched = dict(prev.heads) if prev is not None else {}
+    given: dict[str, dict[str, Any] | None] = {}
+    for doc in docs:
+        name = doc.get("stream") if isinstance(doc, Mapping) else None
+        try:
+            proven = verify_head_doc(doc, checkpoint=cp)
+        except VerificationError as exc:
+            raise WitnessError(f"the head proof of {name!r} does not hold for {cp.origin} "
+                               f"checkpoint of size {cp.size}: {exc.failures[0].detail}"
+                               ) from None
+        head = proven.head
+        given[proven.stream] = None if head is None else {
+            "version": head.version, "leaf_index": head.leaf_index,
+            "event_hash": b64(head.event_hash)}
+    missing = sorted(set(watched) - set(given))
+    if missing:
+        raise WitnessError(f"heads refused: this witness watches {missing[0]} of {cp.origin}; "
+                           f"give its head proof (`cdlog prove head {missing[0]} --size "
+                           f"{cp.size}`)")
+    for stream, new in given.items():
+        old = watched.get(stream)
+        if old is None:
+            continue
+        was = f"v{old['version']} (leaf {old['leaf_index']})"
+        if new is None:
+            raise WitnessError(f"heads refused: {cp.origin} checkpoint of size {cp.size} says "
+                               f"{stream} has no event, but this witness saw its head {was}")
+        same = (new["version"], new["leaf_index"], new["event_hash"]) == (
+            old["version"], old["leaf_index"], old["event_hash"])
+        forward = new["version"] > old["version"] and new["leaf_index"] > old["leaf_index"]
+        if not (same or forward):
+            raise WitnessError(f"heads refused: {cp.origin} checkpoint of size {cp.size} "
+                               f"proves the head of {stream} at v{new['version']} (leaf "
+                               f"{new['leaf_index']}), not forward from {was}: heads only "
+                               "move forward")
+    watched.update(given)
+    return watched
+
+
 @dataclass(frozen=True)
 class Accepted:
     """The last checkpoint a witness accepted for one origin."""
@@ -90,11 +138,16 @@ class Accepted:
     root: bytes
     timestamp: int
     checkpoint: str
+    # streams this witness watches: their last proven head, or None (proven absent)
+    heads: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         """The state-file form."""
-        return {"size": self.size, "root": b64(self.root), "timestamp": self.timestamp,
-                "checkpoint": self.checkpoint}
+        doc = {"size": self.size, "root": b64(self.root), "timestamp": self.timestamp,
+               "checkpoint": self.checkpoint}
+        if self.heads:
+            doc["heads"] = dict(sorted(self.heads.items()))
+        return doc
 
 
 # ---------------------------------------------------------------------------- keys
@@ -150,8 +203,12 @@ class Witness:
                 root = unb64(entry["root"])
                 if (parsed.origin, parsed.size, parsed.root) != (origin, entry["size"], root):
                     raise ValueError(f"entry {origin!r} does not match its checkpoint")
+                watched = entry.get("heads", {})
+                if not isinstance(watched, dict):
+                    raise ValueError(f"entry {origin!r}: heads is not an object")
                 logs[origin] = Accepted(origin, int(entry["size"]), root,
-                                        int(entry["timestamp"]), str(entry["checkpoint"]))
+                                        int(entry["timestamp"]), str(entry["checkpoint"]),
+                                        dict(watched))
         except (OSError, ValueError, KeyError, TypeError, AttributeError,
                 VerificationError) as exc:
             raise ConfigurationError(f"witness state {self.path}: {exc}") from None
@@ -180,11 +237,14 @@ class Witness:
         return self._logs.get(origin)
 
     def add_checkpoint(self, signed: str | bytes, log_verifier: NoteVerifier,
-                       proof: Mapping[str, Any] | None = None) -> str:
+                       proof: Mapping[str, Any] | None = None,
+                       heads: Sequence[Any] = ()) -> str:
         """Check ``signed`` against what was seen, record it, and return it cosigned.
 
         ``proof`` is the ``cdlog prove consistency OLD NEW`` document from the accepted size
-        to the new one; it is needed whenever the tree grew from a size above 0.
+        to the new one; it is needed whenever the tree grew from a size above 0. ``heads``
+        are ``cdlog prove head`` documents against this checkpoint: their streams are watched
+        from then on (see :func:`_watched_heads`).
         """
         text = signed.decode("utf-8") if isinstance(signed, bytes) else signed
         cp, _ = open_checkpoint(text, log_verifier, log_verifier.name)
@@ -192,12 +252,14 @@ class Witness:
         if prev is not None:
             self._check_extends(prev, cp, proof)
             _check_heads_forward(prev, cp)
+        watched = _watched_heads(prev, cp, heads)
         timestamp = max(self._clock(), prev.timestamp if prev is not None else 0)
         body, sigs = split_note(text)
         own = (self.cosigner.name, self.cosigner.key_id)
         kept = "".join(s.line + "\n" for s in sigs if (s.name, s.key_id) != own)
         cosigned = body + "\n" + kept + self.cosigner.cosignature_line(body, timestamp)
-        self._logs[cp.origin] = Accepted(cp.origin, cp.size, cp.root, timestamp, cosigned)
+        self._logs[cp.origin] = Accepted(cp.origin, cp.size, cp.root, timestamp, cosigned,
+                                         watched)
         self._save()
         return cosigned
 

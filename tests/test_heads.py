@@ -706,3 +706,51 @@ def test_a_log_bundle_checks_the_heads_line_against_its_events(grown: Log,
     found = list(verify_bundle(tmp_path / "all", trust).failures)
     assert [(f.case, f.check) for f in found] == [("<bundle>", "heads")]
     assert "not the map of the bundle's events" in found[0].detail
+
+
+def test_a_witness_watching_a_case_refuses_its_head_moving_back(grown: Log,
+                                                                tmp_path: Path) -> None:
+    """A witness given the head proof of a case watches it: a later checkpoint needs that
+    case's head proof, and a consistent checkpoint whose (log-signed) map sets the case's
+    head back is refused; honest growth is cosigned and the state keeps the head."""
+    from cdlog.checkpoint import sign_checkpoint as sign_note
+    from cdlog.errors import WitnessError
+    from cdlog.headstore import entries_at
+    from cdlog.note import generate_cosigner
+    from cdlog.proofs import prove_consistency
+    from cdlog.witness import Witness
+
+    log = grown.world.log
+    verifier = grown.signer.verifier()
+    witness = Witness(tmp_path / "w.json", generate_cosigner("oig.example/witness"),
+                      clock=lambda: 1_700_000_000)
+    first = latest_checkpoint(log)
+    assert first is not None
+    watched = prove_head(log, grown.case)
+    witness.add_checkpoint(first.text, verifier, None, [watched])
+    state = json.loads((tmp_path / "w.json").read_text())
+    assert state["logs"][log.log_id]["heads"][grown.case]["version"] == watched["head"][
+        "version"]
+    grown.world.rec(grown.case, "ConveyanceArrived", {"refs": {"bol": "W2"}}, by="cbpo", at=30)
+    honest = sign_checkpoint(log, grown.signer)
+    proof = prove_consistency(log, first.size, honest.size)
+    with pytest.raises(WitnessError, match="watches"):  # no head proof of the watched case
+        witness.add_checkpoint(honest.text, verifier, proof)
+    # the log key signs the honest tree with a map whose head of the case is the old one
+    with read_ledger(log) as led:
+        entries = entries_at(led, honest.size)
+        back = led.leaves_of_case(stream_id(grown.case), honest.size)[-3]  # two versions back
+        back_hash = led.read_hashes([(0, back.leaf_index)])[0]
+    old = watched["head"]
+    key = stream_id(grown.case).bytes
+    lie = link([(e.stream_id, back.originator_version, back.leaf_index, back_hash)
+                if e.stream_id == key else
+                (e.stream_id, e.version, e.leaf_index, e.event_hash) for e in entries])
+    lying = Checkpoint(log.log_id, honest.size, honest.root,
+                       (heads_line(len(lie), map_root(lie)),))
+    lie_doc = prove_in_memory(lie, grown.case, honest.size)
+    with pytest.raises(WitnessError, match="heads only move forward"):
+        witness.add_checkpoint(sign_note(lying, grown.signer), verifier, proof, [lie_doc])
+    witness.add_checkpoint(honest.text, verifier, proof, [prove_head(log, grown.case)])
+    state = json.loads((tmp_path / "w.json").read_text())
+    assert state["logs"][log.log_id]["heads"][grown.case]["version"] == old["version"] + 1

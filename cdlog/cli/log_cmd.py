@@ -191,10 +191,14 @@ def witness_key(name: str, out: Path) -> None:
               help="The witness key file (see `cdlog witness-key`).")
 @click.option("--proof", type=_FILE, default=None,
               help="Consistency proof from the last accepted size (`cdlog prove consistency`).")
+@click.option("--head", "head_files", multiple=True, type=_FILE,
+              help="Head proof of a stream to watch (`cdlog prove head CASE --size N`, "
+                   "repeatable); a watched stream needs one with every later checkpoint, and "
+                   "its head only moves forward.")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Write the cosigned checkpoint here instead of printing it.")
 def witness(checkpoint_file: Path, state: Path, log_vkey: str, key_file: Path,
-            proof: Path | None, out: Path | None) -> None:
+            proof: Path | None, head_files: tuple[Path, ...], out: Path | None) -> None:
     """Cosign CHECKPOINT if it extends the last checkpoint this witness accepted.
 
     Refuses (exit 1) a checkpoint that rolls back or forks from what the witness saw.
@@ -203,9 +207,10 @@ def witness(checkpoint_file: Path, state: Path, log_vkey: str, key_file: Path,
     doc = None
     if proof is not None:
         doc = evidence.read_json("--proof", proof, "`cdlog prove consistency`")
+    heads = [evidence.read_json("--head", f, "`cdlog prove head`") for f in head_files]
     text = evidence.read_checkpoint("CHECKPOINT", checkpoint_file)[0]
     w = Witness(state, load_witness_key(key_file, passphrase(demo_ok=False)))
-    cosigned = w.add_checkpoint(text, verifier, doc)
+    cosigned = w.add_checkpoint(text, verifier, doc, heads)
     accepted = w.last(verifier.name)
     size = accepted.size if accepted is not None else 0
     click.echo(f"witness {w.cosigner.name}: cosigned {verifier.name} at size {size}", err=True)
