@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -22,6 +25,11 @@ from cdlog.application import CaseLog  # noqa: E402
 from cdlog.errors import NotFoundError  # noqa: E402
 from cdlog.projections.queries import Queries  # noqa: E402
 from cdlog.sealing import stream_id  # noqa: E402
+
+if TYPE_CHECKING:
+    from conftest import world_with_scenarios
+else:  # pytest registers tests/conftest.py as the module tests.conftest
+    from tests.conftest import world_with_scenarios
 
 SIZE = 67  # the world's 7 events and six bench cases
 TINY = latency.Plan(record_samples=6, query_runs=2, report_runs=2, process_runs=1,
@@ -135,3 +143,61 @@ def test_a_case_is_found_by_its_stream_without_reading_every_case(tmp_path: Path
             assert q.stream_of(internal) == "case:OP-B-0000002"
             with pytest.raises(NotFoundError, match="OP-NOPE"):
                 q.stream_of("OP-NOPE")
+
+
+@pytest.fixture(scope="module")
+def demo_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CaseLog]:
+    """The example scenarios: cases with OI case numbers and operation ids."""
+    world = world_with_scenarios(tmp_path_factory.mktemp("names") / "cdlog.db")
+    yield world.log
+    world.log.close()
+
+
+def _stream_of_by_scan(q: Queries, name: str) -> str | None:
+    """The lookup as it was before the index: every case's opening entry, in log order."""
+    opened = q.views.select("cases", kinds=["opened"])
+    for e in opened:
+        if name in (e.stream, e.stream.partition(":")[2]):
+            return e.stream
+    for e in opened:
+        if name in (e.data.get("reference"), e.data.get("operation_id"),
+                    str(stream_id(e.stream))):
+            return e.stream
+    for e in q.views.select("cases", kinds=["decision"]):
+        if e.data.get("case_no") == name:
+            return e.stream
+    for e in opened:
+        if e.data.get("case_no") == name:
+            return e.stream
+    return None
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(picks=st.lists(st.one_of(st.integers(0, 3).map(lambda i: ("case", i)),
+                                st.text(max_size=12).map(lambda t: ("text", t))),
+                      min_size=1, max_size=6),
+       mangle=st.sampled_from(["", "case:", " ", "x"]))
+def test_stream_of_answers_as_the_scan_did(demo_log: CaseLog, picks: list[tuple[str, Any]],
+                                           mangle: str) -> None:
+    """For any name (a case's reference, stream name or internal id, OI case number or
+    operation id, a near miss, or any text), stream_of finds the case the full scan found, or
+    refuses the name the scan did not find."""
+    with Queries(demo_log) as q:
+        names: list[str] = []
+        refs = q.cases().cases
+        for kind, value in picks:
+            if kind == "text":
+                names.append(value)
+                continue
+            ref = refs[value % len(refs)]
+            names += [n for n in (ref.reference, ref.stream, ref.case_id, ref.case_no,
+                                  ref.operation_id) if n]
+            names.append(mangle + ref.reference)  # near misses too
+        for name in names:
+            want = _stream_of_by_scan(q, name)
+            if want is None:
+                with pytest.raises(NotFoundError):
+                    q.stream_of(name)
+            else:
+                assert q.stream_of(name) == want, name
