@@ -100,9 +100,29 @@ def test_sqlite_latencies_and_the_cache(cache: Path, tmp_path: Path,
     assert not stale.exists()
 
 
+@pytest.fixture
+def pg_database(pg_server: str) -> Iterator[str]:
+    """A database of the test's own on the test server (the benchmark's schema name is fixed
+    by its dump, so concurrent runs of the suite must not share a database)."""
+    import uuid
+
+    import psycopg
+
+    name = f"cdlog_bench_{uuid.uuid4().hex[:10]}"
+    base = pg_server.split("?", 1)[0]
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def test_postgres_latencies_and_the_cached_dump(cache: Path, tmp_path: Path,
-                                                pg_server: str) -> None:
+                                                pg_database: str) -> None:
     """A tiny PostgreSQL store is built and dumped once, then restored from the dump."""
+    pg_server = pg_database
     results, points = latency.run([SIZE], pg_url=pg_server, sqlite=False, plan=TINY,
                                   work=tmp_path)
     _check_rows(results, points, "PostgreSQL")
