@@ -22,7 +22,7 @@ from cdlog.checkpoint import Checkpoint
 from cdlog.checkpoints import StoredCheckpoint
 from cdlog.errors import InputError, NoteError, ProofError
 from cdlog.headproofs import head_proof
-from cdlog.heads import EXTENSION, MapBuilder, heads_of, verify_head_doc
+from cdlog.heads import EXTENSION, MapBuilder, ProvenHead, heads_of, verify_head_doc
 from cdlog.ledger import LedgerCursor
 from cdlog.merkle import b64, unb64
 from cdlog.sealing import stream_id
@@ -144,28 +144,39 @@ def _check_stream(folder: Path, stream: str, name: str | None, cp: Checkpoint,
     except ProofError as exc:
         fail(case, None, "heads", f"{name}: {exc.failures[0].detail}")
         return
+    check_held(stream, proven, held, listed, name, fail)
+
+
+def check_held(stream: str, proven: ProvenHead, held: Mapping[int, Mapping[str, Any]],
+               listed: bool, name: str, fail: Fail, where: str = "the bundle") -> None:
+    """The events ``held`` of a stream (by version: ``leaf_index``, ``leaf_hash``) must be
+    exactly versions ``1..head`` of its ``proven`` head, the last at the head's leaf with the
+    head's hash; a stream proven absent must have none (and, when ``listed``, is a failure).
+    ``name`` says where the proof came from, ``where`` what holds the events. Shared by
+    per-case bundles and scoped reports (:mod:`cdlog.reports.scope`)."""
+    case = str(stream_id(stream))
     head = proven.head
     if head is None:
         if held:
             fail(case, min(held), "heads", f"{name}: the checkpoint's map proves that the log "
-                 f"holds no event of {stream}, but the bundle holds {len(held)}")
+                 f"holds no event of {stream}, but {where} holds {len(held)}")
         elif listed:
             fail(case, None, "heads", f"{name}: the log holds no event of {stream} at size "
-                 f"{cp.size}")
+                 f"{proven.tree_size}")
         return
     missing = [v for v in range(1, head.version + 1) if v not in held]
     for version in missing[:20]:
-        fail(case, version, "heads", f"{stream} v{version} is missing from the bundle: the "
+        fail(case, version, "heads", f"{stream} v{version} is missing from {where}: the "
              f"checkpoint's head of {stream} is v{head.version} ({name})")
     if len(missing) > 20:
         fail(case, None, "heads", f"{stream}: {len(missing) - 20} more versions up to "
-             f"v{head.version} are missing from the bundle")
+             f"v{head.version} are missing from {where}")
     for version in sorted(v for v in held if v > head.version):
         fail(case, version, "heads", f"{stream} v{version} is past the checkpoint's head "
              f"v{head.version} ({name})")
     last = held.get(head.version)
     if last is not None and (int(last["leaf_index"]) != head.leaf_index
                              or last.get("leaf_hash") != b64(head.event_hash)):
-        fail(case, head.version, "heads", f"{stream} v{head.version} in the bundle is leaf "
+        fail(case, head.version, "heads", f"{stream} v{head.version} in {where} is leaf "
              f"{last['leaf_index']} hash {last.get('leaf_hash')}, but the checkpoint's head is "
              f"leaf {head.leaf_index} hash {b64(head.event_hash)} ({name})")

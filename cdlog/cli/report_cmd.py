@@ -1,6 +1,8 @@
 """``cdlog report``: reports a person reads, as Markdown, JSON or self-contained HTML.
 
-Every report verifies the store first and says whether the events it cites verified.
+Every report verifies what it rests on and says whether the events it cites verified:
+``--verify cases`` (the default) the cited cases in full with the key events that judge them,
+proven against the latest signed checkpoint; ``--verify store`` the whole store.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from cdlog.cli.main import Env, cli, pass_env
 from cdlog.projections.queries import Queries
 from cdlog.projections.timefmt import parse_moment
 from cdlog.reports.build import (
+    VERIFY_SCOPES,
     AnyReport,
+    VerifyScope,
     case_report,
     incident_report,
     overdue_report,
@@ -28,7 +32,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def output_options(func: F) -> F:
-    """``--format`` and ``--out``."""
+    """``--format``, ``--out``, ``--recorded-by`` and ``--verify``."""
+    func = click.option("--verify", "verify", type=click.Choice(VERIFY_SCOPES), default="cases",
+                        show_default=True,
+                        help="What to verify: the cited cases with the key events they depend "
+                        "on, proven against the latest signed checkpoint (cases), or the whole "
+                        "store (store).")(func)
     func = click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False),
                         default=None, help="Write to FILE instead of standard output.")(func)
     func = click.option("--format", "fmt", type=click.Choice(FORMATS), default="md",
@@ -61,11 +70,12 @@ def report() -> None:
 @output_options
 @pass_env
 def case_cmd(env: Env, case: str, as_of: str | None, recorded_by: str | None, fmt: str,
-             out: Path | None) -> None:
+             out: Path | None, verify: VerifyScope) -> None:
     """Everything oversight asks about CASE (operation id, case number, reference or id)."""
     with env.open(readonly=True) as log, Queries(log) as q:
         _emit(log, case_report(q, case, as_of=_time(as_of, "as-of"),
-                               recorded_by=_time(recorded_by, "recorded-by")), fmt, out)
+                               recorded_by=_time(recorded_by, "recorded-by"),
+                               verify=verify), fmt, out)
 
 
 @report.command("incident")
@@ -74,11 +84,12 @@ def case_cmd(env: Env, case: str, as_of: str | None, recorded_by: str | None, fm
 @output_options
 @pass_env
 def incident_cmd(env: Env, incident_id: str, case: str | None, recorded_by: str | None,
-                 fmt: str, out: Path | None) -> None:
+                 fmt: str, out: Path | None, verify: VerifyScope) -> None:
     """One incident: who was responsible and held what when it happened, who was told."""
     with env.open(readonly=True) as log, Queries(log) as q:
         _emit(log, incident_report(q, incident_id, case=case,
-                                   recorded_by=_time(recorded_by, "recorded-by")), fmt, out)
+                                   recorded_by=_time(recorded_by, "recorded-by"),
+                                   verify=verify), fmt, out)
 
 
 @report.command("overdue")
@@ -86,20 +97,23 @@ def incident_cmd(env: Env, incident_id: str, case: str | None, recorded_by: str 
 @output_options
 @pass_env
 def overdue_cmd(env: Env, as_of: str | None, recorded_by: str | None, fmt: str,
-                out: Path | None) -> None:
+                out: Path | None, verify: VerifyScope) -> None:
     """Every duty past due at T, done late or still open, with summaries per port and office."""
     with env.open(readonly=True) as log, Queries(log) as q:
         _emit(log, overdue_report(q, as_of=_time(as_of, "as-of"),
-                                  recorded_by=_time(recorded_by, "recorded-by")), fmt, out)
+                                  recorded_by=_time(recorded_by, "recorded-by"),
+                                  verify=verify), fmt, out)
 
 
 @report.command("pilot")
 @output_options
 @pass_env
-def pilot_cmd(env: Env, recorded_by: str | None, fmt: str, out: Path | None) -> None:
+def pilot_cmd(env: Env, recorded_by: str | None, fmt: str, out: Path | None,
+              verify: VerifyScope) -> None:
     """R5: Title 21 shadow assignments at the pilot ports."""
     with env.open(readonly=True) as log, Queries(log) as q:
-        _emit(log, pilot_report(q, recorded_by=_time(recorded_by, "recorded-by")), fmt, out)
+        _emit(log, pilot_report(q, recorded_by=_time(recorded_by, "recorded-by"),
+        verify=verify), fmt, out)
 
 
 def write_demo_reports(log: CaseLog, streams: Sequence[str]) -> list[Path]:

@@ -2,15 +2,18 @@
 verified.
 
 Every report is a pydantic model (its ``--format json`` form) built from
-:class:`~cdlog.projections.queries.Queries` answers. :func:`check_citations` runs
-:func:`cdlog.verify.verify_store` and checks every citation in the report against the store:
-the cited hash must be the stored event's hash, and the event (its case, and the log as a
-whole) must have passed verification. The report states the outcome in words.
+:class:`~cdlog.projections.queries.Queries` answers. :func:`check_citations` verifies what the
+report rests on and checks every citation against the store: the cited hash must be the stored
+event's hash, and the event must have passed verification. By default (``verify="cases"``) it
+verifies the cited streams in full, with the key events that judge them, against the latest
+signed checkpoint (:mod:`cdlog.reports.scope`); ``verify="store"`` runs
+:func:`cdlog.verify.verify_store` over the whole store. The report states in words what was
+checked, and what was not.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -24,6 +27,7 @@ from cdlog.facts import fact_of
 from cdlog.projections import models as m
 from cdlog.projections.queries import Queries
 from cdlog.projections.timefmt import when_text
+from cdlog.reports.scope import ScopedReport, verify_streams
 from cdlog.sealing import stream_id
 from cdlog.verify import verify_store
 
@@ -42,16 +46,34 @@ class EventRow(m.Model):
     verified: bool
 
 
+class VerifiedStream(m.Model):
+    """A stream a scoped verification replayed in full."""
+
+    stream: str
+    role: str
+    """``cited`` (the report rests on it) or ``trust`` (the keys that judge it)."""
+    versions: int
+    proven_complete_at: int | None = None
+    """The checkpoint size whose stream-head map proves these are all its events."""
+
+
 class Verification(m.Model):
     """Did the events this report rests on verify?"""
 
-    store_ok: bool
+    scope: str = "store"
+    """``cases``: the cited streams and what they depend on; ``store``: the whole store."""
+    store_ok: bool | None
+    """None when the store as a whole was not checked (``scope`` ``cases``)."""
     events_checked: int
     cited: int
     cited_verified: int
     all_cited_verified: bool
     statement: str
     failures: list[str] = Field(default_factory=list)
+    streams: list[VerifiedStream] = Field(default_factory=list)
+    checkpoint: int | None = None
+    """The size of the latest signed checkpoint the cited events were proven against."""
+    cited_in_checkpoint: int | None = None
 
 
 class SectionFinding(m.Model):
@@ -142,14 +164,30 @@ def _occurred_text(env: Any) -> str:
     return str(occ["at"]) if "at" in occ else f"{occ['from']} .. {occ['to']}"
 
 
-def check_citations(log: CaseLog, parts: Iterable[Any], *, all_of: Iterable[str] = ()
-                    ) -> tuple[Verification, list[EventRow]]:
-    """Verify the store and every citation in ``parts``; list the cited events (and every
-    event of the streams in ``all_of``)."""
-    report = verify_store(log)
+VerifyScope = Literal["cases", "store"]
+VERIFY_SCOPES: tuple[VerifyScope, ...] = ("cases", "store")
+
+
+def check_citations(log: CaseLog, parts: Iterable[Any], *, all_of: Iterable[str] = (),
+                    verify: VerifyScope = "cases") -> tuple[Verification, list[EventRow]]:
+    """Verify what ``parts`` cite and check every citation against the store; list the cited
+    events (and every event of the streams in ``all_of``).
+
+    ``verify="cases"`` checks the cited streams in full with the trust streams and
+    authorisations they depend on, and proves them against the latest signed checkpoint
+    (:func:`cdlog.reports.scope.verify_streams`); ``"store"`` runs
+    :func:`cdlog.verify.verify_store` over the whole store.
+    """
     cited = {(c.case, c.version): c for part in parts for c in iter_citations(part)}
     streams = list(dict.fromkeys([*(c for c, _ in cited), *all_of]))
     ids = {str(stream_id(s)): s for s in streams}
+    scoped: ScopedReport | None = None
+    included = late = 0
+    if verify == "store":
+        report = verify_store(log)
+    else:
+        scoped = verify_streams(log, streams, _Cited(cited, set(all_of)))
+        report = scoped.report
     bad_events: set[tuple[str, int]] = set()
     bad_cases: set[str] = set()
     log_level: list[Failure] = []
@@ -159,8 +197,8 @@ def check_citations(log: CaseLog, parts: Iterable[Any], *, all_of: Iterable[str]
                 bad_cases.add(ids[f.case])
             else:
                 bad_events.add((ids[f.case], f.version))
-        elif not _is_uuid(f.case):
-            log_level.append(f)
+        elif scoped is not None or not _is_uuid(f.case):
+            log_level.append(f)  # scoped: a failure in a trust stream puts every key in doubt
     rows: list[EventRow] = []
     stored: dict[tuple[str, int], str] = {}
     wanted = set(all_of)
@@ -189,7 +227,12 @@ def check_citations(log: CaseLog, parts: Iterable[Any], *, all_of: Iterable[str]
     failures = [str(f) for f in report.failures]
     failures += [f"{s} v{v}: cited, but no such event in the store" for s, v in missing]
     total = len(cited)
-    if good == total and report.ok:
+    if scoped is not None:
+        included = sum(1 for k in cited if k in scoped.included)
+        late = sum(1 for k in cited if k in scoped.after_checkpoint)
+        statement = _scoped_statement(scoped, total, good, len(report.failures),
+                                      included, late)
+    elif good == total and report.ok:
         statement = (f"Verified: all {total} events this report cites, and all "
                      f"{report.events} events in the store, passed verification (signatures, "
                      "hash chains, versions, keys and the domain rules).")
@@ -197,14 +240,86 @@ def check_citations(log: CaseLog, parts: Iterable[Any], *, all_of: Iterable[str]
         statement = (f"The {total} events this report cites verified, but the store has "
                      f"{len(report.failures)} verification failure(s) elsewhere (listed below).")
     else:
-        statement = (f"NOT VERIFIED: {total - good} of the {total} events this report cites "
-                     "failed verification or differ from the store; treat the facts that "
-                     "cite them as unproven (failures listed below).")
+        statement = _not_verified(total, good)
     verification = Verification(
-        store_ok=report.ok, events_checked=report.events, cited=total, cited_verified=good,
-        all_cited_verified=good == total, statement=statement, failures=failures)
+        scope=verify, store_ok=report.ok if scoped is None else None,
+        events_checked=report.events, cited=total, cited_verified=good,
+        all_cited_verified=good == total, statement=statement, failures=failures,
+        streams=[] if scoped is None else [
+            VerifiedStream(stream=c.stream, role=c.role, versions=c.versions,
+                           proven_complete_at=scoped.checkpoint_size
+                           if c.proven_head is not None else None)
+            for c in scoped.streams],
+        checkpoint=None if scoped is None else scoped.checkpoint_size,
+        cited_in_checkpoint=None if scoped is None else included)
     rows.sort(key=lambda r: (streams.index(r.case), r.version))
     return verification, rows
+
+
+class _Cited:
+    """The events whose inclusion a scoped check proves: every cited one and every event of
+    the ``all_of`` streams."""
+
+    def __init__(self, cited: Mapping[tuple[str, int], Any], whole: set[str]) -> None:
+        self._cited, self._whole = cited, whole
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._cited or (isinstance(key, tuple) and key[0] in self._whole)
+
+
+def _not_verified(total: int, good: int) -> str:
+    return (f"NOT VERIFIED: {total - good} of the {total} events this report cites "
+            "failed verification or differ from the store; treat the facts that "
+            "cite them as unproven (failures listed below).")
+
+
+def _scoped_statement(scoped: ScopedReport, total: int, good: int, failed: int,
+                      included: int, late: int) -> str:
+    """What a scoped check did, in words."""
+    if good != total:
+        return _not_verified(total, good)
+    if failed:
+        return (f"The {total} events this report cites verified, but the streams checked "
+                f"with them have {failed} verification failure(s) (listed below).")
+    cp = scoped.checkpoint_size
+    cases = []
+    for c in (c for c in scoped.streams if c.role == "cited"):
+        text = (f"the 1 event of {c.stream} (version 1" if c.versions == 1 else
+                f"all {c.versions} events of {c.stream} (every version 1..{c.versions}")
+        if c.proven_head is not None:
+            text += (f", proven complete at checkpoint {cp}" if c.proven_head == c.versions
+                     else f", 1..{c.proven_head} proven complete at checkpoint {cp}")
+        cases.append(text + ")")
+    trust = [c for c in scoped.streams if c.role == "trust"]
+    keys = sum(c.versions for c in trust)
+    complete = all(c.proven_head is not None for c in trust)
+    parts = [f"Verified: all {total} events this report cites. Checked in full: "
+             + "; ".join(cases)]
+    if trust:
+        parts.append(f"and the {keys} key events of {', '.join(c.stream for c in trust)} "
+                     "they depend on" + (" (each stream proven complete)"
+                                         if complete and scoped.heads_map else ""))
+    if scoped.dependencies:
+        parts.append(f"and {scoped.dependencies} third-party disclosure authorisation(s) "
+                     "their rules consult")
+    text = ", ".join(parts) + (" passed verification (signatures, hash chains, versions, keys, "
+                               "payloads and the domain rules of these streams).")
+    if cp is None:
+        text += (" The log has no signed checkpoint yet, so inclusion in the Merkle log and "
+                 "completeness were not proven.")
+    else:
+        signed = "signed" if scoped.checkpoint_signed else "stored (its signature not checked: "
+        signed += "" if scoped.checkpoint_signed else "no log key here)"
+        text += (" Each cited event is" if included == total else
+                 f" {included} of the {total} cited events are")
+        text += f" proven included in the {signed} checkpoint of size {cp}"
+        text += (f"; {late} were recorded after it and are not yet in a checkpoint."
+                 if late else ".")
+        if not scoped.heads_map:
+            text += (" That checkpoint carries no stream-head map, so the cases are not "
+                     "proven complete.")
+    return text + (" The rest of the store was not checked: run cdlog verify (or report with "
+                   "--verify store).")
 
 
 def _is_uuid(text: str) -> bool:
@@ -229,7 +344,8 @@ def _now() -> datetime:
 
 # ---------------------------------------------------------------- builders
 def case_report(q: Queries, case: str, *, as_of: datetime | None = None,
-                recorded_by: datetime | None = None) -> CaseReport:
+                recorded_by: datetime | None = None,
+                verify: VerifyScope = "cases") -> CaseReport:
     """Build the report of one case."""
     ref = q.case(case, recorded_by=recorded_by)
     now = _now()
@@ -271,14 +387,15 @@ def case_report(q: Queries, case: str, *, as_of: datetime | None = None,
         "pnr": parts["pnr"].findings,
     })
     verification, events = check_citations(q.log, [ref, *parts.values(), findings],
-                                           all_of=[ref.stream])
+                                           all_of=[ref.stream], verify=verify)
     return CaseReport(title=f"Case report: {ref.reference}", generated_at=now,
                       store=q.log.store.redacted, log_id=q.log.log_id, verification=verification,
                       findings=findings, events=events, case=ref, **parts)
 
 
 def incident_report(q: Queries, incident_id: str, *, case: str | None = None,
-                    recorded_by: datetime | None = None) -> IncidentReport:
+                    recorded_by: datetime | None = None,
+                verify: VerifyScope = "cases") -> IncidentReport:
     """Build the report of one incident."""
     inc = q.incident(incident_id, case=case, recorded_by=recorded_by)
     stream = inc.case.stream
@@ -301,7 +418,7 @@ def incident_report(q: Queries, incident_id: str, *, case: str | None = None,
     findings = _findings({"incident": inc.findings,
                           "surveillance": parts["surveillance"].findings})
     verification, events = check_citations(q.log, [*parts.values(), findings],
-                                           all_of=[stream])
+                                           all_of=[stream], verify=verify)
     return IncidentReport(title=f"Incident report: {inc.incident_id} ({inc.case.reference})",
                           generated_at=_now(), store=q.log.store.redacted, log_id=q.log.log_id,
                           verification=verification, findings=findings, events=events,
@@ -309,7 +426,8 @@ def incident_report(q: Queries, incident_id: str, *, case: str | None = None,
 
 
 def overdue_report(q: Queries, *, as_of: datetime | None = None,
-                   recorded_by: datetime | None = None) -> OverdueReport:
+                   recorded_by: datetime | None = None,
+                verify: VerifyScope = "cases") -> OverdueReport:
     """Build the report of every duty past due at ``as_of`` (default: now)."""
     now = _now()
     listing = q.overdue(as_of or now, recorded_by=recorded_by)
@@ -319,20 +437,21 @@ def overdue_report(q: Queries, *, as_of: datetime | None = None,
                                f"({d.late_by} late, {d.status})", cites=d.cites,
                                source=d.due_source)
                 for d in listing.items]
-    verification, events = check_citations(q.log, [listing])
+    verification, events = check_citations(q.log, [listing], verify=verify)
     return OverdueReport(title=f"Overdue duties as of {when_text(listing.as_of)}",
                          generated_at=now, store=q.log.store.redacted, log_id=q.log.log_id,
                          verification=verification, findings=findings, events=events,
                          overdue=listing)
 
 
-def pilot_report(q: Queries, *, recorded_by: datetime | None = None) -> PilotReportDoc:
+def pilot_report(q: Queries, *, recorded_by: datetime | None = None,
+                verify: VerifyScope = "cases") -> PilotReportDoc:
     """Build the R5 pilot report."""
     pilot = q.pilot(recorded_by=recorded_by)
     findings = [SectionFinding(section="pilot", rule="R5", text=f"{p.case.reference}: "
                                f"{p.finding}", cites=p.cites, source=p.source)
                 for p in pilot.cases if p.finding]
-    verification, events = check_citations(q.log, [pilot])
+    verification, events = check_citations(q.log, [pilot], verify=verify)
     return PilotReportDoc(title="Title 21 shadow pilot (R5)", generated_at=_now(),
                           store=q.log.store.redacted, log_id=q.log.log_id,
                           verification=verification, findings=findings, events=events,
