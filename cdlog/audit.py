@@ -32,6 +32,7 @@ from cdlog.checkpoint import Checkpoint, open_checkpoint
 from cdlog.errors import Failure, NoteError, NotFoundError, VerificationError
 from cdlog.heads import EMPTY_MAP_ROOT, MAX_U64, MapBuilder, heads_of, id_bytes
 from cdlog.heads import EXTENSION as HEADS_EXTENSION
+from cdlog.headstore import stored_map_problem
 from cdlog.keys.keyfile import read_key_file_info
 from cdlog.keys.trust import TrustRoot
 from cdlog.ledger import PAGE, CheckpointRow, EventRow, LeafRow, LedgerCursor, read_ledger
@@ -406,6 +407,11 @@ def audit_tree(led: LedgerCursor, origin: str, verifier: NoteVerifier | None = N
     auditor.run([cp.size for cp in checkpoints] + [cp.size for _, cp in saved if cp])
     _check_checkpoints(auditor, checkpoints, origin, verifier)
     _check_known(auditor, saved, checkpoints)
+    problem = stored_map_problem(led, auditor.maps)
+    if problem is not None:
+        auditor.fail(LOG, None, f"the stored stream-head map: {problem} (the next checkpoint "
+                     "would sign it; emptying head_map, head_entries and head_nodes makes it "
+                     "rebuild the map from the events)", "checkpoint")
     return auditor.out
 
 

@@ -26,11 +26,12 @@ rebuilds the map from the leaf rows for an older one.
 from __future__ import annotations
 
 import itertools
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from cdlog.checkpoint import Checkpoint
-from cdlog.errors import VerificationError
+from cdlog.errors import InputError, VerificationError
 from cdlog.heads import (
     EMPTY_MAP_ROOT,
     Head,
@@ -64,6 +65,7 @@ class HeadSQL:
     entry_below: str
     entry_last: str
     nodes: str
+    nodes_all: str
     node_values: str
     clear: tuple[str, ...]
     clear_state: str
@@ -101,6 +103,7 @@ _SQLITE = HeadSQL(
                 "FROM head_entries ORDER BY originator_id DESC LIMIT 1"),
     nodes=("SELECT n.level, n.idx, n.hash FROM (VALUES {}) AS v JOIN head_nodes AS n "
            "ON n.level = v.column1 AND n.idx = v.column2"),
+    nodes_all="SELECT level, idx, hash FROM head_nodes",
     node_values="(?, ?)",
     clear=("DELETE FROM head_map", "DELETE FROM head_entries", "DELETE FROM head_nodes"),
     clear_state="DELETE FROM head_map",
@@ -135,6 +138,7 @@ _PG = HeadSQL(
                 "FROM {entries} ORDER BY originator_id DESC LIMIT 1"),
     nodes=("SELECT n.level, n.idx, n.hash FROM (VALUES {}) AS v (level, idx) "
            "JOIN {nodes} AS n ON n.level = v.level AND n.idx = v.idx"),
+    nodes_all="SELECT level, idx, hash FROM {nodes}",
     node_values="(%s::integer, %s::bigint)",
     clear=("DELETE FROM {map}", "DELETE FROM {entries}", "DELETE FROM {nodes}"),
     clear_state="DELETE FROM {map}",
@@ -471,3 +475,56 @@ def update_map(led: LedgerCursor, size: int, last: Checkpoint | None,
     root = _update_nodes(tables, leaves, count)
     tables.set_state(MapState(size, count, root))
     return count, root
+
+
+def stored_map_problem(led: LedgerCursor, expected: dict[int, tuple[int, bytes]]) -> str | None:
+    """What is wrong with the stored map, if anything (store verification, before signing).
+
+    The rows must form one map in position order whose links follow the id order, every
+    stored node must be the complete subtree rebuilt from those rows (and none missing), the
+    root must be ``head_map``'s, and ``(count, root)`` the map ``expected`` holds, rebuilt
+    from the events, at ``head_map``'s size.
+    """
+    tables = HeadTables(led)
+    if not tables.exist():
+        return None
+    state = tables.state()
+    raw = tables._all(tables.sql.entries)
+    if state is None:
+        return "head_map has no valid row" if raw else None
+    rows = [_row(values) for values in raw]
+    if any(r is None or r.pos != i for i, r in enumerate(rows)):
+        return "head_entries holds a damaged row or a gap in the positions"
+    good = [r for r in rows if r is not None]
+    by_id = {r.key: r for r in good}
+    ids = sorted(by_id)
+    for i, key in enumerate(ids):
+        row = by_id[key]
+        if row.next_id != ids[(i + 1) % len(ids)] or row.prev_id != ids[i - 1]:
+            return (f"the entry of stream {uuid.UUID(bytes=key)} is not linked to its "
+                    "neighbours in id order")
+    try:
+        entries = [r.entry(by_id[r.next_id].hash) for r in good]
+    except InputError:
+        return "head_entries holds a version or leaf index out of range"
+    nodes = {(0, i): e.hash() for i, e in enumerate(entries)}
+    level, width = 0, len(entries)
+    while width >= 2:
+        for j in range(width // 2):
+            nodes[(level + 1, j)] = map_node(nodes[(level, 2 * j)], nodes[(level, 2 * j + 1)])
+        level, width = level + 1, width // 2
+    stored = {(int(r[0]), int(r[1])): bytes(r[2]) for r in tables._all(tables.sql.nodes_all)}
+    if stored != nodes:
+        wrong = sorted(set(stored) ^ set(nodes)) or sorted(
+            p for p in nodes if stored[p] != nodes[p])
+        return f"head_nodes differs from the entries at (level, index) {wrong[0]}"
+    root = _root(nodes, len(entries))
+    if (state.count, state.root) != (len(entries), root):
+        return "head_map does not hold the count and root of the stored entries"
+    want = expected.get(state.size)
+    if want is not None and want != (state.count, state.root):
+        return (f"it is not the map of the events at size {state.size} ({want[0]} streams, "
+                f"not {state.count})" if want[0] != state.count else
+                f"it is not the map of the events at size {state.size}")
+    return None
+

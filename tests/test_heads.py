@@ -754,3 +754,51 @@ def test_a_witness_watching_a_case_refuses_its_head_moving_back(grown: Log,
     witness.add_checkpoint(honest.text, verifier, proof, [prove_head(log, grown.case)])
     state = json.loads((tmp_path / "w.json").read_text())
     assert state["logs"][log.log_id]["heads"][grown.case]["version"] == old["version"] + 1
+
+
+@pytest.mark.parametrize("damage", ["head set back", "link broken", "node changed",
+                                    "state changed"])
+def test_a_damaged_stored_map_is_found_before_it_is_signed(grown: Log, damage: str) -> None:
+    """The stored map is what the next checkpoint builds on: a changed entry, link, node or
+    state row is a `cdlog verify` failure, and signing refuses until the tables are emptied
+    (then the map is rebuilt from the events and signed right)."""
+    from cdlog.audit import audit_tree
+    from cdlog.errors import VerificationError
+    from cdlog.headstore import HeadTables, MapState, Row
+    from cdlog.ledger import write_ledger
+
+    world = grown.world
+    with write_ledger(world.log) as led:
+        tables = HeadTables(led)
+        row = tables.by_id(stream_id(grown.case).bytes)
+        assert row is not None
+        state = tables.state()
+        assert state is not None
+        if damage == "head set back":
+            tables.write_entries([Row(row.key, row.pos, row.version - 1, row.leaf_index,
+                                      row.hash, row.next_id, row.prev_id)])
+        elif damage == "link broken":
+            tables.write_entries([Row(row.key, row.pos, row.version, row.leaf_index, row.hash,
+                                      row.key, row.prev_id)])
+        elif damage == "node changed":
+            tables.write_nodes({(0, row.pos): leaf_hash(b"x")})
+        else:
+            tables.set_state(MapState(state.size, state.count, leaf_hash(b"x")))
+    with read_ledger(world.log) as led:
+        audit = audit_tree(led, world.log.log_id, grown.signer.verifier())
+    assert [(f.case, f.check) for f in audit.failures] == [("<log>", "checkpoint")]
+    assert "stored stream-head map" in audit.failures[0].detail
+    world.rec(grown.case, "ConveyanceArrived", {"refs": {"bol": "D"}}, by="cbpo", at=40)
+    import cdlog.checkpoints as checkpoints_module
+
+    checkpoints_module._AUDITED.pop(world.log, None)  # a new process audits before signing
+    with pytest.raises(VerificationError):
+        sign_checkpoint(world.log, grown.signer)
+    with write_ledger(world.log) as led:
+        for statement in HeadTables(led).sql.clear:
+            led._c.execute(statement)
+    cp = sign_checkpoint(world.log, grown.signer)
+    with read_ledger(world.log) as led:
+        assert audit_tree(led, world.log.log_id, grown.signer.verifier()).failures == []
+    assert verify_head_doc(prove_head(world.log, grown.case), grown.case,
+                           checkpoint=cp.checkpoint).head is not None
