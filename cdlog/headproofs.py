@@ -39,6 +39,39 @@ def _checkpoint_for(led: LedgerCursor, size: int | None) -> StoredCheckpoint:
     return stored_checkpoint(led, row)
 
 
+def _from_stored_map(led: LedgerCursor, stream: str, cp: StoredCheckpoint, count: int,
+                     root: bytes) -> dict[str, Any] | None:
+    """The head document read from the stored map (``O(log n)`` rows), or None when the map
+    is not at ``cp`` or its answer does not verify."""
+    tables = HeadTables(led)
+    state = tables.state() if tables.exist() else None
+    if state is None or (state.size, state.count, state.root) != (cp.size, count, root):
+        return None
+    key = stream_id(stream).bytes
+    row = tables.by_id(key)
+    gap = row is None
+    if gap and count:
+        row = tables.spanning(key)
+    if row is None:
+        doc = head_doc(stream, cp.size, count, root, None)
+    else:
+        entry = tables.entry_of(row)
+        ranges = path_ranges(row.pos, count)
+        nodes = tables.nodes(sorted({p for lo, hi in ranges for p in subtrees(lo, hi)}))
+        try:
+            path = [fold([nodes[p] for p in subtrees(lo, hi)]) for lo, hi in ranges]
+        except KeyError:
+            return None
+        proven = (row.pos, entry, path)
+        doc = (head_doc(stream, cp.size, count, root, None, proven) if gap
+               else head_doc(stream, cp.size, count, root, proven))
+    try:
+        verify_head_doc(doc, stream, checkpoint=cp.checkpoint)
+    except ProofError:
+        return None
+    return doc
+
+
 def head_proof(led: LedgerCursor, stream: str, cp: StoredCheckpoint) -> dict[str, Any]:
     """The head document of ``stream`` at stored checkpoint ``cp`` (without ``checkpoint``).
 
@@ -51,33 +84,12 @@ def head_proof(led: LedgerCursor, stream: str, cp: StoredCheckpoint) -> dict[str
                             "was signed before cdlog kept one); sign a newer checkpoint once "
                             "the log has grown")
     count, root = line
-    tables = HeadTables(led)
-    state = tables.state() if tables.exist() else None
-    if state is not None and (state.size, state.count, state.root) == (cp.size, count, root):
-        key = stream_id(stream).bytes
-        row = tables.by_id(key)
-        gap = row is None
-        if gap and count:
-            row = tables.spanning(key)
-        if row is None:
-            doc = head_doc(stream, cp.size, count, root, None)
-        else:
-            entry = tables.entry_of(row)
-            ranges = path_ranges(row.pos, count)
-            nodes = tables.nodes(sorted({p for lo, hi in ranges for p in subtrees(lo, hi)}))
-            try:
-                path = [fold([nodes[p] for p in subtrees(lo, hi)]) for lo, hi in ranges]
-            except KeyError:
-                path = []  # damaged: the check below fails and the map is rebuilt
-            proven = (row.pos, entry, path)
-            doc = (head_doc(stream, cp.size, count, root, None, proven) if gap
-                   else head_doc(stream, cp.size, count, root, proven))
-        try:
-            verify_head_doc(doc, stream, checkpoint=cp.checkpoint)
-        except ProofError:
-            pass  # the stored map is damaged: rebuild it from the leaves below
-        else:
-            return doc
+    try:
+        stored = _from_stored_map(led, stream, cp, count, root)
+    except VerificationError:
+        stored = None  # a damaged stored map: rebuilt from the leaves below
+    if stored is not None:
+        return stored
     doc = prove_in_memory(entries_at(led, cp.size), stream, cp.size)
     if (doc["heads_size"], doc["heads_root"]) != (count, b64(root)):
         raise VerificationError.at(LOG, None, "checkpoint", f"the stream heads rebuilt from "
