@@ -13,6 +13,7 @@ checked, and what was not.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -22,13 +23,13 @@ from pydantic import Field
 from cdlog.application import CaseLog
 from cdlog.domain.config import provenance
 from cdlog.domain.values import Time
-from cdlog.errors import Failure
+from cdlog.errors import Failure, VerificationError
 from cdlog.facts import fact_of
 from cdlog.projections import models as m
 from cdlog.projections.queries import Queries
 from cdlog.projections.timefmt import when_text
 from cdlog.reports.scope import ScopedReport, verify_streams
-from cdlog.sealing import stream_id
+from cdlog.sealing import SealedEvent, parse, stream_id
 from cdlog.verify import verify_store
 
 
@@ -193,7 +194,7 @@ def check_citations(log: CaseLog, parts: Iterable[Any], *, all_of: Iterable[str]
     log_level: list[Failure] = []
     for f in report.failures:
         if f.case in ids:
-            if f.version is None:
+            if f.version is None or f.check == "heads":  # a stream not whole: all in doubt
                 bad_cases.add(ids[f.case])
             else:
                 bad_events.add((ids[f.case], f.version))
@@ -203,7 +204,7 @@ def check_citations(log: CaseLog, parts: Iterable[Any], *, all_of: Iterable[str]
     stored: dict[tuple[str, int], str] = {}
     wanted = set(all_of)
     for stream in streams:
-        for sealed in log.events(stream):
+        for sealed in _stored_events(log, stream, rows):
             stored[(stream, sealed.version)] = sealed.hash_hex
             if stream not in wanted and (stream, sealed.version) not in cited:
                 continue
@@ -265,6 +266,19 @@ class _Cited:
 
     def __contains__(self, key: object) -> bool:
         return key in self._cited or (isinstance(key, tuple) and key[0] in self._whole)
+
+
+def _stored_events(log: CaseLog, stream: str, rows: list[EventRow]) -> Iterator[SealedEvent]:
+    """The stored events of a stream; one that cannot be decoded becomes an unverified row of
+    ``rows`` (its failure is in the verification's list)."""
+    for stored in log.app.recorder.select_events(stream_id(stream)):
+        try:
+            yield parse(stored.state, str(stored.originator_id), stored.originator_version)
+        except VerificationError:
+            rows.append(EventRow(case=stream, version=stored.originator_version, type="?",
+                                 occurred="?", recorded="?", late=False, actor="?",
+                                 hash=hashlib.sha256(stored.state).hexdigest(),
+                                 verified=False))
 
 
 def _not_verified(total: int, good: int) -> str:

@@ -95,6 +95,19 @@ def _agencies(rows: Iterable[EventRow]) -> set[str]:
     return out
 
 
+def _case_nos(rows: Iterable[EventRow]) -> set[str]:
+    """The OI case numbers the accepting events among ``rows`` give their cases."""
+    out: set[str] = set()
+    for row in rows:
+        if row.topic != "cdlog:CaseAccepted":
+            continue
+        try:
+            out.add(str(parse(row.state).payload.get("case_no")))
+        except (VerificationError, ValueError, TypeError):
+            continue
+    return out
+
+
 def _rows_of(led: LedgerCursor, stream: str, fail: Any) -> list[tuple[int, EventRow]]:
     """Every stored event of a stream with its leaf index, by its Merkle leaves (written in
     the same transaction as the event); a leaf whose event row is gone is a failure."""
@@ -173,8 +186,7 @@ def verify_streams(log: Any, streams: Sequence[str], cited: Container[tuple[str,
             rows = _rows_of(led, s, fail)
             if rows:
                 trust_rows[s] = rows
-        case_nos = {str(log.state(s).case_no) for s in streams if s.startswith("case:")}
-        case_nos.discard("None")
+        case_nos = _case_nos(r for rows in held.values() for _, r in rows)
         shares = any(r.topic == "cdlog:InformationShared" for rows in held.values()
                      for _, r in rows)
         deps = _dependency_rows(led, case_nos, {r.notification_id for rows in held.values()
@@ -287,7 +299,7 @@ def _prove(log: Any, led: LedgerCursor, out: ScopedReport,
                                             "leaf_hash": _b64(leaf_hash(row.state))}
                    for index, row in group if index < cp.size}
         before = len(out.report.failures)
-        check_held(stream, proven, entries, checks[stream].role == "cited",
+        check_held(stream, proven, entries, False,  # a stream begun after it is no failure
                    f"the head proof of {stream}", fail, where="the store")
         if len(out.report.failures) == before and proven.head is not None:
             checks[stream].proven_head = proven.head.version
