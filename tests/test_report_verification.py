@@ -234,3 +234,38 @@ def test_the_command_takes_verify_and_the_json_carries_the_scope(base: Path) -> 
         bad = runner.invoke(cli, ["--store", url, "report", "case", "OP-2006-0001", "--verify",
                                   "everything"])
         assert bad.exit_code == 2
+
+
+@pytest.mark.parametrize("where", ["trust", "elsewhere", "deleted"])
+def test_the_scoped_check_on_every_kind_of_store(store_url: str, raw: Any, where: str) -> None:
+    """On SQLite and PostgreSQL: a tampered key event or a deleted case event (with its leaf)
+    is caught by the default check; a tamper in another case is caught only by the whole-store
+    check."""
+    with CaseLog(store_url) as log:
+        replayer = Replayer(log)
+        for name in ("A-MIA-CD-ACCEPTED.yaml", "C-SYS-DECLINED-ADMIN.yaml"):
+            replayer.replay(SCENARIOS / name)
+        sign_checkpoint(log, load_log_signer(log, PASS, create=True))
+        citations = cite(log, CASE, [1, 2])
+        assert check(log, citations).all_cited_verified
+    target = {"trust": "trust:CBP", "elsewhere": OTHER, "deleted": CASE}[where]
+    rows = [r for r in raw.rows("SELECT {nid}, originator_id, originator_version, state "
+                                "FROM {events} ORDER BY {nid}")
+            if r[1] == stream_id(target).hex]
+    nid, _, version, state = rows[len(rows) // 2]
+    if where == "deleted":
+        raw.execute(("DELETE FROM {events} WHERE {nid} = ?", (nid,)),
+                    ("DELETE FROM {leaves} WHERE notification_id = ?", (nid,)))
+    else:
+        raw.execute(("UPDATE {events} SET state = ? WHERE {nid} = ?",
+                     (state.replace(b'"recorded":"20', b'"recorded":"19', 1), nid)))
+    with CaseLog(store_url, create=False) as log:
+        scoped = check(log, citations)
+        whole = check(log, citations, verify="store")
+    assert not whole.store_ok
+    if where == "elsewhere":
+        assert scoped.all_cited_verified
+        assert NOT_CHECKED in scoped.statement
+    else:
+        assert scoped.failures
+        assert not scoped.all_cited_verified, (where, version, scoped.failures)
