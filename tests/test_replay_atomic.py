@@ -707,7 +707,7 @@ def test_cli_ctrl_c_during_a_replay_saves_nothing(tmp_path: Path) -> None:
     subprocess.run([str(CDLOG), "--store", url, "replay", str(A)], env=env, check=True,
                    capture_output=True, timeout=120)
     before = snapshot(url)
-    long = written(tmp_path, "long.yaml", long_scenario(6_000))
+    long = written(tmp_path, "long.yaml", long_scenario(40_000))
     master, slave = pty.openpty()
     proc = subprocess.Popen([str(CDLOG), "--store", url, "replay", str(long)], env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
