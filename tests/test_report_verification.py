@@ -25,6 +25,7 @@ from cdlog.checkpoints import load_log_signer, sign_checkpoint
 from cdlog.cli.main import cli
 from cdlog.projections import models as m
 from cdlog.reports.build import Verification, check_citations
+from cdlog.reports.scope import verify_streams
 from cdlog.scenario import Replayer
 from cdlog.sealing import stream_id
 
@@ -269,3 +270,22 @@ def test_the_scoped_check_on_every_kind_of_store(store_url: str, raw: Any, where
     else:
         assert scoped.failures
         assert not scoped.all_cited_verified, (where, version, scoped.failures)
+
+
+def test_an_authorisation_in_another_stream_is_found_when_r8_needs_it(base: Path) -> None:
+    """Scenario A shares EU PNR-derived data under an authorisation recorded in the PNR
+    record's stream: verifying the case alone finds it (R8 would fail without it), and with
+    the authorisation tampered the sharing event fails R8 and is listed as not verified."""
+    with copy_of(base) as (log, conn):
+        done = verify_streams(log, [CASE], set())
+        assert done.report.failures == []
+        assert done.dependencies == 1
+        v, _ = check_citations(log, [cite(log, CASE, [1])], all_of=[CASE])
+        assert "1 third-party disclosure authorisation(s) their rules consult" in v.statement
+        nid = next(r for r in conn.execute("SELECT rowid, state FROM stored_events WHERE "
+                                           "topic = 'cdlog:ThirdPartyDisclosureAuthorized'"))
+        flip(conn, nid[0], nid[1], 40, ord("#"))
+        v, events = check_citations(log, [cite(log, CASE, [1])], all_of=[CASE])
+        assert any("[R8]" in f for f in v.failures)
+        assert not v.statement.startswith("Verified")
+        assert [e.verified for e in events if e.type == "InformationShared"] == [False]

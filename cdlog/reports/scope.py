@@ -2,10 +2,12 @@
 
 :func:`verify_streams` replays, in log order, every event of the streams a report cites, every
 event of the trust streams that judge their signing keys (``trust:<AGENCY>`` of every agency
-that signs in them, and of the log's trusted roots), and the third-party disclosure
-authorisations their R8 rule consults, with :class:`cdlog.bundle.BundleVerifier` (the
-verifier a per-case audit bundle uses): decode, placement, versions, chain, signatures, keys,
-payload form, the late flag and the domain rules of each cited stream. It then proves, against
+that signs in them, and of the log's trusted roots; every trust stream of the log when a key is
+still unknown), and the third-party disclosure authorisations naming their OI case numbers
+(looked up only when R8 finds none among the streams held), with
+:class:`cdlog.bundle.BundleVerifier` (the verifier a per-case audit bundle uses): decode,
+placement, versions, chain, signatures, keys, payload form, the late flag and the domain rules
+of each cited stream. It then proves, against
 the latest signed checkpoint (its signature checked with the log key, when the log has one):
 
 * each cited event's inclusion in the checkpoint's Merkle tree, and
@@ -186,18 +188,22 @@ def verify_streams(log: Any, streams: Sequence[str], cited: Container[tuple[str,
             rows = _rows_of(led, s, fail)
             if rows:
                 trust_rows[s] = rows
-        case_nos = _case_nos(r for rows in held.values() for _, r in rows)
-        shares = any(r.topic == "cdlog:InformationShared" for rows in held.values()
-                     for _, r in rows)
-        deps = _dependency_rows(led, case_nos, {r.notification_id for rows in held.values()
-                                                for _, r in rows}) if shares else []
+        deps: list[tuple[int, EventRow]] = []
         checker = _replay(log, held, trust_rows, deps)
+        # The slow look-ups (a scan of the events by topic) only when the replay needs them:
         if any(f.check == "key" and "not known to this log" in f.detail
                for f in checker.report.failures):
             # a key certified in a trust stream no signer's agency names: take every one
             for s, _ in _trust_rows(led, set(held) | set(trust_rows)).items():
                 trust_rows[s] = _rows_of(led, s, fail)
             checker = _replay(log, held, trust_rows, deps)
+        if any(f.check == "rule" and "[R8]" in f.detail for f in checker.report.failures):
+            # R8 found no authorisation among the streams held: look for the case's elsewhere
+            deps = _dependency_rows(led, _case_nos(r for rows in held.values() for _, r in rows),
+                                    {r.notification_id for rows in held.values()
+                                     for _, r in rows})
+            if deps:
+                checker = _replay(log, held, trust_rows, deps)
         result = checker.finish()
         out.report.events = result.events
         out.report.cases = result.cases
