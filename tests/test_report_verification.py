@@ -289,3 +289,17 @@ def test_an_authorisation_in_another_stream_is_found_when_r8_needs_it(base: Path
         assert any("[R8]" in f for f in v.failures)
         assert not v.statement.startswith("Verified")
         assert [e.verified for e in events if e.type == "InformationShared"] == [False]
+
+
+def test_a_trust_stream_removed_whole_leaves_the_keys_unknown(base: Path) -> None:
+    """Every event and leaf of a signing agency's trust stream deleted: the replay looks for
+    the keys in every trust stream of the log (the slow way), finds none, and says so."""
+    with copy_of(base) as (log, conn):
+        gone = stream_id("trust:ICE").hex
+        conn.execute("DELETE FROM stored_events WHERE originator_id = ?", (gone,))
+        conn.execute("DELETE FROM merkle_leaves WHERE originator_id = ?", (gone,))
+        conn.commit()
+        v = check(log, cite(log, CASE, [1, 45]))
+        assert not v.all_cited_verified
+        assert any("is not known to this log" in f for f in v.failures)
+        assert "trust:ICE" not in {s.stream for s in v.streams}
