@@ -43,6 +43,7 @@ from typing import Any
 
 from cdlog.checkpoint import Checkpoint, open_checkpoint
 from cdlog.errors import InputError, NoteError, ProofError
+from cdlog.merkle import range_positions
 from cdlog.note import CosignatureVerifier, NoteVerifier
 from cdlog.sealing import stream_id
 
@@ -295,14 +296,9 @@ def audit_path(levels: Sequence[Sequence[bytes]], index: int) -> list[bytes]:
 
 def subtrees(lo: int, hi: int) -> list[tuple[int, int]]:
     """The complete subtrees ``(level, idx)`` (covering ``[idx·2^level, (idx+1)·2^level)``)
-    that make up the range ``[lo, hi)`` of an RFC 6962 tree, left to right."""
-    out = []
-    start = lo
-    for level in range((hi - lo).bit_length() - 1, -1, -1):
-        if (hi - lo) >> level & 1:
-            out.append((level, start >> level))
-            start += 1 << level
-    return out
+    that make up the range ``[lo, hi)`` of an RFC 6962 tree, left to right (the same cut as
+    the log's own tree: :func:`cdlog.merkle.range_positions`)."""
+    return range_positions(lo, hi)
 
 
 def path_ranges(index: int, size: int) -> list[tuple[int, int]]:

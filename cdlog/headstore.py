@@ -76,6 +76,9 @@ class HeadSQL:
 
 
 _COLUMNS = "originator_id, pos, version, leaf_index, hash, next_id, prev_id"
+_ENTRY = "SELECT originator_id, pos, version, leaf_index, hash, next_id, prev_id "
+"""The columns of a map entry, in :class:`Entry`'s order."""
+
 _SQLITE = HeadSQL(
     create=("CREATE TABLE IF NOT EXISTS head_map (size INTEGER NOT NULL, "
             "count INTEGER NOT NULL, root BLOB NOT NULL)",
@@ -90,17 +93,12 @@ _SQLITE = HeadSQL(
     exists="SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN (?, ?, ?)",
     exists_params=("head_map", "head_entries", "head_nodes"),
     state="SELECT size, count, root FROM head_map",
-    entries=("SELECT originator_id, pos, version, leaf_index, hash, next_id, prev_id "
-             "FROM head_entries ORDER BY pos"),
-    entries_in=("SELECT originator_id, pos, version, leaf_index, hash, next_id, prev_id "
-                "FROM head_entries WHERE originator_id IN ({})"),
-    entry_by_id=("SELECT originator_id, pos, version, leaf_index, hash, next_id, prev_id "
-                 "FROM head_entries WHERE originator_id = ?"),
-    entry_below=("SELECT originator_id, pos, version, leaf_index, hash, next_id, prev_id "
-                 "FROM head_entries WHERE originator_id < ? ORDER BY originator_id DESC "
+    entries=(_ENTRY + "FROM head_entries ORDER BY pos"),
+    entries_in=(_ENTRY + "FROM head_entries WHERE originator_id IN ({})"),
+    entry_by_id=(_ENTRY + "FROM head_entries WHERE originator_id = ?"),
+    entry_below=(_ENTRY + "FROM head_entries WHERE originator_id < ? ORDER BY originator_id DESC "
                  "LIMIT 1"),
-    entry_last=("SELECT originator_id, pos, version, leaf_index, hash, next_id, prev_id "
-                "FROM head_entries ORDER BY originator_id DESC LIMIT 1"),
+    entry_last=(_ENTRY + "FROM head_entries ORDER BY originator_id DESC LIMIT 1"),
     nodes=("SELECT n.level, n.idx, n.hash FROM (VALUES {}) AS v JOIN head_nodes AS n "
            "ON n.level = v.column1 AND n.idx = v.column2"),
     nodes_all="SELECT level, idx, hash FROM head_nodes",
@@ -125,17 +123,12 @@ _PG = HeadSQL(
             " + (to_regclass(%s) IS NOT NULL)::int"),
     exists_params=("{map}", "{entries}", "{nodes}"),
     state="SELECT size, count, root FROM {map}",
-    entries=("SELECT originator_id, pos, version, leaf_index, hash, next_id, prev_id "
-             "FROM {entries} ORDER BY pos"),
-    entries_in=("SELECT originator_id, pos, version, leaf_index, hash, next_id, prev_id "
-                "FROM {entries} WHERE originator_id IN ({})"),
-    entry_by_id=("SELECT originator_id, pos, version, leaf_index, hash, next_id, prev_id "
-                 "FROM {entries} WHERE originator_id = %s"),
-    entry_below=("SELECT originator_id, pos, version, leaf_index, hash, next_id, prev_id "
-                 "FROM {entries} WHERE originator_id < %s ORDER BY originator_id DESC "
+    entries=(_ENTRY + "FROM {entries} ORDER BY pos"),
+    entries_in=(_ENTRY + "FROM {entries} WHERE originator_id IN ({})"),
+    entry_by_id=(_ENTRY + "FROM {entries} WHERE originator_id = %s"),
+    entry_below=(_ENTRY + "FROM {entries} WHERE originator_id < %s ORDER BY originator_id DESC "
                  "LIMIT 1"),
-    entry_last=("SELECT originator_id, pos, version, leaf_index, hash, next_id, prev_id "
-                "FROM {entries} ORDER BY originator_id DESC LIMIT 1"),
+    entry_last=(_ENTRY + "FROM {entries} ORDER BY originator_id DESC LIMIT 1"),
     nodes=("SELECT n.level, n.idx, n.hash FROM (VALUES {}) AS v (level, idx) "
            "JOIN {nodes} AS n ON n.level = v.level AND n.idx = v.idx"),
     nodes_all="SELECT level, idx, hash FROM {nodes}",

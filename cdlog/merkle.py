@@ -145,7 +145,7 @@ def append_positions(n: int, leaf: bytes, reader: HashReader) -> list[tuple[int,
     return rows
 
 
-def _range_positions(lo: int, hi: int) -> list[Position]:
+def range_positions(lo: int, hi: int) -> list[Position]:
     """Complete stored subtrees covering ``[lo, hi)``, left to right.
 
     ``lo`` must be a multiple of the smallest power of two >= ``hi - lo``, which holds for every
@@ -162,7 +162,7 @@ def _range_positions(lo: int, hi: int) -> list[Position]:
 
 def _range_hash(stored: dict[Position, bytes], lo: int, hi: int) -> bytes:
     """Fold the stored subtrees of ``[lo, hi)`` right to left into MTH(D[lo:hi])."""
-    hashes = [stored[p] for p in _range_positions(lo, hi)]
+    hashes = [stored[p] for p in range_positions(lo, hi)]
     result = hashes[-1]
     for h in reversed(hashes[:-1]):
         result = node_hash(h, result)
@@ -171,7 +171,7 @@ def _range_hash(stored: dict[Position, bytes], lo: int, hi: int) -> bytes:
 
 def _hash_ranges(reader: HashReader, ranges: Sequence[Position]) -> list[bytes]:
     """Return MTH of each ``(lo, hi)`` range using one batched read."""
-    positions = [p for lo, hi in ranges for p in _range_positions(lo, hi)]
+    positions = [p for lo, hi in ranges for p in range_positions(lo, hi)]
     stored = _read(reader, positions)
     return [_range_hash(stored, lo, hi) for lo, hi in ranges]
 

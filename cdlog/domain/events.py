@@ -840,10 +840,9 @@ class PNRCaseArchived(Payload):
 
 
 # ---------------------------------------------------------------- restricted data (issue 11)
-@event("RestrictedValuesRead", streams=("pnr-access",))
-class RestrictedValuesRead(Payload):
-    """Restricted values of ``record`` (a stream) at ``record_version`` were served to the
-    actor; recorded in the transaction that served them (cdlog.restricted)."""
+class _RestrictedRead(Payload):
+    """What a read of restricted values names: the class, the record (a stream) and its
+    version, the fields, the purpose, and the case it serves."""
 
     restricted_class: Ref
     record: Ref
@@ -851,20 +850,21 @@ class RestrictedValuesRead(Payload):
     fields: list[Ref] = Field(min_length=1)
     purpose: Text
     case_no: Ref | None = None
+
+
+@event("RestrictedValuesRead", streams=("pnr-access",))
+class RestrictedValuesRead(_RestrictedRead):
+    """Restricted values of ``record`` (a stream) at ``record_version`` were served to the
+    actor; recorded in the transaction that served them (cdlog.restricted)."""
+
     authorisation_version: int | None = Field(default=None, ge=1)
 
 
 @event("RestrictedReadRefused", streams=("pnr-access",))
-class RestrictedReadRefused(Payload):
+class RestrictedReadRefused(_RestrictedRead):
     """A read of restricted values was refused (not entitled, erased, or not matching its
     commitment); nothing was served."""
 
-    restricted_class: Ref
-    record: Ref
-    record_version: int = Field(ge=1)
-    fields: list[Ref] = Field(min_length=1)
-    purpose: Text
-    case_no: Ref | None = None
     reason: Text
 
 
