@@ -43,6 +43,7 @@ from typing import Any
 
 from cdlog.checkpoint import Checkpoint, open_checkpoint
 from cdlog.errors import InputError, NoteError, ProofError
+from cdlog.merkle import path_ranges as merkle_path_ranges
 from cdlog.merkle import range_positions
 from cdlog.note import CosignatureVerifier, NoteVerifier
 from cdlog.sealing import stream_id
@@ -302,18 +303,9 @@ def subtrees(lo: int, hi: int) -> list[tuple[int, int]]:
 
 
 def path_ranges(index: int, size: int) -> list[tuple[int, int]]:
-    """The ``[lo, hi)`` ranges whose hashes form the audit path of ``index``, leaf to root."""
-    ranges = []
-    lo, hi = 0, size
-    while hi - lo > 1:
-        k = 1 << ((hi - lo - 1).bit_length() - 1)
-        if index < lo + k:
-            ranges.append((lo + k, hi))
-            hi = lo + k
-        else:
-            ranges.append((lo, lo + k))
-            lo = lo + k
-    return ranges[::-1]
+    """The ``[lo, hi)`` ranges whose hashes form the audit path of ``index``, leaf to root
+    (the log tree's shape: :func:`cdlog.merkle.path_ranges`)."""
+    return merkle_path_ranges(index, size)
 
 
 def fold(hashes: Sequence[bytes]) -> bytes:

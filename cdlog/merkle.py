@@ -195,6 +195,12 @@ def inclusion_proof(reader: HashReader, index: int, size: int) -> list[bytes]:
     if not 0 <= index < size:
         raise InputError("index", f"{index} is not a leaf of a tree of size {size}",
                          "0 <= index < size")
+    return _hash_ranges(reader, path_ranges(index, size))
+
+
+def path_ranges(index: int, size: int) -> list[Position]:
+    """The ``[lo, hi)`` ranges whose hashes form the audit path of leaf ``index`` in a tree
+    of ``size`` leaves, leaf to root."""
     ranges: list[Position] = []  # siblings, root-to-leaf
     lo, hi = 0, size
     while hi - lo > 1:
@@ -205,7 +211,7 @@ def inclusion_proof(reader: HashReader, index: int, size: int) -> list[bytes]:
         else:
             ranges.append((lo, lo + k))
             lo = lo + k
-    return list(reversed(_hash_ranges(reader, ranges)))
+    return ranges[::-1]
 
 
 def consistency_proof(reader: HashReader, size1: int, size2: int) -> list[bytes]:

@@ -43,6 +43,7 @@ from cdlog.ledger import (
     SQLiteLedgerSQL,
 )
 from cdlog.pgledger import CdlogPostgresApplicationRecorder
+from cdlog.restricted.vault import X25519KeyWrapper
 from cdlog.sealing import SealedEvent
 from cdlog.stores import resolve_store
 
@@ -473,3 +474,18 @@ def store_snapshot(raw: Any, folder: Path) -> tuple[Any, ...]:
     files = sorted((p.name, p.read_bytes() if p.is_file() else b"<not a file>")
                    for p in folder.iterdir())
     return events, leaves, nodes, files
+
+
+# ------------------------------------------------------------ restricted data (tests/restricted)
+@pytest.fixture
+def kek(world: World) -> X25519KeyWrapper:
+    """CBP's key-encryption key, loaded in the world's log."""
+    from restricted_kit import load_kek
+
+    return load_kek(world)
+
+
+@pytest.fixture
+def pworld(world: World, kek: X25519KeyWrapper) -> World:
+    """The world with CBP's KEK loaded (wrapping and unwrapping)."""
+    return world

@@ -19,7 +19,6 @@ from restricted_kit import (
     authorise,
     events_of_type,
     ingest,
-    load_kek,
     now,
     vault_rows,
     vault_table,
@@ -36,18 +35,6 @@ if TYPE_CHECKING:
 
 CASE = "MI-06-CD-0001"
 DAY = 24 * 60
-
-
-@pytest.fixture
-def kek(world: World) -> X25519KeyWrapper:
-    """CBP's key-encryption key, loaded in the world's log."""
-    return load_kek(world)
-
-
-@pytest.fixture
-def pworld(world: World, kek: X25519KeyWrapper) -> World:
-    """The world with CBP's KEK loaded (wrapping and unwrapping)."""
-    return world
 
 
 def test_owner_reads_and_the_read_is_an_event(pworld: World) -> None:

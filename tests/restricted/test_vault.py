@@ -17,7 +17,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from restricted_kit import VALUES, events_of_type, ingest, load_kek, now, vault_rows, vault_table
+from restricted_kit import VALUES, events_of_type, ingest, now, vault_rows, vault_table
 
 from cdlog.application import CaseLog
 from cdlog.bundle import export_bundle, verify_bundle
@@ -44,18 +44,6 @@ if TYPE_CHECKING:
     from conftest import RawStore, World
 
 MONTH = 31 * 24 * 60
-
-
-@pytest.fixture
-def kek(world: World) -> X25519KeyWrapper:
-    """CBP's key-encryption key, loaded in the world's log."""
-    return load_kek(world)
-
-
-@pytest.fixture
-def pworld(world: World, kek: X25519KeyWrapper) -> World:
-    """The world with CBP's KEK loaded (wrapping and unwrapping)."""
-    return world
 
 
 # ---------------------------------------------------------------------------- recording
