@@ -21,7 +21,7 @@ from eventsourcing.domain import Aggregate, event
 from bench.workload import EVENTS_PER_CASE, Step, World, record, steps
 from cdlog.application import CaseLog
 from cdlog.canonical import format_time
-from cdlog.facts import officer_json
+from cdlog.log.facts import officer_json
 
 
 class BareCase(Aggregate):

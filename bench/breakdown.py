@@ -21,16 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from bench.workload import World, fill
-from cdlog import application, facts, sealing
-from cdlog import verify as verify_module
+from cdlog import application
 from cdlog.application import CaseLog
 from cdlog.domain import case as case_module
 from cdlog.domain import evolve as evolve_module
 from cdlog.keys import registry, signer
-from cdlog.ledger import LedgerCursor
+from cdlog.log import facts, sealing
+from cdlog.log.ledger import LedgerCursor
 from cdlog.projections import projector
 from cdlog.projections import store as store_module
 from cdlog.projections.projector import Projections
+from cdlog.verify import replay as verify_module
 
 Timings = dict[str, float]
 

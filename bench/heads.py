@@ -64,11 +64,11 @@ def measure(events: int, streams: int, append_rate: float | None, *, samples: in
             folder: Path | None = None, mode: str = "cases") -> list[Result]:
     """The map's checkpoint cost per event and head-proof times at ``events`` leaves."""
     from cdlog.application import CaseLog
-    from cdlog.checkpoint import Checkpoint
-    from cdlog.headproofs import head_proof
-    from cdlog.heads import heads_line, heads_of
-    from cdlog.headstore import heads_between, update_map
-    from cdlog.ledger import read_ledger, write_ledger
+    from cdlog.log.checkpoint_format import Checkpoint
+    from cdlog.log.headproofs import head_proof
+    from cdlog.log.heads import heads_line, heads_of
+    from cdlog.log.headstore import heads_between, update_map
+    from cdlog.log.ledger import read_ledger, write_ledger
 
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         path = Path(tmp) / "heads.db"
@@ -95,7 +95,7 @@ def measure(events: int, streams: int, append_rate: float | None, *, samples: in
             step_cpu = time.process_time() - cpu
             cp = Checkpoint(log.log_id, events, b"\0" * 32, (heads_line(count, root),))
             assert heads_of(cp) == (count, root)
-            from cdlog.checkpoints import StoredCheckpoint
+            from cdlog.log.checkpoint_signing import StoredCheckpoint
 
             stored = StoredCheckpoint(cp, "", "")
             rng = random.Random(7)

@@ -64,7 +64,7 @@ CACHE_FORMAT = 1
 """Bump to drop every cached store."""
 PROBE_EVENTS = 57
 """Events of the small store whose content keys the cache."""
-PG_MODULES = ("cdlog/persistence.py", "cdlog/pgledger.py", "cdlog/projections/pgstore.py")
+PG_MODULES = ("cdlog/store/mapper.py", "cdlog/log/pgledger.py", "cdlog/projections/pgstore.py")
 _VERSION: str | None = None
 
 Say = Callable[[str], None]
@@ -218,7 +218,7 @@ class PgServer:
 
     @classmethod
     def from_url(cls, url: str) -> PgServer:
-        from cdlog.stores import resolve_store
+        from cdlog.store.urls import resolve_store
 
         config = resolve_store(url)
         return cls(config.host or "127.0.0.1", int(config.port or 5432), config.user or "",
@@ -346,8 +346,8 @@ def sign_checkpoint(store: str) -> float:
     none), as a case system does now and then; a report proves its events against the latest
     one. Return the milliseconds it took (not part of any latency)."""
     from cdlog.application import CaseLog
-    from cdlog.checkpoints import load_log_signer
-    from cdlog.checkpoints import sign_checkpoint as sign
+    from cdlog.log.checkpoint_signing import load_log_signer
+    from cdlog.log.checkpoint_signing import sign_checkpoint as sign
 
     start = time.perf_counter()
     with CaseLog(store, create=False) as log:

@@ -26,9 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from cdlog import _native, canonical, sealing  # noqa: E402
-from cdlog import verify as verify_module  # noqa: E402
+from cdlog import _native, canonical  # noqa: E402
 from cdlog.application import CaseLog  # noqa: E402
+from cdlog.log import sealing  # noqa: E402
+from cdlog.verify import replay as verify_module  # noqa: E402
 
 
 def per_call(fn: Callable[[Any], Any], inputs: list[Any], repeat: int = 7) -> float:

@@ -81,7 +81,7 @@ def pg_schemas(server: str, home: Path) -> Iterator[tuple[str, dict[str, str]]]:
     """A cdlog store URL and a bare eventsourcing environment, each in a fresh schema."""
     import psycopg
 
-    from cdlog.stores import resolve_store
+    from cdlog.store.urls import resolve_store
 
     names = [f"bench_{side}_{uuid.uuid4().hex[:8]}" for side in ("cdlog", "bare")]
     with psycopg.connect(server, autocommit=True) as conn:

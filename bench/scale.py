@@ -16,14 +16,13 @@ from typing import Any
 
 from bench.measure import ed25519_limit, run_measuring_memory
 from bench.workload import World, fill
-from cdlog import verify as verify_module
 from cdlog.application import CaseLog
-from cdlog.audit import verify_log
-from cdlog.checkpoints import create_log_key, sign_checkpoint
-from cdlog.ledger import read_ledger
-from cdlog.proofs import prove_consistency, prove_inclusion
-from cdlog.sealing import parse, signing_message
-from cdlog.verify import default_workers, verify_store
+from cdlog.log.checkpoint_signing import create_log_key, sign_checkpoint
+from cdlog.log.ledger import read_ledger
+from cdlog.log.proofs import prove_consistency, prove_inclusion
+from cdlog.log.sealing import parse, signing_message
+from cdlog.verify import runner as verify_module
+from cdlog.verify.runner import default_workers, verify_log, verify_store
 
 BATCH = 1000  # events per save while growing the store
 
@@ -140,7 +139,7 @@ def grow(folder: Path, sizes: list[int], *, limit_seconds: float, proof_samples:
 
     The append rate at a size is the rate over the last ``window`` events before it.
     Every size is verified the same way, one worker process per core (the default from
-    :data:`cdlog.verify.PARALLEL_MIN_EVENTS` events on), so the sizes compare like with like.
+    :data:`cdlog.verify.runner.PARALLEL_MIN_EVENTS` events on), so the sizes compare like with like.
     """
     verify_module.PARALLEL_MIN_EVENTS = min(sizes)
     path = folder / "scale" / "cdlog.db"

@@ -31,7 +31,6 @@ from pydantic import ValidationError
 
 from cdlog.canonical import format_time
 from cdlog.commands import CaseCommands
-from cdlog.context import CONTEXT_TOPICS, CONTEXT_TYPES, LogContext
 from cdlog.domain import events as ev
 from cdlog.domain.case import CaseState, Fact, check
 from cdlog.domain.config import DEFAULT_CONFIG, Config
@@ -46,18 +45,20 @@ from cdlog.errors import (
     StoreError,
     VerificationError,
 )
-from cdlog.facts import fact_of, officer_json, payload_json, validation_to_input_error
 from cdlog.keys.certificate import SignedCertificate, issue_certificate
 from cdlog.keys.registry import root_officer
 from cdlog.keys.signer import Ed25519Signer, Signer, signature_is_valid
 from cdlog.keys.trust import TrustRoot
-from cdlog.ledger import read_ledger
+from cdlog.log.context import CONTEXT_TOPICS, CONTEXT_TYPES, LogContext
+from cdlog.log.facts import fact_of, officer_json, payload_json, validation_to_input_error
+from cdlog.log.ledger import read_ledger
+from cdlog.log.sealing import SealedEvent, build_envelope, parse, seal, signing_message, stream_id
 from cdlog.logging import get_logger
-from cdlog.persistence import EventApplication, SealedRecord
 from cdlog.restricted.record import RestrictedValue, split_restricted, vault_rows
 from cdlog.restricted.vault import KeyRing, VaultOps
-from cdlog.sealing import SealedEvent, build_envelope, parse, seal, signing_message, stream_id
-from cdlog.stores import StoreConfig, prepare_store, resolve_store, store_error
+from cdlog.store.mapper import EventApplication, SealedRecord
+from cdlog.store.opening import prepare_store
+from cdlog.store.urls import StoreConfig, resolve_store, store_error
 
 if TYPE_CHECKING:
     from cdlog.restricted.access import RestrictedRead

@@ -26,7 +26,7 @@ from cdlog.domain.case import CaseState
 from cdlog.domain.values import Occurred
 from cdlog.errors import InputError, NotFoundError
 from cdlog.keys.signer import Signer
-from cdlog.sealing import SealedEvent
+from cdlog.log.sealing import SealedEvent
 
 When = datetime | Occurred | Mapping[str, Any]
 

@@ -29,9 +29,9 @@ from cdlog.domain import events as ev
 from cdlog.domain.evolve import overdue
 from cdlog.domain.values import Officer
 from cdlog.errors import InputError, RuleViolationError
-from cdlog.facts import validation_to_input_error
 from cdlog.keys.certificate import issue_certificate
 from cdlog.keys.signer import Ed25519Signer, Signer
+from cdlog.log.facts import validation_to_input_error
 
 ROOT_VALID_BEFORE = timedelta(days=1)
 KEY_LIFETIME = timedelta(days=5 * 365)

@@ -35,17 +35,12 @@ from cdlog.application import CaseLog
 from cdlog.canonical import parse_time
 from cdlog.domain.values import Officer
 from cdlog.keys.signer import Ed25519Signer
-from cdlog.ledger import (
-    CdlogSQLiteApplicationRecorder,
-    LedgerCursor,
-    LedgerSQL,
-    PostgresLedgerSQL,
-    SQLiteLedgerSQL,
-)
-from cdlog.pgledger import CdlogPostgresApplicationRecorder
+from cdlog.log.ledger import CdlogSQLiteApplicationRecorder, LedgerCursor
+from cdlog.log.ledger_sql import LedgerSQL, PostgresLedgerSQL, SQLiteLedgerSQL
+from cdlog.log.pgledger import CdlogPostgresApplicationRecorder
+from cdlog.log.sealing import SealedEvent
 from cdlog.restricted.vault import X25519KeyWrapper
-from cdlog.sealing import SealedEvent
-from cdlog.stores import resolve_store
+from cdlog.store.urls import resolve_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "procs"))
 from cdlog_testkit import pg_schema  # the writer processes' helpers (sys.path)

@@ -11,7 +11,7 @@ import pytest
 from cdlog.domain import events as ev
 from cdlog.errors import CdlogError, InputError, RuleViolationError
 from cdlog.keys.signer import Ed25519Signer
-from cdlog.verify import verify_store
+from cdlog.verify.runner import verify_store
 
 if TYPE_CHECKING:
     from conftest import World

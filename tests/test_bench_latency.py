@@ -23,8 +23,8 @@ from bench.measure import Result  # noqa: E402
 from bench.workload import World, fill  # noqa: E402
 from cdlog.application import CaseLog  # noqa: E402
 from cdlog.errors import NotFoundError  # noqa: E402
+from cdlog.log.sealing import stream_id  # noqa: E402
 from cdlog.projections.queries import Queries  # noqa: E402
-from cdlog.sealing import stream_id  # noqa: E402
 
 if TYPE_CHECKING:
     from conftest import world_with_scenarios

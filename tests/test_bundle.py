@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING
 import pytest
 
 from cdlog.application import CaseLog
-from cdlog.bundle import export_bundle, verify_bundle
-from cdlog.checkpoints import accept_cosigned, create_log_key, sign_checkpoint
 from cdlog.cli.demo_keys import DEMO_PASSPHRASE, root_source
 from cdlog.errors import InputError, NotFoundError
 from cdlog.keys.signer import Ed25519Signer
 from cdlog.keys.trust import TRUST_FORMAT, TrustFile, TrustRoot
-from cdlog.note import NoteSigner, generate_cosigner
+from cdlog.log.checkpoint_signing import accept_cosigned, create_log_key, sign_checkpoint
+from cdlog.log.note import NoteSigner, generate_cosigner
+from cdlog.log.sealing import parse, stream_id
 from cdlog.scenario import Replayer
-from cdlog.sealing import parse, stream_id
-from cdlog.witness import Witness
+from cdlog.verify.bundle import export_bundle, verify_bundle
+from cdlog.verify.witness import Witness
 
 if TYPE_CHECKING:
     from conftest import STORE_KINDS, fresh_store
@@ -108,7 +108,7 @@ def test_untouched_case_bundle_verifies(demo: Demo) -> None:
     assert report.streams == [CASE_A]
     assert report.key_source == "given"
     assert report.events == len(entries(demo.case_bundle))
-    from cdlog.note import CosignatureVerifier
+    from cdlog.log.note import CosignatureVerifier
 
     witnessed = verify_bundle(demo.case_bundle, log_vkey=demo.signer.vkey,
                               witnesses=[CosignatureVerifier.from_vkey(demo.witness_vkey)])

@@ -1,4 +1,5 @@
-"""Tests for cdlog.checkpoint: body format, strict parsing, signing, cosigning, origin checks."""
+"""Tests for cdlog.log.checkpoint_format: body format, strict parsing, signing, cosigning, origin
+checks."""
 
 from __future__ import annotations
 
@@ -10,9 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cdlog.checkpoint import Checkpoint, add_cosignature, open_checkpoint, sign_checkpoint
 from cdlog.errors import InputError, NoteError
-from cdlog.merkle import (
+from cdlog.log.checkpoint_format import (
+    Checkpoint,
+    add_cosignature,
+    open_checkpoint,
+    sign_checkpoint,
+)
+from cdlog.log.merkle import (
     EMPTY_ROOT,
     MemoryHashStore,
     inclusion_proof,
@@ -20,7 +26,7 @@ from cdlog.merkle import (
     tree_root,
     verify_inclusion,
 )
-from cdlog.note import CosignatureSigner, NoteSigner, open_note, sign_note
+from cdlog.log.note import CosignatureSigner, NoteSigner, open_note, sign_note
 
 if TYPE_CHECKING:
     from conftest import vectors_dir

@@ -11,9 +11,15 @@ from typing import TYPE_CHECKING
 import pytest
 
 from cdlog.application import CaseLog
-from cdlog.audit import audit_tree, verify_log
-from cdlog.checkpoint import open_checkpoint
-from cdlog.checkpoints import (
+from cdlog.errors import (
+    InputError,
+    KeyStoreError,
+    NoteError,
+    NotFoundError,
+    VerificationError,
+)
+from cdlog.log.checkpoint_format import open_checkpoint
+from cdlog.log.checkpoint_signing import (
     accept_cosigned,
     checkpoint_at,
     create_log_key,
@@ -24,18 +30,13 @@ from cdlog.checkpoints import (
     log_verifier,
     sign_checkpoint,
 )
-from cdlog.errors import (
-    InputError,
-    KeyStoreError,
-    NoteError,
-    NotFoundError,
-    VerificationError,
-)
-from cdlog.ledger import LedgerCursor, read_ledger
-from cdlog.merkle import EMPTY_ROOT, b64
-from cdlog.note import NoteSigner, generate_cosigner
-from cdlog.sealing import stream_id
-from cdlog.witness import Witness
+from cdlog.log.ledger import LedgerCursor, read_ledger
+from cdlog.log.merkle import EMPTY_ROOT, b64
+from cdlog.log.note import NoteSigner, generate_cosigner
+from cdlog.log.sealing import stream_id
+from cdlog.log.tree_audit import audit_tree
+from cdlog.verify.runner import verify_log
+from cdlog.verify.witness import Witness
 
 if TYPE_CHECKING:
     from conftest import RawStore, World
@@ -139,9 +140,9 @@ def test_accept_cosigned_checkpoint(world: World, tmp_path: Path) -> None:
 def sign_checkpoint_text(log: CaseLog, size: int, cosigner: object,
                          signer: NoteSigner) -> str:
     """A validly signed and cosigned checkpoint the log never stored (another root)."""
-    from cdlog.checkpoint import Checkpoint, add_cosignature
-    from cdlog.checkpoint import sign_checkpoint as sign_note_checkpoint
-    from cdlog.note import CosignatureSigner
+    from cdlog.log.checkpoint_format import Checkpoint, add_cosignature
+    from cdlog.log.checkpoint_format import sign_checkpoint as sign_note_checkpoint
+    from cdlog.log.note import CosignatureSigner
 
     assert isinstance(cosigner, CosignatureSigner)
     note = sign_note_checkpoint(Checkpoint(log.log_id, size, b"\x01" * 32), signer)
@@ -357,16 +358,16 @@ def test_spec_worked_examples_are_exact() -> None:
     """The checkpoint, cosignature and proof examples of docs/SPEC.md §7-9 are reproduced."""
     import json
 
-    from cdlog.checkpoint import Checkpoint, add_cosignature
-    from cdlog.checkpoint import sign_checkpoint as sign_note_checkpoint
-    from cdlog.merkle import (
+    from cdlog.log.checkpoint_format import Checkpoint, add_cosignature
+    from cdlog.log.checkpoint_format import sign_checkpoint as sign_note_checkpoint
+    from cdlog.log.merkle import (
         MemoryHashStore,
         consistency_proof,
         inclusion_proof,
         leaf_hash,
         tree_root,
     )
-    from cdlog.note import CosignatureSigner
+    from cdlog.log.note import CosignatureSigner
 
     root_dir = Path(__file__).resolve().parents[1]
     spec = (root_dir / "docs" / "SPEC.md").read_text(encoding="utf-8")

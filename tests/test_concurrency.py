@@ -24,7 +24,7 @@ import cdlog_testkit as kit
 from cdlog.application import CaseLog
 from cdlog.errors import ConcurrencyError
 from cdlog.keys.signer import Ed25519Signer
-from cdlog.sealing import SealedEvent
+from cdlog.log.sealing import SealedEvent
 
 WRITERS = 4
 

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from cdlog.application import CONTEXT_RETRIES, CaseLog
-from cdlog.audit import verify_log
-from cdlog.context import CONTEXT_TOPICS
 from cdlog.domain.values import Officer
 from cdlog.errors import ConcurrencyError, ContextChangedError, InputError
 from cdlog.keys.signer import Ed25519Signer
+from cdlog.log.context import CONTEXT_TOPICS
 from cdlog.logging import capture_logs
+from cdlog.verify.runner import verify_log
 
 if TYPE_CHECKING:
     from conftest import World

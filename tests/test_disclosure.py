@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cdlog.bundle import export_bundle, verify_bundle
-from cdlog.checkpoints import create_log_key, sign_checkpoint
 from cdlog.errors import InputError, VerificationError
 from cdlog.keys.trust import TRUST_FORMAT, TrustFile
+from cdlog.log.checkpoint_signing import create_log_key, sign_checkpoint
+from cdlog.log.sealing import SealedEvent, stream_id
 from cdlog.restricted.commitment import commitment
 from cdlog.restricted.disclosure import (
     DISCLOSURE_FORMAT,
@@ -27,7 +27,7 @@ from cdlog.restricted.disclosure import (
     disclosure_bytes,
     disclosure_file,
 )
-from cdlog.sealing import SealedEvent, stream_id
+from cdlog.verify.bundle import export_bundle, verify_bundle
 
 if TYPE_CHECKING:
     from conftest import World

@@ -14,11 +14,11 @@ from typing import Any
 import nacl.signing
 
 from cdlog.domain.values import Officer
-from cdlog.facts import officer_json
 from cdlog.keys.signer import Ed25519Signer
+from cdlog.log.facts import officer_json
+from cdlog.log.sealing import build_envelope, parse, seal
 from cdlog.restricted.commitment import commitment
 from cdlog.restricted.disclosure import build_disclosure, check_disclosure, disclosure_bytes
-from cdlog.sealing import build_envelope, parse, seal
 
 VECTORS = Path(__file__).resolve().parents[1] / "docs" / "vectors" / "disclosure-v1.json"
 OFFICER_SEED = bytes(range(32, 64))

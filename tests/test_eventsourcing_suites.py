@@ -21,9 +21,9 @@ import pytest
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
-from cdlog.ledger import CdlogSQLiteApplicationRecorder
-from cdlog.pgledger import CdlogPostgresApplicationRecorder
-from cdlog.stores import resolve_store
+from cdlog.log.ledger import CdlogSQLiteApplicationRecorder
+from cdlog.log.pgledger import CdlogPostgresApplicationRecorder
+from cdlog.store.urls import resolve_store
 
 if TYPE_CHECKING:
     from conftest import RawStore

@@ -26,9 +26,9 @@ from pydantic import ValidationError
 from cdlog.canonical import _fast_path_ok, canonical_bytes, parse_time
 from cdlog.domain.values import Officer
 from cdlog.errors import InputError
-from cdlog.facts import officer_json, officer_of
 from cdlog.keys.signer import Ed25519Signer, signature_is_valid
-from cdlog.sealing import Signature, signatures_bytes
+from cdlog.log.facts import officer_json, officer_of
+from cdlog.log.sealing import Signature, signatures_bytes
 
 # RFC 8785 Appendix B: IEEE-754 bit patterns whose shortest forms differ between encoders.
 APPENDIX_B = [

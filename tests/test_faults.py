@@ -37,7 +37,7 @@ import cdlog_testkit as kit
 
 from cdlog.application import CaseLog
 from cdlog.keys.signer import Ed25519Signer
-from cdlog.stores import resolve_store
+from cdlog.store.urls import resolve_store
 
 
 @pytest.fixture(params=kit.KINDS)

@@ -20,13 +20,13 @@ from hypothesis import strategies as st
 
 import cdlog.cli.checkproof_cmd  # registers the commands
 import cdlog.cli.log_cmd  # noqa: F401
-from cdlog.bundle import export_bundle, verify_bundle
-from cdlog.checkpoint import Checkpoint, open_checkpoint
-from cdlog.checkpoints import create_log_key, latest_checkpoint, sign_checkpoint
 from cdlog.cli.main import cli
 from cdlog.errors import NoteError, ProofError
-from cdlog.headproofs import prove_head
-from cdlog.heads import (
+from cdlog.keys.trust import TRUST_FORMAT, TrustFile
+from cdlog.log.checkpoint_format import Checkpoint, open_checkpoint
+from cdlog.log.checkpoint_signing import create_log_key, latest_checkpoint, sign_checkpoint
+from cdlog.log.headproofs import prove_head
+from cdlog.log.heads import (
     EMPTY_MAP_ROOT,
     HeadEntry,
     build_levels,
@@ -39,11 +39,11 @@ from cdlog.heads import (
     verify_head_doc,
     verify_head_proof,
 )
-from cdlog.keys.trust import TRUST_FORMAT, TrustFile
-from cdlog.ledger import read_ledger
-from cdlog.merkle import b64
-from cdlog.note import NoteSigner
-from cdlog.sealing import leaf_hash, stream_id
+from cdlog.log.ledger import read_ledger
+from cdlog.log.merkle import b64
+from cdlog.log.note import NoteSigner
+from cdlog.log.sealing import leaf_hash, stream_id
+from cdlog.verify.bundle import export_bundle, verify_bundle
 
 if TYPE_CHECKING:
     from conftest import World
@@ -267,7 +267,7 @@ def test_checkpoint_heads_match_the_log(grown: Log) -> None:
 
 def test_the_stored_map_and_the_rebuilt_map_give_the_same_proofs(grown: Log) -> None:
     """The O(log n) proof from the stored map equals the proof rebuilt from the leaves."""
-    from cdlog.headstore import entries_at
+    from cdlog.log.headstore import entries_at
 
     log = grown.world.log
     latest = latest_checkpoint(log)
@@ -476,7 +476,7 @@ def test_a_bundle_whose_checkpoint_has_no_heads_line_is_not_complete(
     assert latest is not None
     bare = Checkpoint(latest.checkpoint.origin, latest.size, latest.root)
     signer = NoteSigner(os.urandom(32), grown.world.log.log_id)
-    from cdlog.checkpoint import sign_checkpoint as sign_note
+    from cdlog.log.checkpoint_format import sign_checkpoint as sign_note
 
     (bundled.folder / "checkpoint.txt").write_text(sign_note(bare, signer))
     report = verify_bundle(bundled.folder, log_vkey=signer.vkey, trust=bundled.trust.model_copy(
@@ -489,9 +489,10 @@ def test_a_bundle_whose_checkpoint_has_no_heads_line_is_not_complete(
 def test_old_stores_without_the_map_get_it_at_their_next_checkpoint(world: World) -> None:
     """A store whose checkpoints predate the map (no head tables, no heads line) signs its
     next checkpoint with the map built from the leaves; old checkpoints still verify."""
-    from cdlog.audit import audit_tree
-    from cdlog.checkpoint import sign_checkpoint as sign_note
-    from cdlog.ledger import CheckpointRow, write_ledger
+    from cdlog.log.checkpoint_format import sign_checkpoint as sign_note
+    from cdlog.log.ledger import write_ledger
+    from cdlog.log.ledger_rows import CheckpointRow
+    from cdlog.log.tree_audit import audit_tree
 
     signer = create_log_key(world.log, b"pw")
     with write_ledger(world.log) as led:
@@ -515,8 +516,9 @@ def test_old_stores_without_the_map_get_it_at_their_next_checkpoint(world: World
 def _sign_lie(world: World, signer: NoteSigner, line: str | None) -> None:
     """Store a checkpoint of the current tree with the log key but ``line`` as heads line (a
     log-key holder's lie about the heads), bypassing sign_checkpoint."""
-    from cdlog.checkpoint import sign_checkpoint as sign_note
-    from cdlog.ledger import CheckpointRow, write_ledger
+    from cdlog.log.checkpoint_format import sign_checkpoint as sign_note
+    from cdlog.log.ledger import write_ledger
+    from cdlog.log.ledger_rows import CheckpointRow
 
     with write_ledger(world.log) as led:
         size = led.size()
@@ -530,9 +532,9 @@ def test_store_verification_rebuilds_the_map_for_every_checkpoint(grown: Log, li
     """A checkpoint whose heads line is not the map of the events (a head set back, a stream
     left out, or the line dropped after checkpoints that had it) fails `cdlog verify` at that
     checkpoint, and the log refuses to sign after it."""
-    from cdlog.audit import audit_tree
     from cdlog.errors import VerificationError
-    from cdlog.headstore import entries_at
+    from cdlog.log.headstore import entries_at
+    from cdlog.log.tree_audit import audit_tree
 
     world = grown.world
     world.rec(grown.case, "ConveyanceArrived", {"refs": {"bol": "LIE"}}, by="cbpo", at=9)
@@ -560,7 +562,7 @@ def test_store_verification_rebuilds_the_map_for_every_checkpoint(grown: Log, li
     assert f"checkpoint of size {size}" in audit.failures[0].detail
     assert ("differs from the heads rebuilt" in audit.failures[0].detail) != (lie == "no line")
     world.open_case("OP-H-9", at=10)
-    import cdlog.checkpoints as checkpoints_module
+    import cdlog.log.checkpoint_signing as checkpoints_module
 
     checkpoints_module._AUDITED.pop(world.log, None)  # a new process audits before signing
     with pytest.raises(VerificationError):
@@ -575,11 +577,11 @@ def test_the_witness_refuses_heads_that_do_not_move_forward(grown: Log, tmp_path
     """A witness that cosigned a checkpoint with a heads map refuses a consistent checkpoint
     whose map forks at the same size, disappears, loses streams, or gains more streams than
     events; honest growth is cosigned."""
-    from cdlog.checkpoint import sign_checkpoint as sign_note
     from cdlog.errors import WitnessError
-    from cdlog.note import generate_cosigner
-    from cdlog.proofs import prove_consistency
-    from cdlog.witness import Witness
+    from cdlog.log.checkpoint_format import sign_checkpoint as sign_note
+    from cdlog.log.note import generate_cosigner
+    from cdlog.log.proofs import prove_consistency
+    from cdlog.verify.witness import Witness
 
     log = grown.world.log
     latest = latest_checkpoint(log)
@@ -624,10 +626,10 @@ def test_the_map_updated_at_each_checkpoint_is_the_map_rebuilt_from_the_leaves(
     import tempfile
 
     from cdlog.application import CaseLog
-    from cdlog.checkpoints import StoredCheckpoint
-    from cdlog.headproofs import head_proof
-    from cdlog.headstore import entries_at, update_map
-    from cdlog.ledger import write_ledger
+    from cdlog.log.checkpoint_signing import StoredCheckpoint
+    from cdlog.log.headproofs import head_proof
+    from cdlog.log.headstore import entries_at, update_map
+    from cdlog.log.ledger import write_ledger
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "map.db"
@@ -668,7 +670,7 @@ def test_the_map_updated_at_each_checkpoint_is_the_map_rebuilt_from_the_leaves(
 def test_the_verifier_s_running_map_is_the_map_of_the_heads(batches: list[list[int]]) -> None:
     """Store verification keeps the map while it replays (MapBuilder, O(k log n) per
     checkpoint); at every checkpoint it equals the map built from scratch."""
-    from cdlog.heads import MapBuilder
+    from cdlog.log.heads import MapBuilder
 
     builder = MapBuilder()
     heads: dict[bytes, tuple[bytes, int, int, bytes]] = {}
@@ -690,7 +692,7 @@ def test_a_log_bundle_checks_the_heads_line_against_its_events(grown: Log,
     """A whole-log bundle holds every event, so its verifier rebuilds the map: a checkpoint
     whose heads line is not the map of the events fails (check ``heads``); the true one
     passes."""
-    from cdlog.checkpoint import sign_checkpoint as sign_note
+    from cdlog.log.checkpoint_format import sign_checkpoint as sign_note
 
     log = grown.world.log
     export_bundle(log, tmp_path / "all")
@@ -713,12 +715,12 @@ def test_a_witness_watching_a_case_refuses_its_head_moving_back(grown: Log,
     """A witness given the head proof of a case watches it: a later checkpoint needs that
     case's head proof, and a consistent checkpoint whose (log-signed) map sets the case's
     head back is refused; honest growth is cosigned and the state keeps the head."""
-    from cdlog.checkpoint import sign_checkpoint as sign_note
     from cdlog.errors import WitnessError
-    from cdlog.headstore import entries_at
-    from cdlog.note import generate_cosigner
-    from cdlog.proofs import prove_consistency
-    from cdlog.witness import Witness
+    from cdlog.log.checkpoint_format import sign_checkpoint as sign_note
+    from cdlog.log.headstore import entries_at
+    from cdlog.log.note import generate_cosigner
+    from cdlog.log.proofs import prove_consistency
+    from cdlog.verify.witness import Witness
 
     log = grown.world.log
     verifier = grown.signer.verifier()
@@ -762,10 +764,10 @@ def test_a_damaged_stored_map_is_found_before_it_is_signed(grown: Log, damage: s
     """The stored map is what the next checkpoint builds on: a changed entry, link, node or
     state row is a `cdlog verify` failure, and signing refuses until the tables are emptied
     (then the map is rebuilt from the events and signed right)."""
-    from cdlog.audit import audit_tree
     from cdlog.errors import VerificationError
-    from cdlog.headstore import HeadTables, MapState, Row
-    from cdlog.ledger import write_ledger
+    from cdlog.log.headstore import HeadTables, MapState, Row
+    from cdlog.log.ledger import write_ledger
+    from cdlog.log.tree_audit import audit_tree
 
     world = grown.world
     with write_ledger(world.log) as led:
@@ -789,7 +791,7 @@ def test_a_damaged_stored_map_is_found_before_it_is_signed(grown: Log, damage: s
     assert [(f.case, f.check) for f in audit.failures] == [("<log>", "checkpoint")]
     assert "stored stream-head map" in audit.failures[0].detail
     world.rec(grown.case, "ConveyanceArrived", {"refs": {"bol": "D"}}, by="cbpo", at=40)
-    import cdlog.checkpoints as checkpoints_module
+    import cdlog.log.checkpoint_signing as checkpoints_module
 
     checkpoints_module._AUDITED.pop(world.log, None)  # a new process audits before signing
     with pytest.raises(VerificationError):

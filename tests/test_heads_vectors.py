@@ -15,8 +15,8 @@ from typing import Any
 
 import nacl.signing
 
-from cdlog.checkpoint import Checkpoint, sign_checkpoint
-from cdlog.heads import (
+from cdlog.log.checkpoint_format import Checkpoint, sign_checkpoint
+from cdlog.log.heads import (
     build_levels,
     heads_line,
     link,
@@ -24,8 +24,8 @@ from cdlog.heads import (
     root_of,
     verify_head_doc,
 )
-from cdlog.note import NoteSigner
-from cdlog.sealing import stream_id
+from cdlog.log.note import NoteSigner
+from cdlog.log.sealing import stream_id
 
 VECTORS = Path(__file__).resolve().parents[1] / "docs" / "vectors" / "heads-v1.json"
 ORIGIN = "cdlog.example/cd-log/miami"

@@ -19,14 +19,19 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from cdlog.checkpoint import Checkpoint
-from cdlog.checkpoint import sign_checkpoint as sign_note_checkpoint
-from cdlog.checkpoints import accept_cosigned, create_log_key, latest_checkpoint, sign_checkpoint
-from cdlog.ledger import read_ledger
-from cdlog.merkle import b64, consistency_proof, inclusion_proof
-from cdlog.note import NoteSigner, generate_cosigner
-from cdlog.proofs import inclusion_doc, prove_consistency
-from cdlog.witness import Witness
+from cdlog.log.checkpoint_format import Checkpoint
+from cdlog.log.checkpoint_format import sign_checkpoint as sign_note_checkpoint
+from cdlog.log.checkpoint_signing import (
+    accept_cosigned,
+    create_log_key,
+    latest_checkpoint,
+    sign_checkpoint,
+)
+from cdlog.log.ledger import read_ledger
+from cdlog.log.merkle import b64, consistency_proof, inclusion_proof
+from cdlog.log.note import NoteSigner, generate_cosigner
+from cdlog.log.proofs import inclusion_doc, prove_consistency
+from cdlog.verify.witness import Witness
 
 if TYPE_CHECKING:
     from conftest import BareStore, World

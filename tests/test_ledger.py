@@ -26,14 +26,9 @@ from cdlog.errors import (
     VerificationError,
 )
 from cdlog.keys.signer import Ed25519Signer
-from cdlog.ledger import (
-    CdlogSQLiteApplicationRecorder,
-    LedgerCursor,
-    LedgerSQL,
-    read_ledger,
-    recorder_of,
-)
-from cdlog.merkle import (
+from cdlog.log.ledger import CdlogSQLiteApplicationRecorder, LedgerCursor, read_ledger, recorder_of
+from cdlog.log.ledger_sql import LedgerSQL
+from cdlog.log.merkle import (
     EMPTY_ROOT,
     MemoryHashStore,
     consistency_proof,
@@ -44,9 +39,9 @@ from cdlog.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from cdlog.pgledger import CdlogPostgresApplicationRecorder
-from cdlog.sealing import stream_id
-from cdlog.stores import resolve_store
+from cdlog.log.pgledger import CdlogPostgresApplicationRecorder
+from cdlog.log.sealing import stream_id
+from cdlog.store.urls import resolve_store
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

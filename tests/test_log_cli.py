@@ -21,10 +21,10 @@ import cdlog.cli.verify_cmd  # noqa: F401  (registers the commands)
 from cdlog.application import CaseLog
 from cdlog.cli.main import cli
 from cdlog.keys.signer import Ed25519Signer
-from cdlog.note import NoteVerifier
-from cdlog.proofs import verify_consistency_doc, verify_inclusion_proof
-from cdlog.sealing import stream_id
-from cdlog.stores import resolve_store
+from cdlog.log.note import NoteVerifier
+from cdlog.log.proofs import verify_consistency_doc, verify_inclusion_proof
+from cdlog.log.sealing import stream_id
+from cdlog.store.urls import resolve_store
 
 if TYPE_CHECKING:
     from conftest import RawStore

@@ -1,4 +1,4 @@
-"""Tests for cdlog.merkle: vectors, a naive RFC 6962 reference, read counts, tampering."""
+"""Tests for cdlog.log.merkle: vectors, a naive RFC 6962 reference, read counts, tampering."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cdlog.errors import InputError, NotFoundError, ProofError
-from cdlog.merkle import (
+from cdlog.log.merkle import (
     EMPTY_ROOT,
     HashReader,
     MemoryHashStore,

@@ -8,10 +8,11 @@ input (hypothesis):
   answers for every time cdlog writes;
 * ``b64_decode`` is ``binascii.a2b_base64(text, strict_mode=True)`` wherever it answers (and,
   asked for the canonical form, answers only for what ``b2a_base64`` writes);
-* ``parse`` is :func:`cdlog.sealing.parse_pure` (and with the form check,
-  ``parse_pure`` followed by :func:`cdlog.verify._check_form`) wherever it answers, answers
+* ``parse`` is :func:`cdlog.log.sealing.parse_pure` (and with the form check,
+  ``parse_pure`` followed by :func:`cdlog.verify.replay._check_form`) wherever it answers, answers
   for every event cdlog writes, and hands everything else back: the wrappers
-  :func:`cdlog.sealing.parse` and :func:`cdlog.verify.parse_checked` return the reference's
+  :func:`cdlog.log.sealing.parse` and :func:`cdlog.verify.replay.parse_checked` return the
+  reference's
   event or raise its very failure, for stored events tampered byte by byte and field by field.
 
 The tests compare against the compiled module whenever it is built, also in the pure pass of
@@ -38,12 +39,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cdlog
-from cdlog import _native, canonical, sealing
-from cdlog import verify as verify_module
+from cdlog import _native, canonical
 from cdlog.canonical import format_time, is_canonical_time
 from cdlog.errors import VerificationError
-from cdlog.sealing import SealedEvent, parse_pure
-from cdlog.verify import _check_form, iter_notifications, parse_checked
+from cdlog.log import sealing
+from cdlog.log.sealing import SealedEvent, parse_pure
+from cdlog.verify import replay as verify_module
+from cdlog.verify.replay import _check_form, iter_notifications, parse_checked
 
 if TYPE_CHECKING:
     from conftest import World, build_world

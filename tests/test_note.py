@@ -1,4 +1,4 @@
-"""Tests for cdlog.note: Go x/mod and C2SP vectors, cosignatures, malformed notes, tampering."""
+"""Tests for cdlog.log.note: Go x/mod and C2SP vectors, cosignatures, malformed notes, tampering."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cdlog.errors import InputError, NoteError
-from cdlog.note import (
+from cdlog.log.note import (
     CosignatureSigner,
     CosignatureVerifier,
     NoteSigner,

@@ -38,12 +38,12 @@ from cdlog.domain.evolve import feedback_owed_for, overdue
 from cdlog.domain.origins import opening_holder, origin_from_mapping, origin_of, released_holder
 from cdlog.domain.values import Officer
 from cdlog.errors import InputError, NotFoundError, RuleViolationError
-from cdlog.facts import fact_of
 from cdlog.keys.signer import Ed25519Signer
+from cdlog.log.facts import fact_of
 from cdlog.projections.answers import dump, parse_question, plain
 from cdlog.projections.queries import Queries
 from cdlog.scenario import Replayer, ReplayResult
-from cdlog.verify import verify_store
+from cdlog.verify.runner import verify_store
 
 if TYPE_CHECKING:
     from conftest import World

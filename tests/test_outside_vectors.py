@@ -26,21 +26,27 @@ import nacl.signing
 import pytest
 
 from cdlog.application import CaseLog
-from cdlog.bundle import export_bundle, verify_bundle
 from cdlog.canonical import canonical_bytes, format_time, parse_time
-from cdlog.checkpoint import Checkpoint, open_checkpoint
-from cdlog.checkpoints import accept_cosigned, log_key_path, sign_checkpoint
 from cdlog.domain.values import Officer
 from cdlog.errors import ConfigurationError, VerificationError
-from cdlog.facts import officer_json
 from cdlog.keys.keyfile import write_key_file
 from cdlog.keys.signer import Ed25519Signer
 from cdlog.keys.trust import TrustFile, load_trust
-from cdlog.note import CosignatureSigner, CosignatureVerifier, NoteSigner, NoteVerifier, sign_note
-from cdlog.persistence import SealedRecord
-from cdlog.proofs import prove_consistency
-from cdlog.sealing import SealedEvent, parse, seal, stream_id
-from cdlog.witness import Witness
+from cdlog.log.checkpoint_format import Checkpoint, open_checkpoint
+from cdlog.log.checkpoint_signing import accept_cosigned, log_key_path, sign_checkpoint
+from cdlog.log.facts import officer_json
+from cdlog.log.note import (
+    CosignatureSigner,
+    CosignatureVerifier,
+    NoteSigner,
+    NoteVerifier,
+    sign_note,
+)
+from cdlog.log.proofs import prove_consistency
+from cdlog.log.sealing import SealedEvent, parse, seal, stream_id
+from cdlog.store.mapper import SealedRecord
+from cdlog.verify.bundle import export_bundle, verify_bundle
+from cdlog.verify.witness import Witness
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "vectors"
 INDEX = DOCS / "bundle-v1.json"

@@ -29,25 +29,25 @@ import cdlog.cli.keys_cmd
 import cdlog.cli.log_cmd
 import cdlog.cli.verify_cmd  # noqa: F401  (these register the commands)
 from cdlog.application import CaseLog
-from cdlog.bundle import export_bundle, verify_bundle
 from cdlog.canonical import canonical_bytes, format_time
-from cdlog.checkpoint import Checkpoint
-from cdlog.checkpoints import accept_cosigned, create_log_key, sign_checkpoint
 from cdlog.cli.demo_keys import DEMO_PASSPHRASE, root_source
 from cdlog.cli.main import cli
 from cdlog.domain.config import Config, Deadlines
 from cdlog.errors import InputError
 from cdlog.keys.signer import Ed25519Signer
-from cdlog.merkle import MemoryHashStore, b64, consistency_proof, tree_root
-from cdlog.merkle import leaf_hash as merkle_leaf
-from cdlog.note import CosignatureSigner, NoteSigner, generate_cosigner, sign_note
-from cdlog.persistence import SealedRecord
-from cdlog.pinning import check_saved_checkpoints, missing_cosignatures
-from cdlog.proofs import prove_consistency
+from cdlog.log.checkpoint_format import Checkpoint
+from cdlog.log.checkpoint_signing import accept_cosigned, create_log_key, sign_checkpoint
+from cdlog.log.merkle import MemoryHashStore, b64, consistency_proof, tree_root
+from cdlog.log.merkle import leaf_hash as merkle_leaf
+from cdlog.log.note import CosignatureSigner, NoteSigner, generate_cosigner, sign_note
+from cdlog.log.proofs import prove_consistency
+from cdlog.log.sealing import SealedEvent, parse, seal, stream_id
 from cdlog.scenario import Replayer
-from cdlog.sealing import SealedEvent, parse, seal, stream_id
-from cdlog.verify import verify_store
-from cdlog.witness import Witness
+from cdlog.store.mapper import SealedRecord
+from cdlog.verify.bundle import export_bundle, verify_bundle
+from cdlog.verify.pinning import check_saved_checkpoints, missing_cosignatures
+from cdlog.verify.runner import verify_store
+from cdlog.verify.witness import Witness
 
 if TYPE_CHECKING:
     from conftest import World, build_world

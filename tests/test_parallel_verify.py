@@ -4,7 +4,7 @@ One base store is built per module: the conftest world, both example scenarios (
 stream with a disclosure authorisation that a case's rules depend on), a revoked key and a
 small case of our own. Each hypothesis example copies it, applies one to three random changes
 through sqlite3 (bytes flipped, columns rewritten, rows deleted, copied, swapped, moved, states
-replaced, the log name changed), and compares :func:`cdlog.verify.verify_store` run in this
+replaced, the log name changed), and compares :func:`cdlog.verify.runner.verify_store` run in this
 process with the same run on two and on three worker processes: the failures (in order),
 counts and case heads must be equal.
 """
@@ -26,15 +26,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cdlog.application import CaseLog
-from cdlog.audit import verify_log
 from cdlog.canonical import format_time
 from cdlog.domain import events as ev
 from cdlog.domain.config import DEFAULT_CONFIG
-from cdlog.facts import officer_json, payload_json
 from cdlog.keys.signer import Ed25519Signer
-from cdlog.parallel_verify import verify_parallel
-from cdlog.sealing import build_envelope, seal, stream_id
-from cdlog.verify import Report, Verifier, iter_notifications, verify_store
+from cdlog.log.facts import officer_json, payload_json
+from cdlog.log.sealing import build_envelope, seal, stream_id
+from cdlog.verify.parallel import verify_parallel
+from cdlog.verify.replay import Report, Verifier, iter_notifications
+from cdlog.verify.runner import verify_log, verify_store
 
 if TYPE_CHECKING:
     from conftest import (
@@ -315,10 +315,11 @@ def test_first_rows_rewritten_fall_back_to_the_serial_replay(base: Base, kind: s
 def test_small_batches_and_pages(base: Base, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tiny pages and batches, and few case states in memory: the same report, and progress
     counts every row."""
-    monkeypatch.setattr("cdlog.verify.PAGE", 7)
-    monkeypatch.setattr("cdlog.parallel_verify.PAGE", 7)
-    monkeypatch.setattr("cdlog.parallel_verify.BATCH", 3)
-    monkeypatch.setattr("cdlog.parallel_verify.STREAMS_IN_MEMORY", 16)
+    monkeypatch.setattr("cdlog.verify.replay.PAGE", 7)
+    monkeypatch.setattr("cdlog.verify.runner.PAGE", 7)
+    monkeypatch.setattr("cdlog.verify.parallel.PAGE", 7)
+    monkeypatch.setattr("cdlog.verify.parallel.BATCH", 3)
+    monkeypatch.setattr("cdlog.verify.parallel.STREAMS_IN_MEMORY", 16)
     with opened_copy(base.path) as (log, conn):
         conn.execute("DELETE FROM stored_events WHERE rowid = ?", (base.rows[40].rowid,))
         conn.commit()
@@ -353,12 +354,12 @@ def test_default_is_serial_for_small_stores(base: Base, monkeypatch: pytest.Monk
         calls.append(workers)
         return verify_parallel(log, workers=workers, **kwargs)
 
-    monkeypatch.setattr("cdlog.parallel_verify.verify_parallel", spy)
+    monkeypatch.setattr("cdlog.verify.parallel.verify_parallel", spy)
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     with opened_copy(base.path) as (log, _):
         assert verify_store(log).ok
         assert calls == []
-        monkeypatch.setattr("cdlog.verify.PARALLEL_MIN_EVENTS", 10)
+        monkeypatch.setattr("cdlog.verify.runner.PARALLEL_MIN_EVENTS", 10)
         assert verify_store(log).ok
         assert calls == [2]
 
@@ -387,7 +388,7 @@ def test_full_audit_same_with_workers(base: Base, monkeypatch: pytest.MonkeyPatc
         conn.commit()
         docs = []
         for bar in (10**9, 1):
-            monkeypatch.setattr("cdlog.verify.PARALLEL_MIN_EVENTS", bar)
+            monkeypatch.setattr("cdlog.verify.runner.PARALLEL_MIN_EVENTS", bar)
             monkeypatch.setattr("os.cpu_count", lambda: 2)
             report = verify_log(log)
             docs.append((report.as_json(), list(report.heads.items())))

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from cdlog.keys.signer import Ed25519Signer
-from cdlog.parallel_verify import verify_parallel
 from cdlog.scenario import Replayer
-from cdlog.verify import Report, verify_store
+from cdlog.verify.parallel import verify_parallel
+from cdlog.verify.replay import Report
+from cdlog.verify.runner import verify_store
 
 if TYPE_CHECKING:
     from conftest import RawStore, World

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from cdlog.checkpoints import sign_checkpoint
 from cdlog.errors import InputError, NoteError, NotFoundError, ProofError
-from cdlog.ledger import read_ledger
-from cdlog.merkle import b64, consistency_proof, inclusion_proof, leaf_hash, unb64
-from cdlog.note import NoteSigner
-from cdlog.proofs import (
+from cdlog.log.checkpoint_signing import sign_checkpoint
+from cdlog.log.ledger import read_ledger
+from cdlog.log.merkle import b64, consistency_proof, inclusion_proof, leaf_hash, unb64
+from cdlog.log.note import NoteSigner
+from cdlog.log.proofs import (
     CONSISTENCY_KEYS,
     INCLUSION_KEYS,
     prove_consistency,
@@ -213,7 +213,7 @@ def test_consistency_between_checkpoints(signed: tuple[World, NoteSigner, str, i
     assert tuple(doc) == CONSISTENCY_KEYS
     with read_ledger(world.log) as led:
         old_root = led.root(size)
-    from cdlog.checkpoint import Checkpoint
+    from cdlog.log.checkpoint_format import Checkpoint
 
     old = Checkpoint(world.log.log_id, size, old_root)
     verify_consistency_doc(doc, old, new.checkpoint)

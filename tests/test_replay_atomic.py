@@ -43,12 +43,12 @@ from cdlog.domain.values import Officer
 from cdlog.errors import CdlogError, InputError, RuleViolationError
 from cdlog.keys.keyfile import read_key_file
 from cdlog.keys.signer import Ed25519Signer, Signer
-from cdlog.ledger import LedgerCursor
+from cdlog.log.ledger import LedgerCursor
+from cdlog.log.pgledger import probe
 from cdlog.logging import capture_logs
-from cdlog.pgledger import probe
 from cdlog.scenario import Replayer, load_scenario, replay
-from cdlog.stores import resolve_store
-from cdlog.verify import verify_store
+from cdlog.store.urls import resolve_store
+from cdlog.verify.runner import verify_store
 
 if TYPE_CHECKING:
     from conftest import World

@@ -21,13 +21,13 @@ from hypothesis import strategies as st
 
 import cdlog.cli.report_cmd
 from cdlog.application import CaseLog
-from cdlog.checkpoints import load_log_signer, sign_checkpoint
 from cdlog.cli.main import cli
+from cdlog.log.checkpoint_signing import load_log_signer, sign_checkpoint
+from cdlog.log.sealing import stream_id
 from cdlog.projections import models as m
 from cdlog.reports.build import Verification, check_citations
 from cdlog.reports.scope import verify_streams
 from cdlog.scenario import Replayer
-from cdlog.sealing import stream_id
 
 assert cdlog.cli.report_cmd.report is not None  # registers the command
 

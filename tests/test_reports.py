@@ -19,7 +19,7 @@ from cdlog.cli.main import cli
 from cdlog.projections.queries import Queries
 from cdlog.reports.build import case_report, incident_report, iter_citations
 from cdlog.reports.render import render
-from cdlog.stores import resolve_store
+from cdlog.store.urls import resolve_store
 
 if TYPE_CHECKING:
     from conftest import STORE_KINDS, RawStore, fresh_store

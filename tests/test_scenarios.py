@@ -23,7 +23,7 @@ from cdlog.cli.main import cli
 from cdlog.domain.evolve import overdue
 from cdlog.errors import RuleViolationError
 from cdlog.scenario import Replayer, load_scenario, replay
-from cdlog.verify import verify_store
+from cdlog.verify.runner import verify_store
 
 assert cdlog.cli.cases_cmd.replay is not None  # the imports register the CLI commands
 assert cdlog.cli.verify_cmd.verify is not None

@@ -1,4 +1,4 @@
-"""Tests for cdlog.sealing: seal and parse round trip, the event hash, the signing message,
+"""Tests for cdlog.log.sealing: seal and parse round trip, the event hash, the signing message,
 signer order, and parse refusing malformed bytes with a located ``decode`` failure."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cdlog import merkle
 from cdlog.canonical import canonical_bytes
 from cdlog.errors import InputError, VerificationError
 from cdlog.keys.signer import Ed25519Signer, signature_is_valid
-from cdlog.sealing import (
+from cdlog.log import merkle
+from cdlog.log.sealing import (
     ENVELOPE_KEYS,
     FORMAT,
     SIGNING_PREFIX,

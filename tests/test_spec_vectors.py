@@ -14,10 +14,10 @@ import nacl.signing
 
 from cdlog.canonical import canonical_bytes, parse_time
 from cdlog.domain.values import Officer
-from cdlog.facts import officer_json
 from cdlog.keys.certificate import issue_certificate
 from cdlog.keys.signer import Ed25519Signer
-from cdlog.sealing import build_envelope, seal
+from cdlog.log.facts import officer_json
+from cdlog.log.sealing import build_envelope, seal
 
 VECTORS = Path(__file__).resolve().parents[1] / "docs" / "vectors" / "events-v1.json"
 ROOT_SEED = bytes(range(32))

@@ -11,7 +11,7 @@ from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool
 
 from cdlog.application import CaseLog
 from cdlog.projections.projector import Projections
-from cdlog.sqlitepool import OpeningSQLitePool
+from cdlog.store.sqlitepool import OpeningSQLitePool
 
 
 def flaky_parent(monkeypatch: pytest.MonkeyPatch, failures: list[str]) -> list[int]:
@@ -49,7 +49,7 @@ def test_other_errors_and_a_lasting_lock_are_raised(tmp_path: Path,
         OpeningSQLitePool(db_name=str(tmp_path / "b.db"), lock_timeout=5)._create_connection()
     assert len(calls) == 1
     calls = flaky_parent(monkeypatch, ["database is locked"] * 100_000)
-    monkeypatch.setattr("cdlog.sqlitepool.RETRY_PAUSE", 0.001)
+    monkeypatch.setattr("cdlog.store.sqlitepool.RETRY_PAUSE", 0.001)
     with pytest.raises(sqlite3.OperationalError, match="locked"):
         OpeningSQLitePool(db_name=str(tmp_path / "c.db"), lock_timeout=1)._create_connection()
     assert 1 < len(calls) < 100_000

@@ -40,12 +40,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cdlog.application import CaseLog
-from cdlog.checkpoints import note_signer, sign_checkpoint
 from cdlog.cli.main import cli
 from cdlog.errors import ConfigurationError, StoreError
 from cdlog.keys.signer import Ed25519Signer
-from cdlog.stores import resolve_store
-from cdlog.verify import verify_store
+from cdlog.log.checkpoint_signing import note_signer, sign_checkpoint
+from cdlog.store.urls import resolve_store
+from cdlog.verify.runner import verify_store
 
 if TYPE_CHECKING:
     from conftest import RawStore, World

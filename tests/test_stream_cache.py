@@ -8,7 +8,7 @@ import pytest
 
 from cdlog import application
 from cdlog.application import CaseLog
-from cdlog.audit import verify_log
+from cdlog.verify.runner import verify_log
 
 if TYPE_CHECKING:
     from conftest import World

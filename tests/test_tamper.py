@@ -3,7 +3,7 @@
 One realistic base store is built per module (the conftest world, both example scenarios and a
 small case of our own, with a revoked key and two keys with short validity windows). Each
 hypothesis example copies its SQLite file, opens the copy as a :class:`CaseLog`, tampers with
-the rows through ``sqlite3`` alongside it, and runs :func:`cdlog.verify.verify_store`. Every
+the rows through ``sqlite3`` alongside it, and runs :func:`cdlog.verify.runner.verify_store`. Every
 test asserts the failure's place: the case id, the version and the check that failed.
 
 Deleting the newest event of a case is not detectable without checkpoints and is not claimed.
@@ -29,10 +29,11 @@ from cdlog.canonical import format_time
 from cdlog.domain import events as ev
 from cdlog.domain.values import Officer
 from cdlog.errors import Failure
-from cdlog.facts import officer_json, payload_json
 from cdlog.keys.signer import Ed25519Signer, Signer
-from cdlog.sealing import SealedEvent, build_envelope, seal, stream_id
-from cdlog.verify import Report, verify_store
+from cdlog.log.facts import officer_json, payload_json
+from cdlog.log.sealing import SealedEvent, build_envelope, seal, stream_id
+from cdlog.verify.replay import Report
+from cdlog.verify.runner import verify_store
 
 if TYPE_CHECKING:
     from conftest import (

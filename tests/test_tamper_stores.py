@@ -17,13 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cdlog.application import CaseLog
-from cdlog.audit import verify_log
-from cdlog.checkpoints import create_log_key, load_log_signer, sign_checkpoint
 from cdlog.errors import ConcurrencyError, Failure, VerificationError
-from cdlog.ledger import read_ledger
-from cdlog.proofs import prove_consistency, prove_inclusion, verify_inclusion_proof
-from cdlog.sealing import stream_id
-from cdlog.verify import Report, verify_store
+from cdlog.log.checkpoint_signing import create_log_key, load_log_signer, sign_checkpoint
+from cdlog.log.ledger import read_ledger
+from cdlog.log.proofs import prove_consistency, prove_inclusion, verify_inclusion_proof
+from cdlog.log.sealing import stream_id
+from cdlog.verify.replay import Report
+from cdlog.verify.runner import verify_log, verify_store
 
 if TYPE_CHECKING:
     from conftest import RawStore, World

@@ -15,9 +15,10 @@ from cdlog.domain.config import DEFAULT_CONFIG
 from cdlog.errors import Failure, VerificationError
 from cdlog.keys.signer import Ed25519Signer
 from cdlog.keys.trust import TrustRoot
+from cdlog.log.sealing import stream_id
 from cdlog.scenario import replay
-from cdlog.sealing import stream_id
-from cdlog.verify import Report, Verifier, iter_notifications, verify_store
+from cdlog.verify.replay import Report, Verifier, iter_notifications
+from cdlog.verify.runner import verify_store
 
 if TYPE_CHECKING:
     from conftest import RawStore, World
@@ -91,7 +92,8 @@ def test_scenario_store_verifies(store_url: str, scenarios_dir: Path) -> None:
 def test_replay_pages_through_the_log(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """With tiny pages every row is read once, in order, and progress is reported per page."""
     small_case(world)
-    monkeypatch.setattr("cdlog.verify.PAGE", 4)
+    monkeypatch.setattr("cdlog.verify.replay.PAGE", 4)
+    monkeypatch.setattr("cdlog.verify.runner.PAGE", 4)
     ids = [n.id for n in iter_notifications(world.log.app.recorder)]
     assert ids == [r[0] for r in rows(world.log)]
     seen: list[int] = []

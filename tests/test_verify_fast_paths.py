@@ -1,16 +1,16 @@
 """The quicker paths of verification give exactly what the plain ones give.
 
-* decoding: :func:`cdlog.sealing.parse` on its quick path (cdlog's own shapes) returns the
+* decoding: :func:`cdlog.log.sealing.parse` on its quick path (cdlog's own shapes) returns the
   event, or the failure, of the plain checks, and the fields it fills in ahead are the ones the
   event's cached properties compute;
 * form checks: the one-expression field check and the envelope encoding that walks only the
   nested fields decide, word and encode as the plain listing and :func:`canonical_bytes`, and
-  the signature half is encoded as :func:`cdlog.sealing.signatures_bytes` encodes it;
+  the signature half is encoded as :func:`cdlog.log.sealing.signatures_bytes` encodes it;
 * the inlined canonical-time test equals ``format_time(parse) == text``, refusals included;
-* facts: :func:`cdlog.facts.fact_of` builds the very :class:`~cdlog.domain.case.Fact` the
+* facts: :func:`cdlog.log.facts.fact_of` builds the very :class:`~cdlog.domain.case.Fact` the
   dataclass constructor builds;
-* the Merkle frontier appends the rows :func:`cdlog.merkle.append_positions` gives;
-* reading: :func:`cdlog.verify.iter_rows` gives the rows :func:`iter_notifications` gives,
+* the Merkle frontier appends the rows :func:`cdlog.log.merkle.append_positions` gives;
+* reading: :func:`cdlog.verify.replay.iter_rows` gives the rows :func:`iter_notifications` gives,
   whatever the case id columns of an SQLite store hold.
 """
 
@@ -29,13 +29,12 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from cdlog.application import CaseLog
-from cdlog.audit import Frontier
 from cdlog.canonical import _TIME_RE, canonical_bytes, format_time, is_canonical_time
 from cdlog.domain.case import Fact
 from cdlog.errors import CdlogError, VerificationError
-from cdlog.facts import _PLAIN_FACT, fact_of
-from cdlog.merkle import MemoryHashStore, append_positions, leaf_hash, tree_root
-from cdlog.sealing import (
+from cdlog.log.facts import _PLAIN_FACT, fact_of
+from cdlog.log.merkle import MemoryHashStore, append_positions, leaf_hash, tree_root
+from cdlog.log.sealing import (
     _PLAIN_EVENT,
     SealedEvent,
     Signature,
@@ -43,7 +42,8 @@ from cdlog.sealing import (
     parse,
     signatures_bytes,
 )
-from cdlog.verify import (
+from cdlog.log.tree_audit import Frontier
+from cdlog.verify.replay import (
     _canonical_envelope,
     _canonical_signatures,
     _case_text,

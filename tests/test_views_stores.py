@@ -18,13 +18,13 @@ import pytest
 from eventsourcing.persistence import IntegrityError as ESIntegrityError
 
 from cdlog.application import CaseLog
-from cdlog.facts import fact_of
 from cdlog.keys.signer import Ed25519Signer
+from cdlog.log.facts import fact_of
+from cdlog.log.sealing import parse
 from cdlog.projections.projector import Projections
 from cdlog.projections.queries import Queries
 from cdlog.projections.store import Processed, SQLiteViewStore
 from cdlog.scenario import Replayer
-from cdlog.sealing import parse
 
 if TYPE_CHECKING:
     from conftest import RawStore, World

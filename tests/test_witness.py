@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 from cdlog.application import CaseLog
-from cdlog.checkpoint import Checkpoint, open_checkpoint
-from cdlog.checkpoint import sign_checkpoint as sign_note_checkpoint
-from cdlog.checkpoints import StoredCheckpoint, sign_checkpoint
 from cdlog.errors import ConfigurationError, NoteError, WitnessError
-from cdlog.merkle import EMPTY_ROOT
-from cdlog.note import CosignatureSigner, NoteSigner, generate_cosigner
-from cdlog.proofs import prove_consistency
-from cdlog.witness import STATE_FORMAT, Witness, create_witness_key, load_witness_key
+from cdlog.log.checkpoint_format import Checkpoint, open_checkpoint
+from cdlog.log.checkpoint_format import sign_checkpoint as sign_note_checkpoint
+from cdlog.log.checkpoint_signing import StoredCheckpoint, sign_checkpoint
+from cdlog.log.merkle import EMPTY_ROOT
+from cdlog.log.note import CosignatureSigner, NoteSigner, generate_cosigner
+from cdlog.log.proofs import prove_consistency
+from cdlog.verify.witness import STATE_FORMAT, Witness, create_witness_key, load_witness_key
 
 if TYPE_CHECKING:
     from conftest import World, copy_store

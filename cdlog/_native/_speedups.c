@@ -5,8 +5,8 @@
  *   fast_path_ok(value)        cdlog.canonical._fast_path_ok
  *   canonical_time(text)       cdlog.canonical.is_canonical_time, for the shapes cdlog
  *                              writes; None where it is not sure (the caller asks Python)
- *   parse(data, check_form)    cdlog.sealing.parse (check_form false) or parse followed by
- *                              cdlog.verify._check_form (check_form true), for events in the
+ *   parse(data, check_form)    cdlog.log.sealing.parse (check_form false) or parse followed by
+ *                              cdlog.verify.replay._check_form (check_form true), for events in the
  *                              shape cdlog writes; None for anything else, and for anything
  *                              that would fail: the caller then runs the Python reference,
  *                              which words every failure.
@@ -445,7 +445,7 @@ static PyMethodDef methods[] = {
     {"b64_decode", py_b64_decode, METH_VARARGS,
      "Strict base64 of whole groups (canonical: zero bits after the data), else None."},
     {"parse", py_parse, METH_VARARGS,
-     "cdlog.sealing.parse (and with check_form, cdlog.verify._check_form) for events in "
+     "cdlog.log.sealing.parse (and with check_form, cdlog.verify.replay._check_form) for events in "
      "the shape cdlog writes; None hands the input back to the Python reference."},
     {"configure", py_configure, METH_VARARGS,
      "configure(SealedEvent, Signature, loads, dumps, sort_option, sha256, format)."},

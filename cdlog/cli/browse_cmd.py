@@ -18,8 +18,8 @@ from rich.table import Table
 
 from cdlog.application import CaseLog
 from cdlog.cli.main import Env, cli, pass_env
-from cdlog.facts import fact_of
-from cdlog.sealing import SealedEvent
+from cdlog.log.facts import fact_of
+from cdlog.log.sealing import SealedEvent
 
 CASE_COLUMNS = ("stream", "reference", "port", "events", "decision", "case_no")
 EVENT_COLUMNS = ("version", "occurred", "recorded", "type", "actor", "hash")

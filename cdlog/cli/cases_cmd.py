@@ -18,12 +18,12 @@ from cdlog.cli.demo_keys import passphrase, root_source
 from cdlog.cli.log_cmd import demo_checkpoint_and_bundle
 from cdlog.cli.main import Env, cli, pass_env
 from cdlog.domain.case import Fact
-from cdlog.facts import fact_of
 from cdlog.keys.trust import TrustFile, save_trust
+from cdlog.log.facts import fact_of
 from cdlog.projections.responsibility import responsibility_intervals
 from cdlog.scenario import Replayer, ReplayResult, Scenario, load_scenario
-from cdlog.stores import StoreConfig
-from cdlog.verify import verify_store
+from cdlog.store.urls import StoreConfig
+from cdlog.verify.runner import verify_store
 
 DEMO_SCENARIOS = ("A-MIA-CD-ACCEPTED.yaml", "C-SYS-DECLINED-ADMIN.yaml")
 
@@ -55,7 +55,7 @@ def _absent(store: StoreConfig) -> bool:
     a PostgreSQL schema without cdlog's tables. Nothing is created by asking."""
     if store.path is not None:
         return not store.path.exists() or store.path.stat().st_size == 0
-    from cdlog.pgledger import probe  # noqa: PLC0415 - PostgreSQL stores need psycopg
+    from cdlog.log.pgledger import probe  # noqa: PLC0415 - PostgreSQL stores need psycopg
 
     return not probe(store, create=True)
 
@@ -154,7 +154,7 @@ def demo(env: Env, fresh: bool) -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(str(store.path) + suffix).unlink(missing_ok=True)
     elif fresh and store.kind == "postgresql":
-        from cdlog.pgledger import drop_tables  # noqa: PLC0415 - needs psycopg
+        from cdlog.log.pgledger import drop_tables  # noqa: PLC0415 - needs psycopg
 
         drop_tables(store)
     data = resources.files("cdlog") / "demo_data"

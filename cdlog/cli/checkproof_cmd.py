@@ -22,20 +22,20 @@ from typing import Any
 
 import click
 
-from cdlog.checkpoint import Checkpoint, open_checkpoint
 from cdlog.cli import evidence
 from cdlog.cli.main import cli
 from cdlog.errors import ConfigurationError, NoteError, ProofError, VerificationError
-from cdlog.heads import verify_head_proof
-from cdlog.merkle import b64
-from cdlog.note import CosignatureVerifier, NoteVerifier
-from cdlog.proofs import (
+from cdlog.log.checkpoint_format import Checkpoint, open_checkpoint
+from cdlog.log.heads import verify_head_proof
+from cdlog.log.merkle import b64
+from cdlog.log.note import CosignatureVerifier, NoteVerifier
+from cdlog.log.proofs import (
     CONSISTENCY_KEYS,
     INCLUSION_KEYS,
     verify_consistency_doc,
     verify_inclusion_proof,
 )
-from cdlog.sealing import leaf_hash, parse
+from cdlog.log.sealing import leaf_hash, parse
 
 _FILE = click.Path(path_type=Path, dir_okay=False)
 

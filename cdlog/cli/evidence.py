@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cdlog.checkpoint import Checkpoint
 from cdlog.errors import ConfigurationError, VerificationError
-from cdlog.note import CosignatureVerifier, NoteVerifier, split_note
+from cdlog.log.checkpoint_format import Checkpoint
+from cdlog.log.note import CosignatureVerifier, NoteVerifier, split_note
 
 VKEY_HELP = "a C2SP verifier key name+keyid+base64, as `cdlog log-key` prints"
 

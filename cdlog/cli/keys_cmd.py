@@ -24,11 +24,11 @@ from cdlog.cli.demo_keys import passphrase
 from cdlog.cli.main import Env, cli, pass_env
 from cdlog.domain.values import Officer
 from cdlog.errors import InputError
-from cdlog.facts import validation_to_input_error
 from cdlog.keys.keyfile import check_new_key_path, new_key_file, read_key_file
 from cdlog.keys.registry import KeyRecord, KeyRegistry, root_officer
 from cdlog.keys.signer import Ed25519Signer
 from cdlog.keys.trust import TrustFile, save_trust
+from cdlog.log.facts import validation_to_input_error
 
 KeyPath = click.Path(path_type=Path)  # folders and missing files: refused by cdlog, one line
 _MAX_LABEL = 200
@@ -288,7 +288,7 @@ def export_trust(env: Env, out: Path, with_certificates: bool) -> None:
     rather than against whatever key the bundle names; a log with no key yet gets
     ``"log_vkey": null`` and a warning line (run ``cdlog log-key``, then export again).
     """
-    from cdlog.audit import stored_log_verifier  # noqa: PLC0415
+    from cdlog.verify.runner import stored_log_verifier  # noqa: PLC0415
 
     with env.open(readonly=True) as log:
         reg = log.context.registry

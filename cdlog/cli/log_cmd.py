@@ -20,9 +20,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cdlog.application import CaseLog
-from cdlog.bundle import export_bundle, verify_bundle
-from cdlog.checkpoint import MAX_SIZE
-from cdlog.checkpoints import (
+from cdlog.cli import evidence
+from cdlog.cli.demo_keys import passphrase
+from cdlog.cli.main import Env, cli, pass_env
+from cdlog.errors import ConfigurationError, NotFoundError
+from cdlog.log.checkpoint_format import MAX_SIZE
+from cdlog.log.checkpoint_signing import (
     accept_cosigned,
     create_log_key,
     latest_checkpoint,
@@ -31,13 +34,10 @@ from cdlog.checkpoints import (
     log_verifier,
     sign_checkpoint,
 )
-from cdlog.cli import evidence
-from cdlog.cli.demo_keys import passphrase
-from cdlog.cli.main import Env, cli, pass_env
-from cdlog.errors import ConfigurationError, NotFoundError
-from cdlog.headproofs import prove_head
-from cdlog.proofs import prove_consistency, prove_inclusion
-from cdlog.witness import Witness, create_witness_key, load_witness_key
+from cdlog.log.headproofs import prove_head
+from cdlog.log.proofs import prove_consistency, prove_inclusion
+from cdlog.verify.bundle import export_bundle, verify_bundle
+from cdlog.verify.witness import Witness, create_witness_key, load_witness_key
 
 _FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
 

@@ -39,7 +39,7 @@ from cdlog.errors import (
     VerificationError,
 )
 from cdlog.logging import configure
-from cdlog.stores import StoreConfig, resolve_store
+from cdlog.store.urls import StoreConfig, resolve_store
 
 F = TypeVar("F", bound=Callable[..., Any])
 

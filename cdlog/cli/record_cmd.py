@@ -21,12 +21,12 @@ import click
 from cdlog.canonical import parse_time
 from cdlog.cli.demo_keys import passphrase
 from cdlog.cli.main import Env, cli, pass_env
-from cdlog.context import TRUST_TYPES
 from cdlog.domain import events as ev
 from cdlog.errors import InputError
 from cdlog.keys.keyfile import read_key_file
 from cdlog.keys.registry import KeyRegistry
 from cdlog.keys.signer import Ed25519Signer
+from cdlog.log.context import TRUST_TYPES
 
 MAX_FIELDS_BYTES = 1024 * 1024
 """The largest fields document ``--json-fields`` or ``--fields-file`` may hold."""

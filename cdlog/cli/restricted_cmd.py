@@ -29,19 +29,19 @@ from typing import Any
 import click
 
 from cdlog.application import CaseLog
-from cdlog.bundle import export_bundle
-from cdlog.checkpoints import latest_checkpoint
 from cdlog.cli.demo_keys import passphrase
 from cdlog.cli.main import Env, cli, pass_env
 from cdlog.errors import InputError, NotFoundError
 from cdlog.keys.keyfile import read_key_file
 from cdlog.keys.signer import Signer
-from cdlog.ledger import read_ledger
+from cdlog.log.checkpoint_signing import latest_checkpoint
+from cdlog.log.ledger import read_ledger
+from cdlog.log.sealing import SealedEvent, stream_id
 from cdlog.restricted.access import holding_event
 from cdlog.restricted.classes import CLASSES, RestrictedClass, class_of_event, commitments_of
 from cdlog.restricted.disclosure import build_disclosure, disclosure_file, write_disclosure
 from cdlog.restricted.vault import KeyRing, read_kek_info
-from cdlog.sealing import SealedEvent, stream_id
+from cdlog.verify.bundle import export_bundle
 
 _KeyFile = click.Path(path_type=Path)
 RECORD_LINKS = frozenset({"PNRLinkedToCase", "ThirdPartyDisclosureAuthorized"})

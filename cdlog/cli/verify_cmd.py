@@ -11,12 +11,12 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cdlog.audit import verify_log
-from cdlog.bundle import verify_bundle
 from cdlog.cli import evidence
 from cdlog.cli.main import Env, cli, pass_env
 from cdlog.keys.trust import TrustRoot, load_trust
-from cdlog.verify import Report
+from cdlog.verify.bundle import verify_bundle
+from cdlog.verify.replay import Report
+from cdlog.verify.runner import verify_log
 
 
 @cli.command()
@@ -77,11 +77,11 @@ def verify(env: Env, as_json: bool, trust: Path | None, bundle: Path | None,
         report = _run(log, roots, total, show=sys.stderr.isatty() and not as_json,
                       log_vkey=log_vkey, known=known)
         if witnesses:  # each named witness must have cosigned a stored checkpoint
-            from cdlog.audit import stored_log_verifier  # noqa: PLC0415
-            from cdlog.checkpoints import list_checkpoints  # noqa: PLC0415
             from cdlog.errors import VerificationError  # noqa: PLC0415
-            from cdlog.note import NoteVerifier  # noqa: PLC0415
-            from cdlog.pinning import uncosigned_witnesses  # noqa: PLC0415
+            from cdlog.log.checkpoint_signing import list_checkpoints  # noqa: PLC0415
+            from cdlog.log.note import NoteVerifier  # noqa: PLC0415
+            from cdlog.verify.pinning import uncosigned_witnesses  # noqa: PLC0415
+            from cdlog.verify.runner import stored_log_verifier  # noqa: PLC0415
 
             verifier = (NoteVerifier.from_vkey(log_vkey) if log_vkey
                         else stored_log_verifier(log))
@@ -135,8 +135,8 @@ def _print(report: Report) -> None:
 
 def _merkle_lines(report: Report) -> list[str]:
     """What the OK summary says about the Merkle tree or the bundle."""
-    from cdlog.audit import LogReport  # noqa: PLC0415
-    from cdlog.bundle import BundleReport  # noqa: PLC0415
+    from cdlog.verify.bundle import BundleReport  # noqa: PLC0415
+    from cdlog.verify.runner import LogReport  # noqa: PLC0415
 
     if isinstance(report, LogReport):
         latest = ("no checkpoint signed yet" if report.latest_checkpoint is None

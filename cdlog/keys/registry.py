@@ -37,7 +37,7 @@ from cdlog.errors import Failure, InputError, NotFoundError, VerificationError
 from cdlog.keys.certificate import KeyId, SignedCertificate, verify_certificate
 from cdlog.keys.signer import signature_is_valid
 from cdlog.keys.trust import TrustRoot
-from cdlog.sealing import SealedEvent, signing_message, stream_id
+from cdlog.log.sealing import SealedEvent, signing_message, stream_id
 
 TRUST_STREAM_PREFIX = "trust:"
 ROOT_ESTABLISHED = "TrustRootEstablished"

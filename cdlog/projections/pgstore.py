@@ -22,7 +22,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.rows import tuple_row
 
 from cdlog.errors import ConfigurationError
-from cdlog.pgledger import serialise_ddl
+from cdlog.log.pgledger import serialise_ddl
 from cdlog.projections.store import (
     DDL,
     ENTRY_COLUMNS,

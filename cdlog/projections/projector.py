@@ -31,14 +31,14 @@ from eventsourcing.persistence import IntegrityError as ESIntegrityError
 
 from cdlog.application import CaseLog
 from cdlog.errors import VerificationError
-from cdlog.facts import fact_of
+from cdlog.log.facts import fact_of
 from cdlog.logging import get_logger
 from cdlog.projections.store import Entry, Processed, SQLiteViewStore, to_us
 from cdlog.projections.views import View, default_views
 
 if TYPE_CHECKING:
     from cdlog.projections.pgstore import PostgresViewStore
-from cdlog.sealing import leaf_hash, parse
+from cdlog.log.sealing import leaf_hash, parse
 
 log = get_logger("cdlog.projections")
 

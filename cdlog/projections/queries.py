@@ -26,12 +26,12 @@ from cdlog.domain import events as ev
 from cdlog.domain.case import CaseState, required_approvals
 from cdlog.domain.config import provenance
 from cdlog.errors import InputError, NotFoundError
+from cdlog.log.sealing import stream_id
 from cdlog.projections import models as m
 from cdlog.projections.projector import Projections
 from cdlog.projections.store import Entry
 from cdlog.projections.timefmt import add_months, duration_text, when_text
 from cdlog.restricted.classes import EU_PNR, commitments_in
-from cdlog.sealing import stream_id
 
 REGIMES = ("EU-US-2012", "CBP-Undertakings-2004")
 RETENTION_SOURCE = ("EU PNR retention: the EU-US 2012 agreement (art. 8) and the 2004 CBP "

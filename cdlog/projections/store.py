@@ -41,9 +41,9 @@ from cdlog.canonical import format_time, parse_time
 from cdlog.domain.case import Fact
 from cdlog.domain.values import Officer
 from cdlog.errors import StoreError
-from cdlog.sealing import SealedEvent
-from cdlog.sqlitepool import CdlogSQLiteDatastore, OpeningSQLitePool
-from cdlog.stores import lock_timeout
+from cdlog.log.sealing import SealedEvent
+from cdlog.store.sqlitepool import CdlogSQLiteDatastore, OpeningSQLitePool
+from cdlog.store.urls import lock_timeout
 
 UPSTREAM = "cdlog"
 """The tracking name of the upstream application (the case log's notification log)."""

@@ -7,7 +7,7 @@ report rests on and checks every citation against the store: the cited hash must
 event's hash, and the event must have passed verification. By default (``verify="cases"``) it
 verifies the cited streams in full, with the key events that judge them, against the latest
 signed checkpoint (:mod:`cdlog.reports.scope`); ``verify="store"`` runs
-:func:`cdlog.verify.verify_store` over the whole store. The report states in words what was
+:func:`cdlog.verify.runner.verify_store` over the whole store. The report states in words what was
 checked, and what was not.
 """
 
@@ -24,13 +24,13 @@ from cdlog.application import CaseLog
 from cdlog.domain.config import provenance
 from cdlog.domain.values import Time
 from cdlog.errors import Failure, VerificationError
-from cdlog.facts import fact_of
+from cdlog.log.facts import fact_of
+from cdlog.log.sealing import SealedEvent, parse, stream_id
 from cdlog.projections import models as m
 from cdlog.projections.queries import Queries
 from cdlog.projections.timefmt import when_text
 from cdlog.reports.scope import ScopedReport, verify_streams
-from cdlog.sealing import SealedEvent, parse, stream_id
-from cdlog.verify import verify_store
+from cdlog.verify.runner import verify_store
 
 
 class EventRow(m.Model):
@@ -177,7 +177,7 @@ def check_citations(log: CaseLog, parts: Iterable[Any], *, all_of: Iterable[str]
     ``verify="cases"`` checks the cited streams in full with the trust streams and
     authorisations they depend on, and proves them against the latest signed checkpoint
     (:func:`cdlog.reports.scope.verify_streams`); ``"store"`` runs
-    :func:`cdlog.verify.verify_store` over the whole store.
+    :func:`cdlog.verify.runner.verify_store` over the whole store.
     """
     cited = {(c.case, c.version): c for part in parts for c in iter_citations(part)}
     streams = list(dict.fromkeys([*(c for c, _ in cited), *all_of]))

@@ -5,7 +5,7 @@ event of the trust streams that judge their signing keys (``trust:<AGENCY>`` of 
 that signs in them, and of the log's trusted roots; every trust stream of the log when a key is
 still unknown), and the third-party disclosure authorisations naming their OI case numbers
 (looked up only when R8 finds none among the streams held), with
-:class:`cdlog.bundle.BundleVerifier` (the verifier a per-case audit bundle uses): decode,
+:class:`cdlog.verify.bundle.BundleVerifier` (the verifier a per-case audit bundle uses): decode,
 placement, versions, chain, signatures, keys, payload form, the late flag and the domain rules
 of each cited stream. It then proves, against
 the latest signed checkpoint (its signature checked with the log key, when the log has one):
@@ -13,7 +13,7 @@ the latest signed checkpoint (its signature checked with the log key, when the l
 * each cited event's inclusion in the checkpoint's Merkle tree, and
 * where the checkpoint carries the stream-head map (docs/SPEC.md §12), the head of each
   replayed stream, so a cited or trust stream cut short, or an event deleted from its middle,
-  is caught (:func:`cdlog.bundleheads.check_held`, what a per-case bundle checks).
+  is caught (:func:`cdlog.verify.bundleheads.check_held`, what a per-case bundle checks).
 
 What it does not cover, and only ``cdlog verify`` does: every other stream's events, the Merkle
 tree as a whole (every leaf, every node), events of other cases whose rules refer to these
@@ -29,19 +29,20 @@ from typing import Any
 
 from eventsourcing.persistence import Notification
 
-from cdlog.bundle import DEPENDENCY_TYPES, BundleVerifier
-from cdlog.bundleheads import check_held
-from cdlog.checkpoint import open_checkpoint
-from cdlog.checkpoints import StoredCheckpoint, log_verifier, stored_checkpoint
-from cdlog.context import TRUST_TYPES
 from cdlog.errors import CdlogError, Failure, NotFoundError, ProofError, VerificationError
-from cdlog.headproofs import head_proof
-from cdlog.heads import heads_of, verify_head_doc
 from cdlog.keys.registry import trust_stream
-from cdlog.ledger import EventRow, LedgerCursor, read_ledger
-from cdlog.proofs import inclusion_doc, verify_inclusion_doc
-from cdlog.sealing import leaf_hash, parse, stream_id
-from cdlog.verify import Report
+from cdlog.log.checkpoint_format import open_checkpoint
+from cdlog.log.checkpoint_signing import StoredCheckpoint, log_verifier, stored_checkpoint
+from cdlog.log.context import TRUST_TYPES
+from cdlog.log.headproofs import head_proof
+from cdlog.log.heads import heads_of, verify_head_doc
+from cdlog.log.ledger import LedgerCursor, read_ledger
+from cdlog.log.ledger_rows import EventRow
+from cdlog.log.proofs import inclusion_doc, verify_inclusion_doc
+from cdlog.log.sealing import leaf_hash, parse, stream_id
+from cdlog.verify.bundle import DEPENDENCY_TYPES, BundleVerifier
+from cdlog.verify.bundleheads import check_held
+from cdlog.verify.replay import Report
 
 ALL_LEAVES = 2**62
 SCOPE = "<report>"
@@ -312,6 +313,6 @@ def _prove(log: Any, led: LedgerCursor, out: ScopedReport,
 
 
 def _b64(data: bytes) -> str:
-    from cdlog.merkle import b64  # noqa: PLC0415
+    from cdlog.log.merkle import b64  # noqa: PLC0415
 
     return b64(data)

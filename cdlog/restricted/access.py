@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from cdlog.domain import events as ev
 from cdlog.errors import AccessRefusedError, InputError, NotFoundError, VerificationError
+from cdlog.log.sealing import SealedEvent, stream_id
 from cdlog.restricted.classes import (
     COMMITMENTS_MEMBER,
     RestrictedClass,
@@ -28,7 +29,6 @@ from cdlog.restricted.classes import (
     restricted_class,
 )
 from cdlog.restricted.vault import VaultRow, open_value, read_vault
-from cdlog.sealing import SealedEvent, stream_id
 
 if TYPE_CHECKING:
     from cdlog.application import CaseLog

@@ -24,9 +24,9 @@ from typing import Any
 from eventsourcing.persistence import PersistenceError
 
 from cdlog.errors import CdlogError, Failure, KeyStoreError, VerificationError
+from cdlog.log.sealing import SealedEvent, parse
 from cdlog.restricted.classes import CLASSES, COMMITMENTS_MEMBER, class_of_event, commitments_of
 from cdlog.restricted.vault import KeyRing, VaultRow, open_value, read_vault
-from cdlog.sealing import SealedEvent, parse
 
 
 def _event(log: Any, case: str, version: int) -> SealedEvent | None:

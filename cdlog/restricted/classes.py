@@ -21,8 +21,8 @@ from typing import Any
 
 from cdlog.domain.config import PLACEHOLDER
 from cdlog.errors import NotFoundError
+from cdlog.log.sealing import SealedEvent
 from cdlog.restricted.commitment import is_commitment
-from cdlog.sealing import SealedEvent
 
 COMMITMENTS_MEMBER = "commitments"
 """The payload member holding ``{field: commitment}`` of an event's restricted fields."""

@@ -28,9 +28,9 @@ import orjson
 
 from cdlog.canonical import canonical_bytes
 from cdlog.errors import Failure, InputError, VerificationError
+from cdlog.log.sealing import SealedEvent, leaf_hash, parse, stream_id
 from cdlog.restricted.classes import CLASSES, class_of_event, commitments_in
 from cdlog.restricted.commitment import SALT_BYTES, commitment
-from cdlog.sealing import SealedEvent, leaf_hash, parse, stream_id
 
 DISCLOSURE_FORMAT = "cdlog/disclosure/v1"
 DISCLOSURES = "disclosures"

@@ -26,10 +26,10 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from cdlog.canonical import parse_time
 from cdlog.domain import events as ev
 from cdlog.errors import InputError, RuleViolationError
+from cdlog.log.sealing import SealedEvent, stream_id
 from cdlog.logging import get_logger
 from cdlog.restricted.access import holding_event, read_time, rows_of
 from cdlog.restricted.classes import class_of_event, commitments_of
-from cdlog.sealing import SealedEvent, stream_id
 
 if TYPE_CHECKING:
     from cdlog.application import CaseLog

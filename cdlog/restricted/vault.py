@@ -485,7 +485,7 @@ SQLITE_VAULT_SQL = VaultSQL.for_dialect(
 
 def postgres_vault_sql(schema: str, prefix: str = "cdlog_") -> VaultSQL:
     """The PostgreSQL statements, table ``<prefix>restricted_vault`` in ``schema``."""
-    from cdlog.ledger import quote_ident  # noqa: PLC0415 - ledger imports this module
+    from cdlog.log.ledger_sql import quote_ident  # noqa: PLC0415 - ledger imports this module
 
     table = f"{quote_ident(schema)}.{quote_ident(prefix + 'restricted_vault')}"
     return VaultSQL.for_dialect(table, "%s", "BYTEA", "BIGINT",
@@ -621,7 +621,7 @@ def apply_vault(kwargs: dict[str, Any], cursor: Any, sql: VaultSQL, *, sqlite: b
 @contextlib.contextmanager
 def read_vault(log: Any) -> Iterator[VaultCursor]:
     """A read-only view of ``log``'s vault table."""
-    from cdlog.ledger import recorder_of  # noqa: PLC0415 - ledger imports this module
+    from cdlog.log.ledger import recorder_of  # noqa: PLC0415 - ledger imports this module
 
     recorder: Any = recorder_of(log)
     with recorder.read() as ledger:
@@ -647,7 +647,7 @@ class VaultEntry:
 
 def vault_entries(log: Any, stream: str | None = None) -> list[VaultEntry]:
     """The vault's rows of ``stream`` (or every row) as :class:`VaultEntry`."""
-    from cdlog.sealing import stream_id  # noqa: PLC0415
+    from cdlog.log.sealing import stream_id  # noqa: PLC0415
 
     with read_vault(log) as vault:
         rows = vault.all() if stream is None else vault.of_case(stream_id(stream).hex)
@@ -661,7 +661,7 @@ def vault_entries(log: Any, stream: str | None = None) -> list[VaultEntry]:
 
 def _stream_of(log: Any, case: str, version: int) -> str | None:
     """The stream name of a stored event (None when it cannot be read)."""
-    from cdlog.sealing import parse  # noqa: PLC0415
+    from cdlog.log.sealing import parse  # noqa: PLC0415
 
     try:
         found = log.app.recorder.select_events(uuid.UUID(case), gt=version - 1, lte=version,

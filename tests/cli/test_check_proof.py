@@ -18,12 +18,12 @@ from click.testing import CliRunner, Result
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from cdlog.checkpoints import create_log_key, log_verifier, sign_checkpoint
 from cdlog.cli import checkproof_cmd, log_cmd  # noqa: F401  (register the commands)
 from cdlog.cli.main import cli
 from cdlog.keys.signer import Ed25519Signer
-from cdlog.note import NoteSigner
-from cdlog.witness import Witness, create_witness_key, load_witness_key
+from cdlog.log.checkpoint_signing import create_log_key, log_verifier, sign_checkpoint
+from cdlog.log.note import NoteSigner
+from cdlog.verify.witness import Witness, create_witness_key, load_witness_key
 
 if TYPE_CHECKING:
     from conftest import World

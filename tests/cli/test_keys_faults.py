@@ -22,13 +22,13 @@ from click.testing import CliRunner, Result
 
 import cdlog.cli.keys_cmd  # noqa: F401  (registers the commands)
 from cdlog.application import CaseLog
-from cdlog.audit import verify_log
 from cdlog.cli.main import cli
 from cdlog.domain.values import Officer
 from cdlog.errors import ConcurrencyError, InputError, NotFoundError
 from cdlog.keys import keyfile
 from cdlog.keys.keyfile import read_key_file, read_key_file_info
 from cdlog.keys.signer import Ed25519Signer
+from cdlog.verify.runner import verify_log
 
 if TYPE_CHECKING:
     from conftest import assert_one_line_refusal, store_snapshot

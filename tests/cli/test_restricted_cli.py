@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 import cdlog.cli  # noqa: F401  (registers every command)
 from cdlog.cli.main import cli
 from cdlog.keys import keyfile
-from cdlog.sealing import stream_id
+from cdlog.log.sealing import stream_id
 
 if TYPE_CHECKING:
     from conftest import SCENARIOS, assert_one_line_refusal, store_snapshot

@@ -21,16 +21,16 @@ import cdlog.cli.log_cmd
 import cdlog.cli.query_cmd
 import cdlog.cli.report_cmd
 import cdlog.cli.verify_cmd  # (these register the commands)
-from cdlog.bundle import export_bundle
-from cdlog.checkpoint import Checkpoint, sign_checkpoint
-from cdlog.checkpoints import create_log_key
-from cdlog.checkpoints import sign_checkpoint as sign_log_checkpoint
 from cdlog.cli.main import cli
 from cdlog.keys.signer import Ed25519Signer
-from cdlog.note import NoteSigner
+from cdlog.log.checkpoint_format import Checkpoint, sign_checkpoint
+from cdlog.log.checkpoint_signing import create_log_key
+from cdlog.log.checkpoint_signing import sign_checkpoint as sign_log_checkpoint
+from cdlog.log.note import NoteSigner
+from cdlog.log.sealing import stream_id
 from cdlog.projections.projector import Projections
-from cdlog.sealing import stream_id
-from cdlog.witness import create_witness_key
+from cdlog.verify.bundle import export_bundle
+from cdlog.verify.witness import create_witness_key
 
 if TYPE_CHECKING:
     from conftest import RawStore, World

@@ -23,7 +23,7 @@ from cdlog.canonical import parse_time
 from cdlog.domain.evolve import overdue
 from cdlog.errors import InputError, RuleViolationError
 from cdlog.keys.signer import Ed25519Signer
-from cdlog.sealing import SealedEvent
+from cdlog.log.sealing import SealedEvent
 
 if TYPE_CHECKING:
     from conftest import World

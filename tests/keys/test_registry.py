@@ -30,7 +30,7 @@ from cdlog.keys.registry import (
 )
 from cdlog.keys.signer import Ed25519Signer
 from cdlog.keys.trust import TrustFile, TrustRoot, load_trust, save_trust
-from cdlog.sealing import SealedEvent, build_envelope, parse, seal, stream_id
+from cdlog.log.sealing import SealedEvent, build_envelope, parse, seal, stream_id
 
 CBP_ROOT = Ed25519Signer(b"\x10" * 32)
 ICE_ROOT = Ed25519Signer(b"\x11" * 32)

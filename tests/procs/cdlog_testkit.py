@@ -29,12 +29,13 @@ import psycopg
 import pytest
 
 from cdlog.application import CaseLog
-from cdlog.audit import verify_log
 from cdlog.domain.values import Officer
 from cdlog.keys.signer import Ed25519Signer
-from cdlog.ledger import LeafRow, read_ledger
-from cdlog.sealing import parse, stream_id
-from cdlog.verify import Report, iter_notifications
+from cdlog.log.ledger import read_ledger
+from cdlog.log.ledger_rows import LeafRow
+from cdlog.log.sealing import parse, stream_id
+from cdlog.verify.replay import Report, iter_notifications
+from cdlog.verify.runner import verify_log
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

@@ -45,11 +45,11 @@ from cdlog.application import CaseLog
 from cdlog.domain.case import Fact
 from cdlog.errors import ConcurrencyError
 from cdlog.keys.signer import Ed25519Signer
-from cdlog.ledger import LedgerCursor
+from cdlog.log.ledger import LedgerCursor
+from cdlog.log.sealing import SealedEvent
 from cdlog.projections.projector import Projections
 from cdlog.projections.store import NewEntry, Prior
 from cdlog.projections.views import View
-from cdlog.sealing import SealedEvent
 
 logging.basicConfig(level=logging.WARNING, stream=sys.stderr)  # cdlog's warnings; stdout: reports
 

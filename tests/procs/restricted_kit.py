@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from cdlog.log.sealing import SealedEvent
 from cdlog.restricted.vault import X25519KeyWrapper
-from cdlog.sealing import SealedEvent
 
 if TYPE_CHECKING:
     from conftest import RawStore, World

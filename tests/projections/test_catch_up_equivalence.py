@@ -31,7 +31,8 @@ from cdlog.application import CaseLog
 from cdlog.canonical import format_time
 from cdlog.domain.case import Fact
 from cdlog.errors import VerificationError
-from cdlog.facts import fact_of
+from cdlog.log.facts import fact_of
+from cdlog.log.sealing import SealedEvent, parse
 from cdlog.logging import capture_logs
 from cdlog.projections import projector
 from cdlog.projections.projector import Projections
@@ -45,7 +46,6 @@ from cdlog.projections.store import (
     to_us,
 )
 from cdlog.projections.views import View, default_views
-from cdlog.sealing import SealedEvent, parse
 
 if TYPE_CHECKING:
     from conftest import RawStore, World

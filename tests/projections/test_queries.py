@@ -13,9 +13,9 @@ import pytest
 from cdlog.application import CaseLog
 from cdlog.canonical import parse_time
 from cdlog.errors import InputError, NotFoundError
+from cdlog.log.sealing import stream_id
 from cdlog.projections.queries import Queries
 from cdlog.scenario import Replayer
-from cdlog.sealing import stream_id
 
 if TYPE_CHECKING:
     from conftest import STORE_KINDS, fresh_store

@@ -28,13 +28,13 @@ from cdlog.application import CaseLog
 from cdlog.canonical import format_time
 from cdlog.domain.evolve import overdue
 from cdlog.errors import RuleViolationError
-from cdlog.facts import fact_of
+from cdlog.log.facts import fact_of
+from cdlog.log.sealing import parse
 from cdlog.projections import projector
 from cdlog.projections.projector import Projections
 from cdlog.projections.queries import Queries
 from cdlog.projections.responsibility import responsibility_intervals
 from cdlog.projections.store import Processed, SQLiteViewStore
-from cdlog.sealing import parse
 
 STEPS = ("discover", "hold", "notify", "ack", "accept", "decline", "assume", "release_resp",
          "propose", "approve", "release", "transfer", "surv_start", "surv_lost", "surv_re",

@@ -26,9 +26,9 @@ from restricted_kit import (
 
 from cdlog.application import CaseLog
 from cdlog.errors import AccessRefusedError, InputError, KeyStoreError, VerificationError
+from cdlog.log.sealing import stream_id
 from cdlog.restricted import access
 from cdlog.restricted.vault import VaultOps, X25519KeyWrapper, seal_value
-from cdlog.sealing import stream_id
 
 if TYPE_CHECKING:
     from conftest import RawStore, World

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from cdlog.log.sealing import stream_id
 from cdlog.restricted.commitment import commitment
 from cdlog.restricted.vault import (
     X25519KeyWrapper,
@@ -24,7 +25,6 @@ from cdlog.restricted.vault import (
     seal_value,
     vault_plaintext,
 )
-from cdlog.sealing import stream_id
 
 VECTORS = Path(__file__).resolve().parents[2] / "docs" / "vectors" / "restricted-v1.json"
 LOG = "example.gov/cd-audit-log/test"

@@ -20,9 +20,7 @@ from hypothesis import strategies as st
 from restricted_kit import VALUES, events_of_type, ingest, now, vault_rows, vault_table
 
 from cdlog.application import CaseLog
-from cdlog.bundle import export_bundle, verify_bundle
 from cdlog.canonical import parse_time
-from cdlog.checkpoints import create_log_key, sign_checkpoint
 from cdlog.domain.values import Officer
 from cdlog.errors import (
     AccessRefusedError,
@@ -34,11 +32,13 @@ from cdlog.errors import (
 )
 from cdlog.keys.signer import Ed25519Signer
 from cdlog.keys.trust import TRUST_FORMAT, TrustFile
+from cdlog.log.checkpoint_signing import create_log_key, sign_checkpoint
 from cdlog.restricted.audit import verify_vault
 from cdlog.restricted.commitment import matches
 from cdlog.restricted.vault import KeyRing, X25519KeyWrapper, open_value, read_vault
 from cdlog.scenario import Replayer
-from cdlog.verify import verify_store
+from cdlog.verify.bundle import export_bundle, verify_bundle
+from cdlog.verify.runner import verify_store
 
 if TYPE_CHECKING:
     from conftest import RawStore, World

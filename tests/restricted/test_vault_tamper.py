@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from restricted_kit import ingest, load_kek, now, vault_rows, vault_table
 
 from cdlog.errors import VerificationError
+from cdlog.log.sealing import SealedEvent
 from cdlog.restricted.audit import verify_vault
 from cdlog.restricted.vault import X25519KeyWrapper, seal_value
-from cdlog.sealing import SealedEvent
-from cdlog.verify import verify_store
+from cdlog.verify.runner import verify_store
 
 if TYPE_CHECKING:
     from conftest import RawStore, World

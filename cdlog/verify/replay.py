@@ -31,13 +31,12 @@ checkpoints of the log's Merkle tree.
 from __future__ import annotations
 
 import functools
-import os
 import pickle
 import re
 import sqlite3
 import uuid
 from binascii import b2a_base64
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -53,18 +52,17 @@ from cdlog.canonical import (
     is_canonical_time,
     parse_time,
 )
-from cdlog.context import CONTEXT_TYPES, TRUST_TYPES, LogContext
 from cdlog.domain.case import CaseState, check
 from cdlog.domain.config import RULES, Config
 from cdlog.domain.evolve import evolve, start_state
 from cdlog.domain.values import Officer
 from cdlog.errors import CdlogError, Failure, RuleViolationError, VerificationError
-from cdlog.facts import fact_of, officer_of
 from cdlog.keys.registry import root_officer
 from cdlog.keys.signer import signature_is_valid
 from cdlog.keys.trust import TrustRoot
-from cdlog.persistence import check_row
-from cdlog.sealing import (
+from cdlog.log.context import CONTEXT_TYPES, TRUST_TYPES, LogContext
+from cdlog.log.facts import fact_of, officer_of
+from cdlog.log.sealing import (
     SealedEvent,
     Signature,
     native_parse,
@@ -73,6 +71,7 @@ from cdlog.sealing import (
     signing_message,
     stream_id,
 )
+from cdlog.store.mapper import check_row
 
 PAGE = 1000
 _HASH_HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -204,7 +203,7 @@ class _StreamTable:
 
 @functools.lru_cache(maxsize=4096)
 def stream_case(stream: str) -> str:
-    """The case id (text) of a stream name: :func:`cdlog.sealing.stream_id`, cached."""
+    """The case id (text) of a stream name: :func:`cdlog.log.sealing.stream_id`, cached."""
     return str(stream_id(stream))
 
 
@@ -515,7 +514,7 @@ def _check_form(sealed: SealedEvent, case: str, version: int | None) -> None:
 
 
 def parse_checked(data: bytes, case: str, version: int | None) -> SealedEvent:
-    """:func:`~cdlog.sealing.parse` followed by :func:`_check_form`, in one native step where
+    """:func:`~cdlog.log.sealing.parse` followed by :func:`_check_form`, in one native step where
     the native hot loops are built (:mod:`cdlog._native`) and the event has the shape cdlog
     writes; anything else, and every failure, takes the two Python functions (the reference).
     """
@@ -551,7 +550,7 @@ def _raise_malformed(env: Mapping[str, Any], case: str, version: int | None) -> 
 
 
 def _canonical_signatures(signatures: Sequence[Signature]) -> bytes:
-    """:func:`~cdlog.sealing.signatures_bytes`: where every key is a string, its list of
+    """:func:`~cdlog.log.sealing.signatures_bytes`: where every key is a string, its list of
     ``Signature.as_json()`` written with the base64 encoder ``base64.b64encode`` itself
     calls, without the per-signature method and wrapper calls."""
     if all(type(s.key) is str for s in signatures):
@@ -561,7 +560,7 @@ def _canonical_signatures(signatures: Sequence[Signature]) -> bytes:
 
 
 def _canonical_envelope(env: Mapping[str, Any]) -> bytes:
-    """``canonical_bytes(env)`` for an envelope decoded by :func:`~cdlog.sealing.parse` whose
+    """``canonical_bytes(env)`` for an envelope decoded by :func:`~cdlog.log.sealing.parse` whose
     fields have the format's JSON types (see :func:`_check_form`).
 
     :func:`canonical_bytes` walks the whole value to decide whether orjson's sorted output is
@@ -599,7 +598,7 @@ def _notification_page(recorder: Any, start: int | None) -> Sequence[Notificatio
     try:
         return recorder.select_notifications(start=start, limit=PAGE)  # type: ignore[no-any-return]
     except (ValueError, TypeError):  # a row eventsourcing cannot convert (case id, state)
-        if hasattr(recorder, "select_raw_notifications"):  # cdlog.pgledger
+        if hasattr(recorder, "select_raw_notifications"):  # cdlog.log.pgledger
             return recorder.select_raw_notifications(start, PAGE)  # type: ignore[no-any-return]
         if isinstance(recorder, SQLiteApplicationRecorder):
             return _select_raw(recorder, start, PAGE)
@@ -687,110 +686,3 @@ def _lenient_id(value: object) -> uuid.UUID | str:
         return uuid.UUID(value)
     except ValueError:
         return value
-
-
-PARALLEL_MIN_EVENTS = 20_000
-"""Stores with fewer events are replayed in this process (starting workers costs more)."""
-
-
-def default_workers(events: int) -> int:
-    """How many processes verify a store of ``events`` events by default: one per core for
-    large stores (on POSIX systems), else 1 (serial)."""
-    cores = os.cpu_count() or 1
-    parallel = events >= PARALLEL_MIN_EVENTS and cores > 1 and os.name == "posix"
-    return cores if parallel else 1
-
-
-def verify_store(log: Any, *, trusted_roots: Iterable[TrustRoot] | None = None,
-                 progress: Callable[[int], None] | None = None,
-                 workers: int | None = None,
-                 alongside: Callable[[], None] | None = None) -> Report:
-    """Replay every event of a :class:`~cdlog.application.CaseLog` and check it.
-
-    ``progress`` is called with the number of events checked so far, every page.
-    ``workers`` processes share the replay by case (:mod:`cdlog.parallel_verify`); the
-    default is one per core for stores of :data:`PARALLEL_MIN_EVENTS` events or more, else
-    the replay runs in this process. Either way the report is the same.
-    ``alongside`` (other work on the store, such as rebuilding its Merkle tree) is run once:
-    in a thread of this process while worker processes replay, else after the replay.
-    """
-    from cdlog.restricted.audit import vault_integrity  # noqa: PLC0415 - vault rows (issue 11)
-
-    if workers is None:
-        workers = default_workers(log.max_position())
-    ran = [False]
-
-    def other_work() -> None:
-        ran[0] = True
-        if alongside is not None:
-            alongside()
-
-    if workers > 1:
-        from cdlog.parallel_verify import verify_parallel  # noqa: PLC0415 - imports this
-
-        report = verify_parallel(log, workers=workers, trusted_roots=trusted_roots,
-                                 progress=progress, alongside=other_work)
-        if report is not None:
-            report.case_nos = store_case_numbers(log)
-            report.failures.extend([*store_integrity(log), *vault_integrity(log)])
-            return report
-    report = _verify_serial(log, trusted_roots, progress)
-    if not ran[0]:
-        other_work()
-    report.failures.extend([*store_integrity(log), *vault_integrity(log)])
-    return report
-
-
-def store_integrity(log: Any) -> list[Failure]:
-    """SQLite's own check of a store file (``PRAGMA quick_check``): damage to an index or a
-    free page leaves every event readable, so the replay alone would pass over it. One
-    ``store`` failure (place ``<store>``) names the file and SQLite's first findings; a
-    PostgreSQL server checks its own pages."""
-    recorder = log.app.recorder
-    if not isinstance(recorder, SQLiteApplicationRecorder):
-        return []
-    try:
-        with recorder.datastore.transaction(commit=False) as cursor:
-            cursor.execute("PRAGMA quick_check(5)")
-            found = [str(row[0]) for row in cursor.fetchall()]
-    except (CdlogError, sqlite3.Error) as exc:
-        found = [str(exc)]
-    if found == ["ok"]:
-        return []
-    lines = [line.strip() for text in found for line in text.splitlines()]
-    detail = "; ".join(line for line in lines if line and not line.startswith("*** in database"))
-    return [Failure("<store>", None, "store",
-                    f"{recorder.datastore.pool.db_name}: SQLite finds the file damaged "
-                    f"(PRAGMA quick_check: {detail}); restore it from a copy")]
-
-
-def store_case_numbers(log: Any) -> dict[str, str]:
-    """The OI case number of every accepted case in a store, by stream name (read from its
-    ``CaseAccepted`` events only; undecodable ones are skipped, verification reports them)."""
-    numbers: dict[str, str] = {}
-    start = 1
-    while True:
-        page = log.app.recorder.select_notifications(start=start, limit=PAGE,
-                                                     topics=["cdlog:CaseAccepted"])
-        for n in page:
-            try:
-                sealed = parse(n.state)
-                numbers[sealed.stream] = str(sealed.payload["case_no"])
-            except (CdlogError, KeyError, TypeError, ValueError):
-                continue
-        if len(page) < PAGE:
-            return numbers
-        start = page[-1].id + 1
-
-
-def _verify_serial(log: Any, trusted_roots: Iterable[TrustRoot] | None,
-                   progress: Callable[[int], None] | None) -> Report:
-    verifier = Verifier(log.config, trusted_roots)
-    for i, row in enumerate(iter_notifications(log.app.recorder), start=1):
-        verifier.feed(row.id, row.state, row)
-        if progress is not None and i % PAGE == 0:
-            progress(i)
-    report = verifier.finish()
-    if progress is not None:
-        progress(report.events)
-    return report

@@ -8,7 +8,7 @@ the verifier key, so ``cdlog log-key`` and verification need no passphrase.
 :func:`sign_checkpoint` never signs two inconsistent checkpoints:
 
 * the first time in a process it is called for a log, the whole tree is rebuilt from the event
-  rows (:func:`cdlog.audit.audit_tree`) and compared with the stored tree and every stored
+  rows (:func:`cdlog.log.tree_audit.audit_tree`) and compared with the stored tree and every stored
   checkpoint; any difference refuses;
 * every time, inside one write transaction that holds the store's write lock: the stored tree
   must reproduce the last signed checkpoint's root, the leaves added since then must hash from
@@ -26,9 +26,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cdlog.audit import audit_tree
-from cdlog.checkpoint import Checkpoint
-from cdlog.checkpoint import sign_checkpoint as sign_checkpoint_note
 from cdlog.errors import (
     Failure,
     InputError,
@@ -37,14 +34,18 @@ from cdlog.errors import (
     ProofError,
     VerificationError,
 )
-from cdlog.heads import Head, heads_line, id_bytes
-from cdlog.headstore import update_map
 from cdlog.keys.keyfile import read_key_file, read_key_file_info, write_key_file
 from cdlog.keys.signer import Ed25519Signer
-from cdlog.ledger import CheckpointRow, CosignatureRow, LedgerCursor, read_ledger, write_ledger
-from cdlog.merkle import b64, consistency_proof, verify_consistency
-from cdlog.note import CosignatureVerifier, NoteSigner, NoteVerifier, open_note, split_note
-from cdlog.sealing import leaf_hash
+from cdlog.log.checkpoint_format import Checkpoint
+from cdlog.log.checkpoint_format import sign_checkpoint as sign_checkpoint_note
+from cdlog.log.heads import Head, heads_line, id_bytes
+from cdlog.log.headstore import update_map
+from cdlog.log.ledger import LedgerCursor, read_ledger, write_ledger
+from cdlog.log.ledger_rows import CheckpointRow, CosignatureRow
+from cdlog.log.merkle import b64, consistency_proof, verify_consistency
+from cdlog.log.note import CosignatureVerifier, NoteSigner, NoteVerifier, open_note, split_note
+from cdlog.log.sealing import leaf_hash
+from cdlog.log.tree_audit import audit_tree
 
 LOG = "<log>"
 _AUDITED: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()

@@ -1,7 +1,7 @@
 """The global Merkle log, kept in the store in the same transaction as the events.
 
 Every stored event is one leaf of an RFC 6962 tree, in log (notification-id) order. The leaf
-hash is :func:`cdlog.sealing.leaf_hash` of the stored sealed bytes, which is also the event
+hash is :func:`cdlog.log.sealing.leaf_hash` of the stored sealed bytes, which is also the event
 hash the case chain links to. :class:`CdlogSQLiteApplicationRecorder` extends eventsourcing's
 SQLite application recorder: in the very transaction that inserts a batch of events it appends
 one leaf per event and writes
@@ -10,15 +10,15 @@ one leaf per event and writes
     one row per leaf; leaf indices are 0-based and gap-free even where notification ids are
     not (PostgreSQL may skip ids after a rolled-back insert; that is not tampering);
 ``merkle_nodes(level, idx, hash)``
-    every *complete* subtree hash, from :func:`cdlog.merkle.append_positions`; level 0 holds
+    every *complete* subtree hash, from :func:`cdlog.log.merkle.append_positions`; level 0 holds
     the leaf hashes. Any root or proof reads ``O(log n)`` of these rows.
 
 Signed checkpoints and the witness cosignatures the log received live in the same file
-(``checkpoints`` and ``cosignatures``); see :mod:`cdlog.checkpoints`.
+(``checkpoints`` and ``cosignatures``); see :mod:`cdlog.log.checkpoint_signing`.
 
 All SQL text is in :class:`SQLiteLedgerSQL` and its twin :class:`PostgresLedgerSQL`; one code
 path (:class:`LedgerCursor`) runs either dialect.
-:class:`cdlog.pgledger.CdlogPostgresApplicationRecorder` (a module of its own, so that SQLite
+:class:`cdlog.log.pgledger.CdlogPostgresApplicationRecorder` (a module of its own, so that SQLite
 stores need no PostgreSQL driver) extends eventsourcing's PostgreSQL application recorder the
 same way: its insert transaction takes
 the events table's ``EXCLUSIVE`` lock, inserts the events and then appends their leaves, so leaf
@@ -33,7 +33,6 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
@@ -46,368 +45,27 @@ from cdlog.errors import (
     NotFoundError,
     VerificationError,
 )
-from cdlog.merkle import HASH_SIZE, append_positions, tree_root
+from cdlog.log.ledger_rows import (
+    CheckpointRow,
+    CosignatureRow,
+    EventRow,
+    LeafRow,
+    _bytes,
+    _checkpoint,
+    _event,
+    _int,
+    _leaf,
+)
+from cdlog.log.ledger_sql import LedgerSQL, SQLiteLedgerSQL
+from cdlog.log.merkle import HASH_SIZE, append_positions, tree_root
+from cdlog.log.sealing import leaf_hash
 from cdlog.restricted.vault import SQLITE_VAULT_SQL, VaultSQL, apply_vault
-from cdlog.sealing import leaf_hash
-from cdlog.stores import redact_url
+from cdlog.store.urls import redact_url
 
-RECORDER_TOPIC = "cdlog.ledger:CdlogSQLiteApplicationRecorder"
-POSTGRES_RECORDER_TOPIC = "cdlog.pgledger:CdlogPostgresApplicationRecorder"
+RECORDER_TOPIC = "cdlog.log.ledger:CdlogSQLiteApplicationRecorder"
+POSTGRES_RECORDER_TOPIC = "cdlog.log.pgledger:CdlogPostgresApplicationRecorder"
 PAGE = 1000
 _FIRST = -(2**62)  # below any notification id
-
-
-class LedgerSQL:
-    """The statements of the Merkle log; ``{events}`` is the (qualified) events table."""
-
-    create: tuple[str, ...]
-    lock: str
-    last_leaf: str
-    tail: str
-    count_leaves: str
-    insert_leaf: str
-    insert_node: str
-    # One statement for many rows, with one array parameter per column ("": executemany).
-    insert_leaves_bulk: str = ""
-    insert_nodes_bulk: str = ""
-    select_nodes: str
-    node_values: str
-    select_level_range: str
-    count_nodes: str
-    select_nodes_beyond: str
-    leaf_by_event: str
-    leaf_by_index: str
-    leaf_by_notification: str
-    leaves_page: str
-    leaves_of_case: str
-    count_events_after: str
-    context_between: str
-    mark: str
-    any_rows: str
-    events_after: str
-    event_by_notification: str
-    notifications_of_topic: str
-    insert_checkpoint: str
-    select_checkpoints: str
-    latest_checkpoint: str
-    checkpoint_at: str
-    insert_cosignature: str
-    select_cosignatures: str
-
-
-class SQLiteLedgerSQL(LedgerSQL):
-    """Every SQL statement of the Merkle log, for SQLite. ``{events}`` is the events table."""
-
-    create = (
-        "CREATE TABLE IF NOT EXISTS merkle_leaves ("
-        "leaf_index INTEGER PRIMARY KEY, "
-        "notification_id INTEGER NOT NULL UNIQUE, "
-        "originator_id TEXT NOT NULL, "
-        "originator_version INTEGER NOT NULL, "
-        "UNIQUE (originator_id, originator_version))",
-        "CREATE TABLE IF NOT EXISTS merkle_nodes ("
-        "level INTEGER NOT NULL, "
-        "idx INTEGER NOT NULL, "
-        "hash BLOB NOT NULL, "
-        "PRIMARY KEY (level, idx)) WITHOUT ROWID",
-        "CREATE TABLE IF NOT EXISTS checkpoints ("
-        "size INTEGER PRIMARY KEY, "
-        "root BLOB NOT NULL, "
-        "note TEXT NOT NULL, "
-        "created_at TEXT NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS cosignatures ("
-        "size INTEGER NOT NULL REFERENCES checkpoints (size), "
-        "name TEXT NOT NULL, "
-        "key_id BLOB NOT NULL, "
-        "timestamp INTEGER NOT NULL, "
-        "line TEXT NOT NULL, "
-        "received_at TEXT NOT NULL, "
-        "PRIMARY KEY (size, name, key_id))",
-    )
-    # Takes the write lock at the start of a transaction (SQLite: any write statement does).
-    lock = "DELETE FROM checkpoints WHERE size < 0"
-    # Index-backed lookups only: these run in every insert transaction.
-    last_leaf = ("SELECT leaf_index, notification_id, originator_id, originator_version "
-                 "FROM merkle_leaves WHERE leaf_index = (SELECT MAX(leaf_index) FROM "
-                 "merkle_leaves)")
-    # The last leaf and how many events follow it (``?``: below any id, for an empty tree).
-    tail = ("SELECT l.leaf_index, l.notification_id, l.originator_id, l.originator_version, "
-            "(SELECT COUNT(*) FROM {events} WHERE rowid > COALESCE(l.notification_id, ?)) "
-            "FROM (SELECT 1) AS one LEFT JOIN merkle_leaves AS l "
-            "ON l.leaf_index = (SELECT MAX(leaf_index) FROM merkle_leaves)")
-    count_leaves = "SELECT COUNT(*) FROM merkle_leaves"
-    insert_leaf = ("INSERT INTO merkle_leaves (leaf_index, notification_id, originator_id, "
-                   "originator_version) VALUES (?, ?, ?, ?)")
-    insert_node = "INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)"
-    select_nodes = ("SELECT n.level, n.idx, n.hash FROM (VALUES {}) AS v JOIN merkle_nodes AS n "
-                    "ON n.level = v.column1 AND n.idx = v.column2")
-    node_values = "(?, ?)"
-    select_level_range = ("SELECT idx, hash FROM merkle_nodes WHERE level = ? AND idx >= ? "
-                          "AND idx < ? ORDER BY idx")
-    count_nodes = "SELECT COUNT(*) FROM merkle_nodes"
-    select_nodes_beyond = ("SELECT level, idx FROM merkle_nodes WHERE ((idx + 1) << level) > ? "
-                           "ORDER BY level, idx LIMIT ?")
-    leaf_by_event = ("SELECT leaf_index, notification_id, originator_id, originator_version "
-                     "FROM merkle_leaves WHERE originator_id = ? AND originator_version = ?")
-    leaf_by_index = ("SELECT leaf_index, notification_id, originator_id, originator_version "
-                     "FROM merkle_leaves WHERE leaf_index = ?")
-    leaf_by_notification = ("SELECT leaf_index, notification_id, originator_id, "
-                            "originator_version FROM merkle_leaves WHERE notification_id = ?")
-    leaves_page = ("SELECT leaf_index, notification_id, originator_id, originator_version "
-                   "FROM merkle_leaves WHERE leaf_index >= ? ORDER BY leaf_index LIMIT ?")
-    leaves_of_case = ("SELECT leaf_index, notification_id, originator_id, originator_version "
-                      "FROM merkle_leaves WHERE originator_id = ? AND leaf_index < ? "
-                      "ORDER BY leaf_index")
-    count_events_after = "SELECT COUNT(*) FROM {events} WHERE rowid > ?"
-    context_between = ("SELECT rowid, topic FROM {events} WHERE rowid > ? AND rowid < ? AND "
-                       "topic IN ({topics}) ORDER BY rowid LIMIT 1")
-    mark = "?"
-    any_rows = ("SELECT EXISTS (SELECT 1 FROM merkle_leaves) OR EXISTS (SELECT 1 FROM "
-                "merkle_nodes) OR EXISTS (SELECT 1 FROM checkpoints)")
-    events_after = ("SELECT rowid, originator_id, originator_version, topic, state FROM {events} "
-                    "WHERE rowid > ? ORDER BY rowid LIMIT ?")
-    event_by_notification = ("SELECT rowid, originator_id, originator_version, topic, state "
-                             "FROM {events} WHERE rowid = ?")
-    notifications_of_topic = ("SELECT rowid FROM {events} WHERE topic = ? AND rowid > ? "
-                              "ORDER BY rowid LIMIT ?")
-    insert_checkpoint = ("INSERT INTO checkpoints (size, root, note, created_at) "
-                         "VALUES (?, ?, ?, ?)")
-    select_checkpoints = "SELECT size, root, note, created_at FROM checkpoints ORDER BY size"
-    latest_checkpoint = ("SELECT size, root, note, created_at FROM checkpoints "
-                         "ORDER BY size DESC LIMIT 1")
-    checkpoint_at = "SELECT size, root, note, created_at FROM checkpoints WHERE size = ?"
-    insert_cosignature = ("INSERT OR IGNORE INTO cosignatures (size, name, key_id, timestamp, "
-                          "line, received_at) VALUES (?, ?, ?, ?, ?, ?)")
-    select_cosignatures = ("SELECT name, key_id, timestamp, line FROM cosignatures "
-                           "WHERE size = ? ORDER BY name, key_id")
-
-
-def quote_ident(name: str) -> str:
-    """A PostgreSQL identifier, double-quoted."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-class PostgresLedgerSQL(LedgerSQL):
-    """The PostgreSQL twin of :class:`SQLiteLedgerSQL`.
-
-    The class attributes are templates naming ``{leaves}``, ``{nodes}``, ``{checkpoints}`` and
-    ``{cosignatures}``; an instance fills them with tables of ``schema`` named ``<prefix>
-    merkle_leaves`` and so on (``{events}`` is left for :class:`LedgerCursor`). Case ids are
-    kept as hex text, as in SQLite, so leaf rows compare equal across stores; the events
-    table's ``uuid`` column is read as hex. The write lock is the ``EXCLUSIVE`` table lock the
-    insert path takes on the events table, so checkpoints and inserts serialise.
-    """
-
-    create = (
-        "CREATE TABLE IF NOT EXISTS {leaves} ("
-        "leaf_index BIGINT PRIMARY KEY, "
-        "notification_id BIGINT NOT NULL UNIQUE, "
-        "originator_id TEXT NOT NULL, "
-        "originator_version BIGINT NOT NULL, "
-        "UNIQUE (originator_id, originator_version))",
-        "CREATE TABLE IF NOT EXISTS {nodes} ("
-        "level INTEGER NOT NULL, "
-        "idx BIGINT NOT NULL, "
-        "hash BYTEA NOT NULL, "
-        "PRIMARY KEY (level, idx))",
-        "CREATE TABLE IF NOT EXISTS {checkpoints} ("
-        "size BIGINT PRIMARY KEY, "
-        "root BYTEA NOT NULL, "
-        "note TEXT NOT NULL, "
-        "created_at TEXT NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS {cosignatures} ("
-        "size BIGINT NOT NULL REFERENCES {checkpoints} (size), "
-        "name TEXT NOT NULL, "
-        "key_id BYTEA NOT NULL, "
-        "timestamp BIGINT NOT NULL, "
-        "line TEXT NOT NULL, "
-        "received_at TEXT NOT NULL, "
-        "PRIMARY KEY (size, name, key_id))",
-    )
-    lock = "LOCK TABLE {events} IN EXCLUSIVE MODE"
-    last_leaf = ("SELECT leaf_index, notification_id, originator_id, originator_version "
-                 "FROM {leaves} ORDER BY leaf_index DESC LIMIT 1")
-    tail = ("SELECT l.leaf_index, l.notification_id, l.originator_id, l.originator_version, "
-            "(SELECT COUNT(*) FROM {events} WHERE notification_id > "
-            "COALESCE(l.notification_id, %s)) FROM (SELECT 1) AS one LEFT JOIN LATERAL "
-            "(SELECT * FROM {leaves} ORDER BY leaf_index DESC LIMIT 1) AS l ON true")
-    count_leaves = "SELECT COUNT(*) FROM {leaves}"
-    insert_leaf = ("INSERT INTO {leaves} (leaf_index, notification_id, originator_id, "
-                   "originator_version) VALUES (%s, %s, %s, %s)")
-    insert_node = "INSERT INTO {nodes} (level, idx, hash) VALUES (%s, %s, %s)"
-    insert_leaves_bulk = ("INSERT INTO {leaves} (leaf_index, notification_id, originator_id, "
-                          "originator_version) SELECT * FROM unnest(%b::bigint[], "
-                          "%b::bigint[], %b::text[], %b::bigint[])")
-    insert_nodes_bulk = ("INSERT INTO {nodes} (level, idx, hash) SELECT * FROM "
-                         "unnest(%b::integer[], %b::bigint[], %b::bytea[])")
-    select_nodes = ("SELECT n.level, n.idx, n.hash FROM (VALUES {}) AS v (level, idx) "
-                    "JOIN {nodes} AS n ON n.level = v.level AND n.idx = v.idx")
-    node_values = "(%s::integer, %s::bigint)"
-    select_level_range = ("SELECT idx, hash FROM {nodes} WHERE level = %s AND idx >= %s "
-                          "AND idx < %s ORDER BY idx")
-    count_nodes = "SELECT COUNT(*) FROM {nodes}"
-    select_nodes_beyond = ("SELECT level, idx FROM {nodes} WHERE ((idx + 1) << level) > %s "
-                           "ORDER BY level, idx LIMIT %s")
-    leaf_by_event = ("SELECT leaf_index, notification_id, originator_id, originator_version "
-                     "FROM {leaves} WHERE originator_id = %s AND originator_version = %s")
-    leaf_by_index = ("SELECT leaf_index, notification_id, originator_id, originator_version "
-                     "FROM {leaves} WHERE leaf_index = %s")
-    leaf_by_notification = ("SELECT leaf_index, notification_id, originator_id, "
-                            "originator_version FROM {leaves} WHERE notification_id = %s")
-    leaves_page = ("SELECT leaf_index, notification_id, originator_id, originator_version "
-                   "FROM {leaves} WHERE leaf_index >= %s ORDER BY leaf_index LIMIT %s")
-    leaves_of_case = ("SELECT leaf_index, notification_id, originator_id, originator_version "
-                      "FROM {leaves} WHERE originator_id = %s AND leaf_index < %s "
-                      "ORDER BY leaf_index")
-    count_events_after = "SELECT COUNT(*) FROM {events} WHERE notification_id > %s"
-    context_between = ("SELECT notification_id, topic FROM {events} WHERE notification_id > %s "
-                       "AND notification_id < %s AND topic IN ({topics}) "
-                       "ORDER BY notification_id LIMIT 1")
-    mark = "%s"
-    any_rows = ("SELECT EXISTS (SELECT 1 FROM {leaves}) OR EXISTS (SELECT 1 FROM {nodes}) "
-                "OR EXISTS (SELECT 1 FROM {checkpoints})")
-    events_after = ("SELECT notification_id, replace(originator_id::text, '-', ''), "
-                    "originator_version, topic, state FROM {events} "
-                    "WHERE notification_id > %s ORDER BY notification_id LIMIT %s")
-    event_by_notification = ("SELECT notification_id, replace(originator_id::text, '-', ''), "
-                             "originator_version, topic, state FROM {events} "
-                             "WHERE notification_id = %s")
-    notifications_of_topic = ("SELECT notification_id FROM {events} WHERE topic = %s AND "
-                              "notification_id > %s ORDER BY notification_id LIMIT %s")
-    insert_checkpoint = ("INSERT INTO {checkpoints} (size, root, note, created_at) "
-                         "VALUES (%s, %s, %s, %s)")
-    select_checkpoints = "SELECT size, root, note, created_at FROM {checkpoints} ORDER BY size"
-    latest_checkpoint = ("SELECT size, root, note, created_at FROM {checkpoints} "
-                         "ORDER BY size DESC LIMIT 1")
-    checkpoint_at = "SELECT size, root, note, created_at FROM {checkpoints} WHERE size = %s"
-    insert_cosignature = ("INSERT INTO {cosignatures} (size, name, key_id, timestamp, line, "
-                          "received_at) VALUES (%s, %s, %s, %s, %s, %s) "
-                          "ON CONFLICT DO NOTHING")
-    select_cosignatures = ("SELECT name, key_id, timestamp, line FROM {cosignatures} "
-                           "WHERE size = %s ORDER BY name, key_id")
-
-    def __init__(self, schema: str = "public", prefix: str = "cdlog_") -> None:
-        self.schema = schema
-        self.tables = {kind: f"{quote_ident(schema)}.{quote_ident(prefix + table)}"
-                       for kind, table in (("leaves", "merkle_leaves"),
-                                           ("nodes", "merkle_nodes"),
-                                           ("checkpoints", "checkpoints"),
-                                           ("cosignatures", "cosignatures"))}
-        for name in LedgerSQL.__annotations__:
-            value = getattr(type(self), name)
-            if isinstance(value, tuple):
-                setattr(self, name, tuple(self._fill(v) for v in value))
-            else:
-                setattr(self, name, self._fill(value))
-
-    def _fill(self, template: str) -> str:
-        for kind, table in self.tables.items():
-            template = template.replace("{" + kind + "}", table)
-        return template
-
-
-def case_of(originator_id: str) -> str:
-    """A stored originator id (hex or text) as the hyphenated UUID string used everywhere
-    else; a value that is no UUID at all is returned as it is, so it can be reported."""
-    try:
-        return str(uuid.UUID(originator_id))
-    except ValueError:
-        return originator_id
-
-
-@dataclass(frozen=True)
-class LeafRow:
-    """One ``merkle_leaves`` row: where a leaf's event is in the events table."""
-
-    leaf_index: int
-    notification_id: int
-    originator_id: str  # hex UUID, as the events table stores it
-    originator_version: int
-
-    @property
-    def case(self) -> str:
-        """The case (stream) id as a string UUID."""
-        return case_of(self.originator_id)
-
-
-@dataclass(frozen=True)
-class EventRow:
-    """One row of the events table, with its notification id."""
-
-    notification_id: int
-    originator_id: str
-    originator_version: int
-    topic: str
-    state: bytes
-
-    @property
-    def case(self) -> str:
-        """The case (stream) id as a string UUID."""
-        return case_of(self.originator_id)
-
-
-@dataclass(frozen=True)
-class CheckpointRow:
-    """One stored signed checkpoint (without the cosignatures, kept apart)."""
-
-    size: int
-    root: bytes
-    note: str
-    created_at: str
-
-
-@dataclass(frozen=True)
-class CosignatureRow:
-    """One stored witness cosignature line of a checkpoint."""
-
-    name: str
-    key_id: bytes
-    timestamp: int
-    line: str
-
-
-def _int(value: Any, where: str, column: str) -> int:
-    """An integer column; anything else (NULL, text, a float: a rewritten or damaged row) is
-    a located verification failure, not a crash."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise VerificationError.at("<log>", None, "decode",
-                               f"{where} holds {value!r} as its {column}, not a whole number")
-
-
-def _bytes(value: Any, where: str, column: str) -> bytes:
-    """A binary column; anything else (NULL, text: a rewritten or damaged row) is a located
-    verification failure, not a crash."""
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    raise VerificationError.at("<log>", None, "decode",
-                               f"{where} holds {value!r} as its {column}, not bytes")
-
-
-def _leaf(row: Any) -> LeafRow:
-    where = f"the Merkle leaf row {row[0]!r}"
-    return LeafRow(_int(row[0], "a Merkle leaf row", "leaf_index"),
-                   _int(row[1], where, "notification_id"), str(row[2]),
-                   _int(row[3], where, "originator_version"))
-
-
-def _blob(value: Any) -> bytes:
-    """A state column as bytes, whatever SQL left in it (a rewritten row may hold text)."""
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    return str(value).encode("utf-8")
-
-
-def _event(row: Any) -> EventRow:
-    where = f"the events row at notification id {row[0]!r}"
-    return EventRow(_int(row[0], "an events row", "notification_id"), str(row[1]),
-                    _int(row[2], where, "originator_version"), str(row[3]), _blob(row[4]))
-
-
-def _checkpoint(row: Any) -> CheckpointRow:
-    where = f"the checkpoint row of size {row[0]!r}"
-    return CheckpointRow(_int(row[0], "a checkpoint row", "size"), _bytes(row[1], where, "root"),
-                         str(row[2]), str(row[3]))
 
 
 FrontierKey = tuple[int, int, str, int]
@@ -467,7 +125,7 @@ class FrontierCache:
 class LedgerCursor:
     """The Merkle-log tables seen through one database cursor (one transaction).
 
-    Implements :class:`cdlog.merkle.HashReader`. Within a write transaction, hashes written
+    Implements :class:`cdlog.log.merkle.HashReader`. Within a write transaction, hashes written
     through :meth:`append` are served from memory as well as from the table.
     """
 
@@ -773,7 +431,7 @@ class UndecodableRowError(VerificationError, ValueError):
 class CdlogSQLiteApplicationRecorder(LedgerRecorder, SQLiteApplicationRecorder):
     """SQLite application recorder that appends each event to the Merkle log as it is stored.
 
-    Selected through ``APPLICATION_RECORDER_TOPIC`` (see :mod:`cdlog.stores`). The leaf rows
+    Selected through ``APPLICATION_RECORDER_TOPIC`` (see :mod:`cdlog.store.urls`). The leaf rows
     and node hashes are written with the same cursor, in the same transaction, as the events:
     either the events and their leaves are committed together, or neither is.
     """

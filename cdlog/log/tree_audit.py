@@ -1,7 +1,7 @@
-"""Store verification with the Merkle log: replay the events, rebuild the tree, compare.
+"""The tree audit: rebuild the Merkle tree from the event rows, compare it with the stored one.
 
-:func:`verify_log` runs :func:`cdlog.verify.verify_store` (signatures, chains, versions, keys,
-rules) and then :func:`audit_tree`, which rebuilds the RFC 6962 tree from the event rows in log
+:func:`audit_tree` (run by :func:`cdlog.verify.runner.verify_log` after the replay, and before
+every checkpoint is signed) rebuilds the RFC 6962 tree from the event rows in log
 order, independently of the stored tree, and compares it with
 
 * the ``merkle_leaves`` rows: every event has exactly one leaf, every leaf names an event that
@@ -13,7 +13,7 @@ order, independently of the stored tree, and compares it with
   is signed by the log key when one is known, and its root equals the rebuilt root at its size.
   A log smaller than a signed checkpoint was truncated. Since every checkpoint is compared with
   the same rebuilt tree, any two of them that pass are consistent with each other;
-* every checkpoint's stream-head map (``cdlog/heads/v1`` line, :mod:`cdlog.heads`): it must be
+* every checkpoint's stream-head map (``cdlog/heads/v1`` line, :mod:`cdlog.log.heads`): it must be
   the map of the heads rebuilt from the leaves at its size, and once a checkpoint carries the
   line every later one must.
 
@@ -25,21 +25,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
-from pathlib import Path
 from typing import Any
 
-from cdlog.checkpoint import Checkpoint, open_checkpoint
 from cdlog.errors import Failure, NoteError, NotFoundError, VerificationError
-from cdlog.heads import EMPTY_MAP_ROOT, MAX_U64, MapBuilder, heads_of, id_bytes
-from cdlog.heads import EXTENSION as HEADS_EXTENSION
-from cdlog.headstore import stored_map_problem
-from cdlog.keys.keyfile import read_key_file_info
-from cdlog.keys.trust import TrustRoot
-from cdlog.ledger import PAGE, CheckpointRow, EventRow, LeafRow, LedgerCursor, read_ledger
-from cdlog.merkle import EMPTY_ROOT, HASH_SIZE, append_positions, b64, node_hash
-from cdlog.note import NoteVerifier, open_note, split_note
-from cdlog.sealing import leaf_hash
-from cdlog.verify import Report, verify_store
+from cdlog.log.checkpoint_format import Checkpoint, open_checkpoint
+from cdlog.log.heads import EMPTY_MAP_ROOT, MAX_U64, MapBuilder, heads_of, id_bytes
+from cdlog.log.heads import EXTENSION as HEADS_EXTENSION
+from cdlog.log.headstore import stored_map_problem
+from cdlog.log.ledger import PAGE, LedgerCursor
+from cdlog.log.ledger_rows import CheckpointRow, EventRow, LeafRow
+from cdlog.log.merkle import EMPTY_ROOT, HASH_SIZE, append_positions, b64, node_hash
+from cdlog.log.note import NoteVerifier, open_note, split_note
+from cdlog.log.sealing import leaf_hash
 
 LOG = "<log>"
 
@@ -47,7 +44,7 @@ LOG = "<log>"
 class Frontier:
     """The right edge of a tree being rebuilt: the newest complete subtree at each level.
 
-    A :class:`cdlog.merkle.HashReader` for exactly what :func:`append_positions` reads, so a
+    A :class:`cdlog.log.merkle.HashReader` for exactly what :func:`append_positions` reads, so a
     tree of any size is rebuilt in ``O(log n)`` memory.
     """
 
@@ -112,26 +109,6 @@ class TreeAudit:
     failures: list[Failure] = field(default_factory=list)
     checkpoints: int = 0
     latest_checkpoint: int | None = None
-
-
-@dataclass
-class LogReport(Report):
-    """A store verification report with the Merkle-log results."""
-
-    tree_size: int = 0
-    tree_root: str = ""
-    checkpoints: int = 0
-    latest_checkpoint: int | None = None
-    checkpoint_key: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        """The ``cdlog verify --json`` document, with a ``tree`` section."""
-        doc = super().as_json()
-        doc["tree"] = {"size": self.tree_size, "root": self.tree_root,
-                       "checkpoints": self.checkpoints,
-                       "latest_checkpoint": self.latest_checkpoint,
-                       "checkpoint_key": self.checkpoint_key}
-        return doc
 
 
 _FIRST = -(2**62)  # below any id, so rows slipped in before position 1 are seen too
@@ -413,45 +390,3 @@ def audit_tree(led: LedgerCursor, origin: str, verifier: NoteVerifier | None = N
                      "would sign it; emptying head_map, head_entries and head_nodes makes it "
                      "rebuild the map from the events)", "checkpoint")
     return auditor.out
-
-
-def stored_log_verifier(log: Any) -> NoteVerifier | None:
-    """The log's checkpoint verifier from the public header of its key file, if there is one."""
-    path = Path(log.store.home) / "keys" / "log.key"
-    if not path.exists():
-        return None
-    return NoteVerifier(log.log_id, read_key_file_info(path).public_key)
-
-
-def verify_log(log: Any, *, trusted_roots: Iterable[TrustRoot] | None = None,
-               log_vkey: str | None = None, known: Sequence[str] = (),
-               progress: Callable[[int], None] | None = None) -> LogReport:
-    """Verify a store: every event (see :mod:`cdlog.verify`) and the Merkle log.
-
-    ``log_vkey`` is the log's C2SP verifier key; without it the public key in the log's key
-    file header is used, and without that checkpoints are checked for everything but their
-    signature. ``known`` are signed checkpoints saved elsewhere: the log must extend each.
-    """
-    verifier = NoteVerifier.from_vkey(log_vkey) if log_vkey else stored_log_verifier(log)
-    audits: list[TreeAudit] = []
-
-    def rebuild_tree() -> None:  # beside the replay's worker processes when there are any
-        with read_ledger(log) as led:
-            audits.append(audit_tree(led, log.log_id, verifier, known))
-
-    base = verify_store(log, trusted_roots=trusted_roots, progress=progress,
-                        alongside=rebuild_tree)
-    audit = audits[0]
-    report = LogReport(events=base.events, cases=base.cases, failures=list(base.failures),
-                       heads=dict(base.heads), case_nos=dict(base.case_nos))
-    if verifier is not None and verifier.name != log.log_id:
-        report.failures.append(Failure(LOG, None, "checkpoint", f"the log key is named "
-                                       f"{verifier.name!r}, not the log's origin "
-                                       f"{log.log_id!r}"))
-    report.failures.extend(audit.failures)
-    report.tree_size = audit.size
-    report.tree_root = b64(audit.root)
-    report.checkpoints = audit.checkpoints
-    report.latest_checkpoint = audit.latest_checkpoint
-    report.checkpoint_key = verifier.vkey if verifier is not None else None
-    return report

@@ -33,14 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cdlog.checkpoint import Checkpoint, open_checkpoint
 from cdlog.errors import ConfigurationError, ProofError, VerificationError, WitnessError
-from cdlog.heads import heads_of, verify_head_doc
 from cdlog.keys.keyfile import read_key_file, read_key_file_info, write_key_file
 from cdlog.keys.signer import Ed25519Signer
-from cdlog.merkle import b64, unb64
-from cdlog.note import CosignatureSigner, NoteVerifier, split_note
-from cdlog.proofs import verify_consistency_doc
+from cdlog.log.checkpoint_format import Checkpoint, open_checkpoint
+from cdlog.log.heads import heads_of, verify_head_doc
+from cdlog.log.merkle import b64, unb64
+from cdlog.log.note import CosignatureSigner, NoteVerifier, split_note
+from cdlog.log.proofs import verify_consistency_doc
 
 STATE_FORMAT = "cdlog/witness-state/v1"
 _LABEL = "witness "

@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from cdlog.checkpoint import Checkpoint, open_checkpoint
 from cdlog.errors import Failure, InputError, ProofError, VerificationError
-from cdlog.merkle import b64
-from cdlog.note import CosignatureVerifier, NoteVerifier
-from cdlog.proofs import verify_consistency_doc
+from cdlog.log.checkpoint_format import Checkpoint, open_checkpoint
+from cdlog.log.merkle import b64
+from cdlog.log.note import CosignatureVerifier, NoteVerifier
+from cdlog.log.proofs import verify_consistency_doc
 
 BUNDLE = "<bundle>"
 CONSISTENCY_DIR = "consistency"
@@ -58,7 +58,7 @@ def consistency_docs(prove: Callable[[int, int], dict[str, Any]], sizes: Sequenc
                      size: int) -> dict[int, dict[str, Any]]:
     """The consistency proof documents from each of ``sizes`` to the bundle's ``size``.
 
-    ``prove(old, new)`` is :func:`cdlog.proofs.prove_consistency` bound to the log. A size
+    ``prove(old, new)`` is :func:`cdlog.log.proofs.prove_consistency` bound to the log. A size
     of 0 or larger than the bundle's tree is refused (:class:`InputError`, nothing written).
     """
     docs: dict[int, dict[str, Any]] = {}

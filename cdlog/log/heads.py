@@ -24,7 +24,7 @@ next``, or across the wrap from the largest id to the smallest) with its path, o
 an empty map.
 
 Where it is kept: the map is updated when a checkpoint is signed, from the stored map and the
-leaves added since, in the signing transaction (:mod:`cdlog.headstore`): a stream's entry keeps
+leaves added since, in the signing transaction (:mod:`cdlog.log.headstore`): a stream's entry keeps
 its position, a new stream takes the next one, so an update rewrites only the entries that
 changed and their paths. Nothing is written when an event is appended.
 """
@@ -41,12 +41,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdlog.checkpoint import Checkpoint, open_checkpoint
 from cdlog.errors import InputError, NoteError, ProofError
-from cdlog.merkle import path_ranges as merkle_path_ranges
-from cdlog.merkle import range_positions
-from cdlog.note import CosignatureVerifier, NoteVerifier
-from cdlog.sealing import stream_id
+from cdlog.log.checkpoint_format import Checkpoint, open_checkpoint
+from cdlog.log.merkle import path_ranges as merkle_path_ranges
+from cdlog.log.merkle import range_positions
+from cdlog.log.note import CosignatureVerifier, NoteVerifier
+from cdlog.log.sealing import stream_id
 
 EXTENSION = "cdlog/heads/v1"
 HASH_SIZE = 32
@@ -298,13 +298,13 @@ def audit_path(levels: Sequence[Sequence[bytes]], index: int) -> list[bytes]:
 def subtrees(lo: int, hi: int) -> list[tuple[int, int]]:
     """The complete subtrees ``(level, idx)`` (covering ``[idx·2^level, (idx+1)·2^level)``)
     that make up the range ``[lo, hi)`` of an RFC 6962 tree, left to right (the same cut as
-    the log's own tree: :func:`cdlog.merkle.range_positions`)."""
+    the log's own tree: :func:`cdlog.log.merkle.range_positions`)."""
     return range_positions(lo, hi)
 
 
 def path_ranges(index: int, size: int) -> list[tuple[int, int]]:
     """The ``[lo, hi)`` ranges whose hashes form the audit path of ``index``, leaf to root
-    (the log tree's shape: :func:`cdlog.merkle.path_ranges`)."""
+    (the log tree's shape: :func:`cdlog.log.merkle.path_ranges`)."""
     return merkle_path_ranges(index, size)
 
 

@@ -12,7 +12,7 @@ from cdlog.domain.case import Fact
 from cdlog.domain.events import CATALOGUE, Payload, payload_model
 from cdlog.domain.values import Occurred, Officer
 from cdlog.errors import Failure, InputError, VerificationError
-from cdlog.sealing import SealedEvent
+from cdlog.log.sealing import SealedEvent
 
 _KEPT = 4096  # parties remembered (the same few officers sign most events)
 _PARTY_JSON: dict[tuple[Officer, str], dict[str, str]] = {}

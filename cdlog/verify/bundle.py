@@ -16,7 +16,8 @@ proof. It reveals nothing about other cases beyond the hashes in its proofs.
 
 :func:`verify_bundle` needs only the folder, and optionally a trust file and the log's vkey
 (without them it can show that the bundle is self-consistent, not that its keys are the real
-ones). It reuses :class:`cdlog.verify.Verifier`, fed in leaf order with position = leaf index.
+ones). It reuses :class:`cdlog.verify.replay.Verifier`, fed in leaf order with position = leaf
+index.
 """
 
 from __future__ import annotations
@@ -29,12 +30,7 @@ from typing import Any
 
 import orjson
 
-from cdlog.audit import Frontier
-from cdlog.bundleheads import check_heads, check_log_heads, export_heads, head_streams
 from cdlog.canonical import canonical_bytes
-from cdlog.checkpoint import Checkpoint, open_checkpoint
-from cdlog.checkpoints import latest_checkpoint, log_verifier
-from cdlog.context import TRUST_TYPES
 from cdlog.domain.config import DEFAULT_CONFIG, Config
 from cdlog.errors import (
     ConfigurationError,
@@ -44,20 +40,26 @@ from cdlog.errors import (
     ProofError,
     VerificationError,
 )
-from cdlog.facts import fact_of
 from cdlog.keys.trust import TRUST_FORMAT, TrustFile, load_trust
-from cdlog.ledger import EventRow, LeafRow, LedgerCursor, read_ledger
-from cdlog.merkle import b64, unb64
-from cdlog.note import CosignatureVerifier, NoteVerifier
-from cdlog.pinning import (
+from cdlog.log.checkpoint_format import Checkpoint, open_checkpoint
+from cdlog.log.checkpoint_signing import latest_checkpoint, log_verifier
+from cdlog.log.context import TRUST_TYPES
+from cdlog.log.facts import fact_of
+from cdlog.log.ledger import LedgerCursor, read_ledger
+from cdlog.log.ledger_rows import EventRow, LeafRow
+from cdlog.log.merkle import b64, unb64
+from cdlog.log.note import CosignatureVerifier, NoteVerifier
+from cdlog.log.proofs import inclusion_doc, prove_consistency, verify_inclusion_doc
+from cdlog.log.sealing import leaf_hash, parse, stream_id
+from cdlog.log.tree_audit import Frontier
+from cdlog.verify.bundleheads import check_heads, check_log_heads, export_heads, head_streams
+from cdlog.verify.pinning import (
     check_saved_checkpoints,
     consistency_docs,
     consistency_file,
     missing_cosignatures,
 )
-from cdlog.proofs import inclusion_doc, prove_consistency, verify_inclusion_doc
-from cdlog.sealing import leaf_hash, parse, stream_id
-from cdlog.verify import Report, Verifier
+from cdlog.verify.replay import Report, Verifier
 
 BUNDLE_FORMAT = "cdlog/bundle/v1"
 MANIFEST = "bundle.json"

@@ -3,7 +3,7 @@
 :func:`export_heads` adds ``heads/<stream id>.json`` (a ``cdlog prove head`` document without
 its checkpoint) for every listed case, every trust stream the bundle holds and the trust stream
 of every root it names, and returns the manifest's ``heads`` list. :func:`check_heads` makes
-:func:`cdlog.bundle.verify_bundle` require, for each such stream, a head proof against the
+:func:`cdlog.verify.bundle.verify_bundle` require, for each such stream, a head proof against the
 bundle's checkpoint and exactly versions ``1..head`` of the stream in the bundle, the last one
 at the head's leaf with the head's event hash; a stream the map proves absent must have no
 event in the bundle. docs/SPEC.md §10 and §12 describe both.
@@ -18,14 +18,14 @@ from typing import Any
 import orjson
 
 from cdlog.canonical import canonical_bytes
-from cdlog.checkpoint import Checkpoint
-from cdlog.checkpoints import StoredCheckpoint
 from cdlog.errors import InputError, NoteError, ProofError
-from cdlog.headproofs import head_proof
-from cdlog.heads import EXTENSION, MapBuilder, ProvenHead, heads_of, verify_head_doc
-from cdlog.ledger import LedgerCursor
-from cdlog.merkle import b64, unb64
-from cdlog.sealing import stream_id
+from cdlog.log.checkpoint_format import Checkpoint
+from cdlog.log.checkpoint_signing import StoredCheckpoint
+from cdlog.log.headproofs import head_proof
+from cdlog.log.heads import EXTENSION, MapBuilder, ProvenHead, heads_of, verify_head_doc
+from cdlog.log.ledger import LedgerCursor
+from cdlog.log.merkle import b64, unb64
+from cdlog.log.sealing import stream_id
 
 BUNDLE = "<bundle>"
 HEADS_DIR = "heads"

@@ -1,8 +1,8 @@
 """``cdlog prove head``: a stream's head at a signed checkpoint, with its map proof.
 
-The latest checkpoint's map is stored (:mod:`cdlog.headstore`), so its proofs read ``O(log n)``
+The latest checkpoint's map is stored (:mod:`cdlog.log.headstore`), so its proofs read ``O(log n)``
 rows; an older checkpoint's map is rebuilt from the leaf rows. Every document is checked with
-:func:`cdlog.heads.verify_head_doc` before it is returned, so a damaged head table gives a
+:func:`cdlog.log.heads.verify_head_doc` before it is returned, so a damaged head table gives a
 located failure or a rebuilt proof, never a wrong proof.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cdlog.checkpoints import StoredCheckpoint, stored_checkpoint
 from cdlog.errors import NotFoundError, ProofError, VerificationError
-from cdlog.heads import (
+from cdlog.log.checkpoint_signing import StoredCheckpoint, stored_checkpoint
+from cdlog.log.heads import (
     fold,
     head_doc,
     heads_of,
@@ -21,10 +21,10 @@ from cdlog.heads import (
     subtrees,
     verify_head_doc,
 )
-from cdlog.headstore import HeadTables, entries_at
-from cdlog.ledger import LedgerCursor, read_ledger
-from cdlog.merkle import b64
-from cdlog.sealing import stream_id
+from cdlog.log.headstore import HeadTables, entries_at
+from cdlog.log.ledger import LedgerCursor, read_ledger
+from cdlog.log.merkle import b64
+from cdlog.log.sealing import stream_id
 
 LOG = "<log>"
 

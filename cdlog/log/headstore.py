@@ -13,13 +13,14 @@ written before the map get them without a migration):
     every *complete* subtree of the map (level 0: the entry hashes), as ``merkle_nodes`` is for
     the log; a proof folds the incomplete right edge from them.
 
-:func:`update_map` runs inside :func:`cdlog.checkpoints.sign_checkpoint`'s write transaction:
+:func:`update_map` runs inside :func:`cdlog.log.checkpoint_signing.sign_checkpoint`'s write
+transaction:
 it reads the leaves added since the last checkpoint, updates the entries of the streams they
 touch (a new stream takes the next position and is linked in after the stream before it in id
 order), recomputes only the nodes above changed entries and stores the new root. Nothing
 happens when an event is appended. A map that is missing, or does not match the last
 checkpoint's heads line, is rebuilt from the leaf rows (and must then match it).
-:func:`cdlog.headproofs.prove_head` reads ``O(log n)`` rows for the latest checkpoint, and
+:func:`cdlog.log.headproofs.prove_head` reads ``O(log n)`` rows for the latest checkpoint, and
 rebuilds the map from the leaf rows for an older one.
 """
 
@@ -30,9 +31,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from cdlog.checkpoint import Checkpoint
 from cdlog.errors import InputError, VerificationError
-from cdlog.heads import (
+from cdlog.log.checkpoint_format import Checkpoint
+from cdlog.log.heads import (
     EMPTY_MAP_ROOT,
     Head,
     HeadEntry,
@@ -45,7 +46,8 @@ from cdlog.heads import (
     map_root,
     subtrees,
 )
-from cdlog.ledger import LedgerCursor, PostgresLedgerSQL, quote_ident
+from cdlog.log.ledger import LedgerCursor
+from cdlog.log.ledger_sql import PostgresLedgerSQL, quote_ident
 
 LOG = "<log>"
 CHUNK = 200

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cdlog.errors import InputError, NoteError
-from cdlog.merkle import HASH_SIZE, b64
-from cdlog.note import (
+from cdlog.log.merkle import HASH_SIZE, b64
+from cdlog.log.note import (
     CosignatureSigner,
     CosignatureVerifier,
     NoteSigner,

@@ -1,12 +1,14 @@
 """The PostgreSQL Merkle-log recorder (needs ``cdlog[postgres]``: psycopg).
 
 :class:`CdlogPostgresApplicationRecorder` is the twin of
-:class:`cdlog.ledger.CdlogSQLiteApplicationRecorder`: the same :class:`~cdlog.ledger.LedgerCursor`
+:class:`cdlog.log.ledger.CdlogSQLiteApplicationRecorder`: the same
+:class:`~cdlog.log.ledger.LedgerCursor`
 code appends leaves and serves roots and proofs, with the statements of
-:class:`~cdlog.ledger.PostgresLedgerSQL`. Selected by :meth:`cdlog.stores.StoreConfig.environment`
+:class:`~cdlog.log.ledger_sql.PostgresLedgerSQL`. Selected by
+:meth:`cdlog.store.urls.StoreConfig.environment`
 for ``postgresql://`` stores, through :class:`CdlogPostgresFactory`, whose datastore turns the
 driver's errors into a one-line :class:`~cdlog.errors.StoreError` (server, cause, never the
-password) and whose pool waits :data:`~cdlog.stores.CONNECT_TIMEOUT` seconds, not 30.
+password) and whose pool waits :data:`~cdlog.store.urls.CONNECT_TIMEOUT` seconds, not 30.
 :func:`probe` checks a server, database and schema before a log is opened on them.
 """
 
@@ -33,16 +35,10 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from cdlog.errors import ConfigurationError
-from cdlog.ledger import (
-    FrontierCache,
-    LedgerCursor,
-    LedgerRecorder,
-    PostgresLedgerSQL,
-    leaf_rows,
-    quote_ident,
-)
+from cdlog.log.ledger import FrontierCache, LedgerCursor, LedgerRecorder, leaf_rows
+from cdlog.log.ledger_sql import PostgresLedgerSQL, quote_ident
 from cdlog.restricted.vault import apply_vault, postgres_vault_sql
-from cdlog.stores import (
+from cdlog.store.urls import (
     EVENTS_TABLE,
     HOW_TO_CREATE,
     StoreAccessError,
@@ -61,7 +57,7 @@ def serialise_ddl(curs: Any, name: str) -> None:
 class CdlogPostgresApplicationRecorder(LedgerRecorder, PostgresApplicationRecorder):
     """PostgreSQL application recorder that appends each event to the Merkle log as it is stored.
 
-    Selected through ``APPLICATION_RECORDER_TOPIC`` (see :mod:`cdlog.stores`). One transaction
+    Selected through ``APPLICATION_RECORDER_TOPIC`` (see :mod:`cdlog.store.urls`). One transaction
     takes the events table's ``EXCLUSIVE`` lock (as eventsourcing's own insert path does),
     inserts the events and appends their leaves and node hashes, so leaves are in commit order
     and gap-free even where the notification-id sequence skips values (a rolled-back insert
@@ -192,7 +188,7 @@ def drop_tables(store: StoreConfig) -> list[str]:
 
 def _connect(store: StoreConfig) -> psycopg.Connection[Any]:
     """A direct connection to ``store``'s database (no pool), failing within
-    :data:`~cdlog.stores.CONNECT_TIMEOUT` seconds with a one-line StoreError."""
+    :data:`~cdlog.store.urls.CONNECT_TIMEOUT` seconds with a one-line StoreError."""
     try:
         return psycopg.connect(host=store.host, port=store.port, dbname=store.dbname,
                                user=store.user, password=store.password, autocommit=True,
@@ -257,7 +253,7 @@ class CdlogPostgresDatastore(PostgresDatastore):
 class CdlogPostgresFactory(PostgresFactory):
     """eventsourcing's PostgreSQL factory with :class:`CdlogPostgresDatastore` and a connect
     timeout on every pooled connection
-    (``PERSISTENCE_MODULE=cdlog.pgledger:CdlogPostgresFactory``)."""
+    (``PERSISTENCE_MODULE=cdlog.log.pgledger:CdlogPostgresFactory``)."""
 
     def __init__(self, env: Any) -> None:
         super().__init__(env)

@@ -15,7 +15,7 @@ from cdlog.domain.config import Config
 from cdlog.domain.values import Officer
 from cdlog.keys.registry import KeyRegistry
 from cdlog.keys.trust import TrustRoot
-from cdlog.sealing import SealedEvent
+from cdlog.log.sealing import SealedEvent
 
 TRUST_TYPES = frozenset({"TrustRootEstablished", "OfficerKeyCertified", "OfficerKeyRevoked",
                          "OfficerKeyRotated"})

@@ -5,7 +5,7 @@ every row to the worker process that owns its case (by the case id the row names
 worker replays whole cases in log order. The few context events (trust-stream events and
 ``ThirdPartyDisclosureAuthorized``) change what the rules and key checks of every case see, so
 they go to every worker: their owner checks and reports them, the others only take them in
-(:meth:`cdlog.verify.Verifier.feed_context`), which moves their key registry and disclosures
+(:meth:`cdlog.verify.replay.Verifier.feed_context`), which moves their key registry and disclosures
 exactly as the serial replay would. Rows travel in batches over pipes whose buffers bound what
 is in flight, and each worker keeps a bounded number of case states in memory, so memory does
 not grow with the log.
@@ -39,12 +39,12 @@ from typing import Any, NamedTuple, Protocol, cast
 
 from eventsourcing.persistence import Notification
 
-from cdlog.context import CONTEXT_TOPICS
 from cdlog.domain.config import Config
 from cdlog.errors import Failure, VerificationError
 from cdlog.keys.trust import TrustRoot
-from cdlog.sealing import parse
-from cdlog.verify import (
+from cdlog.log.context import CONTEXT_TOPICS
+from cdlog.log.sealing import parse
+from cdlog.verify.replay import (
     PAGE,
     STREAMS_IN_MEMORY,
     Report,
@@ -245,7 +245,7 @@ class _Started:
     """A worker in a fresh interpreter (when forking is not safe: this process has threads)."""
 
     def __init__(self, rows_in: int, result_out: int) -> None:
-        code = "from cdlog.parallel_verify import _worker_main; _worker_main()"
+        code = "from cdlog.verify.parallel import _worker_main; _worker_main()"
         self.proc = subprocess.Popen(  # noqa: S603 - this interpreter, fixed code
             [sys.executable, "-c", code, str(rows_in), str(result_out)],
             pass_fds=(rows_in, result_out), stdin=subprocess.DEVNULL)
@@ -386,7 +386,7 @@ def verify_parallel(log: Any, *, workers: int, trusted_roots: Iterable[TrustRoot
                     alongside: Callable[[], None] | None = None) -> Report | None:
     """Replay a store's events on ``workers`` processes (see the module docstring).
 
-    Returns the same report as the serial :func:`cdlog.verify.verify_store`, or None when the
+    Returns the same report as the serial :func:`cdlog.verify.runner.verify_store`, or None when the
     store's first rows do not allow splitting it (the caller then replays serially).
     ``alongside`` runs in a thread of this process while the workers replay (not at all when
     None is returned before any worker started); its exception, if any, is raised here.

@@ -18,7 +18,7 @@ from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import Mapper, Recording, StoredEvent, Transcoder
 
 from cdlog.errors import Failure, VerificationError
-from cdlog.sealing import SealedEvent, parse
+from cdlog.log.sealing import SealedEvent, parse
 
 
 @dataclass(frozen=True)

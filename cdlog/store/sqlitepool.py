@@ -9,7 +9,7 @@ until the lock timeout. :class:`CdlogSQLiteDatastore` turns every SQLite error m
 connecting or in a transaction (except eventsourcing's ``IntegrityError``, which a case log
 reads as another writer's concurrent append) into a one-line
 :class:`~cdlog.errors.StoreError` naming the file and the cause (damaged, read-only, locked;
-:func:`cdlog.stores.sqlite_error`). :class:`CdlogSQLiteFactory` is eventsourcing's SQLite
+:func:`cdlog.store.urls.sqlite_error`). :class:`CdlogSQLiteFactory` is eventsourcing's SQLite
 factory with that datastore; a case log's store and its views both use them.
 """
 
@@ -29,7 +29,7 @@ from eventsourcing.sqlite import (
     SQLiteFactory,
 )
 
-from cdlog.stores import sqlite_error
+from cdlog.store.urls import sqlite_error
 
 RETRY_PAUSE = 0.01
 """Seconds between attempts to open a connection that met a lock."""
@@ -41,7 +41,7 @@ class OpeningSQLitePool(SQLiteConnectionPool):
 
     def __init__(self, *, db_name: str, **kwargs: Any) -> None:
         super().__init__(db_name=db_name, **kwargs)
-        if "mode=ro" in db_name:  # a read-only store (cdlog.stores.sqlite_name): never
+        if "mode=ro" in db_name:  # a read-only store (cdlog.store.urls.sqlite_name): never
             self.is_journal_mode_wal = True  # switch its journal mode (a write)
 
     def _create_connection(self) -> SQLiteConnection:
@@ -90,7 +90,7 @@ class CdlogSQLiteDatastore(SQLiteDatastore):
 
 class CdlogSQLiteFactory(SQLiteFactory):
     """eventsourcing's SQLite infrastructure factory with :class:`CdlogSQLiteDatastore`
-    (``PERSISTENCE_MODULE=cdlog.sqlitepool:CdlogSQLiteFactory``)."""
+    (``PERSISTENCE_MODULE=cdlog.store.sqlitepool:CdlogSQLiteFactory``)."""
 
     def __init__(self, env: Any) -> None:
         super().__init__(env)

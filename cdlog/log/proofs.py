@@ -12,11 +12,11 @@ Consistency (``cdlog prove consistency OLD NEW``)::
 Hashes are standard base64 with padding, indices 0-based, proofs ordered leaf-to-root as in
 RFC 9162 (§2.1.3 inclusion, §2.1.4 consistency). An inclusion proof is always given against a
 *signed* checkpoint (the latest one, or the one of ``size``). Decisions at the edges (see also
-:mod:`cdlog.merkle`):
+:mod:`cdlog.log.merkle`):
 
 * old size 0: every tree extends the empty tree, so no consistency proof is produced
   (:func:`prove_consistency` refuses) and :func:`verify_consistency_doc` rejects
-  ``size1 == 0``; a witness handles its first checkpoint itself (:mod:`cdlog.witness`);
+  ``size1 == 0``; a witness handles its first checkpoint itself (:mod:`cdlog.verify.witness`);
 * equal sizes: the proof is empty and valid only when both roots are equal;
 * inclusion in a tree of size 0, or at an index >= the tree size, is impossible.
 """
@@ -26,11 +26,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cdlog.checkpoint import Checkpoint, open_checkpoint
-from cdlog.checkpoints import StoredCheckpoint, stored_checkpoint
 from cdlog.errors import InputError, NotFoundError, ProofError, VerificationError
-from cdlog.ledger import LedgerCursor, read_ledger
-from cdlog.merkle import (
+from cdlog.log.checkpoint_format import Checkpoint, open_checkpoint
+from cdlog.log.checkpoint_signing import StoredCheckpoint, stored_checkpoint
+from cdlog.log.ledger import LedgerCursor, read_ledger
+from cdlog.log.merkle import (
     HASH_SIZE,
     b64,
     consistency_proof,
@@ -39,8 +39,8 @@ from cdlog.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from cdlog.note import CosignatureVerifier, NoteVerifier
-from cdlog.sealing import leaf_hash, stream_id
+from cdlog.log.note import CosignatureVerifier, NoteVerifier
+from cdlog.log.sealing import leaf_hash, stream_id
 
 INCLUSION_KEYS = ("leaf_index", "tree_size", "leaf_hash", "root", "proof", "checkpoint")
 CONSISTENCY_KEYS = ("size1", "size2", "root1", "root2", "proof")
