@@ -74,7 +74,6 @@ only shrink: a new cycle fails, and so does a listed one that is gone (remove it
 
 MAX_LINES = 600
 LARGE: dict[str, int] = {
-    "cdlog/projections/queries.py": 1284,
     "cdlog/domain/events.py": 1020,
     "cdlog/application.py": 836,
     "cdlog/domain/case.py": 811,

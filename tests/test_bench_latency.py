@@ -173,25 +173,6 @@ def demo_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CaseLog]:
     world.log.close()
 
 
-def _stream_of_by_scan(q: Queries, name: str) -> str | None:
-    """The lookup as it was before the index: every case's opening entry, in log order."""
-    opened = q.views.select("cases", kinds=["opened"])
-    for e in opened:
-        if name in (e.stream, e.stream.partition(":")[2]):
-            return e.stream
-    for e in opened:
-        if name in (e.data.get("reference"), e.data.get("operation_id"),
-                    str(stream_id(e.stream))):
-            return e.stream
-    for e in q.views.select("cases", kinds=["decision"]):
-        if e.data.get("case_no") == name:
-            return e.stream
-    for e in opened:
-        if e.data.get("case_no") == name:
-            return e.stream
-    return None
-
-
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(picks=st.lists(st.one_of(st.integers(0, 3).map(lambda i: ("case", i)),
@@ -215,7 +196,7 @@ def test_stream_of_answers_as_the_scan_did(demo_log: CaseLog, picks: list[tuple[
                                   ref.operation_id) if n]
             names.append(mangle + ref.reference)  # near misses too
         for name in names:
-            want = _stream_of_by_scan(q, name)
+            want = q._stream_by_scan(name)  # every case's opening, in log order
             if want is None:
                 with pytest.raises(NotFoundError):
                     q.stream_of(name)

@@ -21,7 +21,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cdlog.cli.main import Env, cli, pass_env
 from cdlog.projections.projector import Projections
-from cdlog.projections.queries import REGIMES, Queries
+from cdlog.projections.queries import Queries
+from cdlog.projections.questions.pnr import REGIMES
 from cdlog.projections.timefmt import parse_day, parse_moment
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -5,6 +5,7 @@
 * :mod:`~cdlog.projections.views` - what each view extracts from events;
 * :mod:`~cdlog.projections.projector` - :class:`Projections`: catch up, rebuild, read;
 * :mod:`~cdlog.projections.queries` - :class:`Queries`: the oversight questions (docs/REPORTS.md);
+  :mod:`~cdlog.projections.questions` - its families of questions, one mixin a module;
 * :mod:`~cdlog.projections.models` - the pydantic answers;
 * :mod:`~cdlog.projections.answers` - scenario ``expected_answers`` as queries;
 * :mod:`~cdlog.projections.responsibility` - the pure responsibility fold over facts.
