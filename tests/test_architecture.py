@@ -33,16 +33,18 @@ JSON and times). A new module goes into the package of its stage."""
 # a module under one of the values.
 LAYERS = {
     "cdlog.domain": ("cdlog.log", "cdlog.store", "cdlog.verify", "cdlog.keys",
-                     "cdlog.application", "cdlog.commands", "cdlog.scenario",
+                     "cdlog.application", "cdlog.app", "cdlog.commands", "cdlog.scenario",
                      "cdlog.projections", "cdlog.reports", "cdlog.cli"),
-    "cdlog.verify": ("cdlog.application", "cdlog.commands", "cdlog.scenario",
+    "cdlog.verify": ("cdlog.application", "cdlog.app", "cdlog.commands", "cdlog.scenario",
                      "cdlog.projections", "cdlog.reports", "cdlog.cli"),
-    "cdlog.log": ("cdlog.verify", "cdlog.application", "cdlog.commands", "cdlog.scenario",
-                  "cdlog.projections", "cdlog.reports", "cdlog.cli"),
-    "cdlog.store": ("cdlog.verify", "cdlog.application", "cdlog.commands", "cdlog.scenario",
-                    "cdlog.projections", "cdlog.reports", "cdlog.cli", "cdlog.domain"),
-    "cdlog.keys": ("cdlog.store", "cdlog.verify", "cdlog.application", "cdlog.commands",
-                   "cdlog.scenario", "cdlog.projections", "cdlog.reports", "cdlog.cli"),
+    "cdlog.log": ("cdlog.verify", "cdlog.application", "cdlog.app", "cdlog.commands",
+                  "cdlog.scenario", "cdlog.projections", "cdlog.reports", "cdlog.cli"),
+    "cdlog.store": ("cdlog.verify", "cdlog.application", "cdlog.app", "cdlog.commands",
+                    "cdlog.scenario", "cdlog.projections", "cdlog.reports", "cdlog.cli",
+                    "cdlog.domain"),
+    "cdlog.keys": ("cdlog.store", "cdlog.verify", "cdlog.application", "cdlog.app",
+                   "cdlog.commands", "cdlog.scenario", "cdlog.projections", "cdlog.reports",
+                   "cdlog.cli"),
     "cdlog.canonical": ("cdlog.",),
     "cdlog.errors": ("cdlog.",),
     "cdlog.logging": ("cdlog.",),
@@ -50,6 +52,8 @@ LAYERS = {
     "cdlog.reports": ("cdlog.cli", "cdlog.scenario"),
     "cdlog.application": ("cdlog.cli", "cdlog.projections", "cdlog.reports", "cdlog.scenario",
                           "cdlog.verify"),
+    "cdlog.app": ("cdlog.cli", "cdlog.projections", "cdlog.reports", "cdlog.scenario",
+                  "cdlog.verify"),
 }
 
 # The imports a rule allows anyway, each with the reason; may only shrink.
@@ -65,9 +69,9 @@ KNOWN_CYCLES: list[set[str]] = [
     # the ledger back inside functions (quote_ident, recorder_of).
     {"cdlog.log.ledger", "cdlog.restricted.vault"},
     # the rules call cdlog.restricted.access.check_event (a function-level import in
-    # cdlog.domain.case), which imports the rules' _refuse back; through it the domain reaches
-    # the sealing and the vault.
-    {"cdlog.domain.case", "cdlog.restricted.access"},
+    # cdlog.domain.rules.common), which imports the rules' _refuse back; through it the domain
+    # reaches the sealing and the vault.
+    {"cdlog.domain.rules.common", "cdlog.restricted.access"},
 ]
 """Cycles that exist and are owed a fix (the issue that owns each says which); the list may
 only shrink: a new cycle fails, and so does a listed one that is gone (remove it here)."""
@@ -75,11 +79,8 @@ only shrink: a new cycle fails, and so does a listed one that is gone (remove it
 MAX_LINES = 600
 LARGE: dict[str, int] = {
     "cdlog/domain/events.py": 1020,
-    "cdlog/application.py": 836,
-    "cdlog/domain/case.py": 811,
     "cdlog/verify/replay.py": 688,
     "cdlog/restricted/vault.py": 671,
-    "cdlog/commands.py": 646,
     "cdlog/projections/views.py": 646,
 }
 """Modules over MAX_LINES lines when the packages were formed, with their length then. Issue 13

@@ -89,7 +89,7 @@ def may_see(cls: RestrictedClass, reader_agency: str | None, record_stream: str,
 def check_event(fact: Fact, ctx: Context) -> None:
     """The rule for restricted-data events (called by :func:`cdlog.domain.case.check`): a
     read's actor must be entitled at the read; only the owner agency erases."""
-    from cdlog.domain.case import _refuse  # noqa: PLC0415 - case imports this lazily
+    from cdlog.domain.rules.common import _refuse  # noqa: PLC0415 - it imports this lazily
 
     p = fact.payload
     if isinstance(p, ev.RestrictedValuesRead | ev.RestrictedValuesErased):
