@@ -23,7 +23,8 @@ from typing import Any, Protocol, runtime_checkable
 import yaml
 from pydantic import ValidationError
 
-from cdlog.application import CaseLog, _Batch
+from cdlog.app.writing import _Batch
+from cdlog.application import CaseLog
 from cdlog.canonical import parse_time
 from cdlog.domain import events as ev
 from cdlog.domain.evolve import overdue
