@@ -315,7 +315,7 @@ def test_first_rows_rewritten_fall_back_to_the_serial_replay(base: Base, kind: s
 def test_small_batches_and_pages(base: Base, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tiny pages and batches, and few case states in memory: the same report, and progress
     counts every row."""
-    monkeypatch.setattr("cdlog.verify.replay.PAGE", 7)
+    monkeypatch.setattr("cdlog.verify.rows.PAGE", 7)
     monkeypatch.setattr("cdlog.verify.runner.PAGE", 7)
     monkeypatch.setattr("cdlog.verify.parallel.PAGE", 7)
     monkeypatch.setattr("cdlog.verify.parallel.BATCH", 3)

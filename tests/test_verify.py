@@ -92,7 +92,7 @@ def test_scenario_store_verifies(store_url: str, scenarios_dir: Path) -> None:
 def test_replay_pages_through_the_log(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """With tiny pages every row is read once, in order, and progress is reported per page."""
     small_case(world)
-    monkeypatch.setattr("cdlog.verify.replay.PAGE", 4)
+    monkeypatch.setattr("cdlog.verify.rows.PAGE", 4)
     monkeypatch.setattr("cdlog.verify.runner.PAGE", 4)
     ids = [n.id for n in iter_notifications(world.log.app.recorder)]
     assert ids == [r[0] for r in rows(world.log)]

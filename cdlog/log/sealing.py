@@ -270,7 +270,7 @@ _PLAIN_SIGNATURE = (tuple(f.name for f in dataclasses.fields(Signature)) == ("ke
 
 def _native_parse() -> Callable[[bytes, bool], SealedEvent | None] | None:
     """The native twin of :func:`parse_pure` (with ``True``: of :func:`parse_pure` followed by
-    :func:`cdlog.verify.replay._check_form`), configured with this module's classes, orjson and
+    :func:`cdlog.verify.form._check_form`), configured with this module's classes, orjson and
     SHA-256; None when cdlog runs pure or the classes changed shape."""
     native = _native.speedups
     if native is None or not (_PLAIN_EVENT and _PLAIN_SIGNATURE):

@@ -44,15 +44,8 @@ from cdlog.errors import Failure, VerificationError
 from cdlog.keys.trust import TrustRoot
 from cdlog.log.context import CONTEXT_TOPICS
 from cdlog.log.sealing import parse
-from cdlog.verify.replay import (
-    PAGE,
-    STREAMS_IN_MEMORY,
-    Report,
-    RowFields,
-    Verifier,
-    _as_bytes,
-    iter_rows,
-)
+from cdlog.verify.replay import STREAMS_IN_MEMORY, Report, Verifier
+from cdlog.verify.rows import PAGE, RowFields, _as_bytes, iter_rows
 
 BATCH = 400
 """Rows per message to a worker."""

@@ -32,26 +32,15 @@ from __future__ import annotations
 
 import functools
 import pickle
-import re
 import sqlite3
-import uuid
-from binascii import b2a_base64
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-import orjson
 from eventsourcing.persistence import Notification
-from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from cdlog.canonical import (
-    _MAX_SAFE_INT,
-    _fast_path_ok,
-    canonical_bytes,
-    is_canonical_time,
-    parse_time,
-)
+from cdlog.canonical import parse_time
 from cdlog.domain.case import CaseState, check
 from cdlog.domain.config import RULES, Config
 from cdlog.domain.evolve import evolve, start_state
@@ -62,19 +51,31 @@ from cdlog.keys.signer import signature_is_valid
 from cdlog.keys.trust import TrustRoot
 from cdlog.log.context import CONTEXT_TYPES, TRUST_TYPES, LogContext
 from cdlog.log.facts import fact_of, officer_of
-from cdlog.log.sealing import (
-    SealedEvent,
-    Signature,
-    native_parse,
-    parse,
-    signatures_bytes,
-    signing_message,
-    stream_id,
-)
+from cdlog.log.sealing import SealedEvent, signing_message, stream_id
 from cdlog.store.mapper import check_row
+from cdlog.verify.form import (
+    _canonical_envelope,
+    _canonical_signatures,
+    _check_form,
+    _raise_malformed,
+    parse_checked,
+)
+from cdlog.verify.rows import (
+    PAGE,
+    RowFields,
+    _as_bytes,
+    _case_text,
+    _lenient_id,
+    iter_notifications,
+    iter_rows,
+)
 
-PAGE = 1000
-_HASH_HEX = re.compile(r"^[0-9a-f]{64}$")
+__all__ = [  # the row reading and the form check live in cdlog.verify.rows and .form
+    "PAGE", "STREAMS_IN_MEMORY", "Report", "RowFields", "Verifier", "_as_bytes",
+    "_canonical_envelope", "_canonical_signatures", "_case_text", "_check_form", "_lenient_id",
+    "_raise_malformed", "fact_time", "iter_notifications", "iter_rows", "parse_checked",
+    "stream_case",
+]
 
 
 @dataclass
@@ -470,219 +471,7 @@ def _established_key(sealed: SealedEvent) -> bytes | None:
         return None
 
 
-def _as_bytes(state: object) -> bytes | None:
-    """The stored state as bytes, or None when the column holds something else."""
-    if isinstance(state, bytes):
-        return state
-    if isinstance(state, bytearray | memoryview):
-        return bytes(state)
-    return None
-
-
-def _is_party(value: object) -> bool:
-    return isinstance(value, dict) and type(value.get("key")) is str
-
-
-def _check_form(sealed: SealedEvent, case: str, version: int | None) -> None:
-    """Raise (check ``decode``) unless the envelope has the format's JSON types and both
-    halves of the sealed bytes are stored canonically."""
-    env = sealed.envelope
-    stream, env_version, cosigners, prev = (env["stream"], env["version"], env["cosigners"],
-                                            env["prev"])
-    if not (type(env["log"]) is str and type(stream) is str and ":" in stream
-            and type(env["case"]) is str and type(env_version) is int and env_version >= 1
-            and isinstance(env["occurred"], dict)
-            and type(env["recorded"]) is str and is_canonical_time(env["recorded"])
-            and _is_party(env["actor"]) and isinstance(cosigners, list)
-            and all(_is_party(c) for c in cosigners) and isinstance(env["payload"], dict)
-            and (prev is None or (type(prev) is str and bool(_HASH_HEX.match(prev))))
-            and type(env["late"]) is bool):
-        _raise_malformed(env, case, version)
-    signatures = sealed.sealed[len(sealed.envelope_bytes) + 1:]
-    try:
-        canonical_env = _canonical_envelope(env)
-        canonical_sigs = _canonical_signatures(sealed.signatures)
-    except CdlogError as exc:
-        raise VerificationError(Failure(case, version, "decode",
-                                        f"envelope is not canonical JSON: {exc}")) from exc
-    if canonical_env != sealed.envelope_bytes:
-        raise VerificationError(Failure(case, version, "decode",
-                                        "envelope bytes are not in canonical (RFC 8785) form"))
-    if canonical_sigs != signatures:
-        raise VerificationError(Failure(case, version, "decode",
-                                        "signature bytes are not in canonical form"))
-
-
-def parse_checked(data: bytes, case: str, version: int | None) -> SealedEvent:
-    """:func:`~cdlog.log.sealing.parse` followed by :func:`_check_form`, in one native step where
-    the native hot loops are built (:mod:`cdlog._native`) and the event has the shape cdlog
-    writes; anything else, and every failure, takes the two Python functions (the reference).
-    """
-    if native_parse is not None:
-        sealed = native_parse(data, True)
-        if sealed is not None:
-            return sealed
-    sealed = parse(data, case, version)
-    _check_form(sealed, case, version)
-    return sealed
-
-
-def _raise_malformed(env: Mapping[str, Any], case: str, version: int | None) -> None:
-    """Raise the ``decode`` failure naming every malformed envelope field (if there is one)."""
-    problems = [name for name, ok in (
-        ("log", type(env["log"]) is str),
-        ("stream", type(env["stream"]) is str and ":" in env["stream"]),
-        ("case", type(env["case"]) is str),
-        ("version", type(env["version"]) is int and env["version"] >= 1),
-        ("occurred", isinstance(env["occurred"], dict)),
-        ("recorded", type(env["recorded"]) is str and is_canonical_time(env["recorded"])),
-        ("actor", _is_party(env["actor"])),
-        ("cosigners", isinstance(env["cosigners"], list)
-         and all(_is_party(c) for c in env["cosigners"])),
-        ("payload", isinstance(env["payload"], dict)),
-        ("prev", env["prev"] is None or (type(env["prev"]) is str
-                                         and bool(_HASH_HEX.match(env["prev"])))),
-        ("late", type(env["late"]) is bool),
-    ) if not ok]
-    if problems:
-        raise VerificationError(Failure(case, version, "decode",
-                                        f"envelope field(s) {', '.join(problems)} malformed"))
-
-
-def _canonical_signatures(signatures: Sequence[Signature]) -> bytes:
-    """:func:`~cdlog.log.sealing.signatures_bytes`: where every key is a string, its list of
-    ``Signature.as_json()`` written with the base64 encoder ``base64.b64encode`` itself
-    calls, without the per-signature method and wrapper calls."""
-    if all(type(s.key) is str for s in signatures):
-        return orjson.dumps([{"key": s.key, "sig": b2a_base64(s.sig, newline=False).decode()}
-                             for s in signatures], option=orjson.OPT_SORT_KEYS)
-    return signatures_bytes(signatures)
-
-
-def _canonical_envelope(env: Mapping[str, Any]) -> bytes:
-    """``canonical_bytes(env)`` for an envelope decoded by :func:`~cdlog.log.sealing.parse` whose
-    fields have the format's JSON types (see :func:`_check_form`).
-
-    :func:`canonical_bytes` walks the whole value to decide whether orjson's sorted output is
-    RFC 8785. Here the top level is known: the keys are the envelope's (ASCII), the fields
-    other than ``version``, ``occurred``, ``actor``, ``cosigners`` and ``payload`` are
-    strings, booleans or null, so the walk is needed only for ``version``'s range and the
-    four nested values; the decision and the bytes are the same.
-    """
-    if env["version"] <= _MAX_SAFE_INT and _fast_path_ok(
-            (env["occurred"], env["actor"], env["cosigners"], env["payload"])):
-        return orjson.dumps(env, option=orjson.OPT_SORT_KEYS)
-    return canonical_bytes(env)
-
-
 def fact_time(sealed: SealedEvent) -> Any:
     """The recorded time of a sealed event (what key validity is judged against)."""
     return parse_time(str(sealed.envelope["recorded"]), "recorded")
 
-
-def iter_notifications(recorder: Any, start: int | None = None) -> Iterator[Notification]:
-    """Every stored event in log order, read a page at a time.
-
-    With ``start`` None the replay begins at the lowest position the store holds, so a row
-    slipped in before position 1 is seen (and reported) too.
-    """
-    while True:
-        page = _notification_page(recorder, start)
-        yield from page
-        if len(page) < PAGE:
-            return
-        start = page[-1].id + 1
-
-
-def _notification_page(recorder: Any, start: int | None) -> Sequence[Notification]:
-    try:
-        return recorder.select_notifications(start=start, limit=PAGE)  # type: ignore[no-any-return]
-    except (ValueError, TypeError):  # a row eventsourcing cannot convert (case id, state)
-        if hasattr(recorder, "select_raw_notifications"):  # cdlog.log.pgledger
-            return recorder.select_raw_notifications(start, PAGE)  # type: ignore[no-any-return]
-        if isinstance(recorder, SQLiteApplicationRecorder):
-            return _select_raw(recorder, start, PAGE)
-        raise
-
-
-RowFields = tuple[int, str, Any, Any, Any]
-"""A stored row as the replay reads it: position, case id as text, version, topic, state."""
-
-
-def iter_rows(recorder: Any) -> Iterator[RowFields]:
-    """Every stored event in log order (as :func:`iter_notifications` reads them from the
-    lowest position on) as plain tuples, the case id as the text failures name
-    (``str(originator_id)``).
-
-    A cdlog SQLite store is read with one plain query per page: a page whose case id columns
-    are all text gives exactly what eventsourcing's page, or the lenient one read when
-    eventsourcing refuses a row, would give (each column that is a UUID as that UUID, any
-    other text as it is); a page holding a case id of another SQL type is read the ordinary
-    way. Other stores are read through :func:`iter_notifications`.
-    """
-    if not _plain_sqlite(recorder):
-        for row in iter_notifications(recorder):
-            yield row.id, str(row.originator_id), row.originator_version, row.topic, row.state
-        return
-    table = recorder.events_table_name
-    columns = ("SELECT rowid, originator_id, originator_version, topic, state "  # noqa: S608
-               f"FROM {table} ")
-    first, following = (columns + "ORDER BY rowid LIMIT ?",
-                        columns + "WHERE rowid>=? ORDER BY rowid LIMIT ?")
-    start: int | None = None
-    while True:
-        with recorder.datastore.transaction(commit=False) as c:
-            c.execute(first if start is None else following,
-                      (PAGE,) if start is None else (start, PAGE))
-            raw = c.fetchall()
-        if all(type(r[1]) is str for r in raw):
-            for r in raw:
-                yield r[0], _case_text(r[1]), r[2], r[3], r[4]
-        else:
-            for row in _notification_page(recorder, start):
-                yield row.id, str(row.originator_id), row.originator_version, row.topic, row.state
-        if len(raw) < PAGE:
-            return
-        start = raw[-1][0] + 1
-
-
-def _plain_sqlite(recorder: Any) -> bool:
-    """True for an SQLite recorder that reads notifications as eventsourcing's does."""
-    plain = SQLiteApplicationRecorder.select_notifications
-    return (isinstance(recorder, SQLiteApplicationRecorder)
-            and type(recorder).select_notifications is plain
-            and recorder.datastore.originator_id_type == "uuid")
-
-
-@functools.lru_cache(maxsize=8192)
-def _case_text(column: str) -> str:
-    """A text case id column as the replay names the case: the UUID it spells (eventsourcing
-    converts it so) in its standard form, else the text itself (the lenient read)."""
-    try:
-        return str(uuid.UUID(column))
-    except ValueError:
-        return column
-
-
-def _select_raw(recorder: SQLiteApplicationRecorder, start: int | None,
-                limit: int) -> Sequence[Notification]:
-    """Read a page of an SQLite store keeping case ids that are not UUIDs as text."""
-    where = "WHERE rowid>=? " if start is not None else ""
-    params = [start, limit] if start is not None else [limit]
-    statement = (f"SELECT rowid, * FROM {recorder.events_table_name} "  # noqa: S608
-                 f"{where}ORDER BY rowid LIMIT ?")
-    with recorder.datastore.transaction(commit=False) as c:
-        c.execute(statement, params)
-        return [Notification(id=row["rowid"], originator_id=_lenient_id(row["originator_id"]),
-                             originator_version=row["originator_version"], topic=row["topic"],
-                             state=row["state"]) for row in c.fetchall()]
-
-
-def _lenient_id(value: object) -> uuid.UUID | str:
-    """A case id column as eventsourcing reads it, or as text when it is no UUID."""
-    if not isinstance(value, str):
-        return repr(value)
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return value

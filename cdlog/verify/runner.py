@@ -21,7 +21,8 @@ from cdlog.log.merkle import b64
 from cdlog.log.note import NoteVerifier
 from cdlog.log.sealing import parse
 from cdlog.log.tree_audit import LOG, TreeAudit, audit_tree
-from cdlog.verify.replay import PAGE, Report, Verifier, iter_notifications
+from cdlog.verify.replay import Report, Verifier
+from cdlog.verify.rows import PAGE, iter_notifications
 
 PARALLEL_MIN_EVENTS = 20_000
 """Stores with fewer events are replayed in this process (starting workers costs more)."""
