@@ -38,7 +38,7 @@ from cdlog.log.context import CONTEXT_TOPICS, CONTEXT_TYPES, LogContext
 from cdlog.log.facts import fact_of
 from cdlog.log.ledger import read_ledger
 from cdlog.log.sealing import SealedEvent, parse, stream_id
-from cdlog.restricted.vault import KeyRing
+from cdlog.restricted.kek import KeyRing
 from cdlog.store.mapper import EventApplication
 from cdlog.store.opening import prepare_store
 from cdlog.store.urls import StoreConfig, resolve_store, store_error

@@ -79,7 +79,6 @@ only shrink: a new cycle fails, and so does a listed one that is gone (remove it
 MAX_LINES = 600
 LARGE: dict[str, int] = {
     "cdlog/domain/events.py": 1020,
-    "cdlog/restricted/vault.py": 671,
     "cdlog/projections/views.py": 646,
 }
 """Modules over MAX_LINES lines when the packages were formed, with their length then. Issue 13

@@ -15,8 +15,9 @@ from cdlog.keys.signer import Signer
 from cdlog.keys.trust import TrustRoot
 from cdlog.log.context import LogContext
 from cdlog.log.sealing import SealedEvent
+from cdlog.restricted.kek import KeyRing
 from cdlog.restricted.record import RestrictedValue
-from cdlog.restricted.vault import KeyRing, VaultOps
+from cdlog.restricted.vault_store import VaultOps
 from cdlog.store.mapper import EventApplication
 from cdlog.store.urls import StoreConfig
 

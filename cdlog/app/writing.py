@@ -29,7 +29,7 @@ from cdlog.log.facts import officer_json, payload_json, validation_to_input_erro
 from cdlog.log.sealing import SealedEvent, build_envelope, seal, signing_message, stream_id
 from cdlog.logging import get_logger
 from cdlog.restricted.record import split_restricted, vault_rows
-from cdlog.restricted.vault import VaultOps
+from cdlog.restricted.vault_store import VaultOps
 from cdlog.store.mapper import SealedRecord
 
 log = get_logger("cdlog")

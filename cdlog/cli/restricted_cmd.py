@@ -40,7 +40,7 @@ from cdlog.log.sealing import SealedEvent, stream_id
 from cdlog.restricted.access import holding_event
 from cdlog.restricted.classes import CLASSES, RestrictedClass, class_of_event, commitments_of
 from cdlog.restricted.disclosure import build_disclosure, disclosure_file, write_disclosure
-from cdlog.restricted.vault import KeyRing, read_kek_info
+from cdlog.restricted.kek import KeyRing, read_kek_info
 from cdlog.verify.bundle import export_bundle
 
 _KeyFile = click.Path(path_type=Path)

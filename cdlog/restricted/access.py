@@ -28,7 +28,8 @@ from cdlog.restricted.classes import (
     commitments_of,
     restricted_class,
 )
-from cdlog.restricted.vault import VaultRow, open_value, read_vault
+from cdlog.restricted.vault import read_vault
+from cdlog.restricted.vault_record import VaultRow, open_value
 
 if TYPE_CHECKING:
     from cdlog.application import CaseLog

@@ -26,7 +26,9 @@ from eventsourcing.persistence import PersistenceError
 from cdlog.errors import CdlogError, Failure, KeyStoreError, VerificationError
 from cdlog.log.sealing import SealedEvent, parse
 from cdlog.restricted.classes import CLASSES, COMMITMENTS_MEMBER, class_of_event, commitments_of
-from cdlog.restricted.vault import KeyRing, VaultRow, open_value, read_vault
+from cdlog.restricted.kek import KeyRing
+from cdlog.restricted.vault import read_vault
+from cdlog.restricted.vault_record import VaultRow, open_value
 
 
 def _event(log: Any, case: str, version: int) -> SealedEvent | None:

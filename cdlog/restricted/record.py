@@ -16,7 +16,8 @@ from cdlog.domain import events as ev
 from cdlog.errors import InputError
 from cdlog.restricted.classes import COMMITMENTS_MEMBER, RestrictedClass, class_of_event
 from cdlog.restricted.commitment import commit
-from cdlog.restricted.vault import KeyWrapper, VaultRow, seal_value
+from cdlog.restricted.kek import KeyWrapper
+from cdlog.restricted.vault_record import VaultRow, seal_value
 
 
 @dataclass(frozen=True)
