@@ -2,7 +2,9 @@
 
 * :mod:`~cdlog.projections.store` - view storage (SQLite; one file per view, rows and
   tracking position in one transaction); :mod:`~cdlog.projections.pgstore` its PostgreSQL twin;
-* :mod:`~cdlog.projections.views` - what each view extracts from events;
+* :mod:`~cdlog.projections.views` - what each view extracts from events, a table per view
+  (:mod:`~cdlog.projections.view` the base and its table rows, :mod:`~cdlog.projections.duties`
+  the duties view);
 * :mod:`~cdlog.projections.projector` - :class:`Projections`: catch up, rebuild, read;
 * :mod:`~cdlog.projections.queries` - :class:`Queries`: the oversight questions (docs/REPORTS.md);
   :mod:`~cdlog.projections.questions` - its families of questions, one mixin a module;

@@ -51,6 +51,13 @@ def _is_case(doc: Mapping[str, Any], case: str) -> bool:
     return case in names or f"case:{case}" in names
 
 
+Argv = Callable[[str, tuple[str, ...]], list[str]]
+Api = Callable[[Queries, str, tuple[str, ...]], BaseModel]
+Extract = Callable[[Any, str, tuple[str, ...]], Any]
+Spec = tuple[Argv, Api, Extract]
+"""A question's command line, its API call and its reading of the answer."""
+
+
 @dataclass(frozen=True)
 class Question:
     """One expected-answer question of a scenario."""
@@ -58,9 +65,9 @@ class Question:
     key: str
     name: str
     args: tuple[str, ...]
-    argv_of: Callable[[str, tuple[str, ...]], list[str]]
-    api_of: Callable[[Queries, str, tuple[str, ...]], BaseModel]
-    extract_of: Callable[[Any, str, tuple[str, ...]], Any]
+    argv_of: Argv
+    api_of: Api
+    extract_of: Extract
 
     def argv(self, case: str) -> list[str]:
         """The ``cdlog query`` arguments that answer it for ``case``."""
@@ -115,60 +122,50 @@ def _missing(doc: Any, case: str, args: tuple[str, ...]) -> Any:
     return [r["kind"] for r in doc["rows"] if r["required"] and r["status"] != "granted"]
 
 
-Spec = tuple[Callable[[str, tuple[str, ...]], list[str]],
-             Callable[[Queries, str, tuple[str, ...]], BaseModel],
-             Callable[[Any, str, tuple[str, ...]], Any]]
+def _asked(argv: Argv, api: Api, *extracts: tuple[str, Extract]) -> dict[str, Spec]:
+    """Questions answered by one query (its ``cdlog query`` words and its API call), each
+    read out of the answer its own way."""
+    return {name: (argv, api, extract) for name, extract in extracts}
+
+
+def _field(*path: str) -> Extract:
+    """The value at ``path`` in the query's JSON."""
+
+    def get(doc: Any, case: str, args: tuple[str, ...]) -> Any:
+        for name in path:
+            doc = doc[name]
+        return doc
+    return get
+
 
 QUESTIONS: dict[str, Spec] = {
-    "responsibility_at": (
-        lambda c, a: ["responsibility", c, "--at", a[0]],
-        lambda q, c, a: q.responsibility_at(c, parse_time(a[0], "at")),
-        lambda d, c, a: d["holder"]),
-    "responsibility": (
-        lambda c, a: ["responsibility", c],
-        lambda q, c, a: q.responsibility(c),
-        lambda d, c, a: d["summary"]),
-    "custodian_at": (
-        lambda c, a: ["custodian", a[0], "--at", a[1], "--case", c],
-        lambda q, c, a: q.custodian_at(a[0], parse_time(a[1], "at"), case=c),
-        _custodian),
-    "identification_to_notification": (
-        lambda c, a: ["timeliness", c],
-        lambda q, c, a: q.timeliness(c),
-        lambda d, c, a: d["identification_to_notification"]["duration"]),
-    "notification_to_decision": (
-        lambda c, a: ["timeliness", c],
-        lambda q, c, a: q.timeliness(c),
-        lambda d, c, a: d["notification_to_decision"]["duration"]),
-    "late_entries": (
-        lambda c, a: ["late-entries", c],
-        lambda q, c, a: q.late_entries(c),
-        _late),
-    "overdue": (
-        lambda c, a: ["timeliness", c],
-        lambda q, c, a: q.timeliness(c),
-        _overdue),
-    "overdue_items": (
-        lambda c, a: ["timeliness", c],
-        lambda q, c, a: q.timeliness(c),
-        _overdue),
-    "pilot_shadow_expected": (
-        lambda c, a: ["pilot"],
-        lambda q, c, a: q.pilot(),
-        _pilot),
-    "pnr_state_on": (
-        lambda c, a: ["pnr", c, "--on", a[0]],
-        lambda q, c, a: q.pnr_state_on(c, parse_day(a[0])),
-        _pnr),
-    "approvals_missing": (
-        lambda c, a: ["approvals", c],
-        lambda q, c, a: q.approvals(c),
-        _missing),
-    "decision": (
-        lambda c, a: ["cases"],
-        lambda q, c, a: q.cases(),
-        lambda d, c, a: next(x["decision"] for x in d["cases"] if _is_case(x, c))),
+    **_asked(lambda c, a: ["responsibility", c, "--at", a[0]],
+             lambda q, c, a: q.responsibility_at(c, parse_time(a[0], "at")),
+             ("responsibility_at", _field("holder"))),
+    **_asked(lambda c, a: ["responsibility", c], lambda q, c, a: q.responsibility(c),
+             ("responsibility", _field("summary"))),
+    **_asked(lambda c, a: ["custodian", a[0], "--at", a[1], "--case", c],
+             lambda q, c, a: q.custodian_at(a[0], parse_time(a[1], "at"), case=c),
+             ("custodian_at", _custodian)),
+    **_asked(lambda c, a: ["timeliness", c], lambda q, c, a: q.timeliness(c),
+             ("identification_to_notification",
+              _field("identification_to_notification", "duration")),
+             ("notification_to_decision", _field("notification_to_decision", "duration")),
+             ("overdue", _overdue), ("overdue_items", _overdue)),
+    **_asked(lambda c, a: ["late-entries", c], lambda q, c, a: q.late_entries(c),
+             ("late_entries", _late)),
+    **_asked(lambda c, a: ["pilot"], lambda q, c, a: q.pilot(),
+             ("pilot_shadow_expected", _pilot)),
+    **_asked(lambda c, a: ["pnr", c, "--on", a[0]],
+             lambda q, c, a: q.pnr_state_on(c, parse_day(a[0])),
+             ("pnr_state_on", _pnr)),
+    **_asked(lambda c, a: ["approvals", c], lambda q, c, a: q.approvals(c),
+             ("approvals_missing", _missing)),
+    **_asked(lambda c, a: ["cases"], lambda q, c, a: q.cases(),
+             ("decision", lambda d, c, a: next(x["decision"] for x in d["cases"]
+                                               if _is_case(x, c)))),
 }
+"""Each question: the query that answers it and how to read the answer (one entry a query)."""
 
 
 def parse_question(key: str) -> Question:

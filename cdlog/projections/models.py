@@ -71,6 +71,14 @@ class CaseList(Model):
     cases: list[CaseRef]
 
 
+class CaseAnswer(Model):
+    """Base of the answers about one case as recorded by a time: the case first, then the
+    recording time the answer was read at (then the answer's own fields)."""
+
+    case: CaseRef
+    recorded_by: Time | None = None
+
+
 # ---------------------------------------------------------------- responsibility
 class ResponsibilityInterval(Model):
     """A stretch of time during which ``holder`` was responsible (``None``: nobody)."""
@@ -83,11 +91,9 @@ class ResponsibilityInterval(Model):
     cites: list[Citation]
 
 
-class Responsibility(Model):
+class Responsibility(CaseAnswer):
     """Who was responsible for a case over time (R2)."""
 
-    case: CaseRef
-    recorded_by: Time | None = None
     intervals: list[ResponsibilityInterval]
     r2_triggered: bool
     summary: str
@@ -170,11 +176,9 @@ class Reconciliation(Model):
     cites: list[Citation]
 
 
-class ItemLedger(Model):
+class ItemLedger(CaseAnswer):
     """Every item of a case: counts and weights at each hand-off, reconciliation, outstanding."""
 
-    case: CaseRef
-    recorded_by: Time | None = None
     items: list[ItemRecord]
     reconciliations: list[Reconciliation]
     findings: list[Finding] = Field(default_factory=list)
@@ -196,11 +200,9 @@ class ApprovalRow(Model):
     cites: list[Citation] = Field(default_factory=list)
 
 
-class ApprovalMatrix(Model):
+class ApprovalMatrix(CaseAnswer):
     """Approvals required by the configuration for the operation, against those granted."""
 
-    case: CaseRef
-    recorded_by: Time | None = None
     operation_type: str | None = None
     mode: dict[str, Any] | None = None
     required: list[str]
@@ -242,11 +244,9 @@ class KnowledgeEntry(Model):
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
 
-class KnowledgeTimeline(Model):
+class KnowledgeTimeline(CaseAnswer):
     """Every notification and briefing of a case, in the order they happened."""
 
-    case: CaseRef
-    recorded_by: Time | None = None
     entries: list[KnowledgeEntry]
 
 
@@ -274,11 +274,9 @@ class Gap(Model):
     cites: list[Citation]
 
 
-class SurveillanceCoverage(Model):
+class SurveillanceCoverage(CaseAnswer):
     """Eyes-on intervals and gaps while the load was out of the port."""
 
-    case: CaseRef
-    recorded_by: Time | None = None
     window_start: Time | None = None
     window_end: Time | None = None
     eyes_on: list[EyesOn]
