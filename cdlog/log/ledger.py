@@ -59,7 +59,7 @@ from cdlog.log.ledger_rows import (
 from cdlog.log.ledger_sql import LedgerSQL, SQLiteLedgerSQL
 from cdlog.log.merkle import HASH_SIZE, append_positions, tree_root
 from cdlog.log.sealing import leaf_hash
-from cdlog.restricted.vault import SQLITE_VAULT_SQL, VaultSQL, apply_vault
+from cdlog.restricted.vault_store import SQLITE_VAULT_SQL, VaultSQL, apply_vault
 from cdlog.store.urls import redact_url
 
 RECORDER_TOPIC = "cdlog.log.ledger:CdlogSQLiteApplicationRecorder"

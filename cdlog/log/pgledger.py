@@ -37,7 +37,7 @@ from psycopg.sql import SQL, Identifier
 from cdlog.errors import ConfigurationError
 from cdlog.log.ledger import FrontierCache, LedgerCursor, LedgerRecorder, leaf_rows
 from cdlog.log.ledger_sql import PostgresLedgerSQL, quote_ident
-from cdlog.restricted.vault import apply_vault, postgres_vault_sql
+from cdlog.restricted.vault_store import apply_vault, postgres_vault_sql
 from cdlog.store.urls import (
     EVENTS_TABLE,
     HOW_TO_CREATE,

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cdlog.errors import VerificationError
+from cdlog.log.ledger import recorder_of
 from cdlog.restricted.kek import (
     FILE_MODE,
     KEK_INFO,
@@ -74,8 +75,6 @@ __all__ = [
 @contextlib.contextmanager
 def read_vault(log: Any) -> Iterator[VaultCursor]:
     """A read-only view of ``log``'s vault table."""
-    from cdlog.log.ledger import recorder_of  # noqa: PLC0415 - ledger imports this module
-
     recorder: Any = recorder_of(log)
     with recorder.read() as ledger:
         yield VaultCursor(ledger._c, recorder.vault_sql)

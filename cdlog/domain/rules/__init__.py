@@ -1,16 +1,16 @@
 """The case rules: :func:`check`, the structural checks, then one rule function per event type.
 
 The rules of each stage of a case live in their own module (port, handover, operation,
-coordination, sharing); :func:`check` runs the checks every event passes and then the one for
-its type. Pure like the rest of the domain: whatever the rules need from outside the case
-comes through a :class:`~cdlog.domain.case.Context`.
+coordination, sharing, restricted data); :func:`check` runs the checks every event passes and
+then the one for its type. Pure like the rest of the domain: whatever the rules need from
+outside the case comes through a :class:`~cdlog.domain.case.Context`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cdlog.domain.rules.common import _check_restricted, _refuse
+from cdlog.domain.rules.common import _refuse
 from cdlog.domain.rules.coordination import (
     _check_action_assigned,
     _check_action_done,
@@ -50,6 +50,7 @@ from cdlog.domain.rules.port import (
     _check_port_ofo,
     _check_seizure,
 )
+from cdlog.domain.rules.restricted import check_event as check_restricted
 from cdlog.domain.rules.sharing import _check_correction, _check_late, _check_pnr, _check_shared
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ _CHECKS = {
                      "PNRLinkedToCase", "PNRCaseArchived"), _check_pnr),
     "LateEntryRecorded": _check_late,
     "CorrectionRecorded": _check_correction,
-    "RestrictedValuesRead": lambda state, fact, ctx: _check_restricted(fact, ctx),
-    "RestrictedValuesErased": lambda state, fact, ctx: _check_restricted(fact, ctx),
+    "RestrictedValuesRead": lambda state, fact, ctx: check_restricted(fact, ctx),
+    "RestrictedValuesErased": lambda state, fact, ctx: check_restricted(fact, ctx),
     "CaseClosed": _check_closed,
 }

@@ -1,4 +1,4 @@
-"""What the rules of every stage share: refusals, actor and party checks, restricted data."""
+"""What the rules of every stage share: refusals, actor and party checks."""
 
 from __future__ import annotations
 
@@ -38,10 +38,3 @@ def _require_party(ctx: Context, fact: Fact, field_name: str, party: str, rule: 
         want = f"a certified {who} officer" + (f" with role {role}" if role else "")
         raise _refuse(rule, fact, f"{field_name} {party!r} is {found}", want)
     return officer
-
-
-def _check_restricted(fact: Fact, ctx: Context) -> None:
-    """Issue 11: a read's actor must be entitled at the read; only the owner erases."""
-    from cdlog.restricted.access import check_event  # noqa: PLC0415 - it imports this module
-
-    check_event(fact, ctx)
