@@ -51,9 +51,10 @@ class _Pending:
     """Restricted values written, erased or read in the events' transaction."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Call:
-    """The arguments of one :meth:`_Batch.record`."""
+    """The arguments of one :meth:`_Batch.record` (``recorded`` set to the time the event was
+    prepared at, so that preparing it again gives the same event)."""
 
     stream: str
     event: str | type[ev.Payload] | ev.Payload

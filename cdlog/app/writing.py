@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import dataclasses
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -18,14 +17,14 @@ from pydantic import ValidationError
 from cdlog.app.base import LogBase, _Call, _Pending
 from cdlog.canonical import format_time
 from cdlog.domain import events as ev
-from cdlog.domain.case import Fact, check
+from cdlog.domain.case import check
 from cdlog.domain.evolve import evolve
 from cdlog.domain.values import Occurred, Officer
 from cdlog.errors import ConcurrencyError, ContextChangedError, InputError, VerificationError
 from cdlog.keys.registry import root_officer
 from cdlog.keys.signer import Ed25519Signer, Signer, signature_is_valid
 from cdlog.log.context import CONTEXT_TOPICS, CONTEXT_TYPES, LogContext
-from cdlog.log.facts import officer_json, payload_json, validation_to_input_error
+from cdlog.log.facts import _fact, officer_json, payload_json, validation_to_input_error
 from cdlog.log.sealing import SealedEvent, build_envelope, seal, signing_message, stream_id
 from cdlog.logging import get_logger
 from cdlog.restricted.record import split_restricted, vault_rows
@@ -36,6 +35,8 @@ log = get_logger("cdlog")
 
 CONTEXT_RETRIES = 5
 """How often a command is prepared again when keys keep changing under it."""
+_TRUST_TYPES = CONTEXT_TYPES - {"ThirdPartyDisclosureAuthorized"}
+"""The context events that are no case events (keys): no case rules, no case state."""
 
 
 def _type_counts(events: Sequence[SealedEvent]) -> str:
@@ -146,13 +147,11 @@ class WritePath(LogBase):
 
     def _prepare(self, pending: _Pending, call: _Call) -> tuple[SealedEvent, datetime]:
         """Validate, check and seal one event of a command; return it and its recorded time."""
-        stream, event, fields, signer, cosigners, at, recorded = (
-            call.stream, call.event, call.fields, call.signer, call.cosigners, call.at,
-            call.recorded)
-        stream = self.resolve(stream)
+        event, signer, cosigners, recorded = call.event, call.signer, call.cosigners, call.recorded
+        stream = self.resolve(call.stream)
         ev.stream_kind(stream)
-        payload = self._payload(event, fields)
-        occurred = _occurred(at)
+        payload = self._payload(event, call.fields)
+        occurred = _occurred(call.at)
         if recorded is not None and recorded.tzinfo is None:
             raise InputError("recorded", "has no UTC offset", "a timezone-aware time")
         ctx = pending.context
@@ -164,9 +163,9 @@ class WritePath(LogBase):
         if when.tzinfo is None:
             raise InputError("recorded", "has no UTC offset", "a timezone-aware time")
         if recorded is None:  # the log clock never goes back (docs/SPEC.md §4, log clock)
-            floor = [t for t in (current.state.last_recorded, ctx.registry.clock)
-                     if t is not None]
-            when = max([when, *floor])
+            for floor in (current.state.last_recorded, ctx.registry.clock):
+                if floor is not None and floor > when:
+                    when = floor
         version = current.state.version + 1
         first = stream not in pending.streams  # this stream's first event in the command
         if first and pending.bases.setdefault(stream, current.state.version) != version - 1:
@@ -174,45 +173,47 @@ class WritePath(LogBase):
                                    "by another writer first; nothing of this command was "
                                    "saved. Reload and retry.")
         position = pending.since + len(pending.events) + 1
+        signers = [signer, *cosigners]
+        type_ = payload.TYPE
         if isinstance(payload, ev.TrustRootEstablished):
             parties = [root_officer(payload.agency)]  # the registry checks it on observe
             if cosigners:
                 raise InputError("cosigners", "given for a trust root", "none")
         else:
             parties = [self._identify(ctx, s, position, when, stream, version, payload)
-                       for s in (signer, *cosigners)]
+                       for s in signers]
         late = when - occurred.end > self.config.deadlines.late_entry_after
-        fact = Fact(type=payload.TYPE, payload=payload, occurred=occurred, recorded=when,
-                    actor=parties[0], cosigners=tuple(parties[1:]), version=version,
-                    stream=stream, late=late)
-        if payload.TYPE in CONTEXT_TYPES - {"ThirdPartyDisclosureAuthorized"}:
+        fact = _fact(type=type_, payload=payload, occurred=occurred, recorded=when,
+                     actor=parties[0], cosigners=tuple(parties[1:]), version=version,
+                     stream=stream, late=late)
+        trust = type_ in _TRUST_TYPES
+        if trust:
             if current.state.version == 0 and stream.partition(":")[0] != "trust":
                 raise InputError("stream", f"{stream!r} is not a trust stream", "trust:<agency>")
         else:
             check(current.state, fact, ctx)
         envelope = build_envelope(
-            log=self.log_id, stream=stream, version=version, type_=payload.TYPE,
+            log=self.log_id, stream=stream, version=version, type_=type_,
             occurred=occurred.as_json(), recorded=format_time(when),
             actor=officer_json(parties[0], signer.key_id),
             cosigners=[officer_json(o, s.key_id) for o, s in zip(parties[1:], cosigners,
                                                                  strict=True)],
             payload=payload_json(payload), prev=current.head, late=late)
-        keys = [s.key_id for s in (signer, *cosigners)]
-        if len(set(keys)) != len(keys):
+        if cosigners and len({s.key_id for s in signers}) != len(signers):
             raise InputError("cosigners", "the same key signs twice", "distinct signers")
         rows = []
         if call.restricted:  # cdlog committed them in the payload; the values go to the vault
             owner = call.restricted[0].cls.owner
             rows = vault_rows(self.log_id, str(stream_id(stream)), version, call.restricted,
                               self.vault_keys.wrapper_for(owner))
-        sealed = seal(envelope, [signer, *cosigners])
-        self._check_own_signatures(ctx, sealed, payload, [signer, *cosigners])
-        if payload.TYPE in CONTEXT_TYPES:
+        sealed = seal(envelope, signers)
+        self._check_own_signatures(ctx, sealed, payload, signers)
+        if trust or type_ == "ThirdPartyDisclosureAuthorized":
             if ctx is self._context:  # try it on a copy; the store's order decides later
                 ctx = pending.context = copy.deepcopy(self._context)
             ctx.observe(sealed, position)  # raises if the registry refuses it
         try:  # folding the event in: an interruption here leaves the batch unusable
-            if payload.TYPE in CONTEXT_TYPES - {"ThirdPartyDisclosureAuthorized"}:
+            if trust:
                 current.state.version = version
                 current.state.last_recorded = when
             else:
@@ -265,7 +266,7 @@ class WritePath(LogBase):
         construction and is not verified again here (``cdlog verify`` checks every signature).
         Every other signer's signature is verified.
         """
-        message = signing_message(sealed.envelope_bytes)
+        message = None
         for sig, signer in zip(sealed.signatures, signers, strict=True):
             if isinstance(payload, ev.TrustRootEstablished):
                 public = base64.b64decode(payload.public_key)
@@ -273,6 +274,8 @@ class WritePath(LogBase):
                 public = ctx.registry.public_key(sig.key)
             if type(signer) is Ed25519Signer and signer.public_key == public:
                 continue
+            if message is None:
+                message = signing_message(sealed.envelope_bytes)
             if not signature_is_valid(public, message, sig.sig):
                 raise InputError(f"{payload.TYPE}.signer",
                                  f"the signature made with key {sig.key} does not verify",
@@ -303,7 +306,7 @@ class WritePath(LogBase):
     def _save(self, pending: _Pending) -> None:
         if not pending.events:
             return
-        records = tuple(SealedRecord(s) for s in pending.events)
+        records = [SealedRecord(s, stream_id(s.stream)) for s in pending.events]
         before = self._synced_to
         try:
             extra: dict[str, Any] = {"vault": pending.vault} if pending.vault else {}
@@ -386,8 +389,8 @@ class _Batch:
         """
         fields, restricted = split_restricted(event, fields)
         call = _Call(stream, event, fields, signer, tuple(cosigners), at, recorded, restricted)
-        sealed, when = self._log._prepare(self._pending, call)
-        self._pending.calls.append(dataclasses.replace(call, recorded=when))
+        sealed, call.recorded = self._log._prepare(self._pending, call)
+        self._pending.calls.append(call)  # prepared again, if need be, at the same time
         return sealed
 
     @property

@@ -188,8 +188,7 @@ def seal(envelope: Mapping[str, Any], signers: Sequence[Signer]) -> SealedEvent:
     message = signing_message(envelope_bytes)
     sigs = tuple(Signature(s.key_id, s.sign(message)) for s in signers)
     sealed = envelope_bytes + b"\n" + signatures_bytes(sigs)
-    return SealedEvent(envelope=envelope, envelope_bytes=envelope_bytes, signatures=sigs,
-                       sealed=sealed, hash=leaf_hash(sealed))
+    return _sealed_event(envelope, envelope_bytes, sigs, sealed, leaf_hash(sealed))
 
 
 def _decode_failure(where: str, version: int | None, detail: str) -> VerificationError:
@@ -283,16 +282,18 @@ def _native_parse() -> Callable[[bytes, bool], SealedEvent | None] | None:
 native_parse = _native_parse()
 
 
-def _sealed_event(envelope: dict[str, Any], head: bytes, sigs: tuple[Signature, ...],
-                  sealed: bytes) -> SealedEvent:
+def _sealed_event(envelope: Mapping[str, Any], head: bytes, sigs: tuple[Signature, ...],
+                  sealed: bytes, digest: bytes | None = None) -> SealedEvent:
     """The :class:`SealedEvent` of checked parts, with the envelope fields it reads remembered.
 
     Equal to ``SealedEvent(envelope, head, sigs, sealed, leaf_hash(sealed))`` whose cached
     properties (``stream``, ``case``, ``version``, ``type``, ``hash_hex``) were read once: the
     instance dictionary is filled directly, which skips the frozen dataclass's per-field
     ``object.__setattr__`` and the lock each cached property takes on first use (Python 3.11).
+    ``digest`` is the leaf hash of ``sealed`` when the caller has it (:func:`seal`).
     """
-    digest = hashlib.sha256(b"\x00" + sealed).digest()
+    if digest is None:
+        digest = hashlib.sha256(b"\x00" + sealed).digest()
     if not _PLAIN_EVENT:  # the class changed shape: build it the ordinary way
         return SealedEvent(envelope=envelope, envelope_bytes=head, signatures=sigs,
                            sealed=sealed, hash=digest)

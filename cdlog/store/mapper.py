@@ -8,10 +8,8 @@ so a row moved to another place fails on read as well as in ``cdlog verify``.
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.application import Application, ProcessingEvent
@@ -21,21 +19,32 @@ from cdlog.errors import Failure, VerificationError
 from cdlog.log.sealing import SealedEvent, parse
 
 
-@dataclass(frozen=True)
 class SealedRecord:
-    """The eventsourcing domain event cdlog saves: a sealed event and its row coordinates."""
+    """The eventsourcing domain event cdlog saves: a sealed event and its row coordinates.
 
-    sealed: SealedEvent
+    A plain class with slots (one per command event; no frozen dataclass's ``__setattr__``
+    per field, no cached property's lock). ``originator_id`` is the case id: given by the
+    writer, which made the envelope's case from it, or read from the envelope.
+    """
 
-    @functools.cached_property
-    def originator_id(self) -> uuid.UUID:
+    __slots__ = ("originator_id", "originator_version", "sealed")
+
+    def __init__(self, sealed: SealedEvent, originator_id: uuid.UUID | None = None) -> None:
+        self.sealed = sealed
+        self.originator_id: uuid.UUID = (uuid.UUID(sealed.case) if originator_id is None
+                                         else originator_id)
         """The case id."""
-        return uuid.UUID(self.sealed.case)
-
-    @property
-    def originator_version(self) -> int:
+        self.originator_version: int = sealed.version
         """The version in the case."""
-        return self.sealed.version
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SealedRecord) and other.sealed == self.sealed
+
+    def __hash__(self) -> int:
+        return hash(self.sealed.hash)
+
+    def __repr__(self) -> str:
+        return f"SealedRecord({self.sealed!r})"
 
 
 def check_row(stored: StoredEvent, sealed: SealedEvent) -> None:
@@ -68,8 +77,8 @@ class SealedMapper(Mapper[uuid.UUID]):
             raise TypeError(msg)
         sealed = domain_event.sealed
         return StoredEvent(originator_id=domain_event.originator_id,
-                           originator_version=sealed.version, topic=sealed.topic,
-                           state=sealed.sealed)
+                           originator_version=domain_event.originator_version,
+                           topic="cdlog:" + sealed.type, state=sealed.sealed)
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         """Parse a row back into a :class:`SealedRecord` (placement checked, not signatures)."""
