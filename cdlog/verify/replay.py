@@ -51,7 +51,7 @@ from cdlog.keys.signer import signature_is_valid
 from cdlog.keys.trust import TrustRoot
 from cdlog.log.context import CONTEXT_TYPES, TRUST_TYPES, LogContext
 from cdlog.log.facts import fact_of, officer_of
-from cdlog.log.sealing import SealedEvent, signing_message, stream_id
+from cdlog.log.sealing import SIGNING_PREFIX, SealedEvent, Signature, signing_message, stream_id
 from cdlog.store.mapper import check_row
 from cdlog.verify.form import (
     _canonical_envelope,
@@ -361,9 +361,14 @@ class Verifier:
             self.context.observe(sealed, position)
 
     def _check_signatures(self, sealed: SealedEvent, position: int) -> None:
-        case, version = sealed.case, sealed.version
+        env = sealed.envelope
         signatures = sealed.signatures
-        actor, cosigners = sealed.envelope["actor"], sealed.envelope["cosigners"]
+        actor, cosigners = env["actor"], env["cosigners"]
+        if (not cosigners and len(signatures) == 1 and signatures[0].key == actor["key"]
+                and sealed.type != "TrustRootEstablished"):
+            self._check_sole_signer(sealed, position, signatures[0], actor)  # most events
+            return
+        case, version = sealed.case, sealed.version
         if cosigners or len(signatures) != 1 or signatures[0].key != actor["key"]:
             expected = sealed.signer_keys  # (one signature by the actor alone matches)
             given = tuple(s.key for s in signatures)
@@ -394,20 +399,43 @@ class Verifier:
             if sealed.type == "TrustRootEstablished":
                 self._check_root_party(sealed, party)
                 continue
-            try:
-                subject = self.context.registry.check_signer(
-                    sig.key, position, fact_time(sealed), case=case, version=version)
-            except VerificationError as exc:
-                self.report.failures.extend(exc.failures)
-                continue
-            try:
-                claimed = officer_of(party)
-            except ValueError:
-                self._fail(case, version, "key", "signing party is malformed")
-                continue
-            if not self._same_officer(claimed, subject):
-                self._fail(case, version, "key", f"signed as {claimed.label} but key "
-                           f"{sig.key} belongs to {subject.label}")
+            self._check_party(sealed, position, sig.key, party)
+
+    def _check_sole_signer(self, sealed: SealedEvent, position: int, sig: Signature,
+                           actor: dict[str, Any]) -> None:
+        """:meth:`_check_signatures` of an event signed by its actor alone (not a trust root):
+        the loop's one turn, with the same failures."""
+        try:
+            public = self.context.registry.public_key(sig.key)
+        except LookupError:
+            self._fail(sealed.case, sealed.version, "key",
+                       f"key {sig.key} is not known to this log")
+            return
+        if not signature_is_valid(public, SIGNING_PREFIX + sealed.envelope_bytes, sig.sig):
+            self._fail(sealed.case, sealed.version, "signature",
+                       f"signature by {sig.key} does not verify")
+            return
+        self._check_party(sealed, position, sig.key, actor)
+
+    def _check_party(self, sealed: SealedEvent, position: int, key: str,
+                     party: dict[str, Any]) -> None:
+        """The key check of one valid signature: the key may sign here and now, and the
+        party the envelope names is the key's subject."""
+        case, version = sealed.case, sealed.version
+        try:
+            subject = self.context.registry.check_signer(
+                key, position, fact_time(sealed), case=case, version=version)
+        except VerificationError as exc:
+            self.report.failures.extend(exc.failures)
+            return
+        try:
+            claimed = officer_of(party)
+        except ValueError:
+            self._fail(case, version, "key", "signing party is malformed")
+            return
+        if not self._same_officer(claimed, subject):
+            self._fail(case, version, "key", f"signed as {claimed.label} but key "
+                       f"{key} belongs to {subject.label}")
 
     def _check_signers(self, sealed: SealedEvent, parties: Sequence[Mapping[str, Any]]) -> None:
         """The write path's refusals about who signs: no key signs twice (an actor cannot
