@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,16 +37,16 @@ import orjson
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.sqlite import SQLiteTrackingRecorder as _SQLiteTrackingRecorder
 
+from cdlog import _native
 from cdlog.canonical import format_time, parse_time
 from cdlog.domain.case import Fact
 from cdlog.domain.values import Officer
 from cdlog.errors import StoreError
 from cdlog.log.sealing import SealedEvent
+from cdlog.projections.viewstate import UPSTREAM as UPSTREAM  # re-exported
+from cdlog.projections.viewstate import ViewState, ViewTables, relation_names
 from cdlog.store.sqlitepool import CdlogSQLiteDatastore, OpeningSQLitePool
 from cdlog.store.urls import lock_timeout
-
-UPSTREAM = "cdlog"
-"""The tracking name of the upstream application (the case log's notification log)."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -150,12 +150,17 @@ class Processed:
     """One event of the log, decoded once for every view: its notification position, its
     hash (from the sealed event, or given in hex) and its fact."""
 
-    __slots__ = ("_columns", "fact", "hash_hex", "position")
+    __slots__ = ("_columns", "_envelope", "fact", "hash_hex", "position")
 
     def __init__(self, position: int, sealed: SealedEvent | str, fact: Fact) -> None:
         self.position = position
-        self.hash_hex = sealed if isinstance(sealed, str) else sealed.hash_hex
         self.fact = fact
+        self._envelope: Mapping[str, Any] | None = None
+        if isinstance(sealed, str):
+            self.hash_hex = sealed
+        else:
+            self.hash_hex = sealed.hash_hex
+            self._envelope = sealed.envelope
         self._columns: tuple[tuple[Any, ...], tuple[Any, ...], dict[str, Any],
                              list[str] | None] | None = None
 
@@ -167,10 +172,15 @@ class Processed:
             return self._columns
         fact = self.fact
         start, end = fact.occurred.start, fact.occurred.end
-        end_text = format_time(end)
-        start_text = end_text if start is end else format_time(start)
+        env = self._envelope
+        stored: dict[str, Any] = {}
+        if env is not None and type(env.get("occurred")) is dict:
+            stored = env["occurred"]
+        end_text = _text(stored.get("to", stored.get("at")), end)
+        start_text = end_text if start is end else _text(stored.get("from"), start)
         head = (fact.stream, fact.version, self.hash_hex, fact.type)
-        tail = (start_text, end_text, to_us(end), format_time(fact.recorded),
+        tail = (start_text, end_text, to_us(end),
+                _text(env.get("recorded") if env is not None else None, fact.recorded),
                 to_us(fact.recorded))
         cosigners = [c.id for c in fact.cosigners] if fact.cosigners else None
         self._columns = (head, tail, actor_json(fact.actor), cosigners)
@@ -191,6 +201,17 @@ class Processed:
             out.append((position, seq, *head, entry.kind, entry.key, *tail,
                         orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()))
         return out
+
+
+_CANONICAL_TIME = _native.speedups.canonical_time if _native.speedups is not None else None
+
+
+def _text(stored: Any, value: datetime) -> str:
+    """The canonical text of ``value``: its stored text when the native check says that is
+    already canonical (the same text, without formatting it again), else formatted."""
+    if _CANONICAL_TIME is not None and type(stored) is str and _CANONICAL_TIME(stored) is True:
+        return stored
+    return format_time(value)
 
 
 _ACTORS: dict[int, tuple[Officer, dict[str, Any]]] = {}
@@ -231,6 +252,10 @@ class ViewStore(Protocol):
 
     def position(self) -> int:
         """The notification id of the last event applied (0 when none)."""
+        ...
+
+    def state(self) -> ViewState:
+        """The position, migration row and metadata, in one statement."""
         ...
 
     def write(self, batch: Sequence[Processed], upto: int, handler: Handler) -> None:
@@ -336,7 +361,10 @@ _INSERT = (f"INSERT INTO entries ({','.join(ENTRY_COLUMNS)}) "  # noqa: S608
            f"VALUES ({','.join('?' * len(ENTRY_COLUMNS))})")
 
 
-class SQLiteViewStore(_SQLiteTrackingRecorder):
+_RELATIONS = ("tracking", *relation_names(DDL))
+
+
+class SQLiteViewStore(ViewTables, _SQLiteTrackingRecorder):
     """A view in its own SQLite file: an eventsourcing tracking recorder plus ``entries``."""
 
     def __init__(self, path: Path, name: str) -> None:
@@ -348,7 +376,25 @@ class SQLiteViewStore(_SQLiteTrackingRecorder):
         super().__init__(_ViewDatastore(str(path)))
         self.name = name
         self.path = path
-        self.create_table()
+        self.opened = self._open_tables()
+
+    def _open_tables(self) -> ViewState:
+        """The view's state on opening; its tables are created only when the file lacks one
+        (a catalogue read, no write transaction, when they are all there)."""
+        found = self._read(f"SELECT name FROM sqlite_master WHERE name IN "  # noqa: S608
+                           f"({','.join('?' * len(_RELATIONS))})", _RELATIONS)
+        if len(found) < len(_RELATIONS):
+            self.create_table()
+        return self.settle(self.state())
+
+    def _read(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql, list(params))
+            return [tuple(r) for r in c.fetchall()]
+
+    def _commit(self, sql: str, params: Sequence[Any]) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(sql, list(params))
 
     def create_table(self) -> None:
         """Create the tables, safe against other processes creating them at the same moment.
@@ -373,10 +419,6 @@ class SQLiteViewStore(_SQLiteTrackingRecorder):
         """The tracking table plus the view's own tables."""
         statements: list[str] = super().construct_create_table_statements()
         return statements + DDL
-
-    def position(self) -> int:
-        """The notification id of the last event applied (0 when none)."""
-        return int(self.max_tracking_id(UPSTREAM) or 0)
 
     def write(self, batch: Sequence[Processed], upto: int, handler: Handler) -> None:
         """Insert the entries of ``batch`` and the tracking position, in one transaction.
@@ -422,19 +464,6 @@ class SQLiteViewStore(_SQLiteTrackingRecorder):
                       "ORDER BY position, seq")
             rows = [tuple(r) for r in c.fetchall()]
         return [*rows, ("tracking", self.position())]
-
-    def meta(self, name: str) -> str | None:
-        """A stored metadata value."""
-        with self.datastore.transaction(commit=False) as c:
-            c.execute("SELECT value FROM view_meta WHERE name=?", [name])
-            row = c.fetchone()
-        return None if row is None else str(row[0])
-
-    def set_meta(self, name: str, value: str) -> None:
-        """Store a metadata value."""
-        with self.datastore.transaction(commit=True) as c:
-            c.execute("INSERT INTO view_meta (name, value) VALUES (?, ?) "
-                      "ON CONFLICT (name) DO UPDATE SET value=excluded.value", [name, value])
 
     def close(self) -> None:
         """Release connections."""

@@ -20,28 +20,9 @@ from cdlog.domain.case import Fact
 from cdlog.domain.config import Config
 from cdlog.projections.store import NewEntry, Prior, fingerprint
 
-_JSON: dict[int, tuple[Any, dict[str, Any]]] = {}
-_JSON_KEPT = 4096
-
-
-def remember_json(model: Any, data: dict[str, Any]) -> None:
-    """Remember ``data`` as the JSON form of ``model`` (what :func:`_json` returns for it).
-
-    The catch-up hands in each payload's stored JSON, which decoding has checked to be
-    exactly the payload's one JSON form (:func:`cdlog.log.facts.fact_of`), so that the
-    views do not dump the same payload again (several views dump it). The model is kept
-    with its JSON, so an id is never reused while remembered.
-    """
-    if len(_JSON) >= _JSON_KEPT:
-        _JSON.clear()
-    _JSON[id(model)] = (model, data)
-
 
 def json_of(model: Any) -> Any:
-    """A model's JSON form as entries store it (shared: callers copy before changing it)."""
-    known = _JSON.get(id(model))
-    if known is not None and known[0] is model:
-        return known[1]
+    """A model's JSON form as entries store it."""
     return model.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
