@@ -104,5 +104,8 @@ class Occurred(Frozen):
         return self.at if self.at is not None else self.to  # type: ignore[return-value]
 
     def as_json(self) -> dict[str, Any]:
-        """Return the canonical JSON form."""
+        """Return the canonical JSON form (an instant directly: ``{"at": format_time(at)}``,
+        what pydantic's dump gives; a window through pydantic)."""
+        if self.at is not None and self.from_ is None and self.to is None:
+            return {"at": format_time(self.at)}
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
