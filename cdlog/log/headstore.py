@@ -81,91 +81,94 @@ _COLUMNS = "originator_id, pos, version, leaf_index, hash, next_id, prev_id"
 _ENTRY = "SELECT originator_id, pos, version, leaf_index, hash, next_id, prev_id "
 """The columns of a map entry, in :class:`Entry`'s order."""
 
-_SQLITE = HeadSQL(
-    create=("CREATE TABLE IF NOT EXISTS head_map (size INTEGER NOT NULL, "
-            "count INTEGER NOT NULL, root BLOB NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS head_entries (originator_id TEXT PRIMARY KEY, "
-            "pos INTEGER NOT NULL UNIQUE, version INTEGER NOT NULL, "
-            "leaf_index INTEGER NOT NULL, hash BLOB NOT NULL, next_id TEXT NOT NULL, "
-            "prev_id TEXT NOT NULL) "
-            "WITHOUT ROWID",
-            "CREATE TABLE IF NOT EXISTS head_nodes (level INTEGER NOT NULL, "
-            "idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)) "
-            "WITHOUT ROWID"),
-    exists="SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN (?, ?, ?)",
-    exists_params=("head_map", "head_entries", "head_nodes"),
-    state="SELECT size, count, root FROM head_map",
-    entries=(_ENTRY + "FROM head_entries ORDER BY pos"),
-    entries_in=(_ENTRY + "FROM head_entries WHERE originator_id IN ({})"),
-    entry_by_id=(_ENTRY + "FROM head_entries WHERE originator_id = ?"),
-    entry_below=(_ENTRY + "FROM head_entries WHERE originator_id < ? ORDER BY originator_id DESC "
-                 "LIMIT 1"),
-    entry_last=(_ENTRY + "FROM head_entries ORDER BY originator_id DESC LIMIT 1"),
-    nodes=("SELECT n.level, n.idx, n.hash FROM (VALUES {}) AS v JOIN head_nodes AS n "
-           "ON n.level = v.column1 AND n.idx = v.column2"),
-    nodes_all="SELECT level, idx, hash FROM head_nodes",
-    node_values="(?, ?)",
-    clear=("DELETE FROM head_map", "DELETE FROM head_entries", "DELETE FROM head_nodes"),
-    clear_state="DELETE FROM head_map",
-    insert_state="INSERT INTO head_map (size, count, root) VALUES (?, ?, ?)",
-    upsert_entry=("INSERT OR REPLACE INTO head_entries (originator_id, pos, version, "
-                  "leaf_index, hash, next_id, prev_id) VALUES (?, ?, ?, ?, ?, ?, ?)"),
-    upsert_node="INSERT OR REPLACE INTO head_nodes (level, idx, hash) VALUES (?, ?, ?)",
-    mark="?")
-
-_PG = HeadSQL(
-    create=("CREATE TABLE IF NOT EXISTS {map} (size BIGINT NOT NULL, count BIGINT NOT NULL, "
-            "root BYTEA NOT NULL)",
-            'CREATE TABLE IF NOT EXISTS {entries} (originator_id TEXT COLLATE "C" PRIMARY '
-            "KEY, pos BIGINT NOT NULL UNIQUE, version BIGINT NOT NULL, leaf_index BIGINT NOT "
-            "NULL, hash BYTEA NOT NULL, next_id TEXT NOT NULL, prev_id TEXT NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS {nodes} (level INTEGER NOT NULL, idx BIGINT NOT NULL, "
-            "hash BYTEA NOT NULL, PRIMARY KEY (level, idx))"),
-    exists=("SELECT (to_regclass(%s) IS NOT NULL)::int + (to_regclass(%s) IS NOT NULL)::int"
-            " + (to_regclass(%s) IS NOT NULL)::int"),
-    exists_params=("{map}", "{entries}", "{nodes}"),
-    state="SELECT size, count, root FROM {map}",
-    entries=(_ENTRY + "FROM {entries} ORDER BY pos"),
-    entries_in=(_ENTRY + "FROM {entries} WHERE originator_id IN ({})"),
-    entry_by_id=(_ENTRY + "FROM {entries} WHERE originator_id = %s"),
-    entry_below=(_ENTRY + "FROM {entries} WHERE originator_id < %s ORDER BY originator_id DESC "
-                 "LIMIT 1"),
-    entry_last=(_ENTRY + "FROM {entries} ORDER BY originator_id DESC LIMIT 1"),
-    nodes=("SELECT n.level, n.idx, n.hash FROM (VALUES {}) AS v (level, idx) "
-           "JOIN {nodes} AS n ON n.level = v.level AND n.idx = v.idx"),
-    nodes_all="SELECT level, idx, hash FROM {nodes}",
-    node_values="(%s::integer, %s::bigint)",
-    clear=("DELETE FROM {map}", "DELETE FROM {entries}", "DELETE FROM {nodes}"),
-    clear_state="DELETE FROM {map}",
-    insert_state="INSERT INTO {map} (size, count, root) VALUES (%s, %s, %s)",
-    upsert_entry=("INSERT INTO {entries} (originator_id, pos, version, leaf_index, hash, "
-                  "next_id, prev_id) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT "
-                  "(originator_id) DO UPDATE SET pos = excluded.pos, version = "
-                  "excluded.version, leaf_index = excluded.leaf_index, hash = excluded.hash, "
-                  "next_id = excluded.next_id, prev_id = excluded.prev_id"),
-    upsert_node=("INSERT INTO {nodes} (level, idx, hash) VALUES (%s, %s, %s) ON CONFLICT "
-                 "(level, idx) DO UPDATE SET hash = excluded.hash"),
-    mark="%s")
+_PORTABLE: dict[str, str | tuple[str, ...]] = {
+    "state": "SELECT size, count, root FROM {map}",
+    "entries": _ENTRY + "FROM {entries} ORDER BY pos",
+    "entries_in": _ENTRY + "FROM {entries} WHERE originator_id IN ({})",
+    "entry_by_id": _ENTRY + "FROM {entries} WHERE originator_id = {mark}",
+    "entry_below": (_ENTRY + "FROM {entries} WHERE originator_id < {mark} ORDER BY "
+                    "originator_id DESC LIMIT 1"),
+    "entry_last": _ENTRY + "FROM {entries} ORDER BY originator_id DESC LIMIT 1",
+    "nodes_all": "SELECT level, idx, hash FROM {nodes}",
+    "clear": ("DELETE FROM {map}", "DELETE FROM {entries}", "DELETE FROM {nodes}"),
+    "clear_state": "DELETE FROM {map}",
+    "insert_state": "INSERT INTO {map} (size, count, root) VALUES ({mark}, {mark}, {mark})",
+}
+"""The statements both dialects write alike: ``{map}``, ``{entries}``, ``{nodes}`` stand for
+the tables, ``{mark}`` for the parameter mark (``{}`` is filled per call)."""
 
 
-def _postgres(sql: PostgresLedgerSQL) -> HeadSQL:
-    """:data:`_PG` with the tables of ``sql``'s schema, named after its Merkle tables."""
-    schema_part, _, table = sql.tables["leaves"].rpartition(".")
-    prefix = table.strip('"').removesuffix("merkle_leaves")
-    names = {"{map}": "head_map", "{entries}": "head_entries", "{nodes}": "head_nodes"}
-    tables = {k: f"{schema_part}.{quote_ident(prefix + v)}" for k, v in names.items()}
+def _dialect(tables: dict[str, str], mark: str,
+             own: dict[str, str | tuple[str, ...]]) -> HeadSQL:
+    """The statements of :data:`_PORTABLE` and ``own`` with ``tables`` and ``mark`` filled
+    in (cdlog's own table names, quoted where needed; never user input)."""
+    names = {"{map}": tables["map"], "{entries}": tables["entries"],
+             "{nodes}": tables["nodes"], "{mark}": mark}
 
     def fill(text: str) -> str:
-        for key, value in tables.items():
+        for key, value in names.items():
             text = text.replace(key, value)
         return text
 
-    values: dict[str, Any] = {}
-    for name in HeadSQL.__dataclass_fields__:
-        value = getattr(_PG, name)
+    values: dict[str, Any] = {"mark": mark}
+    for name, value in {**_PORTABLE, **own}.items():
         values[name] = (tuple(fill(v) for v in value) if isinstance(value, tuple)
                         else fill(value))
     return HeadSQL(**values)
+
+
+_SQLITE = _dialect({"map": "head_map", "entries": "head_entries", "nodes": "head_nodes"}, "?", {
+    "create": ("CREATE TABLE IF NOT EXISTS head_map (size INTEGER NOT NULL, "
+               "count INTEGER NOT NULL, root BLOB NOT NULL)",
+               "CREATE TABLE IF NOT EXISTS head_entries (originator_id TEXT PRIMARY KEY, "
+               "pos INTEGER NOT NULL UNIQUE, version INTEGER NOT NULL, "
+               "leaf_index INTEGER NOT NULL, hash BLOB NOT NULL, next_id TEXT NOT NULL, "
+               "prev_id TEXT NOT NULL) "
+               "WITHOUT ROWID",
+               "CREATE TABLE IF NOT EXISTS head_nodes (level INTEGER NOT NULL, "
+               "idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)) "
+               "WITHOUT ROWID"),
+    "exists": "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN (?, ?, ?)",
+    "exists_params": ("head_map", "head_entries", "head_nodes"),
+    "nodes": ("SELECT n.level, n.idx, n.hash FROM (VALUES {}) AS v JOIN head_nodes AS n "
+              "ON n.level = v.column1 AND n.idx = v.column2"),
+    "node_values": "(?, ?)",
+    "upsert_entry": ("INSERT OR REPLACE INTO head_entries (originator_id, pos, version, "
+                     "leaf_index, hash, next_id, prev_id) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+    "upsert_node": "INSERT OR REPLACE INTO head_nodes (level, idx, hash) VALUES (?, ?, ?)",
+})
+
+_PG_OWN: dict[str, str | tuple[str, ...]] = {
+    "create": ("CREATE TABLE IF NOT EXISTS {map} (size BIGINT NOT NULL, count BIGINT NOT NULL, "
+               "root BYTEA NOT NULL)",
+               'CREATE TABLE IF NOT EXISTS {entries} (originator_id TEXT COLLATE "C" PRIMARY '
+               "KEY, pos BIGINT NOT NULL UNIQUE, version BIGINT NOT NULL, leaf_index BIGINT "
+               "NOT NULL, hash BYTEA NOT NULL, next_id TEXT NOT NULL, prev_id TEXT NOT NULL)",
+               "CREATE TABLE IF NOT EXISTS {nodes} (level INTEGER NOT NULL, idx BIGINT NOT "
+               "NULL, hash BYTEA NOT NULL, PRIMARY KEY (level, idx))"),
+    "exists": ("SELECT (to_regclass(%s) IS NOT NULL)::int + (to_regclass(%s) IS NOT NULL)::int"
+               " + (to_regclass(%s) IS NOT NULL)::int"),
+    "exists_params": ("{map}", "{entries}", "{nodes}"),
+    "nodes": ("SELECT n.level, n.idx, n.hash FROM (VALUES {}) AS v (level, idx) "
+              "JOIN {nodes} AS n ON n.level = v.level AND n.idx = v.idx"),
+    "node_values": "(%s::integer, %s::bigint)",
+    "upsert_entry": ("INSERT INTO {entries} (originator_id, pos, version, leaf_index, hash, "
+                     "next_id, prev_id) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT "
+                     "(originator_id) DO UPDATE SET pos = excluded.pos, version = "
+                     "excluded.version, leaf_index = excluded.leaf_index, hash = "
+                     "excluded.hash, next_id = excluded.next_id, prev_id = excluded.prev_id"),
+    "upsert_node": ("INSERT INTO {nodes} (level, idx, hash) VALUES (%s, %s, %s) ON CONFLICT "
+                    "(level, idx) DO UPDATE SET hash = excluded.hash"),
+}
+"""What PostgreSQL writes its own way (``{map}``... as in :data:`_PORTABLE`)."""
+
+
+def _postgres(sql: PostgresLedgerSQL) -> HeadSQL:
+    """The statements with the tables of ``sql``'s schema, named after its Merkle tables."""
+    schema_part, _, table = sql.tables["leaves"].rpartition(".")
+    prefix = table.strip('"').removesuffix("merkle_leaves")
+    return _dialect({k: f"{schema_part}.{quote_ident(prefix + 'head_' + k)}"
+                     for k in ("map", "entries", "nodes")}, "%s", _PG_OWN)
 
 
 def head_sql(led: LedgerCursor) -> HeadSQL:

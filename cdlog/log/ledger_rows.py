@@ -20,8 +20,19 @@ def case_of(originator_id: str) -> str:
         return originator_id
 
 
+class _OfCase:
+    """A row of one case's event: :attr:`case` from its stored ``originator_id``."""
+
+    originator_id: str
+
+    @property
+    def case(self) -> str:
+        """The case (stream) id as a string UUID."""
+        return case_of(self.originator_id)
+
+
 @dataclass(frozen=True)
-class LeafRow:
+class LeafRow(_OfCase):
     """One ``merkle_leaves`` row: where a leaf's event is in the events table."""
 
     leaf_index: int
@@ -29,14 +40,9 @@ class LeafRow:
     originator_id: str  # hex UUID, as the events table stores it
     originator_version: int
 
-    @property
-    def case(self) -> str:
-        """The case (stream) id as a string UUID."""
-        return case_of(self.originator_id)
-
 
 @dataclass(frozen=True)
-class EventRow:
+class EventRow(_OfCase):
     """One row of the events table, with its notification id."""
 
     notification_id: int
@@ -44,11 +50,6 @@ class EventRow:
     originator_version: int
     topic: str
     state: bytes
-
-    @property
-    def case(self) -> str:
-        """The case (stream) id as a string UUID."""
-        return case_of(self.originator_id)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ def _bytes(value: Any, where: str, column: str) -> bytes:
 
 
 def _leaf(row: Any) -> LeafRow:
+    if type(row[0]) is int and type(row[1]) is int and type(row[3]) is int:  # as SQL gives them
+        return LeafRow(row[0], row[1], str(row[2]), row[3])  # (the checks below pass them)
     where = f"the Merkle leaf row {row[0]!r}"
     return LeafRow(_int(row[0], "a Merkle leaf row", "leaf_index"),
                    _int(row[1], where, "notification_id"), str(row[2]),
@@ -104,6 +107,8 @@ def _blob(value: Any) -> bytes:
 
 
 def _event(row: Any) -> EventRow:
+    if type(row[0]) is int and type(row[2]) is int and type(row[4]) is bytes:  # as SQL gives them
+        return EventRow(row[0], str(row[1]), row[2], str(row[3]), row[4])  # (as below)
     where = f"the events row at notification id {row[0]!r}"
     return EventRow(_int(row[0], "an events row", "notification_id"), str(row[1]),
                     _int(row[2], where, "originator_version"), str(row[3]), _blob(row[4]))

@@ -33,7 +33,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from cdlog.errors import InputError, NotFoundError, ProofError
@@ -250,6 +250,22 @@ def _check_proof_hashes(proof: Sequence[bytes]) -> None:
         _check_hash(f"proof hash {i}", h)
 
 
+def _walk(fn: int, sn: int, path: Sequence[bytes], kind: str) -> Iterator[tuple[bool, bytes]]:
+    """RFC 9162's walk up the tree from node ``fn`` of last node ``sn``: each hash of ``path``
+    with whether it is the left sibling; :class:`ProofError` if the path is too long or short."""
+    for p in path:
+        if sn == 0:  # unreachable after the length check; kept as in RFC 9162
+            raise ProofError(f"{kind} proof is too long")
+        left = bool(fn & 1) or fn == sn
+        yield left, p
+        if left:
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0:
+        raise ProofError(f"{kind} proof is too short")
+
+
 def _inclusion_length(index: int, size: int) -> int:
     """Exact audit-path length for ``index`` in a tree of ``size`` leaves."""
     inner = (index ^ (size - 1)).bit_length()
@@ -271,19 +287,9 @@ def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[by
     if len(proof) != want:
         raise ProofError(f"inclusion proof has {len(proof)} hashes, expected {want} "
                          f"for index {index} in size {size}")
-    fn, sn, r = index, size - 1, leaf_hash
-    for p in proof:
-        if sn == 0:  # unreachable after the length check; kept as in RFC 9162
-            raise ProofError("inclusion proof is too long")
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            while not fn & 1 and fn != 0:
-                fn, sn = fn >> 1, sn >> 1
-        else:
-            r = node_hash(r, p)
-        fn, sn = fn >> 1, sn >> 1
-    if sn != 0:
-        raise ProofError("inclusion proof is too short")
+    r = leaf_hash
+    for left, p in _walk(index, size - 1, proof, "inclusion"):
+        r = node_hash(p, r) if left else node_hash(r, p)
     if r != root:
         raise ProofError(f"inclusion proof for index {index} does not lead to the root of "
                          f"size {size}")
@@ -327,18 +333,11 @@ def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes,
     while fn & 1:
         fn, sn = fn >> 1, sn >> 1
     fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:  # unreachable after the length check; kept as in RFC 9162
-            raise ProofError("consistency proof is too long")
-        if fn & 1 or fn == sn:
+    for left, c in _walk(fn, sn, path[1:], "consistency"):
+        if left:
             fr, sr = node_hash(c, fr), node_hash(c, sr)
-            while not fn & 1 and fn != 0:
-                fn, sn = fn >> 1, sn >> 1
         else:
             sr = node_hash(sr, c)
-        fn, sn = fn >> 1, sn >> 1
-    if sn != 0:
-        raise ProofError("consistency proof is too short")
     if fr != root1:
         raise ProofError(f"consistency proof does not lead to the old root (size {size1})")
     if sr != root2:

@@ -36,7 +36,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, Self
 
 import nacl.exceptions
 import nacl.signing
@@ -325,6 +325,17 @@ class _VerifierBase(_PublicKey):
         self._public_key = bytes(public_key)
         self._key_id = key_id(name, self._alg, self._public_key)
 
+    _kind: str
+    """What a vkey of this type byte is called in messages."""
+
+    @classmethod
+    def from_vkey(cls, vkey: str) -> Self:
+        """Parse a vkey of this verifier's type byte (0x01 Ed25519, 0x04 cosignature/v1),
+        recomputing and checking its key ID."""
+        name, alg, public_key = _parse_vkey(vkey)
+        if alg != cls._alg:
+            raise NoteError(f"vkey {name}: type 0x{alg:02x} is not {cls._kind}")
+        return cls(name, public_key)
 
     def verify(self, text: str, payload: bytes) -> int | None:
         """Check ``payload`` over ``text``; return None or a cosignature timestamp."""
@@ -346,14 +357,7 @@ class NoteVerifier(_VerifierBase):
     """An Ed25519 (type 0x01) note verifier."""
 
     _alg = ALG_ED25519
-
-    @classmethod
-    def from_vkey(cls, vkey: str) -> NoteVerifier:
-        """Parse a type 0x01 vkey, recomputing and checking its key ID."""
-        name, alg, public_key = _parse_vkey(vkey)
-        if alg != ALG_ED25519:
-            raise NoteError(f"vkey {name}: type 0x{alg:02x} is not an Ed25519 note key")
-        return cls(name, public_key)
+    _kind = "an Ed25519 note key"
 
     def verify(self, text: str, payload: bytes) -> None:
         """Check an Ed25519 signature over the note text; raise NoteError if invalid."""
@@ -364,14 +368,7 @@ class CosignatureVerifier(_VerifierBase):
     """A tlog-cosignature v1 (type 0x04) verifier; returns the verified timestamp."""
 
     _alg = ALG_COSIGNATURE_V1
-
-    @classmethod
-    def from_vkey(cls, vkey: str) -> CosignatureVerifier:
-        """Parse a type 0x04 vkey, recomputing and checking its key ID."""
-        name, alg, public_key = _parse_vkey(vkey)
-        if alg != ALG_COSIGNATURE_V1:
-            raise NoteError(f"vkey {name}: type 0x{alg:02x} is not a cosignature/v1 key")
-        return cls(name, public_key)
+    _kind = "a cosignature/v1 key"
 
     def verify(self, text: str, payload: bytes) -> int:
         """Check a cosignature over checkpoint body ``text``; return its timestamp."""

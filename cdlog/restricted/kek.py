@@ -57,6 +57,12 @@ class KeyWrapper(Protocol):
         ...
 
 
+def _raw_public(private: X25519PrivateKey) -> bytes:
+    """The raw 32-byte public half of an X25519 private key."""
+    return private.public_key().public_bytes(serialization.Encoding.Raw,
+                                             serialization.PublicFormat.Raw)
+
+
 def kek_key_id(public_key: bytes) -> str:
     """``x25519:`` + the first 16 hex digits of SHA-256("cdlog/kek/v1" || 0x0A || pk)."""
     return "x25519:" + hashlib.sha256(KEK_INFO + b"\n" + public_key).hexdigest()[:16]
@@ -83,16 +89,14 @@ class X25519KeyWrapper:
         """The KEK with the raw 32-byte X25519 private key ``private`` (test vectors, HSM
         exports); keep real ones in a key file (:func:`write_kek_file`)."""
         key = X25519PrivateKey.from_private_bytes(private)
-        public = key.public_key().public_bytes(serialization.Encoding.Raw,
-                                               serialization.PublicFormat.Raw)
+        public = _raw_public(key)
         return cls(agency, public, key)
 
     @classmethod
     def generate(cls, agency: str) -> X25519KeyWrapper:
         """A new random KEK for ``agency`` (keep it in a key file: :func:`write_kek_file`)."""
         private = X25519PrivateKey.generate()
-        public = private.public_key().public_bytes(serialization.Encoding.Raw,
-                                                   serialization.PublicFormat.Raw)
+        public = _raw_public(private)
         return cls(agency, public, private)
 
     @property
@@ -127,8 +131,7 @@ class X25519KeyWrapper:
         """:meth:`wrap` with a given ephemeral X25519 private key and nonce (test vectors
         only: both must be fresh random bytes for every real wrap)."""
         eph = X25519PrivateKey.from_private_bytes(ephemeral)
-        eph_pub = eph.public_key().public_bytes(serialization.Encoding.Raw,
-                                                serialization.PublicFormat.Raw)
+        eph_pub = _raw_public(eph)
         shared = eph.exchange(X25519PublicKey.from_public_bytes(self.public_key))
         return eph_pub + nonce + AESGCM(self._kek(shared, eph_pub)).encrypt(nonce, data_key, aad)
 
@@ -219,8 +222,7 @@ def read_kek_file(path: Path, passphrase: bytes) -> X25519KeyWrapper:
         raise KeyStoreError(f"cannot unlock {path}: wrong passphrase or damaged file") from None
     if not isinstance(private, X25519PrivateKey):
         raise KeyStoreError(f"{path} holds no X25519 key")
-    public = private.public_key().public_bytes(serialization.Encoding.Raw,
-                                               serialization.PublicFormat.Raw)
+    public = _raw_public(private)
     if public != info.public_key:
         raise KeyStoreError(f"{path}: its private key does not match its header")
     return X25519KeyWrapper(info.agency, public, private)

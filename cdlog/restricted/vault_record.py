@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cdlog.canonical import canonical_bytes, loads
 from cdlog.errors import Failure, KeyStoreError, VerificationError
+from cdlog.log.ledger_rows import case_of
 from cdlog.restricted.commitment import matches
 from cdlog.restricted.kek import NONCE_BYTES, KeyWrapper
 
@@ -55,10 +56,7 @@ class VaultRow:
     @property
     def case(self) -> str:
         """The case id as a hyphenated UUID string."""
-        try:
-            return str(uuid.UUID(self.case_id))
-        except ValueError:
-            return self.case_id
+        return case_of(self.case_id)
 
     @property
     def erased(self) -> bool:
