@@ -188,7 +188,8 @@ class LedgerCursor:
 
     def level_range(self, level: int, lo: int, hi: int) -> dict[int, bytes]:
         """Stored hashes of ``level`` with ``lo <= idx < hi``."""
-        return {int(r[0]): _bytes(r[1], f"the Merkle node row {(level, r[0])!r}", "hash")
+        return {int(r[0]): r[1] if type(r[1]) is bytes  # (what _bytes returns for bytes)
+                else _bytes(r[1], f"the Merkle node row {(level, r[0])!r}", "hash")
                 for r in self._all(self.sql.select_level_range, (level, lo, hi))}
 
     def node_count(self) -> int:
