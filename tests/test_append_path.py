@@ -21,8 +21,11 @@ from hypothesis import strategies as st
 
 from cdlog.domain.values import Occurred
 from cdlog.keys.signer import Ed25519Signer
-from cdlog.log.sealing import SealedEvent, parse, parse_pure, seal
+from cdlog.log.ledger import read_ledger
+from cdlog.log.merkle import MemoryHashStore, tree_root
+from cdlog.log.sealing import SealedEvent, leaf_hash, parse, parse_pure, seal
 from cdlog.store.mapper import SealedMapper, SealedRecord
+from cdlog.verify.runner import verify_log
 
 if TYPE_CHECKING:
     from conftest import World
@@ -107,3 +110,39 @@ def test_seal_gives_the_decoded_event_for_any_signers(world: World) -> None:
                       cosign=("scbpo",))
     again = seal(event.envelope, [world.signers["cbpo"], world.signers["scbpo"]])
     assert _fields(again) == _fields(event) == _fields(parse(event.sealed))
+
+
+def test_merkle_rows_in_multi_row_inserts_make_the_same_tree(world: World) -> None:
+    """Batches around the multi-row insert size (SQLite) store the leaf and node rows that
+    the in-memory tree makes of the same events; the store verifies."""
+    log = world.log
+    before = log.max_position()  # the world's roots and certificates
+    opened = 0
+    for size in BATCH_SIZES:
+        with log.batch():
+            for _ in range(size):
+                world.open_case(f"OP-M-{opened}", at=opened)
+                opened += 1
+    with read_ledger(log) as led:
+        leaves = led.leaves(0, 10_000)
+        stored = {(level, idx): h for level in range(12)
+                  for idx, h in led.level_range(level, 0, 10_000).items()}
+        root = led.root()
+        states = [led.event(leaf.notification_id) for leaf in leaves]
+    assert [leaf.leaf_index for leaf in leaves] == list(range(len(states)))
+    assert len(leaves) == before + opened
+    memory = MemoryHashStore()
+    for state in states:
+        assert state is not None
+        memory.append(leaf_hash(state.state))
+    assert stored == {pos: memory.read_hashes([pos])[0] for pos in memory_positions(memory)}
+    assert root == tree_root(memory, len(leaves))
+    assert verify_log(log).ok
+
+
+BATCH_SIZES = (1, 31, 32, 33, 64, 65, 2, 100)
+
+
+def memory_positions(memory: MemoryHashStore) -> list[tuple[int, int]]:
+    """Every complete subtree of the in-memory tree."""
+    return [(level, idx) for level in range(12) for idx in range(memory.size >> level)]

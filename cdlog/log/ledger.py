@@ -56,7 +56,7 @@ from cdlog.log.ledger_rows import (
     _int,
     _leaf,
 )
-from cdlog.log.ledger_sql import LedgerSQL, SQLiteLedgerSQL
+from cdlog.log.ledger_sql import ROWS_PER_INSERT, LedgerSQL, SQLiteLedgerSQL
 from cdlog.log.merkle import HASH_SIZE, append_positions, tree_root
 from cdlog.log.sealing import leaf_hash
 from cdlog.restricted.vault_store import SQLITE_VAULT_SQL, VaultSQL, apply_vault
@@ -228,15 +228,22 @@ class LedgerCursor:
             self._written[(level, idx)] = value
 
     def _flush(self) -> None:
-        """Write the staged leaf and node rows (one batch per table)."""
-        for rows, one, bulk in ((self._leaf_rows, self.sql.insert_leaf,
-                                 self.sql.insert_leaves_bulk),
-                                (self._node_rows, self.sql.insert_node,
-                                 self.sql.insert_nodes_bulk)):
+        """Write the staged leaf and node rows: per table one statement with array parameters
+        (PostgreSQL), or statements of :data:`ROWS_PER_INSERT` rows and the rest row by row
+        (SQLite)."""
+        sql = self.sql
+        for rows, one, bulk, many in (
+                (self._leaf_rows, sql.insert_leaf, sql.insert_leaves_bulk, sql.insert_leaves_many),
+                (self._node_rows, sql.insert_node, sql.insert_nodes_bulk, sql.insert_nodes_many)):
             if len(rows) > 1 and bulk:
                 self._c.execute(bulk, [list(column) for column in zip(*rows, strict=True)])
-            elif rows:
-                self._c.executemany(one, rows)
+                continue
+            whole = len(rows) - len(rows) % ROWS_PER_INSERT if many else 0
+            for start in range(0, whole, ROWS_PER_INSERT):
+                self._c.execute(many, [v for row in rows[start:start + ROWS_PER_INSERT]
+                                       for v in row])
+            if whole < len(rows):
+                self._c.executemany(one, rows[whole:])
         self._leaf_rows, self._node_rows = [], []
 
     def append_events(self, rows: Sequence[tuple[int, str, int, bytes]],
