@@ -26,7 +26,6 @@ from cdlog.log.pgledger import serialise_ddl
 from cdlog.projections.store import (
     DDL,
     ENTRY_COLUMNS,
-    UPSTREAM,
     Entry,
     Handler,
     PagePrior,
@@ -34,6 +33,15 @@ from cdlog.projections.store import (
     apply,
     entry_from_row,
     portable,
+)
+from cdlog.projections.viewstate import (
+    STATE_PARAMS,
+    STATE_SQL,
+    UPSTREAM,
+    ViewState,
+    ViewTables,
+    relation_names,
+    states_of,
 )
 
 _COLUMNS = ",".join(ENTRY_COLUMNS)
@@ -53,12 +61,19 @@ class _Tables:
         self.schema = schema
         self.entries = f"{_quote(schema)}.{_quote(self.prefix + 'entries')}"
         self.meta = f"{_quote(schema)}.{_quote(self.prefix + 'meta')}"
+        self.tracking = f"{_quote(schema)}.{_quote(self.prefix + 'tracking')}"
 
     def sql(self, text: str) -> str:
         """A statement of the SQLite twin for this view's tables, with ``%s`` placeholders."""
         text = re.sub(r"\bview_meta\b", self.meta, text)
         text = re.sub(r"\bentries\b", self.entries, text)
+        text = re.sub(r"\btracking\b", self.tracking, text)
         return portable(text)
+
+    def relations(self) -> list[str]:
+        """The names of the view's tables and indexes (in the schema)."""
+        return [self.prefix + name.removeprefix("view_")
+                for name in ("tracking", *relation_names(DDL))]
 
     def ddl(self) -> list[str]:
         """The SQLite twin's DDL: 64-bit integers, this view's tables and index names."""
@@ -71,10 +86,13 @@ class _Tables:
         return out
 
 
-class PostgresViewStore(PostgresTrackingRecorder):
-    """A view in the log's PostgreSQL schema: eventsourcing's tracking recorder plus entries."""
+class PostgresViewStore(ViewTables, PostgresTrackingRecorder):
+    """A view in the log's PostgreSQL schema: eventsourcing's tracking recorder plus entries.
 
-    def __init__(self, datastore: PostgresDatastore, name: str) -> None:
+    ``create=False`` leaves the tables to the caller (:func:`open_views`, which checks the
+    catalogue for all the views of a log at once)."""
+
+    def __init__(self, datastore: PostgresDatastore, name: str, *, create: bool = True) -> None:
         self.tables = _Tables(datastore.schema, name)
         super().__init__(datastore, tracking_table_name=self.tables.prefix + "tracking")
         self.name = name
@@ -85,7 +103,10 @@ class PostgresViewStore(PostgresTrackingRecorder):
         self._insert = self.tables.sql(
             f"INSERT INTO entries ({_COLUMNS}) "  # noqa: S608
             f"VALUES ({','.join('?' * len(ENTRY_COLUMNS))})")
-        self.create_table()
+        self.opened = ViewState()
+        if create:
+            self.create_table()
+            self.opened = self.state()
 
     def _create_table(self, curs: Any) -> None:
         serialise_ddl(curs, self.tables.entries)  # several processes may open the views
@@ -103,9 +124,15 @@ class PostgresViewStore(PostgresTrackingRecorder):
     def _cursor(self, c: Any) -> Any:
         return c.connection.cursor(row_factory=tuple_row)
 
-    def position(self) -> int:
-        """The notification id of the last event applied (0 when none)."""
-        return int(self.max_tracking_id(UPSTREAM) or 0)
+    def _read(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        with self.datastore.transaction(commit=False) as c:
+            cursor = self._cursor(c)
+            cursor.execute(self.tables.sql(sql), list(params))
+            return list(cursor.fetchall())
+
+    def _commit(self, sql: str, params: Sequence[Any]) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            self._cursor(c).execute(self.tables.sql(sql), list(params))
 
     def write(self, batch: Sequence[Processed], upto: int, handler: Handler) -> None:
         """Insert the entries of ``batch`` and the tracking position, in one transaction.
@@ -154,20 +181,41 @@ class PostgresViewStore(PostgresTrackingRecorder):
             rows = [tuple(r) for r in cursor.fetchall()]
         return [*rows, ("tracking", self.position())]
 
-    def meta(self, name: str) -> str | None:
-        """A stored metadata value."""
-        with self.datastore.transaction(commit=False) as c:
-            cursor = self._cursor(c)
-            cursor.execute(self.tables.sql("SELECT value FROM view_meta WHERE name=?"), [name])
-            row = cursor.fetchone()
-        return None if row is None else str(row[0])
-
-    def set_meta(self, name: str, value: str) -> None:
-        """Store a metadata value."""
-        with self.datastore.transaction(commit=True) as c:
-            self._cursor(c).execute(self.tables.sql(
-                "INSERT INTO view_meta (name, value) VALUES (?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET value=excluded.value"), [name, value])
-
     def close(self) -> None:
         """Nothing to release: the connections are the log's."""
+
+
+_CATALOGUE = ("SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+              "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = ANY(%s)")
+
+
+def open_views(datastore: PostgresDatastore, names: Sequence[str]
+               ) -> dict[str, PostgresViewStore]:
+    """The stores of the named views of a log, opened in two statements when their tables
+    exist: one catalogue read for every view's tables and indexes (a view missing one has
+    them created, as a store opened alone does), then :func:`read_states`. Each store's
+    state on opening is its ``opened``."""
+    stores = {name: PostgresViewStore(datastore, name, create=False) for name in names}
+    wanted = [r for store in stores.values() for r in store.tables.relations()]
+    with datastore.transaction(commit=False) as c:
+        cursor = c.connection.cursor(row_factory=tuple_row)
+        cursor.execute(_CATALOGUE, [datastore.schema, wanted])
+        found = {str(row[0]) for row in cursor.fetchall()}
+    for store in stores.values():
+        if not found.issuperset(store.tables.relations()):
+            store.create_table()
+    for store, state in zip(stores.values(), read_states(list(stores.values())), strict=True):
+        store.opened = store.settle(state)
+    return stores
+
+
+def read_states(stores: Sequence[PostgresViewStore]) -> list[ViewState]:
+    """The state of each view (:meth:`ViewTables.state`), all in one statement: the views of
+    a log share its datastore."""
+    if not stores:
+        return []
+    parts = [store.tables.sql(STATE_SQL.format(view=i)) for i, store in enumerate(stores)]
+    with stores[0].datastore.transaction(commit=False) as c:
+        cursor = c.connection.cursor(row_factory=tuple_row)
+        cursor.execute(" UNION ALL ".join(parts), list(STATE_PARAMS) * len(stores))
+        return states_of(cursor.fetchall(), len(stores))

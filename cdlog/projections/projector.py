@@ -17,6 +17,12 @@ Files: ``<store home>/views/<store name>.<view>.db``, one per view. A PostgreSQL
 views beside it in its schema instead (:mod:`cdlog.projections.pgstore`), unless a folder is
 given. A view whose schema or configuration fingerprint changed, or that was built from
 another log, is rebuilt on open.
+
+Opening reads each view's state (position and metadata, :mod:`cdlog.projections.viewstate`)
+once, in one statement (on PostgreSQL one for all views), runs DDL only for missing tables,
+and reads the log's first event and each distinct head once: opening caught-up views on
+PostgreSQL is five statements (catalogue, states, first event, head, catch-up page), and
+writes nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from cdlog.log.facts import fact_of
 from cdlog.logging import get_logger
 from cdlog.projections.store import Entry, Processed, SQLiteViewStore, to_us
 from cdlog.projections.views import View, default_views
+from cdlog.projections.viewstate import ViewState
 
 if TYPE_CHECKING:
     from cdlog.projections.pgstore import PostgresViewStore
@@ -66,23 +73,36 @@ class Projections:
         self.log = case_log
         self.folder = folder or views_folder(case_log)
         self.views = {v.name: v for v in (views or default_views(case_log.config))}
-        name = _store_name(case_log)
-        self.stores = {v: self._open_store(name, v, in_files=folder is not None)
-                       for v in self.views}
-        self._check_fingerprints()
+        self._in_pg = self.log.store.kind == "postgresql" and folder is None
+        self.stores = self._open_stores()
+        states = {name: store.opened for name, store in self.stores.items()}
+        hashes: dict[int, str | None] = {}
+        self._check_fingerprints(states, hashes)
         if catch_up:
-            self.catch_up()
+            self._catch_up(None, states, hashes)
 
-    def _open_store(self, name: str, view: str, *, in_files: bool
-                    ) -> SQLiteViewStore | PostgresViewStore:
-        """A view's storage: tables beside a PostgreSQL log (unless a folder was given),
-        else an SQLite file in the folder."""
-        if self.log.store.kind == "postgresql" and not in_files:
-            from cdlog.projections.pgstore import PostgresViewStore  # noqa: PLC0415 - psycopg
+    def _open_stores(self) -> dict[str, SQLiteViewStore | PostgresViewStore]:
+        """Each view's storage: tables beside a PostgreSQL log (unless a folder was given),
+        else an SQLite file per view in the folder."""
+        if self._in_pg:
+            from cdlog.projections.pgstore import open_views  # noqa: PLC0415 - psycopg
 
             recorder: Any = self.log.app.recorder
-            return PostgresViewStore(recorder.datastore, view)
-        return SQLiteViewStore(self.folder / f"{name}.{view}.db", view)
+            return dict(open_views(recorder.datastore, list(self.views)))
+        name = _store_name(self.log)
+        return {v: SQLiteViewStore(self.folder / f"{name}.{v}.db", v) for v in self.views}
+
+    def _states(self) -> dict[str, ViewState]:
+        """Each view's position and metadata, read now (one statement on PostgreSQL)."""
+        if self._in_pg:
+            from cdlog.projections.pgstore import (  # noqa: PLC0415 - psycopg
+                PostgresViewStore,
+                read_states,
+            )
+
+            stores = [s for s in self.stores.values() if isinstance(s, PostgresViewStore)]
+            return dict(zip(self.stores, read_states(stores), strict=True))
+        return {name: store.state() for name, store in self.stores.items()}
 
     def __enter__(self) -> Projections:
         return self
@@ -100,61 +120,82 @@ class Projections:
         first = self.log.app.recorder.select_notifications(start=1, limit=1)
         return leaf_hash(first[0].state).hex() if first else ""
 
-    def _hash_at(self, position: int) -> str | None:
-        """The hash of the log's event at ``position`` (None when there is none)."""
+    def _hash_at(self, position: int, known: dict[int, str | None] | None = None
+                 ) -> str | None:
+        """The hash of the log's event at ``position`` (None when there is none); ``known``
+        remembers the hashes read during one opening or catch-up."""
+        if known is not None and position in known:
+            return known[position]
         row = self.log.app.recorder.select_notifications(start=position, limit=1)
-        return leaf_hash(row[0].state).hex() if row and int(row[0].id) == position else None
+        found = leaf_hash(row[0].state).hex() if row and int(row[0].id) == position else None
+        if known is not None:
+            known[position] = found
+        return found
 
-    def _same_log(self, store: Any) -> bool:
+    def _same_log(self, state: ViewState, hashes: dict[int, str | None]) -> bool:
         """Was the view built from this log? Its recorded head (position and event hash, set
         after each catch-up) must still be in the log, at or before its position."""
-        position = store.position()
-        if not position:
+        if not state.position:
             return True
-        pos, _, digest = (store.meta("head") or "").partition(":")
-        return pos.isdigit() and 0 < int(pos) <= position and \
-            self._hash_at(int(pos)) == digest
+        pos, _, digest = (state.meta.get("head") or "").partition(":")
+        return pos.isdigit() and 0 < int(pos) <= state.position and \
+            self._hash_at(int(pos), hashes) == digest
 
-    def _mark_heads(self) -> None:
-        hashes: dict[int, str | None] = {}
-        for store in self.stores.values():
-            position = store.position()
-            if position and position not in hashes:
-                hashes[position] = self._hash_at(position)
-            head = f"{position}:{hashes[position]}" if position else ""
-            if store.meta("head") != head:
+    def _mark_heads(self, states: dict[str, ViewState], hashes: dict[int, str | None]) -> None:
+        for name, store in self.stores.items():
+            state = states[name]
+            position = state.position
+            head = f"{position}:{self._hash_at(position, hashes)}" if position else ""
+            if state.meta.get("head") != head:
                 store.set_meta("head", head)
+                state.meta["head"] = head
 
-    def _check_fingerprints(self) -> None:
+    def _check_fingerprints(self, states: dict[str, ViewState],
+                            hashes: dict[int, str | None]) -> None:
+        """Reset each view whose fingerprint, upstream or head says it is not this log's
+        view of this configuration; ``states`` (as read) are kept up to date."""
         upstream = self._upstream()
         for name, store in self.stores.items():
+            state = states[name]
             want = self.views[name].fingerprint()
-            if store.meta("fingerprint") != want or (
-                    store.meta("upstream") not in ("", upstream)) or not self._same_log(store):
-                if store.position() or store.meta("fingerprint") is not None:
+            if state.meta.get("fingerprint") != want or (
+                    state.meta.get("upstream") not in ("", upstream)) or \
+                    not self._same_log(state, hashes):
+                if state.position or state.meta.get("fingerprint") is not None:
                     log.info("view rebuilt", view=name, reason="schema, configuration or log "
                              "changed")
                 store.reset()
+                state.position = 0
                 store.set_meta("fingerprint", want)
-            if store.meta("upstream") != upstream:
+                state.meta["fingerprint"] = want
+            if state.meta.get("upstream") != upstream:
                 store.set_meta("upstream", upstream)
+                state.meta["upstream"] = upstream
 
     def positions(self) -> dict[str, int]:
         """Each view's tracking position."""
-        return {name: store.position() for name, store in self.stores.items()}
+        return {name: state.position for name, state in self._states().items()}
 
     def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
         """Apply every event not yet in every view; return how many log events were read.
 
         ``progress`` is called with the log position reached after each page."""
+        return self._catch_up(progress, None, {})
+
+    def _catch_up(self, progress: Callable[[int], None] | None,
+                  states: dict[str, ViewState] | None, hashes: dict[int, str | None]) -> int:
+        """:meth:`catch_up`, from ``states`` just read (else read now); ``hashes`` as for
+        :meth:`_hash_at`."""
         recorder = self.log.app.recorder
         read = 0
         retries = 0
-        if any(s.meta("upstream") == "" for s in self.stores.values()) and self._upstream():
-            self._check_fingerprints()
+        if states is None:
+            states = self._states()
+        if any(s.meta.get("upstream") == "" for s in states.values()) and self._upstream():
+            self._check_fingerprints(states, hashes)
         last: dict[str, int] = {}
         while True:
-            positions = self.positions()
+            positions = {name: state.position for name, state in states.items()}
             if positions == last:
                 retries += 1  # refused, yet nobody moved on: something is wrong
                 if retries > MAX_RETRIES:
@@ -166,7 +207,7 @@ class Projections:
             start = min(positions.values(), default=0)
             page = recorder.select_notifications(start=start + 1, limit=PAGE)
             if not page:
-                self._mark_heads()
+                self._mark_heads(states, hashes)
                 return read
             read += len(page)
             with _collector_paused():
@@ -174,6 +215,7 @@ class Projections:
                     last = positions  # another process applied it first: re-read positions
             if progress is not None:
                 progress(int(page[-1].id))
+            states = self._states()
 
     def _apply(self, page: Sequence[Any], positions: dict[str, int]) -> bool:
         """Write one page into every view not yet past it; False when a view refused it."""

@@ -43,11 +43,9 @@ from cdlog.domain.case import Fact
 from cdlog.domain.values import Officer
 from cdlog.errors import StoreError
 from cdlog.log.sealing import SealedEvent
+from cdlog.projections.viewstate import UPSTREAM, ViewState, ViewTables, relation_names
 from cdlog.store.sqlitepool import CdlogSQLiteDatastore, OpeningSQLitePool
 from cdlog.store.urls import lock_timeout
-
-UPSTREAM = "cdlog"
-"""The tracking name of the upstream application (the case log's notification log)."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -255,6 +253,10 @@ class ViewStore(Protocol):
         """The notification id of the last event applied (0 when none)."""
         ...
 
+    def state(self) -> ViewState:
+        """The position, migration row and metadata, in one statement."""
+        ...
+
     def write(self, batch: Sequence[Processed], upto: int, handler: Handler) -> None:
         """Apply ``batch`` and move the tracking position to ``upto``, in one transaction."""
         ...
@@ -358,7 +360,10 @@ _INSERT = (f"INSERT INTO entries ({','.join(ENTRY_COLUMNS)}) "  # noqa: S608
            f"VALUES ({','.join('?' * len(ENTRY_COLUMNS))})")
 
 
-class SQLiteViewStore(_SQLiteTrackingRecorder):
+_RELATIONS = ("tracking", *relation_names(DDL))
+
+
+class SQLiteViewStore(ViewTables, _SQLiteTrackingRecorder):
     """A view in its own SQLite file: an eventsourcing tracking recorder plus ``entries``."""
 
     def __init__(self, path: Path, name: str) -> None:
@@ -370,7 +375,25 @@ class SQLiteViewStore(_SQLiteTrackingRecorder):
         super().__init__(_ViewDatastore(str(path)))
         self.name = name
         self.path = path
-        self.create_table()
+        self.opened = self._open_tables()
+
+    def _open_tables(self) -> ViewState:
+        """The view's state on opening; its tables are created only when the file lacks one
+        (a catalogue read, no write transaction, when they are all there)."""
+        found = self._read(f"SELECT name FROM sqlite_master WHERE name IN "  # noqa: S608
+                           f"({','.join('?' * len(_RELATIONS))})", _RELATIONS)
+        if len(found) < len(_RELATIONS):
+            self.create_table()
+        return self.settle(self.state())
+
+    def _read(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql, list(params))
+            return [tuple(r) for r in c.fetchall()]
+
+    def _commit(self, sql: str, params: Sequence[Any]) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(sql, list(params))
 
     def create_table(self) -> None:
         """Create the tables, safe against other processes creating them at the same moment.
@@ -395,10 +418,6 @@ class SQLiteViewStore(_SQLiteTrackingRecorder):
         """The tracking table plus the view's own tables."""
         statements: list[str] = super().construct_create_table_statements()
         return statements + DDL
-
-    def position(self) -> int:
-        """The notification id of the last event applied (0 when none)."""
-        return int(self.max_tracking_id(UPSTREAM) or 0)
 
     def write(self, batch: Sequence[Processed], upto: int, handler: Handler) -> None:
         """Insert the entries of ``batch`` and the tracking position, in one transaction.
@@ -444,19 +463,6 @@ class SQLiteViewStore(_SQLiteTrackingRecorder):
                       "ORDER BY position, seq")
             rows = [tuple(r) for r in c.fetchall()]
         return [*rows, ("tracking", self.position())]
-
-    def meta(self, name: str) -> str | None:
-        """A stored metadata value."""
-        with self.datastore.transaction(commit=False) as c:
-            c.execute("SELECT value FROM view_meta WHERE name=?", [name])
-            row = c.fetchone()
-        return None if row is None else str(row[0])
-
-    def set_meta(self, name: str, value: str) -> None:
-        """Store a metadata value."""
-        with self.datastore.transaction(commit=True) as c:
-            c.execute("INSERT INTO view_meta (name, value) VALUES (?, ?) "
-                      "ON CONFLICT (name) DO UPDATE SET value=excluded.value", [name, value])
 
     def close(self) -> None:
         """Release connections."""
