@@ -13,11 +13,12 @@ traceback reaches a user (``CDLOG_DEBUG=1`` shows one, for bug reports).
 
 from __future__ import annotations
 
+import importlib
 import os
 import sqlite3
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -111,8 +112,35 @@ def fail(ctx: click.Context, kind: str, message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+COMMAND_MODULES = {
+    "cases": "browse_cmd", "show": "browse_cmd", "replay": "cases_cmd", "demo": "cases_cmd",
+    "check-proof": "checkproof_cmd", "keys": "keys_cmd", "log-key": "log_cmd",
+    "checkpoint": "log_cmd", "accept-cosignature": "log_cmd", "prove": "log_cmd",
+    "witness-key": "log_cmd", "witness": "log_cmd", "export": "log_cmd", "query": "query_cmd",
+    "record": "record_cmd", "report": "report_cmd", "restricted": "restricted_cmd",
+    "verify": "verify_cmd"}
+"""The module of ``cdlog.cli`` that registers each top-level command: a run imports only the
+one it needs (start-up time, issue 12); help, and a name not listed, import them all."""
+
+
 class CdlogGroup(click.Group):
-    """A group that turns errors into one-line messages and exit codes."""
+    """A group that turns errors into one-line messages and exit codes, and imports the
+    module of a command only when that command is asked for (:data:`COMMAND_MODULES`)."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command ``cmd_name``, its module imported first."""
+        if cmd_name not in self.commands:
+            module = COMMAND_MODULES.get(cmd_name)
+            if module is None:
+                _import_commands(COMMAND_MODULES.values())
+            else:
+                _import_commands([module])
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command (each module imported)."""
+        _import_commands(COMMAND_MODULES.values())
+        return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the subcommand, mapping errors to exit codes."""
@@ -150,6 +178,11 @@ class CdlogGroup(click.Group):
         except CdlogError:
             return "the store"
         return str(store.path.resolve()) if store.path is not None else store.redacted
+
+
+def _import_commands(modules: Iterable[str]) -> None:
+    for module in modules:
+        importlib.import_module(f"cdlog.cli.{module}")
 
 
 @click.group(cls=CdlogGroup)
