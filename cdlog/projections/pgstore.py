@@ -33,6 +33,7 @@ from cdlog.projections.store import (
     apply,
     entry_from_row,
     portable,
+    select_sql,
 )
 from cdlog.projections.viewstate import (
     STATE_PARAMS,
@@ -163,21 +164,16 @@ class PostgresViewStore(ViewTables, PostgresTrackingRecorder):
 
     def select(self, where: str = "", params: Sequence[Any] = ()) -> list[Entry]:
         """Entries matching an SQL condition over :data:`ENTRY_COLUMNS`, in log order."""
-        sql = f"SELECT {_COLUMNS} FROM entries"  # noqa: S608
-        if where:
-            sql += f" WHERE {where}"
-        sql += " ORDER BY position, seq"
         with self.datastore.transaction(commit=False) as c:
             cursor = self._cursor(c)
-            cursor.execute(self.tables.sql(sql), list(params))
+            cursor.execute(self.tables.sql(select_sql(where)), list(params))
             return [entry_from_row(r) for r in cursor.fetchall()]
 
     def dump(self) -> list[tuple[Any, ...]]:
         """Every row of the view and its tracking position (for equality checks)."""
         with self.datastore.transaction(commit=False) as c:
             cursor = self._cursor(c)
-            cursor.execute(self.tables.sql(f"SELECT {_COLUMNS} FROM entries "  # noqa: S608
-                                           "ORDER BY position, seq"))
+            cursor.execute(self.tables.sql(select_sql()))
             rows = [tuple(r) for r in cursor.fetchall()]
         return [*rows, ("tracking", self.position())]
 

@@ -125,6 +125,14 @@ _PLAIN_ENTRY = (tuple(f.name for f in dataclasses.fields(Entry)) == _ENTRY_FIELD
                 and not hasattr(Entry, "__slots__") and not hasattr(Entry, "__post_init__"))
 
 
+def select_sql(where: str = "") -> str:
+    """The statement reading a view's entries matching ``where`` (SQL over
+    :data:`ENTRY_COLUMNS`; empty: all of them) in log order."""
+    condition = f" WHERE {where}" if where else ""
+    return (f"SELECT {','.join(ENTRY_COLUMNS)} FROM entries{condition}"  # noqa: S608
+            " ORDER BY position, seq")
+
+
 def entry_from_row(row: Sequence[Any]) -> Entry:
     """Build an :class:`Entry` from a row in :data:`ENTRY_COLUMNS` order.
 
@@ -448,19 +456,14 @@ class SQLiteViewStore(ViewTables, _SQLiteTrackingRecorder):
 
     def select(self, where: str = "", params: Sequence[Any] = ()) -> list[Entry]:
         """Entries matching an SQL condition over :data:`ENTRY_COLUMNS`, in log order."""
-        sql = f"SELECT {','.join(ENTRY_COLUMNS)} FROM entries"  # noqa: S608
-        if where:
-            sql += f" WHERE {where}"
-        sql += " ORDER BY position, seq"
         with self.datastore.transaction(commit=False) as c:
-            c.execute(sql, list(params))
+            c.execute(select_sql(where), list(params))
             return [entry_from_row(r) for r in c.fetchall()]
 
     def dump(self) -> list[tuple[Any, ...]]:
         """Every row of the view and its tracking position (for equality checks)."""
         with self.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT {','.join(ENTRY_COLUMNS)} FROM entries "  # noqa: S608
-                      "ORDER BY position, seq")
+            c.execute(select_sql())
             rows = [tuple(r) for r in c.fetchall()]
         return [*rows, ("tracking", self.position())]
 
