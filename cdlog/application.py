@@ -226,10 +226,15 @@ class CaseLog(TrustKeys, RestrictedData, CaseCommands):
     def state(self, stream: str) -> CaseState:
         """The committed state of a stream (a copy); inside an open :meth:`batch`, with the
         batch's events folded in."""
+        return copy.deepcopy(self._peek(stream))
+
+    def _peek(self, stream: str) -> CaseState:
+        """:meth:`state` without the copy, for a look that changes nothing (the typed
+        commands' checks): the cached state itself, which the caller must not change."""
         self._sync()
         name = self.resolve(stream)
         pending = self._open.streams.get(name) if self._open is not None else None
-        return copy.deepcopy((pending or self._state(name)).state)
+        return (pending or self._state(name)).state
 
     def resolve(self, case: str) -> str:
         """Return the stream name for a stream name or a case reference."""

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cdlog.domain.values import Occurred
+from cdlog.errors import InputError, NotFoundError
 from cdlog.keys.signer import Ed25519Signer
 from cdlog.log.ledger import read_ledger
 from cdlog.log.merkle import MemoryHashStore, tree_root
@@ -146,3 +148,38 @@ BATCH_SIZES = (1, 31, 32, 33, 64, 65, 2, 100)
 def memory_positions(memory: MemoryHashStore) -> list[tuple[int, int]]:
     """Every complete subtree of the in-memory tree."""
     return [(level, idx) for level in range(12) for idx in range(memory.size >> level)]
+
+
+def test_a_typed_command_looks_at_the_log_once(world: World,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """open_case and a command in a case check the case and record in one batch: one
+    freshness read of the log each, and no copy of the case state."""
+    log = world.log
+    reads: list[int] = []
+    newest = log.max_position
+    copies: list[object] = []
+
+    def read() -> int:
+        reads.append(1)
+        return newest()
+
+    def deepcopy(value: object) -> object:
+        copies.append(value)
+        return value
+
+    monkeypatch.setattr(log, "max_position", read)
+    monkeypatch.setattr(copy, "deepcopy", deepcopy)
+    case = world.open_case("OP-TYPED-1", at=1)
+    assert len(reads) == 1
+    log.record_arrival(case, signer=world.signers["cbpo"], at=world.t(2),
+                       recorded=world.t(2))
+    assert len(reads) == 2
+    assert copies == []
+    assert [e.type for e in log.events(case)] == ["CaseOpened", "ConveyanceArrived"]
+    with pytest.raises(InputError, match="already exists"):
+        world.open_case("OP-TYPED-1", at=3)
+    with pytest.raises(NotFoundError, match="never opened"):
+        log.record_arrival("OP-TYPED-2", signer=world.signers["cbpo"], at=world.t(4))
+    assert log.max_position() == newest()
+    assert len(log.events(case)) == 2
+    assert not log.in_batch

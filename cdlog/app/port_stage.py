@@ -34,16 +34,17 @@ class PortCommands:
         :class:`~cdlog.errors.InputError` when the case exists already.
         """
         stream = f"case:{reference}"
-        existing = self.state(stream)
-        if existing.version:
-            raise InputError("reference", f"case {stream} already exists (opened at port "
-                             f"{existing.port}, {existing.version} events)",
-                             "a reference no case has yet")
-        self.record(stream, ev.CaseOpened, _clean(reference=reference, port=port,
-                                                 operation_id=operation_id,
-                                                 refs=dict(refs or {}),
-                                                 origin=dict(origin) if origin else None),
-                    signer=signer, at=at, recorded=recorded)
+        with self.batch() as batch:  # one look at the log for the check and the event
+            existing = self._peek(stream)
+            if existing.version:
+                raise InputError("reference", f"case {stream} already exists (opened at port "
+                                 f"{existing.port}, {existing.version} events)",
+                                 "a reference no case has yet")
+            batch.record(stream, ev.CaseOpened, _clean(reference=reference, port=port,
+                                                      operation_id=operation_id,
+                                                      refs=dict(refs or {}),
+                                                      origin=dict(origin) if origin else None),
+                         signer=signer, at=at, recorded=recorded)
         return stream
 
     def close_case(self: _Records, case: str, *, reason: str, signer: Signer, at: When,

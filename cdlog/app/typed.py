@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -26,6 +27,10 @@ class _Records(Protocol):
 
     def state(self, stream: str) -> CaseState: ...
 
+    def _peek(self, stream: str) -> CaseState: ...
+
+    def batch(self) -> AbstractContextManager[Any]: ...
+
 
 def _clean(**fields: Any) -> dict[str, Any]:
     return {k.rstrip("_") if k in {"from_", "with_"} else k: v
@@ -39,7 +44,7 @@ def _items(items: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]] | 
 def _opened(log: _Records, case: str) -> str:
     """The stream of an opened case; :class:`NotFoundError` when it was never opened."""
     stream = log.resolve(case)
-    if stream.partition(":")[0] == "case" and log.state(stream).version == 0:
+    if stream.partition(":")[0] == "case" and log._peek(stream).version == 0:
         raise NotFoundError(f"no case {stream}: it was never opened (open_case first)")
     return stream
 
@@ -47,6 +52,8 @@ def _opened(log: _Records, case: str) -> str:
 def _in(log: _Records, case: str, event: type[ev.Payload], fields: dict[str, Any], *,
         signer: Signer, at: When, cosigners: Sequence[Signer] = (),
         recorded: datetime | None = None) -> SealedEvent:
-    return log.record(_opened(log, case), event, fields, signer=signer, cosigners=cosigners,
-                      at=at, recorded=recorded)
+    with log.batch() as batch:  # one look at the log for the check and the event
+        sealed: SealedEvent = batch.record(_opened(log, case), event, fields, signer=signer,
+                                           cosigners=cosigners, at=at, recorded=recorded)
+    return sealed
 
