@@ -1,4 +1,11 @@
-"""cdlog."""
+"""cdlog: a tamper-evident, event-sourced record of controlled deliveries (docs/ARCHITECTURE.md).
+
+Programs use :class:`cdlog.application.CaseLog` (record and read), :mod:`cdlog.verify`
+(``verify_store``, ``verify_log``, ``verify_bundle``), :class:`cdlog.scenario.Replayer`,
+:mod:`cdlog.projections` (views and queries) and :mod:`cdlog.errors` (``CdlogError`` and its
+kinds); the stages are the packages ``domain``, ``keys``, ``log``, ``store``, ``verify``,
+``projections``, ``reports``, ``restricted`` and ``cli``.
+"""
 
 import importlib
 from collections.abc import Callable

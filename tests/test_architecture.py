@@ -339,3 +339,16 @@ def test_no_module_grows_past_the_limit() -> None:
     assert not new, f"over {MAX_LINES} lines: {new} (split them by responsibility)"
     assert not grown, f"grown since listed (listed, now): {grown}"
     assert not done, f"no longer over the limit: remove from LARGE: {done}"
+
+
+def test_every_package_says_what_it_is_for() -> None:
+    """Each package's ``__init__`` opens with a docstring of at least two lines that is more
+    than the package's own name (what it is for, and its public names or modules)."""
+    thin = []
+    for init in sorted(PACKAGE.rglob("__init__.py")):
+        doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+        lines = [line for line in doc.splitlines() if line.strip()]
+        name = ".".join(init.parent.relative_to(ROOT).parts)
+        if len(lines) < 2 or doc.strip(". ") == name:
+            thin.append(name)
+    assert not thin, f"packages whose __init__ does not say what they are for: {thin}"
