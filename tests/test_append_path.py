@@ -25,7 +25,16 @@ from cdlog.errors import InputError, NotFoundError
 from cdlog.keys.signer import Ed25519Signer
 from cdlog.log.ledger import read_ledger
 from cdlog.log.merkle import MemoryHashStore, tree_root
-from cdlog.log.sealing import SealedEvent, leaf_hash, parse, parse_pure, seal
+from cdlog.log.sealing import (
+    STREAM_NAMESPACE,
+    SealedEvent,
+    case_id,
+    leaf_hash,
+    parse,
+    parse_pure,
+    seal,
+    stream_id,
+)
 from cdlog.store.mapper import SealedMapper, SealedRecord
 from cdlog.verify.runner import verify_log
 
@@ -183,3 +192,10 @@ def test_a_typed_command_looks_at_the_log_once(world: World,
     assert log.max_position() == newest()
     assert len(log.events(case)) == 2
     assert not log.in_batch
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.text(max_size=60))
+def test_remembered_case_ids_are_the_stream_ids(name: str) -> None:
+    assert case_id(name) == str(stream_id(name)) == str(uuid.uuid5(STREAM_NAMESPACE, name))
+    assert case_id(name) == case_id(str(name))

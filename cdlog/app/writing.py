@@ -25,7 +25,14 @@ from cdlog.keys.registry import root_officer
 from cdlog.keys.signer import Ed25519Signer, Signer, signature_is_valid
 from cdlog.log.context import CONTEXT_TOPICS, CONTEXT_TYPES, LogContext
 from cdlog.log.facts import _fact, officer_json, payload_json, validation_to_input_error
-from cdlog.log.sealing import SealedEvent, build_envelope, seal, signing_message, stream_id
+from cdlog.log.sealing import (
+    SealedEvent,
+    build_envelope,
+    case_id,
+    seal,
+    signing_message,
+    stream_id,
+)
 from cdlog.logging import get_logger
 from cdlog.restricted.record import split_restricted, vault_rows
 from cdlog.restricted.vault_store import VaultOps
@@ -250,7 +257,7 @@ class WritePath(LogBase):
                              "an object with key_id, public_key and sign()")
         try:
             return ctx.registry.check_signer(signer.key_id, position, when,
-                                             case=str(stream_id(stream)), version=version)
+                                             case=case_id(stream), version=version)
         except VerificationError as exc:
             raise InputError(f"{payload.TYPE}.signer",
                              f"key {signer.key_id} cannot sign here: {exc.failures[0].detail}",

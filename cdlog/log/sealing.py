@@ -46,6 +46,12 @@ def stream_id(name: str) -> uuid.UUID:
     return uuid.uuid5(STREAM_NAMESPACE, name)
 
 
+@functools.lru_cache(maxsize=8192)
+def case_id(name: str) -> str:
+    """``str(stream_id(name))``, the case id as envelopes write it, remembered."""
+    return str(stream_id(name))
+
+
 def leaf_hash(sealed: bytes) -> bytes:
     """Return the event hash: SHA-256(0x00 || sealed bytes) (an RFC 6962 leaf hash)."""
     return hashlib.sha256(b"\x00" + sealed).digest()
@@ -149,7 +155,7 @@ def build_envelope(
         "format": FORMAT,
         "log": log,
         "stream": stream,
-        "case": str(stream_id(stream)),
+        "case": case_id(stream),
         "version": version,
         "type": type_,
         "occurred": dict(occurred),
