@@ -804,3 +804,130 @@ def test_a_damaged_stored_map_is_found_before_it_is_signed(grown: Log, damage: s
         assert audit_tree(led, world.log.log_id, grown.signer.verifier()).failures == []
     assert verify_head_doc(prove_head(world.log, grown.case), grown.case,
                            checkpoint=cp.checkpoint).head is not None
+
+
+def _reference_map_problem(led: Any, expected: dict[int, tuple[int, bytes]]) -> str | None:
+    """The check as first written (every row and node held in memory at once): the oracle the
+    paged check is held to."""
+    from cdlog.errors import InputError
+    from cdlog.log.heads import map_node
+    from cdlog.log.headstore import HeadTables, _root, _row
+
+    tables = HeadTables(led)
+    if not tables.exist():
+        return None
+    state = tables.state()
+    raw = tables._all(tables.sql.entries)
+    if state is None:
+        return "head_map has no valid row" if raw else None
+    rows = [_row(values) for values in raw]
+    if any(r is None or r.pos != i for i, r in enumerate(rows)):
+        return "head_entries holds a damaged row or a gap in the positions"
+    good = [r for r in rows if r is not None]
+    by_id = {r.key: r for r in good}
+    ids = sorted(by_id)
+    for i, key in enumerate(ids):
+        row = by_id[key]
+        if row.next_id != ids[(i + 1) % len(ids)] or row.prev_id != ids[i - 1]:
+            return (f"the entry of stream {uuid.UUID(bytes=key)} is not linked to its "
+                    "neighbours in id order")
+    try:
+        entries = [r.entry(by_id[r.next_id].hash) for r in good]
+    except InputError:
+        return "head_entries holds a version or leaf index out of range"
+    nodes = {(0, i): e.hash() for i, e in enumerate(entries)}
+    level, width = 0, len(entries)
+    while width >= 2:
+        for j in range(width // 2):
+            nodes[(level + 1, j)] = map_node(nodes[(level, 2 * j)], nodes[(level, 2 * j + 1)])
+        level, width = level + 1, width // 2
+    stored = {(int(r[0]), int(r[1])): bytes(r[2]) for r in tables._all(tables.sql.nodes_all)}
+    if stored != nodes:
+        wrong = sorted(set(stored) ^ set(nodes)) or sorted(
+            p for p in nodes if stored[p] != nodes[p])
+        return f"head_nodes differs from the entries at (level, index) {wrong[0]}"
+    root = _root(nodes, len(entries))
+    if (state.count, state.root) != (len(entries), root):
+        return "head_map does not hold the count and root of the stored entries"
+    want = expected.get(state.size)
+    if want is not None and want != (state.count, state.root):
+        return f"it is not the map of the events at size {state.size}"
+    return None
+
+
+_MAP_DAMAGES = ["none", "entry deleted", "version zero", "leaf index negative", "next changed",
+                "prev changed", "hash changed", "node deleted", "node added", "node changed",
+                "two nodes changed", "root changed", "state deleted"]
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(damage=st.sampled_from(_MAP_DAMAGES), pick=st.integers(min_value=0, max_value=10**6))
+def test_the_paged_map_check_says_what_the_whole_map_check_said(
+        grown: Log, damage: str, pick: int) -> None:
+    """The stored-map check reads its rows a page at a time (issue 12: memory at 1M events);
+    on an intact map and on each kind of damage, at a random row or node, it finds what the
+    check that held the whole map found, word for word (and any damage is found)."""
+    from cdlog.log.headstore import HeadTables, MapState, Row, stored_map_problem
+    from cdlog.log.ledger import write_ledger
+
+    log = grown.world.log
+    with write_ledger(log) as led:
+        tables = HeadTables(led)
+        saved = ([tuple(r) for r in tables._all(tables.sql.entries)],
+                 [tuple(r) for r in tables._all(tables.sql.nodes_all)], tables.state())
+    try:
+        with write_ledger(log) as led:
+            tables = HeadTables(led)
+            rows = [r for r in (_row_of(v) for v in saved[0]) if r is not None]
+            nodes = sorted(saved[1])
+            row, node = rows[pick % len(rows)], nodes[pick % len(nodes)]
+            wrong = row.key if len(rows) > 1 else bytes(16)  # never the right neighbour
+            state = saved[2]
+            assert state is not None
+            entries_table = tables.sql.clear[1].split()[-1]
+            nodes_table = tables.sql.clear[2].split()[-1]
+            mark = tables.sql.mark
+            if damage == "entry deleted":
+                led._c.execute(f"DELETE FROM {entries_table} WHERE pos = {mark}", (row.pos,))
+            elif damage in ("version zero", "leaf index negative", "next changed",
+                            "prev changed", "hash changed"):
+                tables.write_entries([Row(
+                    row.key, row.pos, 0 if damage == "version zero" else row.version,
+                    -1 if damage == "leaf index negative" else row.leaf_index,
+                    leaf_hash(b"x") if damage == "hash changed" else row.hash,
+                    wrong if damage == "next changed" else row.next_id,
+                    wrong if damage == "prev changed" else row.prev_id)])
+            elif damage == "node deleted":
+                led._c.execute(f"DELETE FROM {nodes_table} WHERE level = {mark} AND idx = {mark}",
+                               (int(node[0]), int(node[1])))
+            elif damage == "node added":
+                tables.write_nodes({(int(node[0]), 10**6 + pick): leaf_hash(b"y")})
+            elif damage in ("node changed", "two nodes changed"):
+                tables.write_nodes({(int(node[0]), int(node[1])): leaf_hash(b"z")})
+                if damage == "two nodes changed":
+                    last = nodes[-1 - pick % len(nodes)]
+                    tables.write_nodes({(int(last[0]), int(last[1])): leaf_hash(b"w")})
+            elif damage == "root changed":
+                tables.set_state(MapState(state.size, state.count, leaf_hash(b"r")))
+            elif damage == "state deleted":
+                led._c.execute(tables.sql.clear_state)
+        with read_ledger(log) as led:
+            paged, whole = stored_map_problem(led, {}), _reference_map_problem(led, {})
+        assert paged == whole
+        assert (paged is None) == (damage == "none")
+    finally:
+        with write_ledger(log) as led:
+            tables = HeadTables(led)
+            for statement in tables.sql.clear:
+                led._c.execute(statement)
+            tables.write_entries([r for r in (_row_of(v) for v in saved[0]) if r is not None])
+            tables.write_nodes({(int(n[0]), int(n[1])): bytes(n[2]) for n in saved[1]})
+            assert saved[2] is not None
+            tables.set_state(saved[2])
+
+
+def _row_of(values: Any) -> Any:
+    from cdlog.log.headstore import _row
+
+    return _row(values)

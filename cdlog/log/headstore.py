@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +67,7 @@ class HeadSQL:
     entry_by_id: str
     entry_below: str
     entry_last: str
+    entries_by_id: str
     nodes: str
     nodes_all: str
     node_values: str
@@ -89,6 +91,7 @@ _PORTABLE: dict[str, str | tuple[str, ...]] = {
     "entry_below": (_ENTRY + "FROM {entries} WHERE originator_id < {mark} ORDER BY "
                     "originator_id DESC LIMIT 1"),
     "entry_last": _ENTRY + "FROM {entries} ORDER BY originator_id DESC LIMIT 1",
+    "entries_by_id": _ENTRY + "FROM {entries} ORDER BY originator_id",
     "nodes_all": "SELECT level, idx, hash FROM {nodes}",
     "clear": ("DELETE FROM {map}", "DELETE FROM {entries}", "DELETE FROM {nodes}"),
     "clear_state": "DELETE FROM {map}",
@@ -227,6 +230,11 @@ class HeadTables:
 
     def _all(self, statement: str, params: tuple[Any, ...] = ()) -> list[Any]:
         return self.led._all(statement, params)
+
+    def _each(self, statement: str) -> Iterator[Any]:
+        """The rows of ``statement`` a page at a time (a whole map is never held at once); no
+        other statement may run on the cursor until the iterator is done."""
+        return self.led.each(statement)
 
     def exist(self) -> bool:
         """Whether the three tables exist (a store older than the map has none)."""
@@ -481,43 +489,37 @@ def stored_map_problem(led: LedgerCursor, expected: dict[int, tuple[int, bytes]]
     The rows must form one map in position order whose links follow the id order, every
     stored node must be the complete subtree rebuilt from those rows (and none missing), the
     root must be ``head_map``'s, and ``(count, root)`` the map ``expected`` holds, rebuilt
-    from the events, at ``head_map``'s size.
+    from the events, at ``head_map``'s size. The rows are read a page at a time, in position
+    order and then in id order: memory holds the entries' hashes, never every row of a map
+    of every stream of a large log.
     """
     tables = HeadTables(led)
     if not tables.exist():
         return None
     state = tables.state()
-    raw = tables._all(tables.sql.entries)
+    count = 0
+    for values in tables._each(tables.sql.entries):
+        if state is None:
+            return "head_map has no valid row"
+        row = _row(values)
+        if row is None or row.pos != count:
+            return "head_entries holds a damaged row or a gap in the positions"
+        count += 1
     if state is None:
-        return "head_map has no valid row" if raw else None
-    rows = [_row(values) for values in raw]
-    if any(r is None or r.pos != i for i, r in enumerate(rows)):
-        return "head_entries holds a damaged row or a gap in the positions"
-    good = [r for r in rows if r is not None]
-    by_id = {r.key: r for r in good}
-    ids = sorted(by_id)
-    for i, key in enumerate(ids):
-        row = by_id[key]
-        if row.next_id != ids[(i + 1) % len(ids)] or row.prev_id != ids[i - 1]:
-            return (f"the entry of stream {uuid.UUID(bytes=key)} is not linked to its "
-                    "neighbours in id order")
-    try:
-        entries = [r.entry(by_id[r.next_id].hash) for r in good]
-    except InputError:
-        return "head_entries holds a version or leaf index out of range"
-    nodes = {(0, i): e.hash() for i, e in enumerate(entries)}
-    level, width = 0, len(entries)
-    while width >= 2:
-        for j in range(width // 2):
-            nodes[(level + 1, j)] = map_node(nodes[(level, 2 * j)], nodes[(level, 2 * j + 1)])
-        level, width = level + 1, width // 2
-    stored = {(int(r[0]), int(r[1])): bytes(r[2]) for r in tables._all(tables.sql.nodes_all)}
-    if stored != nodes:
-        wrong = sorted(set(stored) ^ set(nodes)) or sorted(
-            p for p in nodes if stored[p] != nodes[p])
-        return f"head_nodes differs from the entries at (level, index) {wrong[0]}"
-    root = _root(nodes, len(entries))
-    if (state.count, state.root) != (len(entries), root):
+        return None
+    leaves, problem = _entry_hashes(tables, count)
+    if problem is not None:
+        return problem
+    levels = [leaves]
+    while len(levels[-1]) >= 2:
+        below = levels[-1]
+        levels.append([map_node(below[2 * j], below[2 * j + 1])
+                       for j in range(len(below) // 2)])
+    problem = _nodes_problem(tables, levels)
+    if problem is not None:
+        return problem
+    root = _root({p: levels[p[0]][p[1]] for p in subtrees(0, count)}, count)
+    if (state.count, state.root) != (count, root):
         return "head_map does not hold the count and root of the stored entries"
     want = expected.get(state.size)
     if want is not None and want != (state.count, state.root):
@@ -526,3 +528,70 @@ def stored_map_problem(led: LedgerCursor, expected: dict[int, tuple[int, bytes]]
                 f"it is not the map of the events at size {state.size}")
     return None
 
+
+def _entry_hashes(tables: HeadTables, count: int) -> tuple[list[bytes], str | None]:
+    """The map's leaf hashes by position, from the rows read in id order, each linked to its
+    neighbours (the last to the first); or the first problem in id order (a broken link is
+    said before a value out of range)."""
+    leaves = [b""] * count
+    if not count:
+        return leaves, None
+    last = tables._one(tables.sql.entry_last)
+    if last is None:
+        raise _damaged()
+    out_of_range: str | None = None
+    first: Row | None = None
+    prev = last
+    for values in tables._each(tables.sql.entries_by_id):
+        row = _row(values)
+        if row is None:  # every row parsed in position order, in this same transaction
+            raise _damaged()
+        if first is None:
+            first = row
+        elif prev.next_id != row.key or row.key <= prev.key:
+            return leaves, _unlinked(prev.key)
+        if row.prev_id != prev.key:
+            return leaves, _unlinked(row.key)
+        if row is not first:
+            out_of_range = out_of_range or _put_leaf(leaves, prev, row.hash)
+        prev = row
+    if first is None:
+        raise _damaged()
+    if prev.next_id != first.key:
+        return leaves, _unlinked(prev.key)
+    return leaves, out_of_range or _put_leaf(leaves, prev, first.hash)
+
+
+def _unlinked(key: bytes) -> str:
+    return (f"the entry of stream {uuid.UUID(bytes=key)} is not linked to its neighbours in "
+            "id order")
+
+
+def _put_leaf(leaves: list[bytes], row: Row, next_hash: bytes) -> str | None:
+    """Put ``row``'s entry hash at its position; the problem when a value is out of range."""
+    try:
+        leaves[row.pos] = row.entry(next_hash).hash()
+    except InputError:
+        return "head_entries holds a version or leaf index out of range"
+    return None
+
+
+def _nodes_problem(tables: HeadTables, levels: list[list[bytes]]) -> str | None:
+    """The first stored node (level, index) missing or extra, else the first wrong one."""
+    seen = [bytearray(len(level)) for level in levels]
+    extra: tuple[int, int] | None = None
+    wrong: tuple[int, int] | None = None
+    for values in tables._each(tables.sql.nodes_all):
+        at = (int(values[0]), int(values[1]))
+        if not (0 <= at[0] < len(levels) and 0 <= at[1] < len(levels[at[0]])):
+            extra = min(extra or at, at)
+            continue
+        seen[at[0]][at[1]] = 1
+        if bytes(values[2]) != levels[at[0]][at[1]]:
+            wrong = min(wrong or at, at)
+    missing = next(((level, idx) for level, marks in enumerate(seen)
+                    for idx, mark in enumerate(marks) if not mark), None)
+    first = min((p for p in (extra, missing) if p is not None), default=wrong)
+    if first is None:
+        return None
+    return f"head_nodes differs from the entries at (level, index) {first}"

@@ -144,6 +144,14 @@ class LedgerCursor:
         self._c.execute(statement, tuple(params))
         return list(self._c.fetchall())
 
+    def each(self, statement: str, params: Sequence[Any] = (), page: int = PAGE) -> Iterator[Any]:
+        """The rows of ``statement`` a page at a time (memory bounded by the page, not the
+        result); the cursor runs nothing else until the iterator is exhausted."""
+        self._c.execute(statement, tuple(params))
+        cursor = getattr(self._c, "sqlite_cursor", self._c)  # eventsourcing's SQLite wrapper
+        while rows := cursor.fetchmany(page):
+            yield from rows
+
     def _one(self, statement: str, params: Sequence[Any] = ()) -> Any:
         self._c.execute(statement, tuple(params))
         return self._c.fetchone()
