@@ -24,7 +24,7 @@ from cdlog.errors import ConcurrencyError, ContextChangedError, InputError, Veri
 from cdlog.keys.registry import root_officer
 from cdlog.keys.signer import Ed25519Signer, Signer, signature_is_valid
 from cdlog.log.context import CONTEXT_TOPICS, CONTEXT_TYPES, LogContext
-from cdlog.log.facts import _fact, officer_json, payload_json, validation_to_input_error
+from cdlog.log.facts import new_fact, officer_json, payload_json, validation_to_input_error
 from cdlog.log.sealing import (
     SealedEvent,
     build_envelope,
@@ -190,7 +190,7 @@ class WritePath(LogBase):
             parties = [self._identify(ctx, s, position, when, stream, version, payload)
                        for s in signers]
         late = when - occurred.end > self.config.deadlines.late_entry_after
-        fact = _fact(type=type_, payload=payload, occurred=occurred, recorded=when,
+        fact = new_fact(type=type_, payload=payload, occurred=occurred, recorded=when,
                      actor=parties[0], cosigners=tuple(parties[1:]), version=version,
                      stream=stream, late=late)
         trust = type_ in _TRUST_TYPES

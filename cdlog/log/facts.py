@@ -93,7 +93,7 @@ _PLAIN_FACT = (tuple(f.name for f in dataclasses.fields(Fact)) == _FACT_FIELDS
                and not hasattr(Fact, "__slots__") and not hasattr(Fact, "__post_init__"))
 
 
-def _fact(**fields: Any) -> Fact:
+def new_fact(**fields: Any) -> Fact:
     """``Fact(**fields)`` with every field given: the instance dictionary is filled directly,
     skipping the frozen dataclass's ``object.__setattr__`` per field (the same object)."""
     if not _PLAIN_FACT:  # the class changed shape: build it the ordinary way
@@ -118,7 +118,7 @@ def fact_of(sealed: SealedEvent) -> Fact:
             msg = "payload is not in its canonical form"
             raise ValueError(msg)
         cosigners = env["cosigners"]
-        return _fact(
+        return new_fact(
             type=type_,
             payload=payload,
             occurred=_OCCURRED(env["occurred"]),
