@@ -15,17 +15,17 @@ from cdlog.store.sqlitepool import OpeningSQLitePool
 
 
 def flaky_parent(monkeypatch: pytest.MonkeyPatch, failures: list[str]) -> list[int]:
-    """Make eventsourcing's pool fail with each of ``failures`` in turn, then connect."""
+    """Make the pool's connecting fail with each of ``failures`` in turn, then connect."""
     calls: list[int] = []
-    original = SQLiteConnectionPool._create_connection
+    original = OpeningSQLitePool._connect
 
-    def create(self: SQLiteConnectionPool) -> SQLiteConnection:
+    def create(self: OpeningSQLitePool) -> SQLiteConnection:
         calls.append(1)
         if len(calls) <= len(failures):
             raise sqlite3.OperationalError(failures[len(calls) - 1])
         return original(self)
 
-    monkeypatch.setattr(SQLiteConnectionPool, "_create_connection", create)
+    monkeypatch.setattr(OpeningSQLitePool, "_connect", create)
     return calls
 
 
@@ -63,3 +63,40 @@ def test_log_and_views_open_through_the_retrying_pool(tmp_path: Path) -> None:
         with Projections(log, folder=tmp_path / "views") as views:
             for store in views.stores.values():
                 assert isinstance(store.datastore.pool, OpeningSQLitePool)
+
+
+def compilations(conn: sqlite3.Connection, statements: list[str], rounds: int) -> int:
+    """How often SQLite compiles statements while ``statements`` run ``rounds`` times in
+    turn (the authorizer is asked at compile time only, never for a cached statement)."""
+    compiled = 0
+
+    def count(action: int, *_: object) -> int:
+        nonlocal compiled
+        compiled += action == sqlite3.SQLITE_SELECT
+        return sqlite3.SQLITE_OK
+
+    conn.set_authorizer(count)
+    for _ in range(rounds):
+        for statement in statements:
+            conn.execute(statement).fetchall()
+    conn.set_authorizer(None)
+    return compiled
+
+
+def test_connections_keep_their_compiled_statements(tmp_path: Path) -> None:
+    """A transaction's statements are compiled once per connection, not once per run
+    (eventsourcing's own pool keeps one: ``cached_statements=True``), and the connection is
+    set up as eventsourcing's is: autocommit, WAL, rows by name."""
+    statements = [f"SELECT {i} AS n" for i in range(20)]
+    plain = SQLiteConnectionPool(db_name=str(tmp_path / "plain.db"))._create_connection()
+    assert compilations(plain._sqlite_conn, statements, 5) == 5 * len(statements)
+    plain.close()
+    pool = OpeningSQLitePool(db_name=str(tmp_path / "ours.db"), lock_timeout=5)
+    conn = pool._create_connection()
+    sqlite = conn._sqlite_conn
+    assert compilations(sqlite, statements, 5) == len(statements)
+    assert sqlite.isolation_level is None
+    assert sqlite.row_factory is sqlite3.Row
+    assert sqlite.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert sqlite.execute("SELECT 7 AS n").fetchone()["n"] == 7
+    conn.close()
