@@ -32,6 +32,7 @@ from cdlog.projections.store import (
     Processed,
     apply,
     entry_from_row,
+    page_streams,
     portable,
     select_sql,
 )
@@ -101,6 +102,8 @@ class PostgresViewStore(ViewTables, PostgresTrackingRecorder):
         self._select_prior = self.tables.sql(
             f"SELECT {_COLUMNS} FROM entries "  # noqa: S608
             "WHERE stream=? AND kind = ANY(?) ORDER BY position, seq")
+        self._select_present = self.tables.sql(
+            "SELECT DISTINCT stream FROM entries WHERE stream = ANY(?)")
         self._insert = self.tables.sql(
             f"INSERT INTO entries ({_COLUMNS}) "  # noqa: S608
             f"VALUES ({','.join('?' * len(ENTRY_COLUMNS))})")
@@ -148,7 +151,11 @@ class PostgresViewStore(ViewTables, PostgresTrackingRecorder):
                 cursor.execute(self._select_prior, [stream, kinds])
                 return [entry_from_row(r) for r in cursor.fetchall()]
 
-            rows = apply(batch, handler, PagePrior(load))
+            def present(streams: list[str]) -> set[str]:
+                cursor.execute(self._select_present, [streams])
+                return {r[0] for r in cursor.fetchall()}
+
+            rows = apply(batch, handler, PagePrior(load, present, page_streams(batch)))
             if rows:
                 cursor.executemany(self._insert, rows)
             self._insert_tracking(c, Tracking(UPSTREAM, upto))

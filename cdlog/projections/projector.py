@@ -74,6 +74,7 @@ class Projections:
         self.folder = folder or views_folder(case_log)
         self.views = {v.name: v for v in (views or default_views(case_log.config))}
         self._in_pg = self.log.store.kind == "postgresql" and folder is None
+        self._by_type = _ByType(self.views.values())
         self.stores = self._open_stores()
         states = {name: store.opened for name, store in self.stores.items()}
         hashes: dict[int, str | None] = {}
@@ -221,13 +222,16 @@ class Projections:
         """Write one page into every view not yet past it; False when a view refused it."""
         upto = int(page[-1].id)
         processed = _decode(page)
-        cases = [p for p in processed if not p.fact.stream.startswith("trust:")]
+        by_view = self._by_type.split(processed)
         applied = True
         for name, store in self.stores.items():
             if positions[name] >= upto:
                 continue
             view = self.views[name]
-            batch = _select(view, processed, cases, positions[name])
+            batch = by_view[name] if name in by_view else _select(view, processed, [],
+                                                                   positions[name])
+            if processed and positions[name] >= processed[0].position:
+                batch = [p for p in batch if p.position > positions[name]]
             try:
                 store.write(batch, upto, view.handle)
             except ESIntegrityError:
@@ -288,6 +292,40 @@ def _collector_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+class _ByType:
+    """Each event type's readers among the views that keep :meth:`View.wants` (they read the
+    case events of :meth:`View.wanted_types`), looked up once per type: a page is split
+    among them in one pass over its events instead of one filter per view."""
+
+    def __init__(self, views: Iterable[View]) -> None:
+        self._tables = [(v.name, v.wanted_types()) for v in views
+                        if type(v).wants is View.wants]
+        self._readers: dict[str, tuple[str, ...]] = {}
+
+    def readers(self, type_: str) -> tuple[str, ...]:
+        """The names of the views that read case events of ``type_``."""
+        found = self._readers.get(type_)
+        if found is None:
+            found = self._readers[type_] = tuple(
+                name for name, wanted in self._tables if wanted is None or type_ in wanted)
+        return found
+
+    def split(self, processed: list[Processed]) -> dict[str, list[Processed]]:
+        """Each such view's events of the page (all positions), in log order."""
+        out: dict[str, list[Processed]] = {name: [] for name, _ in self._tables}
+        readers = self._readers
+        for p in processed:
+            fact = p.fact
+            if fact.stream.startswith("trust:"):
+                continue
+            names = readers.get(fact.type)
+            if names is None:
+                names = self.readers(fact.type)
+            for name in names:
+                out[name].append(p)
+        return out
 
 
 def _select(view: View, processed: list[Processed], cases: list[Processed],
