@@ -20,6 +20,8 @@
 #include <Python.h>
 #include <string.h>
 
+#include "speedups.h"
+
 #define ABI 1
 #define MAX_SAFE_INT 9007199254740991LL /* 2**53 - 1 */
 #define N_ENVELOPE_KEYS 13
@@ -476,5 +478,6 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     if (PyModule_AddIntConstant(m, "ABI", ABI) < 0) { Py_DECREF(m); return NULL; }
+    if (cdlog_register_verify(m) < 0) { Py_DECREF(m); return NULL; }
     return m;
 }

@@ -103,8 +103,41 @@ class Ed25519Signer:
 _VERIFY_KEYS: dict[bytes, nacl.signing.VerifyKey] = {}  # the few keys of a log, ready
 
 
-def signature_is_valid(public_key: bytes, message: bytes, signature: bytes) -> bool:
-    """Check one Ed25519 signature (internal helper; public APIs raise instead)."""
+def _native_verify() -> Any:
+    """The native ``ed25519_verify`` bound to the libsodium PyNaCl loaded, or None (pure
+    build, a build without it, or a PyNaCl whose library does not export the function)."""
+    from cdlog._native import speedups  # noqa: PLC0415 - light; after PyNaCl is loaded
+
+    verify = getattr(speedups, "ed25519_verify", None)
+    bind = getattr(speedups, "ed25519_bind", None)
+    path = getattr(_sodium, "__file__", None)
+    if verify is None or bind is None or not isinstance(path, str) or not bind(path):
+        return None
+    return verify
+
+
+_NATIVE_VERIFY = _native_verify()
+
+
+def signature_is_valid(public_key: bytes, message: bytes, signature: bytes,
+                       prefix: bytes = b"") -> bool:
+    """Check one Ed25519 signature of ``prefix + message`` (internal helper; public APIs
+    raise instead).
+
+    Natively, libsodium's ``crypto_sign_verify_detached`` (the library PyNaCl binds) is
+    called on the bytes directly; :func:`signature_is_valid_pure` is the reference, and runs
+    for anything the native function hands back (values that are not exactly bytes).
+    """
+    if _NATIVE_VERIFY is not None:
+        valid: bool | None = _NATIVE_VERIFY(public_key, message, signature, prefix)
+        if valid is not None:
+            return valid
+    return signature_is_valid_pure(public_key, prefix + message if prefix else message,
+                                   signature)
+
+
+def signature_is_valid_pure(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """The reference of :func:`signature_is_valid`: PyNaCl's ``VerifyKey.verify``."""
     try:
         key = _VERIFY_KEYS.get(public_key) if type(public_key) is bytes else None
         if key is None:

@@ -1,0 +1,10 @@
+/* cdlog/_native/speedups.h: the register functions of the parts of cdlog._native._speedups
+ * (each area's C file adds its functions to the one module; see _speedups.c). */
+#ifndef CDLOG_SPEEDUPS_H
+#define CDLOG_SPEEDUPS_H
+
+#include <Python.h>
+
+int cdlog_register_verify(PyObject *module);
+
+#endif
