@@ -102,10 +102,10 @@ def format_time(value: datetime) -> str:
     if off is None:
         raise InputError("time", f"{value.isoformat()} has no UTC offset",
                          "a timezone-aware time such as 2006-03-14T09:12:00-05:00")
-    if off.total_seconds() % 60:
+    if off.seconds % 60 or off.microseconds:  # total_seconds() % 60: days are whole minutes
         raise InputError("time", f"{value.isoformat()} has a UTC offset with seconds",
                          "an offset in whole minutes such as -05:00")
-    text = value.isoformat(timespec="microseconds" if value.microsecond else "seconds")
+    text = value.isoformat()  # timespec "auto": microseconds only when there are any
     if text.endswith("Z"):  # pragma: no cover - isoformat never writes Z, kept for safety
         text = text[:-1] + "+00:00"
     return text

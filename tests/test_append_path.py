@@ -12,24 +12,33 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import nacl.signing
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
-from cdlog.domain.values import Occurred
+from cdlog.app.writing import WritePath
+from cdlog.canonical import canonical_bytes, format_time
+from cdlog.domain.events import CATALOGUE
+from cdlog.domain.values import Occurred, instant
 from cdlog.errors import InputError, NotFoundError
 from cdlog.keys.signer import Ed25519Signer
+from cdlog.log.facts import payload_json, validation_to_input_error
 from cdlog.log.ledger import read_ledger
 from cdlog.log.merkle import MemoryHashStore, tree_root
 from cdlog.log.sealing import (
     STREAM_NAMESPACE,
     SealedEvent,
+    build_envelope,
     case_id,
     leaf_hash,
+    owned_envelope,
     parse,
     parse_pure,
     seal,
@@ -199,3 +208,159 @@ def test_a_typed_command_looks_at_the_log_once(world: World,
 def test_remembered_case_ids_are_the_stream_ids(name: str) -> None:
     assert case_id(name) == str(stream_id(name)) == str(uuid.uuid5(STREAM_NAMESPACE, name))
     assert case_id(name) == case_id(str(name))
+
+
+# --- round 4: the per-event preparation without its copies and wrappers ---------------------
+
+any_zone = (offsets | st.timezones()
+            | st.integers(min_value=-86_399, max_value=86_399).map(
+                lambda s: timezone(timedelta(seconds=s)))
+            | st.integers(min_value=-10**6, max_value=10**6).map(
+                lambda us: timezone(timedelta(microseconds=us))))
+any_time = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                        timezones=st.one_of(st.none(), any_zone))
+
+
+def _outcome(make: Callable[[], object]) -> object:
+    try:
+        return make()
+    except ValidationError as exc:
+        return ("ValidationError", str(exc))
+    except InputError as exc:
+        return ("InputError", str(exc))
+
+
+@settings(max_examples=400, deadline=None)
+@given(at=any_time)
+def test_an_instant_made_directly_is_pydantics(at: datetime) -> None:
+    """instant(at) is Occurred(at=at): equal, the same fields set, the very time kept, the
+    same dump; or the same refusal (naive, an offset with seconds)."""
+    made, validated = _outcome(lambda: instant(at)), _outcome(lambda: Occurred(at=at))
+    if not isinstance(validated, Occurred):
+        assert made == validated
+        return
+    assert isinstance(made, Occurred)
+    assert made == validated
+    assert made.at is validated.at is at
+    for name in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__",
+                 "__pydantic_private__"):
+        assert getattr(made, name) == getattr(validated, name)
+    assert made.as_json() == validated.model_dump(mode="json", by_alias=True,
+                                                   exclude_none=True)
+    assert hash(made) == hash(validated)
+    assert repr(made) == repr(validated)
+
+
+def _format_time_plain(value: datetime) -> str:
+    """format_time as it was written before round 4 (the reference)."""
+    off = value.utcoffset()
+    if off is None:
+        raise InputError("time", f"{value.isoformat()} has no UTC offset",
+                         "a timezone-aware time such as 2006-03-14T09:12:00-05:00")
+    if off.total_seconds() % 60:
+        raise InputError("time", f"{value.isoformat()} has a UTC offset with seconds",
+                         "an offset in whole minutes such as -05:00")
+    return value.isoformat(timespec="microseconds" if value.microsecond else "seconds")
+
+
+@settings(max_examples=400, deadline=None)
+@given(at=any_time)
+def test_format_time_is_the_plain_reference(at: datetime) -> None:
+    assert _outcome(lambda: format_time(at)) == _outcome(lambda: _format_time_plain(at))
+
+
+def test_an_owned_envelope_is_build_envelopes() -> None:
+    parts = ("log-1", "case:OP-1", 3, "HoldPlaced", {"at": "2006-03-14T09:12:00+00:00"},
+             "2006-03-14T09:13:00+00:00", {"id": "A", "key": "k1"}, [{"id": "B", "key": "k2"}],
+             {"reason": "r", "hold_type": "t"}, "ab" * 32, True)
+    built = build_envelope(log=parts[0], stream=parts[1], version=parts[2], type_=parts[3],
+                           occurred=parts[4], recorded=parts[5], actor=parts[6],
+                           cosigners=parts[7], payload=parts[8], prev=parts[9], late=parts[10])
+    owned = owned_envelope(*parts)
+    assert owned == built
+    assert list(owned) == list(built)
+    assert canonical_bytes(owned) == canonical_bytes(built)
+
+
+def _seal_refusal_plain(envelope: Mapping[str, Any], signers: list[Ed25519Signer]) -> str | None:
+    expected = [envelope["actor"]["key"], *(c["key"] for c in envelope["cosigners"])]
+    given = [s.key_id for s in signers]
+    if given != expected:
+        return str(InputError("signers", f"keys {given} do not match the envelope",
+                              f"signers with keys {expected}, in that order"))
+    return None
+
+
+@settings(max_examples=60, deadline=None)
+@given(actor=st.integers(0, 2), cosigners=st.lists(st.integers(0, 2), max_size=3),
+       chosen=st.lists(st.integers(0, 2), max_size=4))
+def test_seal_refuses_signers_that_do_not_match_as_before(actor: int, cosigners: list[int],
+                                                          chosen: list[int]) -> None:
+    keys = [Ed25519Signer(bytes([i + 1]) * 32) for i in range(3)]
+    envelope = build_envelope(
+        log="log-1", stream="case:OP-1", version=1, type_="HoldPlaced",
+        occurred={"at": "2006-03-14T09:12:00+00:00"}, recorded="2006-03-14T09:13:00+00:00",
+        actor={"id": "A", "key": keys[actor].key_id},
+        cosigners=[{"id": "B", "key": keys[c].key_id} for c in cosigners],
+        payload={"reason": "r"}, prev=None, late=False)
+    signers = [keys[c] for c in chosen]
+    expected = _seal_refusal_plain(envelope, signers)
+    if expected is None:
+        sealed = seal(envelope, signers)
+        assert [s.key for s in sealed.signatures] == [s.key_id for s in signers]
+        assert sealed == parse_pure(sealed.sealed)
+    else:
+        with pytest.raises(InputError) as caught:
+            seal(envelope, signers)
+        assert str(caught.value) == expected
+
+
+field_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                 max_size=3),
+    max_leaves=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(type_=st.sampled_from(sorted(CATALOGUE)), data=st.data())
+def test_a_payload_validated_directly_is_model_validates(type_: str, data: st.DataObject
+                                                         ) -> None:
+    """WritePath._payload of a type name is model_validate of a copy of the fields: the same
+    payload, or the same refusal word for word (random fields of the type's names)."""
+    model = CATALOGUE[type_]
+    names = [*sorted(model.model_fields), "unknown"]
+    fields = data.draw(st.dictionaries(st.sampled_from(names), field_values, max_size=4))
+
+    def plain() -> object:
+        try:
+            return model.model_validate(dict(fields))
+        except ValidationError as exc:
+            raise validation_to_input_error(exc, type_) from None
+
+    assert _outcome(lambda: WritePath._payload(type_, fields)) == _outcome(plain)
+    assert _outcome(lambda: WritePath._payload(type_, MappingProxyType(fields))) == \
+        _outcome(plain)
+
+
+BENCH_PAYLOADS = [  # bench/workload.py's case, a payload of each shape it records
+    ("CaseOpened", {"reference": "OP-B-0000007", "port": "5201",
+                    "refs": {"bol": "EXLN0000000007"}}),
+    ("ContrabandDiscovered", {
+        "items": [{"item_id": "A-1", "description": "brick, white powder", "category": "drug",
+                   "count": 42, "gross_weight_kg": 46.2}],
+        "concealment": "hollowed pallet bases",
+        "field_test": {"kit": "NIK-type", "result": "cocaine presumptive positive"}}),
+    ("InvestigativeNotificationSent", {"identified_at": "2006-03-14T09:12:00-05:00",
+                                       "to": "ICE-7781", "channel": "phone"}),
+    ("NotificationAcknowledged", None),
+]
+
+
+@pytest.mark.parametrize(("type_", "fields"), BENCH_PAYLOADS)
+def test_the_bench_payloads_validate_directly_as_model_validate(
+        type_: str, fields: dict[str, Any] | None) -> None:
+    plain = CATALOGUE[type_].model_validate(dict(fields or {}))
+    got = WritePath._payload(type_, fields)
+    assert got == plain
+    assert payload_json(got) == payload_json(plain)

@@ -19,7 +19,7 @@ from cdlog.canonical import format_time
 from cdlog.domain import events as ev
 from cdlog.domain.case import check
 from cdlog.domain.evolve import evolve
-from cdlog.domain.values import Occurred, Officer
+from cdlog.domain.values import Occurred, Officer, instant
 from cdlog.errors import ConcurrencyError, ContextChangedError, InputError, VerificationError
 from cdlog.keys.registry import root_officer
 from cdlog.keys.signer import Ed25519Signer, Signer, signature_is_valid
@@ -27,8 +27,8 @@ from cdlog.log.context import CONTEXT_TOPICS, CONTEXT_TYPES, LogContext
 from cdlog.log.facts import new_fact, officer_json, payload_json, validation_to_input_error
 from cdlog.log.sealing import (
     SealedEvent,
-    build_envelope,
     case_id,
+    owned_envelope,
     seal,
     signing_message,
     stream_id,
@@ -65,7 +65,7 @@ def _occurred(value: datetime | Occurred | Mapping[str, Any]) -> Occurred:
                          "a timezone-aware datetime or a window {'from': t1, 'to': t2}")
     try:
         if isinstance(value, datetime):
-            return Occurred(at=value)
+            return instant(value)  # Occurred(at=value)
         return Occurred.model_validate(dict(value))
     except ValidationError as exc:
         raise validation_to_input_error(exc, "occurred") from None
@@ -199,13 +199,12 @@ class WritePath(LogBase):
                 raise InputError("stream", f"{stream!r} is not a trust stream", "trust:<agency>")
         else:
             check(current.state, fact, ctx)
-        envelope = build_envelope(
-            log=self.log_id, stream=stream, version=version, type_=type_,
-            occurred=occurred.as_json(), recorded=format_time(when),
-            actor=officer_json(parties[0], signer.key_id),
-            cosigners=[officer_json(o, s.key_id) for o, s in zip(parties[1:], cosigners,
-                                                                 strict=True)],
-            payload=payload_json(payload), prev=current.head, late=late)
+        envelope = owned_envelope(  # build_envelope's dict, of parts made for it alone
+            self.log_id, stream, version, type_, occurred.as_json(), format_time(when),
+            officer_json(parties[0], signer.key_id),
+            [officer_json(o, s.key_id) for o, s in zip(parties[1:], cosigners, strict=True)]
+            if cosigners else [],
+            payload_json(payload), current.head, late)
         if cosigners and len({s.key_id for s in signers}) != len(signers):
             raise InputError("cosigners", "the same key signs twice", "distinct signers")
         rows = []
@@ -246,6 +245,10 @@ class WritePath(LogBase):
             raise InputError("fields", f"{type(fields).__name__} is not a mapping",
                              f"a mapping of {model.TYPE} field names to values")
         try:
+            if isinstance(event, str):  # a catalogue model: model_validate's own call
+                made: ev.Payload = model.__pydantic_validator__.validate_python(
+                    fields if type(fields) is dict else dict(fields or {}))
+                return made
             return model.model_validate(dict(fields or {}))
         except ValidationError as exc:
             raise validation_to_input_error(exc, f"{model.TYPE}") from None

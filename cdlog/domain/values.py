@@ -109,3 +109,28 @@ class Occurred(Frozen):
         if self.at is not None and self.from_ is None and self.to is None:
             return {"at": format_time(self.at)}
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+_PLAIN_OCCURRED = (tuple(Occurred.model_fields) == ("at", "from_", "to")
+                   and not Occurred.__private_attributes__
+                   and Occurred.__slots__ == ("__dict__", "__pydantic_fields_set__",
+                                              "__pydantic_extra__", "__pydantic_private__"))
+
+
+def instant(at: datetime) -> Occurred:
+    """``Occurred(at=at)``, made without pydantic's validation where it has nothing to do.
+
+    For a plain :class:`datetime` (not a subclass) whose UTC offset is known and in whole
+    minutes, pydantic's validation keeps the very object and the instance is filled as here
+    (``tests/test_append_path.py`` holds the two equal); anything else is validated.
+    """
+    off = at.utcoffset() if type(at) is datetime else None
+    if off is None or off.seconds % 60 or off.microseconds or not _PLAIN_OCCURRED:
+        return Occurred(at=at)
+    made: Occurred = object.__new__(Occurred)
+    _set = object.__setattr__
+    _set(made, "__dict__", {"at": at, "from_": None, "to": None})
+    _set(made, "__pydantic_fields_set__", {"at"})
+    _set(made, "__pydantic_extra__", None)
+    _set(made, "__pydantic_private__", None)
+    return made

@@ -168,16 +168,30 @@ def build_envelope(
     }
 
 
+def owned_envelope(log: str, stream: str, version: int, type_: str, occurred: dict[str, str],
+                   recorded: str, actor: dict[str, str], cosigners: list[dict[str, str]],
+                   payload: dict[str, Any], prev: str | None, late: bool) -> dict[str, Any]:
+    """:func:`build_envelope` for parts the caller made for this envelope alone (fresh dicts
+    and list, not kept elsewhere): they are put in as they are, not copied (the same dict)."""
+    return {"format": FORMAT, "log": log, "stream": stream, "case": case_id(stream),
+            "version": version, "type": type_, "occurred": occurred, "recorded": recorded,
+            "actor": actor, "cosigners": cosigners, "payload": payload, "prev": prev,
+            "late": late}
+
+
 def signatures_bytes(signatures: Sequence[Signature]) -> bytes:
     """The canonical (RFC 8785) bytes of the signature list, as stored after the envelope.
 
     Its objects have the two ASCII keys ``key`` and ``sig`` and string values, where orjson's
     sorted output is RFC 8785's; anything else goes through :func:`canonical_bytes`.
     """
-    items = [s.as_json() for s in signatures]
     if all(type(s.key) is str for s in signatures):
-        return orjson.dumps(items, option=orjson.OPT_SORT_KEYS)
-    return canonical_bytes(items)
+        # orjson's sorted output of [{"key": k, "sig": base64(s)}, ...], written directly: each
+        # key string as orjson writes it, the base64 text as is (it needs no escaping)
+        return b"[" + b",".join([b'{"key":' + orjson.dumps(s.key) + b',"sig":"'
+                                 + binascii.b2a_base64(s.sig, newline=False) + b'"}'
+                                 for s in signatures]) + b"]"
+    return canonical_bytes([s.as_json() for s in signatures])
 
 
 def seal(envelope: Mapping[str, Any], signers: Sequence[Signer]) -> SealedEvent:
@@ -185,16 +199,28 @@ def seal(envelope: Mapping[str, Any], signers: Sequence[Signer]) -> SealedEvent:
 
     ``signers`` must match the envelope's actor key followed by each cosigner's key.
     """
-    expected = [envelope["actor"]["key"], *(c["key"] for c in envelope["cosigners"])]
     given = [s.key_id for s in signers]
-    if given != expected:
+    cosigners = envelope["cosigners"]
+    if (len(given) != len(cosigners) + 1 or given[0] != envelope["actor"]["key"]
+            or (cosigners and given[1:] != [c["key"] for c in cosigners])):
+        expected = [envelope["actor"]["key"], *(c["key"] for c in cosigners)]
         raise InputError("signers", f"keys {given} do not match the envelope",
                          f"signers with keys {expected}, in that order")
     envelope_bytes = canonical_bytes(envelope)
-    message = signing_message(envelope_bytes)
-    sigs = tuple(Signature(s.key_id, s.sign(message)) for s in signers)
+    message = SIGNING_PREFIX + envelope_bytes  # signing_message(envelope_bytes)
+    sigs = tuple([_signature(key, s.sign(message)) for key, s in zip(given, signers, strict=True)])
     sealed = envelope_bytes + b"\n" + signatures_bytes(sigs)
     return _sealed_event(envelope, envelope_bytes, sigs, sealed, leaf_hash(sealed))
+
+
+def _signature(key: str, sig: bytes) -> Signature:
+    """``Signature(key, sig)``, its instance dictionary filled directly (the frozen dataclass's
+    ``__init__`` sets each field through ``object.__setattr__``): the same object."""
+    if not _PLAIN_SIGNATURE:  # the class changed shape: build it the ordinary way
+        return Signature(key, sig)
+    made: Signature = object.__new__(Signature)
+    made.__dict__.update(key=key, sig=sig)
+    return made
 
 
 def _decode_failure(where: str, version: int | None, detail: str) -> VerificationError:
