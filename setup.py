@@ -11,7 +11,8 @@ setup(
     ext_modules=[
         Extension(
             "cdlog._native._speedups",
-            sources=["cdlog/_native/_speedups.c", "cdlog/_native/verify.c"],
+            sources=["cdlog/_native/_speedups.c", "cdlog/_native/verify.c",
+                     "cdlog/_native/views.c"],
             depends=["cdlog/_native/speedups.h"],
             extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter",
                                 "-Wno-missing-field-initializers"],

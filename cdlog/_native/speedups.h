@@ -6,5 +6,6 @@
 #include <Python.h>
 
 int cdlog_register_verify(PyObject *module);
+int cdlog_register_views(PyObject *module);
 
 #endif
