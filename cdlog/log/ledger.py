@@ -60,6 +60,7 @@ from cdlog.log.ledger_sql import ROWS_PER_INSERT, LedgerSQL, SQLiteLedgerSQL
 from cdlog.log.merkle import HASH_SIZE, append_positions, tree_root
 from cdlog.log.sealing import leaf_hash
 from cdlog.restricted.vault_store import SQLITE_VAULT_SQL, VaultSQL, apply_vault
+from cdlog.store.sqlitepool import CdlogSQLiteDatastore
 from cdlog.store.urls import redact_url
 
 RECORDER_TOPIC = "cdlog.log.ledger:CdlogSQLiteApplicationRecorder"
@@ -473,6 +474,15 @@ class CdlogSQLiteApplicationRecorder(LedgerRecorder, SQLiteApplicationRecorder):
         return [*super().construct_create_table_statements(), *self.ledger_sql.create,
                 *self.vault_sql.create]
 
+    def max_notification_id(self) -> int:
+        """The newest notification id (None for an empty log, as eventsourcing's), read with
+        :meth:`~cdlog.store.sqlitepool.CdlogSQLiteDatastore.glance`: the freshness look every
+        command takes, without a pooled transaction around it."""
+        if isinstance(self.datastore, CdlogSQLiteDatastore):
+            newest: int = self.datastore.glance(self.select_max_notification_id_statement)
+            return newest
+        return super().max_notification_id()
+
     def _create_table(self, c: Any) -> None:
         super()._create_table(c)
         # A store written before the tree existed gets its leaves here (see catch_up).
@@ -480,9 +490,14 @@ class CdlogSQLiteApplicationRecorder(LedgerRecorder, SQLiteApplicationRecorder):
 
     def insert_events(self, stored_events: Sequence[StoredEvent],
                       **kwargs: Any) -> Sequence[int] | None:
-        """Insert the events and their leaves in one transaction."""
+        """Insert the events and their leaves in one transaction (on the datastore's own
+        connection for commands, :meth:`CdlogSQLiteDatastore.command_transaction`)."""
         try:
-            ids = super().insert_events(stored_events, **kwargs)
+            if isinstance(self.datastore, CdlogSQLiteDatastore):
+                with self.datastore.command_transaction() as c:
+                    ids = self._insert_events(c, stored_events, **kwargs)
+            else:
+                ids = super().insert_events(stored_events, **kwargs)
         except BaseException:
             self.frontier.discard()
             raise

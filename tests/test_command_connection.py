@@ -1,0 +1,135 @@
+"""SQLite: a case log's commands look and write on one connection of their own (issue 12).
+
+The freshness look before a command (the newest notification id) and the command's insert
+transaction run on a connection the datastore keeps outside eventsourcing's pool
+(:meth:`cdlog.store.sqlitepool.CdlogSQLiteDatastore.glance` and ``command_transaction``): no
+pooled hand-out per command, no ``BEGIN``/``ROLLBACK`` around the look, and a page cache that
+stays valid while nobody else writes. What another writer commits is still seen before the
+next command, a failed transaction leaves the connection usable, and SQLite's errors are
+still one-line store errors.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from cdlog.errors import ConcurrencyError, StoreError
+from cdlog.store.sqlitepool import CdlogSQLiteDatastore
+from cdlog.verify.runner import verify_log
+
+if TYPE_CHECKING:
+    from conftest import World, build_world
+else:  # pytest registers tests/conftest.py as the module tests.conftest
+    from tests.conftest import World, build_world
+
+
+def _datastore(world: World) -> CdlogSQLiteDatastore:
+    datastore = world.log.app.recorder.datastore  # type: ignore[attr-defined]
+    assert isinstance(datastore, CdlogSQLiteDatastore)
+    return datastore
+
+
+def test_a_command_looks_and_writes_on_its_own_connection(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """An event of a known case: one read statement and one write transaction on the kept
+    connection, nothing through the pool, no read transaction opened and rolled back."""
+    world = build_world(f"sqlite:///{tmp_path / 'cdlog.db'}")
+    case = world.open_case("OP-CONN-1", at=1)
+    datastore = _datastore(world)
+    pooled: list[bool] = []
+    original = datastore.pool.get_connection
+
+    def get_connection(*args: Any, **kwargs: Any) -> Any:
+        pooled.append(True)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(datastore.pool, "get_connection", get_connection)
+    own = datastore._own
+    assert own is not None
+    statements: list[str] = []
+    own._sqlite_conn.set_trace_callback(statements.append)
+    world.rec(case, "ConveyanceArrived", {"conveyance": "MV One"}, by="cbpo", at=2)
+    own._sqlite_conn.set_trace_callback(None)
+    assert pooled == []
+    words = [s.split()[0].upper() for s in statements]
+    assert words.count("BEGIN") == 1
+    assert "ROLLBACK" not in words
+    assert words[-1] == "COMMIT"
+    assert statements[0].upper().startswith("SELECT MAX(ROWID)")
+    assert datastore._own is own
+    assert [e.type for e in world.log.events(case)] == ["CaseOpened", "ConveyanceArrived"]
+    world.log.close()
+
+
+def test_another_writers_events_are_seen_before_the_next_command(tmp_path: Path) -> None:
+    """Two logs on one file (two kept connections) take turns in one case: each prepares on
+    the other's events, the versions follow each other, and the store verifies."""
+    url = f"sqlite:///{tmp_path / 'cdlog.db'}"
+    world = build_world(url)
+    other = type(world)(type(world.log)(url), world.roots, world.signers, world.officers)
+    case = world.open_case("OP-CONN-2", at=1)
+    for i in range(6):
+        writer = world if i % 2 == 0 else other
+        sealed = writer.rec(case, "ExaminationReferred", {"reason": f"look {i}"}, by="cbpo",
+                            at=2 + i)
+        assert sealed.version == 2 + i
+    assert [e.version for e in other.log.events(case)] == list(range(1, 8))
+    assert world.log.state(case).version == other.log.state(case).version == 7
+    assert verify_log(world.log).ok
+    other.log.close()
+    world.log.close()
+
+
+def test_a_refused_or_failed_transaction_leaves_the_connection_usable(tmp_path: Path) -> None:
+    """A clash refused on insert and an error inside the transaction roll back on the kept
+    connection; the next command is saved on it."""
+    url = f"sqlite:///{tmp_path / 'cdlog.db'}"
+    world = build_world(url)
+    other = type(world)(type(world.log)(url), world.roots, world.signers, world.officers)
+    case = world.open_case("OP-CONN-3", at=1)
+    def overtaken() -> None:
+        with world.log.batch():
+            world.rec(case, "ExaminationReferred", {"reason": "mine"}, by="cbpo", at=2)
+            other.rec(case, "ExaminationReferred", {"reason": "theirs"}, by="cbpo", at=2)
+
+    def failing(datastore: CdlogSQLiteDatastore) -> None:
+        with datastore.command_transaction() as c:
+            c.execute("DELETE FROM checkpoints WHERE size < 0")
+            raise RuntimeError("boom")
+
+    with pytest.raises(ConcurrencyError):
+        overtaken()
+    datastore = _datastore(world)
+    with pytest.raises(RuntimeError, match="boom"):
+        failing(datastore)
+    own = datastore._own
+    assert own is not None
+    assert not own._sqlite_conn.in_transaction
+    sealed = world.rec(case, "ExaminationReferred", {"reason": "again"}, by="cbpo", at=3)
+    assert sealed.version == 3
+    assert [e.payload["reason"] for e in world.log.events(case)[1:]] == ["theirs", "again"]
+    assert verify_log(world.log).ok
+    other.log.close()
+    world.log.close()
+
+
+def test_sqlite_errors_on_the_kept_connection_are_store_errors(tmp_path: Path) -> None:
+    """What SQLite refuses on the kept connection is a one-line store error naming the file
+    (a missing table here), and the connection is closed with the log."""
+    world = build_world(f"sqlite:///{tmp_path / 'cdlog.db'}")
+    datastore = _datastore(world)
+    with pytest.raises(StoreError, match=r"cdlog\.db"):
+        datastore.glance("SELECT MAX(rowid) FROM no_such_table")
+    with pytest.raises(StoreError, match=r"cdlog\.db"), datastore.command_transaction() as c:
+        c.execute("INSERT INTO no_such_table VALUES (1)")
+    own = datastore._own
+    assert own is not None
+    world.log.close()
+    assert datastore._own is None
+    with pytest.raises(sqlite3.ProgrammingError):
+        own._sqlite_conn.execute("SELECT 1")
