@@ -99,13 +99,13 @@ def as_lists(model: type[BaseModel], fields: Mapping[str, Any]) -> dict[str, Any
 
 def payload_model(type_name: str) -> type[Payload]:
     """Return the payload model of an event type (KeyError-free: None is not returned)."""
+    model = CATALOGUE.get(type_name)
+    if model is not None:
+        return model
     from cdlog.errors import InputError  # noqa: PLC0415 - keep the module import-light
 
-    try:
-        return CATALOGUE[type_name]
-    except KeyError:
-        raise InputError("type", f"{type_name!r} is not an event type of the catalogue",
-                         "one of " + ", ".join(sorted(CATALOGUE))) from None
+    raise InputError("type", f"{type_name!r} is not an event type of the catalogue",
+                     "one of " + ", ".join(sorted(CATALOGUE)))
 
 
 STREAM_KINDS = ("case", "pnr", "pnr-access", "trust", "programme")
