@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -103,11 +104,14 @@ def new_fact(**fields: Any) -> Fact:
     return fact
 
 
-def fact_of(sealed: SealedEvent) -> Fact:
+def fact_of(sealed: SealedEvent, recorded: datetime | None = None,
+            actor: Officer | None = None) -> Fact:
     """Decode a sealed event's envelope into a :class:`Fact`.
 
     Raises :class:`~cdlog.errors.VerificationError` (check ``payload``) when the stored
-    payload no longer validates or is not in its canonical JSON form.
+    payload no longer validates or is not in its canonical JSON form. ``recorded`` and
+    ``actor``, when given, are what ``parse_time(envelope["recorded"])`` and
+    ``officer_of(envelope["actor"])`` returned for this event (the verifier has them already).
     """
     env = sealed.envelope
     try:
@@ -122,8 +126,8 @@ def fact_of(sealed: SealedEvent) -> Fact:
             type=type_,
             payload=payload,
             occurred=_OCCURRED(env["occurred"]),
-            recorded=parse_time(env["recorded"], "recorded"),
-            actor=officer_of(env["actor"]),
+            recorded=parse_time(env["recorded"], "recorded") if recorded is None else recorded,
+            actor=officer_of(env["actor"]) if actor is None else actor,
             cosigners=() if cosigners == [] else tuple(officer_of(c) for c in cosigners),
             version=sealed.version,
             stream=sealed.stream,

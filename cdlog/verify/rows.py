@@ -75,6 +75,7 @@ def iter_rows(recorder: Any) -> Iterator[RowFields]:
     start: int | None = None
     while True:
         with recorder.datastore.transaction(commit=False) as c:
+            c.row_factory = None  # plain tuples: this cursor only (the connection's are Rows)
             c.execute(first if start is None else following,
                       (PAGE,) if start is None else (start, PAGE))
             raw = c.fetchall()
