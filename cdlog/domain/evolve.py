@@ -28,6 +28,20 @@ PORT_RESULT_EVENTS = {  # R7: OFO's results on information or requests from OI
 PORT_ACTS = frozenset({"ConveyanceArrived", "ExaminationReferred", "ExaminationConducted",
                        "ContrabandDiscovered", "HoldPlaced", "HoldReleased", "SeizureRecorded",
                        "ReleasedUnderPassThrough"})
+CASE_CLASSES: tuple[type[ev.Payload], ...] = (
+    ev.CaseOpened, ev.ContrabandDiscovered, ev.HoldPlaced, ev.HoldReleased,
+    ev.ReleasedUnderPassThrough, ev.InvestigativeNotificationSent, ev.CaseAccepted,
+    ev.CaseDeclined, ev.ResponsibilityAssumed, ev.ResponsibilityReleased, ev.OperationProposed,
+    ev.ApprovalGranted, ev.ProsecutorConsulted, ev.USAONotified, ev.CustodyTransferred,
+    ev.SurveillanceStarted, ev.SurveillanceReacquired, ev.SurveillanceLost,
+    ev.SurveillanceEnded, ev.DeliveryMade, ev.OperationTerminated, ev.IncidentOccurred,
+    ev.IncidentClosed, ev.InterviewConducted, ev.SCBPOBriefed, ev.ShadowAssigned,
+    ev.ShadowReleased, ev.ActionItemAssigned, ev.ActionItemCompleted, ev.ActionItemWaived,
+    ev.FeedbackProvided, ev.PNRRecordIngested, ev.CaseClosed)
+"""Every class a case of :func:`_fold`'s match names (tests/domain/test_evolve_dispatch.py
+holds the two equal). A payload of none of them skips the match: each case is an
+``isinstance`` through pydantic's ``ABCMeta``, about 33 of them for such an event."""
+_HAS_CASE: dict[type, bool] = {}
 
 
 def start_state(stream: str) -> CaseState:
@@ -47,6 +61,24 @@ def evolve(state: CaseState, fact: Fact, config: Config) -> CaseState:
     state.last_recorded = fact.recorded
     p = fact.payload
     when = fact.occurred.end
+    cls = type(p)
+    has_case = _HAS_CASE.get(cls)
+    if has_case is None:
+        has_case = _HAS_CASE[cls] = issubclass(cls, CASE_CLASSES)
+    if has_case:  # else no case of _fold's match names it: it would try each and do nothing
+        _fold(state, fact, p, when, config)
+    if fact.type in PORT_ACTS and _is_ofo(fact):
+        state.port_acted = True
+        port = getattr(p, "port", None)
+        if port and port != state.port and port not in state.ports:
+            state.ports.append(port)
+    _open_feedback_duty(state, fact, config)
+    return state
+
+
+def _fold(state: CaseState, fact: Fact, p: ev.Payload, when: datetime, config: Config
+          ) -> None:
+    """The part of :func:`evolve` proper to each event type (one case per type)."""
     match p:
         case ev.CaseOpened():
             state.reference = p.reference
@@ -153,13 +185,6 @@ def evolve(state: CaseState, fact: Fact, config: Config) -> CaseState:
             state.closed = True
         case _:
             pass
-    if fact.type in PORT_ACTS and _is_ofo(fact):
-        state.port_acted = True
-        port = getattr(p, "port", None)
-        if port and port != state.port and port not in state.ports:
-            state.ports.append(port)
-    _open_feedback_duty(state, fact, config)
-    return state
 
 
 def _is_ofo(fact: Fact) -> bool:
