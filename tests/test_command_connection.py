@@ -1,4 +1,5 @@
-"""SQLite: a case log's commands look and write on one connection of their own (issue 12).
+"""A command's statements (issue 12): on SQLite its look and its write on one connection of
+its own, on PostgreSQL the Merkle tail read in the insert's round trip.
 
 The freshness look before a command (the newest notification id) and the command's insert
 transaction run on a connection the datastore keeps outside eventsourcing's pool
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from cdlog.errors import ConcurrencyError, StoreError
+from cdlog.log.ledger import LedgerCursor, read_ledger
 from cdlog.store.sqlitepool import CdlogSQLiteDatastore
 from cdlog.verify.runner import verify_log
 
@@ -133,3 +135,27 @@ def test_sqlite_errors_on_the_kept_connection_are_store_errors(tmp_path: Path) -
     assert datastore._own is None
     with pytest.raises(sqlite3.ProgrammingError):
         own._sqlite_conn.execute("SELECT 1")
+
+
+def test_the_merkle_tail_is_read_once_per_save(world: World, store_kind: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each save reads the tree's tail (last leaf, events after it) once, after its insert:
+    on PostgreSQL sent with the insert in one round trip (never a statement of its own), on
+    SQLite as its own statement; the tree stays whole, and each case verifies."""
+    sent: list[str] = []
+    original = LedgerCursor._one
+
+    def one(self: LedgerCursor, statement: str, params: Any = ()) -> Any:
+        sent.append(statement)
+        return original(self, statement, params)
+
+    monkeypatch.setattr(LedgerCursor, "_one", one)
+    case = world.open_case("OP-TAIL-1", at=1)
+    for i in range(3):
+        world.rec(case, "ExaminationReferred", {"reason": f"look {i}"}, by="cbpo", at=2 + i)
+    tails = [s for s in sent if s.startswith("SELECT l.leaf_index")]
+    assert len(tails) == (0 if store_kind == "postgresql" else 4)
+    monkeypatch.setattr(LedgerCursor, "_one", original)
+    with read_ledger(world.log) as led:
+        assert led.size() == led.leaf_count() == world.log.max_position()
+    assert verify_log(world.log).ok

@@ -455,8 +455,9 @@ def test_frontier_of_a_rolled_back_insert_is_forgotten(open_bare: Callable[..., 
 
     def append_then_fail(self: LedgerCursor, rows: Sequence[tuple[int, str, int, bytes]],
                          context_since: int | None = None,
-                         context_topics: Sequence[str] = ()) -> None:
-        original(self, rows, context_since, context_topics)
+                         context_topics: Sequence[str] = (),
+                         tail: Sequence[Any] | None = None) -> None:
+        original(self, rows, context_since, context_topics, tail)
         msg = "the connection dropped before COMMIT"
         raise RuntimeError(msg)
 

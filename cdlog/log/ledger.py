@@ -255,16 +255,24 @@ class LedgerCursor:
                 self._c.executemany(one, rows[whole:])
         self._leaf_rows, self._node_rows = [], []
 
+    def tail_query(self) -> tuple[str, tuple[int]]:
+        """The statement and parameters of the tail read :meth:`append_events` makes after
+        the events' insert (the last leaf, and how many events follow it), for a caller that
+        sends it together with the insert (PostgreSQL's pipeline) and hands its row in."""
+        return self.sql.tail.format(events=self._events), (_FIRST,)
+
     def append_events(self, rows: Sequence[tuple[int, str, int, bytes]],
                       context_since: int | None = None,
-                      context_topics: Sequence[str] = ()) -> None:
+                      context_topics: Sequence[str] = (),
+                      tail: Sequence[Any] | None = None) -> None:
         """Append ``(notification_id, originator_id, version, state)`` rows in that order.
 
         Refuses (VerificationError) when other events than these follow the last leaf: they
         were written outside cdlog, or a leaf row was removed; the store needs ``cdlog verify``.
         With ``context_since``, refuses (:class:`~cdlog.errors.ContextChangedError`) when
         another writer committed an event of ``context_topics`` after that position: the
-        events were prepared against keys that may have changed.
+        events were prepared against keys that may have changed. ``tail`` is the row of
+        :meth:`tail_query` when the caller read it in this transaction after the insert.
         """
         if not rows:
             return
@@ -272,7 +280,8 @@ class LedgerCursor:
             moved = self.context_between(context_since, rows[0][0], context_topics)
             if moved is not None:
                 raise ContextChangedError(*moved)
-        tail = self._one(self.sql.tail.format(events=self._events), (_FIRST,))
+        if tail is None:
+            tail = self._one(*self.tail_query())
         last = None if tail[0] is None else _leaf(tail)
         size = 0 if last is None else last.leaf_index + 1
         last_nid = _FIRST if last is None else last.notification_id

@@ -111,21 +111,26 @@ class CdlogPostgresApplicationRecorder(LedgerRecorder, PostgresApplicationRecord
             # is needed; an error rolls the whole transaction back.
             with (self.datastore.get_connection() as conn, conn.transaction(),
                   conn.pipeline() as pipeline):
+                tuples = conn.cursor(row_factory=tuple_row)
+                ledger = LedgerCursor(tuples, self.ledger_sql, self.qualified_events_table,
+                                      self.frontier)
+                tail = conn.cursor(row_factory=tuple_row)
                 with conn.cursor() as curs:
                     self._insert_events(curs, stored_events, **kwargs)  # tracking, if any
                     if stored_events:
-                        # lock timeout, EXCLUSIVE table lock, NOTIFY, INSERT ... RETURNING
+                        # lock timeout, EXCLUSIVE table lock, NOTIFY, INSERT ... RETURNING,
+                        # and the Merkle tail read after them: one round trip
                         self._insert_stored_events(curs, stored_events, **kwargs)
+                        tail.execute(*ledger.tail_query())
                         pipeline.sync()  # a duplicate version raises IntegrityError here
                         notification_ids = self._fetch_ids_after_insert_events(
                             curs, stored_events, **kwargs)
                 if stored_events:
                     assert notification_ids is not None
-                    tuples = conn.cursor(row_factory=tuple_row)
-                    LedgerCursor(tuples, self.ledger_sql,
-                                 self.qualified_events_table, self.frontier).append_events(
+                    ledger.append_events(
                         leaf_rows(notification_ids, stored_events),
-                        kwargs.get("context_since"), kwargs.get("context_topics", ()))
+                        kwargs.get("context_since"), kwargs.get("context_topics", ()),
+                        tail=tail.fetchone())
                     # restricted values written, erased or read with these events
                     apply_vault(kwargs, tuples, self.vault_sql, sqlite=False,
                                 fresh=lambda: conn.cursor(row_factory=tuple_row))

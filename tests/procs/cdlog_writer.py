@@ -167,8 +167,9 @@ def install_hook(seconds: float) -> None:
     original = LedgerCursor.append_events
 
     def pausing(self: LedgerCursor, rows: Sequence[tuple[int, str, int, bytes]],
-                context_since: int | None = None, context_topics: Sequence[str] = ()) -> None:
-        original(self, rows, context_since, context_topics)
+                context_since: int | None = None, context_topics: Sequence[str] = (),
+                tail: Sequence[Any] | None = None) -> None:
+        original(self, rows, context_since, context_topics, tail)
         LedgerCursor.append_events = original  # type: ignore[method-assign]
         emit(ev="in_txn", events=len(rows))
         time.sleep(seconds)
@@ -187,8 +188,9 @@ def lose_next_ack() -> None:
     armed = [False]
 
     def arming(self: LedgerCursor, rows: Sequence[tuple[int, str, int, bytes]],
-               context_since: int | None = None, context_topics: Sequence[str] = ()) -> None:
-        original_append(self, rows, context_since, context_topics)
+               context_since: int | None = None, context_topics: Sequence[str] = (),
+               tail: Sequence[Any] | None = None) -> None:
+        original_append(self, rows, context_since, context_topics, tail)
         LedgerCursor.append_events = original_append  # type: ignore[method-assign]
         armed[0] = True
 
