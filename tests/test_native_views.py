@@ -1,11 +1,14 @@
-"""The native rows of the views (cdlog/_native/views.c) equal their pure-Python reference.
+"""The native rows of the views (cdlog/_native/views.c) equal their pure-Python references.
 
 ``view_rows`` is :func:`cdlog.projections.store.rows_pure` wherever it answers, for any
 entries (random documents, documents naming their own actor or cosigners, values orjson
 refuses, entries that are not :class:`NewEntry`, documents that are not dicts), and answers
-for every list of entries the views make; it keeps no memory. The tests use the compiled
-module whenever it is built, also in the pure pass of ``make test``; without a build there
-is nothing to compare and the pure path is what cdlog uses.
+for every list of entries the views make. ``view_shared`` is
+:func:`cdlog.projections.store.shared_pure` wherever it answers (times of any offset and
+microsecond, stored texts canonical, not canonical, of another time or another type, missing,
+no envelope, cosigners or none) and answers for every instant; both keep no memory. The
+tests use the compiled module whenever it is built, also in the pure pass of ``make test``;
+without a build there is nothing to compare and the pure path is what cdlog uses.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import tracemalloc
+from datetime import UTC, datetime, timedelta, timezone
 from types import ModuleType
 from typing import Any
 
@@ -22,8 +26,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cdlog import _native
+from cdlog.canonical import format_time
+from cdlog.domain.values import Occurred, Officer
+from cdlog.log.facts import new_fact
 from cdlog.projections import store
-from cdlog.projections.store import NewEntry, rows_pure
+from cdlog.projections.store import NewEntry, Processed, actor_json, rows_pure, shared_pure
 
 
 def _built() -> ModuleType | None:
@@ -156,3 +163,129 @@ def test_cdlog_uses_the_native_rows_when_active() -> None:
     """The projector's rows come from the native twin exactly when the build is active."""
     active = _native.speedups is not None and hasattr(_native.speedups, "view_rows")
     assert (store._VIEW_ROWS is not None) == active
+
+
+# ---------------------------------------------------------------- the shared columns
+_OFFSETS = st.integers(-23 * 60 - 59, 23 * 60 + 59).map(lambda m: timezone(timedelta(minutes=m)))
+_TIMES = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                      timezones=st.one_of(_OFFSETS, st.just(UTC)))
+_OFFICERS = st.builds(Officer, id=st.sampled_from(["CBP-1", "ICE-2", "DEA-3"]),
+                      role=st.just("CBPO"), agency=st.sampled_from(["CBP", "ICE"]),
+                      office=st.just("OFO"), unit=st.none() | st.just("U"))
+
+
+def _stored_text(value: datetime) -> st.SearchStrategy[Any]:
+    """What an envelope may hold for a time: its canonical text, another form of it, another
+    time, another type, or nothing."""
+    return st.one_of(st.just(format_time(value)), st.just(value.isoformat(timespec="microseconds")),
+                     st.just(format_time(value).replace("+00:00", "Z")),
+                     st.just("2006-03-14T09:12:00+00:00"), st.just("not a time"), st.none(),
+                     st.integers(), st.just(["x"]))
+
+
+@st.composite
+def _events(draw: st.DrawFn) -> tuple[Any, Any, str]:
+    window = draw(st.booleans()) and draw(st.booleans())  # a window in a quarter
+    start = draw(_TIMES)
+    end = start + draw(st.timedeltas(timedelta(0), timedelta(days=3))) if window else start
+    occurred = Occurred.model_validate({"from": start, "to": end} if window else {"at": start})
+    recorded = draw(_TIMES)
+    cosigners = tuple(draw(st.lists(_OFFICERS, max_size=2)))
+    fact = new_fact(type=draw(st.sampled_from(["CaseOpened", "HoldPlaced"])), payload=None,
+                    occurred=occurred, recorded=recorded, actor=draw(_OFFICERS),
+                    cosigners=cosigners, version=draw(st.integers(1, 99)),
+                    stream=draw(st.sampled_from(["case:A", "pnr:B"])), late=False)
+    kind = draw(st.sampled_from(["envelope", "none", "odd occurred"]))
+    if kind == "none":
+        return fact, None, "ab" * 32
+    times: Any = ({"from": draw(_stored_text(start)), "to": draw(_stored_text(end))}
+                  if window else {"at": draw(_stored_text(start))})
+    if kind == "odd occurred":
+        times = draw(st.sampled_from([None, "x", [1], {"to": None}, {}]))
+    env: dict[str, Any] = {"occurred": times, "recorded": draw(_stored_text(recorded))}
+    if draw(st.booleans()):
+        del env["recorded"]
+    return fact, env, "ab" * 32
+
+
+def _native_shared(fact: Any, env: Any, hash_hex: str) -> Any:
+    assert NATIVE is not None
+    return NATIVE.view_shared(fact, env, hash_hex, NATIVE.canonical_time, format_time,
+                              actor_json)
+
+
+@needs_native
+@settings(max_examples=400)
+@given(event=_events())
+def test_shared_columns_equal_the_reference(event: tuple[Any, Any, str]) -> None:
+    """Every instant is answered with the reference's columns (same texts, same numbers);
+    a window is handed back."""
+    fact, env, hash_hex = event
+    assert NATIVE is not None
+    native = _native_shared(fact, env, hash_hex)
+    if fact.occurred.at is None:
+        assert native is None
+        return
+    with pytest.MonkeyPatch.context() as m:  # the reference as the native build runs it,
+        m.setattr(store, "_CANONICAL_TIME", NATIVE.canonical_time)  # also in the pure pass
+        reference = shared_pure(fact, env, hash_hex)
+        assert Processed(1, hash_hex, fact)._shared() == shared_pure(fact, None, hash_hex)
+    assert native == reference
+    assert [type(v) for part in native[:2] for v in part] == [
+        type(v) for part in reference[:2] for v in part]
+
+
+@needs_native
+@given(how=st.sampled_from(["naive", "naive recorded", "no occurred", "bad cosigners"]))
+def test_odd_facts_are_handed_back_or_fail_alike(how: str) -> None:
+    """Naive times are handed back (the reference raises); a missing attribute raises the
+    reference's error."""
+    when = datetime(2006, 3, 14, 9, 12, tzinfo=UTC)
+    occurred: Any = Occurred(at=when)
+    recorded: Any = when
+    cosigners: Any = ()
+    if how == "naive":
+        occurred = type("O", (), {"at": datetime(2006, 3, 14), "start": None, "end": None})()
+    elif how == "naive recorded":
+        recorded = datetime(2006, 3, 14)
+    elif how == "no occurred":
+        occurred = object()
+    else:
+        cosigners = (object(),)
+    fact = new_fact(type="T", payload=None, occurred=occurred, recorded=recorded,
+                    actor=Officer(id="A", role="R", agency="CBP", office="OFO"),
+                    cosigners=cosigners, version=1, stream="case:A", late=False)
+    native = _outcome(_native_shared, fact, None, "h")
+    reference = _outcome(shared_pure, fact, None, "h")
+    if how.startswith("naive"):
+        assert native == ("rows", None)
+        assert reference[0] != "rows"
+    else:
+        assert native == reference
+
+
+@needs_native
+def test_shared_keeps_no_memory() -> None:
+    """100,000 calls leave no memory behind."""
+    when = datetime(2006, 3, 14, 9, 12, tzinfo=timezone(timedelta(hours=-5)))
+    officer = Officer(id="A", role="R", agency="CBP", office="OFO")
+    fact = new_fact(type="T", payload=None, occurred=Occurred(at=when), recorded=when,
+                    actor=officer, cosigners=(officer,), version=1, stream="case:A",
+                    late=False)
+    env = {"occurred": {"at": format_time(when)}, "recorded": "x"}
+    bad = new_fact(type="T", payload=None, occurred=Occurred(at=when), recorded=when,
+                   actor=officer, cosigners=(object(),), version=1, stream="case:A",
+                   late=False)
+    for _ in range(1000):
+        _native_shared(fact, env, "h")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(50_000):
+            _native_shared(fact, env, "h")
+            with contextlib.suppress(AttributeError):
+                _native_shared(bad, env, "h")
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert after - before < 64 * 1024

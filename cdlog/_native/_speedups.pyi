@@ -17,3 +17,6 @@ def view_rows(position: int, head: tuple[Any, ...], tail: tuple[Any, ...],
               actor: dict[str, Any], cosigners: list[str] | None, new: Any,
               dumps: Callable[..., bytes], option: int, entry_type: type, /
               ) -> list[tuple[Any, ...]] | None: ...
+def view_shared(fact: Any, envelope: Any, hash_hex: str, canonical_time: Any,
+                format_time: Callable[[Any], str], actor_json: Callable[[Any], Any], /
+                ) -> Any: ...

@@ -59,7 +59,7 @@ class DutiesView(View):
         known = prior.entries(s, _KNOWN)
         case = next((e for e in known if e.kind == "case"), None)
         case_port = case.data.get("port") if case is not None else None
-        open_duties = _open_duties(known)
+        open_duties = _OpenDuties(known)  # worked out only when a branch asks
         match p:
             case ev.CaseOpened():
                 origin = origin_of(p)
@@ -81,7 +81,7 @@ class DutiesView(View):
                                           f"brief the SCBPO on the interview of "
                                           f"{p.subject_ref} (R6)", port=case_port))
             case ev.SCBPOBriefed():
-                briefings = [e for e in open_duties if e.data["kind"] == "briefing"]
+                briefings = [e for e in open_duties() if e.data["kind"] == "briefing"]
                 named = [e for e in briefings if any(e.data["key"] in t for t in p.topics)]
                 out.extend(_close(e, when) for e in named or briefings[:1])
             case ev.ActionItemAssigned():
@@ -94,10 +94,10 @@ class DutiesView(View):
                                       port=port))
             case ev.ActionItemCompleted() | ev.ActionItemWaived():
                 waived = isinstance(p, ev.ActionItemWaived)
-                out.extend(_close(e, when, waived=waived) for e in open_duties
+                out.extend(_close(e, when, waived=waived) for e in open_duties()
                            if e.data["kind"] == "action_item" and e.data["key"] == p.item_id)
             case ev.FeedbackProvided():
-                out.extend(_close(e, when) for e in open_duties
+                out.extend(_close(e, when) for e in open_duties()
                            if e.data["kind"] == "feedback" and e.data["owner"] == p.from_agency
                            and e.data.get("to", "") in ("", p.to_agency)
                            and e.time("opened_at") <= when)
@@ -110,7 +110,7 @@ class DutiesView(View):
             port_acted = True
         if fact.type in RESULT_EVENTS or fact.type in PORT_RESULT_EVENTS:
             out.extend(self._feedback(fact, case or next(
-                (e for e in out if e.kind == "case"), None), known, out, open_duties,
+                (e for e in out if e.kind == "case"), None), known, out, open_duties(),
                 port_acted, case_port))
         return out
 
@@ -166,6 +166,22 @@ _PORT_ONLY = PORT_ACTS - set(RESULT_EVENTS) - set(PORT_RESULT_EVENTS)
 def _open_duties(known: list[Entry]) -> list[Entry]:
     closed = {e.key for e in known if e.kind == "closed"}
     return [e for e in known if e.kind == "opened" and e.key not in closed]
+
+
+class _OpenDuties:
+    """The open duties among ``known`` (:func:`_open_duties`), worked out when first called:
+    most events close no duty and owe no feedback, so most never ask."""
+
+    __slots__ = ("_found", "_known")
+
+    def __init__(self, known: list[Entry]) -> None:
+        self._known = known
+        self._found: list[Entry] | None = None
+
+    def __call__(self) -> list[Entry]:
+        if self._found is None:
+            self._found = _open_duties(self._known)
+        return self._found
 
 
 def _close(opened: Entry, when: datetime, *, waived: bool = False) -> NewEntry:

@@ -179,20 +179,13 @@ class Processed:
         before ``kind``/``key``, those after, the actor's JSON and the cosigners' ids."""
         if self._columns is not None:
             return self._columns
-        fact = self.fact
-        start, end = fact.occurred.start, fact.occurred.end
-        env = self._envelope
-        stored: dict[str, Any] = {}
-        if env is not None and type(env.get("occurred")) is dict:
-            stored = env["occurred"]
-        end_text = _text(stored.get("to", stored.get("at")), end)
-        start_text = end_text if start is end else _text(stored.get("from"), start)
-        head = (fact.stream, fact.version, self.hash_hex, fact.type)
-        tail = (start_text, end_text, to_us(end),
-                _text(env.get("recorded") if env is not None else None, fact.recorded),
-                to_us(fact.recorded))
-        cosigners = [c.id for c in fact.cosigners] if fact.cosigners else None
-        self._columns = (head, tail, actor_json(fact.actor), cosigners)
+        if _VIEW_SHARED is not None:
+            done: Shared | None = _VIEW_SHARED(self.fact, self._envelope, self.hash_hex,
+                                               _CANONICAL_TIME, format_time, actor_json)
+            if done is not None:
+                self._columns = done
+                return done
+        self._columns = shared_pure(self.fact, self._envelope, self.hash_hex)
         return self._columns
 
     def rows(self, new: Sequence[NewEntry]) -> list[tuple[Any, ...]]:
@@ -207,6 +200,35 @@ class Processed:
             if done is not None:
                 return done
         return rows_pure(self.position, head, tail, actor, cosigners, new)
+
+
+Shared = tuple[tuple[Any, ...], tuple[Any, ...], dict[str, Any], list[str] | None]
+"""What every entry of an event shares: the columns before ``kind``/``key``, those after,
+the actor's JSON and the cosigners' ids (None without cosigners)."""
+
+
+def shared_pure(fact: Fact, env: Mapping[str, Any] | None, hash_hex: str) -> Shared:
+    """:meth:`Processed._shared` in Python (the reference of the native ``view_shared``,
+    which answers for an instant, not a window, in aware times): each time's stored text
+    where it is canonical, else the time formatted."""
+    occurred = fact.occurred
+    at = occurred.at  # Occurred.start and .end, without the two property calls
+    if at is not None:
+        start = end = at
+    else:
+        start, end = occurred.start, occurred.end
+    stored = env.get("occurred") if env is not None else None
+    if type(stored) is not dict:
+        stored = _NO_TIMES
+    recorded = fact.recorded
+    end_text = _text(stored.get("to", stored.get("at")), end)
+    start_text = end_text if start is end else _text(stored.get("from"), start)
+    head = (fact.stream, fact.version, hash_hex, fact.type)
+    tail = (start_text, end_text, to_us(end),
+            _text(env.get("recorded") if env is not None else None, recorded),
+            to_us(recorded))
+    cosigners = [c.id for c in fact.cosigners] if fact.cosigners else None
+    return (head, tail, actor_json(fact.actor), cosigners)
 
 
 def rows_pure(position: int, head: tuple[Any, ...], tail: tuple[Any, ...],
@@ -228,12 +250,16 @@ def rows_pure(position: int, head: tuple[Any, ...], tail: tuple[Any, ...],
 
 _CANONICAL_TIME = _native.speedups.canonical_time if _native.speedups is not None else None
 _VIEW_ROWS = getattr(_native.speedups, "view_rows", None)  # None: pure, or an older build
+_VIEW_SHARED = getattr(_native.speedups, "view_shared", None)
+
+
+_NO_TIMES: Mapping[str, Any] = {}
 
 
 def _text(stored: Any, value: datetime) -> str:
     """The canonical text of ``value``: its stored text when the native check says that is
     already canonical (the same text, without formatting it again), else formatted."""
-    if _CANONICAL_TIME is not None and type(stored) is str and _CANONICAL_TIME(stored) is True:
+    if type(stored) is str and _CANONICAL_TIME is not None and _CANONICAL_TIME(stored) is True:
         return stored
     return format_time(value)
 
