@@ -159,3 +159,34 @@ def test_the_merkle_tail_is_read_once_per_save(world: World, store_kind: str,
     with read_ledger(world.log) as led:
         assert led.size() == led.leaf_count() == world.log.max_position()
     assert verify_log(world.log).ok
+
+
+def test_the_freshness_look_takes_no_pooled_connection(world: World, store_kind: str,
+                                                        monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    """A command's look at the newest position runs on a connection kept for it: no pooled
+    hand-out for it (PostgreSQL: the insert's one; SQLite: none). A kept connection that
+    broke goes back to the pool and the next look takes another; the command is saved."""
+    datastore: Any = world.log.app.recorder.datastore  # type: ignore[attr-defined]
+    case = world.open_case("OP-LOOK-1", at=1)
+    handed: list[bool] = []
+    original = type(datastore).get_connection
+
+    def get_connection(self: Any, *args: Any, **kwargs: Any) -> Any:
+        handed.append(True)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(datastore), "get_connection", get_connection)
+    world.rec(case, "ExaminationReferred", {"reason": "look"}, by="cbpo", at=2)
+    assert len(handed) == (1 if store_kind == "postgresql" else 0)
+    monkeypatch.setattr(type(datastore), "get_connection", original)
+    if store_kind == "postgresql":
+        _, kept = datastore._own
+        kept.close()  # as a server restart would leave it
+        world.rec(case, "ExaminationReferred", {"reason": "again"}, by="cbpo", at=3)
+        assert datastore._own is not None
+        assert datastore._own[1] is not kept
+        assert not datastore._own[1].closed
+    expected = [1, 2, 3] if store_kind == "postgresql" else [1, 2]
+    assert [e.version for e in world.log.events(case)] == expected
+    assert verify_log(world.log).ok

@@ -15,6 +15,7 @@ password) and whose pool waits :data:`~cdlog.store.urls.CONNECT_TIMEOUT` seconds
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
@@ -140,6 +141,16 @@ class CdlogPostgresApplicationRecorder(LedgerRecorder, PostgresApplicationRecord
         self.frontier.publish()  # committed: this process' frontier is the tree's
         return notification_ids
 
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def max_notification_id(self) -> int | None:
+        """The newest notification id (None for an empty log), read with
+        :meth:`CdlogPostgresDatastore.glance`: the freshness look every command takes,
+        without a pooled hand-out around it (retried as eventsourcing's)."""
+        if isinstance(self.datastore, CdlogPostgresDatastore):
+            newest: int | None = self.datastore.glance(self.max_notification_id_statement)
+            return newest
+        return cast("int | None", super().max_notification_id())
+
     def ledger(self, cursor: Any) -> LedgerCursor:
         """The Merkle-log tables through a tuple-row cursor on ``cursor``'s connection."""
         return LedgerCursor(cursor.connection.cursor(row_factory=tuple_row), self.ledger_sql,
@@ -236,6 +247,44 @@ class CdlogPostgresDatastore(PostgresDatastore):
     cause; ``IntegrityError`` (another writer appended first) passes unchanged."""
 
     store: StoreConfig
+    _own: tuple[contextlib.AbstractContextManager[Any], Any] | None = None
+    _own_lock: threading.Lock
+
+    def glance(self, statement: Any) -> Any:
+        """The first column of the first row of one read-only ``statement`` (autocommit: its
+        own snapshot), on a pooled connection this datastore keeps out for such looks.
+
+        The newest notification id before every command through the pool cost a hand-out
+        and return each time (42 µs of CPU and 145 µs of wall time here, against 21 and 61
+        on a kept connection). Errors are :meth:`get_connection`'s (the kept connection goes
+        back to the pool, which drops a broken one, and the next look takes another).
+        """
+        with self._own_lock:
+            if self._own is None:
+                taken = self.get_connection()
+                self._own = (taken, taken.__enter__())
+            held, conn = self._own
+            try:
+                with conn.cursor(row_factory=tuple_row) as curs:
+                    curs.execute(statement)
+                    row = curs.fetchone()
+            except BaseException as exc:
+                self._own = None
+                if not held.__exit__(type(exc), exc, exc.__traceback__):
+                    raise
+                raise
+        return None if row is None else row[0]
+
+    def close(self) -> None:
+        """Give the kept connection back, then close the pool."""
+        lock = getattr(self, "_own_lock", None)
+        if lock is not None:
+            with lock:
+                own, self._own = self._own, None
+            if own is not None:
+                with contextlib.suppress(Exception):
+                    own[0].__exit__(None, None, None)
+        super().close()
 
     @contextmanager
     def get_connection(self) -> Iterator[Any]:
@@ -265,6 +314,7 @@ class CdlogPostgresFactory(PostgresFactory):
         datastore = self.datastore
         # eventsourcing builds its own datastore class; give this one cdlog's error handling
         datastore.__class__ = CdlogPostgresDatastore
+        datastore._own_lock = threading.Lock()  # type: ignore[attr-defined]
         store = StoreConfig(url="", kind="postgresql", host=str(self.env.get("POSTGRES_HOST")),
                             port=int(self.env.get("POSTGRES_PORT") or 5432),
                             dbname=str(self.env.get("POSTGRES_DBNAME")),
