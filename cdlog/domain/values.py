@@ -6,7 +6,7 @@ written in the one canonical form of :func:`cdlog.canonical.format_time`.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -19,16 +19,31 @@ from pydantic import (
     PlainSerializer,
     model_validator,
 )
+from pydantic_core import TzInfo
 
 from cdlog.canonical import format_time
 
 
 def _whole_minute_offset(value: datetime) -> datetime:
+    """Refuse offsets with seconds; a time pydantic parsed from text gets the standard
+    library's fixed offset in place of pydantic's own ``TzInfo`` (the same instant, offset and
+    canonical text): comparing two aware times of different tzinfo classes asks each for its
+    offset, and ``TzInfo`` answers through pydantic-core, about 0.5 us a comparison against
+    0.06 (a certificate's validity window is compared on every signature)."""
     offset = value.utcoffset()
     if offset is not None and offset.total_seconds() % 60:
         msg = "the UTC offset must be whole minutes (historic zones with seconds are refused)"
         raise ValueError(msg)
+    if offset is not None and type(value.tzinfo) is TzInfo:
+        zone = _ZONES.get(offset)
+        if zone is None:
+            zone = _ZONES[offset] = timezone(offset)
+        return value.replace(tzinfo=zone)
     return value
+
+
+_ZONES: dict[timedelta, timezone] = {}
+"""The standard library's fixed offset for each offset met (a few)."""
 
 
 Time = Annotated[AwareDatetime, AfterValidator(_whole_minute_offset),
@@ -121,11 +136,13 @@ def instant(at: datetime) -> Occurred:
     """``Occurred(at=at)``, made without pydantic's validation where it has nothing to do.
 
     For a plain :class:`datetime` (not a subclass) whose UTC offset is known and in whole
-    minutes, pydantic's validation keeps the very object and the instance is filled as here
-    (``tests/test_append_path.py`` holds the two equal); anything else is validated.
+    minutes, and not pydantic's own ``TzInfo``, pydantic's validation keeps the very object
+    and the instance is filled as here (``tests/test_append_path.py`` holds the two equal);
+    anything else is validated.
     """
     off = at.utcoffset() if type(at) is datetime else None
-    if off is None or off.seconds % 60 or off.microseconds or not _PLAIN_OCCURRED:
+    if (off is None or off.seconds % 60 or off.microseconds or type(at.tzinfo) is TzInfo
+            or not _PLAIN_OCCURRED):
         return Occurred(at=at)
     made: Occurred = object.__new__(Occurred)
     _set = object.__setattr__
