@@ -12,12 +12,14 @@ still one-line store errors.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from cdlog.app import writing
 from cdlog.errors import ConcurrencyError, StoreError
 from cdlog.log.ledger import LedgerCursor, read_ledger
 from cdlog.store.sqlitepool import CdlogSQLiteDatastore
@@ -190,3 +192,23 @@ def test_the_freshness_look_takes_no_pooled_connection(world: World, store_kind:
     expected = [1, 2, 3] if store_kind == "postgresql" else [1, 2]
     assert [e.version for e in world.log.events(case)] == expected
     assert verify_log(world.log).ok
+
+
+def test_a_command_builds_no_log_event_nobody_hears(world: World,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The "recorded" line is made only where the host's logging takes INFO from cdlog
+    (structlog's own level check drops it after building it, a few µs a command)."""
+    made: list[str] = []
+    monkeypatch.setattr(writing.log, "info", lambda event, **_: made.append(event))
+    case = world.open_case("OP-LOG-QUIET", at=1)
+    root = logging.getLogger("cdlog")
+    saved = root.level
+    try:
+        root.setLevel(logging.WARNING)
+        world.rec(case, "ExaminationReferred", {"reason": "quiet"}, by="cbpo", at=2)
+        assert made == []
+        root.setLevel(logging.INFO)
+        world.rec(case, "ExaminationReferred", {"reason": "heard"}, by="cbpo", at=3)
+        assert made == ["recorded"]
+    finally:
+        root.setLevel(saved)

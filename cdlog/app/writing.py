@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -39,6 +40,7 @@ from cdlog.restricted.vault_store import VaultOps
 from cdlog.store.mapper import SealedRecord
 
 log = get_logger("cdlog")
+_LOGGER = logging.getLogger("cdlog")
 
 CONTEXT_RETRIES = 5
 """How often a command is prepared again when keys keep changing under it."""
@@ -352,7 +354,9 @@ class WritePath(LogBase):
             # and the context are as fresh as the log without another look.
             self._synced_to = self._seen = ids[-1]
             self._context.position = max(self._context.position, ids[-1])
-        log.info("recorded", events=len(pending.events), types=_type_counts(pending.events))
+        if _LOGGER.isEnabledFor(logging.INFO):  # (structlog's own check costs a dropped event)
+            log.info("recorded", events=len(pending.events),
+                     types=_type_counts(pending.events))
 
     def _clash(self, events: Sequence[SealedEvent]) -> tuple[SealedEvent | None, bool]:
         """After a refused insert: the first event of the command whose case version holds
