@@ -199,7 +199,8 @@ def insert_sealed(conn: sqlite3.Connection, sealed: SealedEvent) -> None:
 
 
 def forge(log: CaseLog, stream: str, type_: str, fields: dict[str, Any], *, signer: Signer,
-          officer: Officer, at: datetime, log_id: str | None = None) -> SealedEvent:
+          officer: Officer, at: datetime, log_id: str | None = None,
+          late: bool = False) -> SealedEvent:
     """Seal the next event of ``stream`` with a correct chain link, as a key holder could."""
     last = log.events(stream)[-1]
     payload = payload_json(ev.payload_model(type_).model_validate(fields))
@@ -207,7 +208,7 @@ def forge(log: CaseLog, stream: str, type_: str, fields: dict[str, Any], *, sign
         log=log_id or log.log_id, stream=stream, version=last.version + 1, type_=type_,
         occurred={"at": format_time(at)}, recorded=format_time(at),
         actor=officer_json(officer, signer.key_id), cosigners=[], payload=payload,
-        prev=last.hash_hex, late=False)
+        prev=last.hash_hex, late=late)
     return seal(envelope, [signer])
 
 

@@ -22,21 +22,25 @@ from eventsourcing.persistence import Notification
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cdlog.canonical import format_time
-from cdlog.domain import events as ev
 from cdlog.domain.values import Officer
 from cdlog.keys.signer import Signer
-from cdlog.log.facts import officer_json, payload_json
-from cdlog.log.sealing import SealedEvent, build_envelope, seal
+from cdlog.log.sealing import SealedEvent
 from cdlog.verify.replay import Report, Verifier
 from cdlog.verify.runner import verify_store
 
 if TYPE_CHECKING:
     from conftest import opened_copy
-    from test_tamper import EXTRA, OWN_CASE, REVOKED_AT, Base, _build_base
+    from test_tamper import EXTRA, OWN_CASE, REVOKED_AT, Base, _build_base, forge
 else:  # pytest registers tests/ modules under the tests package
     from tests.conftest import opened_copy
-    from tests.test_tamper import EXTRA, OWN_CASE, REVOKED_AT, Base, _build_base
+    from tests.test_tamper import (
+        EXTRA,
+        OWN_CASE,
+        REVOKED_AT,
+        Base,
+        _build_base,
+        forge,
+    )
 
 
 @dataclass
@@ -52,15 +56,8 @@ class Store:
 def _forge(base: Base, type_: str, fields: dict[str, Any], *, signer: Signer, officer: Officer,
            at: datetime, late: bool = False, log_id: str | None = None) -> SealedEvent:
     """The next event of the own case, signed by ``signer`` as ``officer`` would sign it."""
-    log = base.world.log
-    last = log.events(OWN_CASE)[-1]
-    payload = payload_json(ev.payload_model(type_).model_validate(fields))
-    envelope = build_envelope(
-        log=log_id or log.log_id, stream=OWN_CASE, version=last.version + 1, type_=type_,
-        occurred={"at": format_time(at)}, recorded=format_time(at),
-        actor=officer_json(officer, signer.key_id), cosigners=[], payload=payload,
-        prev=last.hash_hex, late=late)
-    return seal(envelope, [signer])
+    return forge(base.world.log, OWN_CASE, type_, fields, signer=signer, officer=officer, at=at,
+                 log_id=log_id, late=late)
 
 
 @pytest.fixture(scope="module")
