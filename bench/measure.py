@@ -33,6 +33,10 @@ class Result:
     met: bool | None
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    step_target: str = ""
+    """The target of issue 12's current step for this row ("" when the step names none); the
+    ``target`` above stays the goal."""
+    step_met: bool | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The results.json entry."""
@@ -44,11 +48,15 @@ class Result:
 
 
 def relative(name: str, value: float, baseline: float, unit: str, at_least: float,
-             note: str = "", **extra: Any) -> Result:
-    """A ratio benchmark: met when value / baseline >= ``at_least``."""
+             note: str = "", *, step: float | None = None, **extra: Any) -> Result:
+    """A ratio benchmark: met when value / baseline >= ``at_least``; ``step`` is the lower
+    target of the current step towards it (issue 12), reported beside it."""
     ratio = value / baseline if baseline else 0.0
-    return Result(name, value, unit, baseline, ratio, f"ratio >= {at_least}",
-                  ratio >= at_least, note, extra)
+    result = Result(name, value, unit, baseline, ratio, f"ratio >= {at_least}",
+                    ratio >= at_least, note, extra)
+    if step is not None:
+        result.step_target, result.step_met = f"ratio >= {step}", ratio >= step
+    return result
 
 
 def absolute(name: str, value: float, unit: str, below: float, note: str = "",

@@ -1,0 +1,48 @@
+"""The benchmark table reports issue 12's step targets beside the goals: each ratio row the
+issue names carries its step target and whether this run met it, in the table and in
+bench/results.json; no timing is asserted."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.measure import relative  # noqa: E402
+from bench.run import STEP_TARGET, table  # noqa: E402
+
+
+def test_the_step_targets_are_the_issues() -> None:
+    """The five step targets of issue 12, by row."""
+    assert STEP_TARGET == {
+        ("append 1", "SQLite"): 0.6, ("append 100", "SQLite"): 0.35,
+        ("append 100", "PostgreSQL"): 0.45, ("verify", ""): 0.55, ("projection", ""): 0.2}
+
+
+@given(value=st.floats(1, 1e6), baseline=st.floats(1, 1e6), step=st.sampled_from([0.2, 0.55]))
+def test_a_step_is_met_by_the_ratio(value: float, baseline: float, step: float) -> None:
+    """A row's step is met exactly when its ratio reaches it; the goal is judged apart."""
+    row = relative("r", value, baseline, "events/s", 0.7, step=step)
+    assert row.step_target == f"ratio >= {step}"
+    assert row.step_met is (value / baseline >= step)
+    assert row.met is (value / baseline >= 0.7)
+    assert row.as_json()["step_target"] == row.step_target
+
+
+def test_the_table_shows_step_targets() -> None:
+    """A row with a step shows it and its verdict; a row without one leaves both blank."""
+    rows = [relative("verify", 30.0, 100.0, "events/s", 0.7, step=0.55),
+            relative("catch-up", 25.0, 100.0, "events/s", 0.3, step=0.2),
+            relative("scaling", 90.0, 100.0, "events/s", 0.8)]
+    lines = table(rows).splitlines()
+    assert "step target" in lines[0]
+    verify, catch_up, scaling = lines[2:]
+    assert verify.endswith("ratio >= 0.55  NO")
+    assert catch_up.endswith("ratio >= 0.2   yes")
+    assert scaling.endswith("ratio >= 0.8  yes")
