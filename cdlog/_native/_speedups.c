@@ -480,5 +480,6 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     if (PyModule_AddIntConstant(m, "ABI", ABI) < 0) { Py_DECREF(m); return NULL; }
     if (cdlog_register_verify(m) < 0) { Py_DECREF(m); return NULL; }
     if (cdlog_register_views(m) < 0) { Py_DECREF(m); return NULL; }
+    if (cdlog_register_audit(m) < 0) { Py_DECREF(m); return NULL; }
     return m;
 }

@@ -7,5 +7,6 @@
 
 int cdlog_register_verify(PyObject *module);
 int cdlog_register_views(PyObject *module);
+int cdlog_register_audit(PyObject *module);
 
 #endif

@@ -201,6 +201,33 @@ class LedgerCursor:
                 else _bytes(r[1], f"the Merkle node row {(level, r[0])!r}", "hash")
                 for r in self._all(self.sql.select_level_range, (level, lo, hi))}
 
+    def plain_rows(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of ``statement`` as plain tuples, as SQL gives them (the tree audit's
+        native step takes them as they are; this cursor's row factory is put back after)."""
+        raw = getattr(self._c, "sqlite_cursor", None)  # eventsourcing's SQLite wrapper
+        if raw is None:
+            return self._all(statement, params)  # PostgreSQL: a tuple-row cursor already
+        factory = raw.row_factory
+        raw.row_factory = None
+        try:
+            raw.execute(statement, tuple(params))
+            return list(raw.fetchall())
+        finally:
+            raw.row_factory = factory
+
+    def leaf_tuples(self, start: int, limit: int) -> list[tuple[Any, ...]]:
+        """The rows :meth:`leaves` reads, as plain tuples."""
+        return self.plain_rows(self.sql.leaves_page, (start, limit))
+
+    def event_tuples(self, notification_id: int, limit: int) -> list[tuple[Any, ...]]:
+        """The rows :meth:`events_after` reads, as plain tuples."""
+        return self.plain_rows(self.sql.events_after.format(events=self._events),
+                               (notification_id, limit))
+
+    def level_tuples(self, level: int, lo: int, hi: int) -> list[tuple[Any, ...]]:
+        """The rows :meth:`level_range` reads, as plain ``(idx, hash)`` tuples."""
+        return self.plain_rows(self.sql.select_level_range, (level, lo, hi))
+
     def node_count(self) -> int:
         """Number of rows in ``merkle_nodes``."""
         return int(self._one(self.sql.count_nodes)[0])

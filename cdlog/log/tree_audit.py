@@ -22,9 +22,12 @@ Failures use check ``merkle`` (tree rows) or ``checkpoint``; log-level ones name
 
 from __future__ import annotations
 
+import importlib
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
+from pathlib import Path
 from typing import Any
 
 from cdlog.errors import Failure, NoteError, NotFoundError, VerificationError
@@ -32,13 +35,52 @@ from cdlog.log.checkpoint_format import Checkpoint, open_checkpoint
 from cdlog.log.heads import EMPTY_MAP_ROOT, MAX_U64, MapBuilder, heads_of, id_bytes
 from cdlog.log.heads import EXTENSION as HEADS_EXTENSION
 from cdlog.log.headstore import stored_map_problem
-from cdlog.log.ledger import PAGE, LedgerCursor
+from cdlog.log.ledger import PAGE as LEDGER_PAGE
+from cdlog.log.ledger import LedgerCursor
 from cdlog.log.ledger_rows import CheckpointRow, EventRow, LeafRow
 from cdlog.log.merkle import EMPTY_ROOT, HASH_SIZE, append_positions, b64, node_hash
 from cdlog.log.note import NoteVerifier, open_note, split_note
 from cdlog.log.sealing import leaf_hash
 
 LOG = "<log>"
+PAGE = LEDGER_PAGE
+"""Leaf rows the audit reads (and rebuilds, and compares) at a time."""
+_LEVELS = 64
+"""Frontier levels the native step carries (a tree of up to 2**63 leaves)."""
+
+
+def _libcrypto_paths() -> list[str]:
+    """The libcrypto files this process has loaded (hashlib's), by their mapped paths."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return ["libcrypto.so.3"]
+    return sorted({line.split()[-1] for line in maps.splitlines()
+                   if "/libcrypto" in line.split()[-1]}) or ["libcrypto.so.3"]
+
+
+def _native_page() -> Callable[..., Any] | None:
+    """``audit_page`` of the native build, bound to hashlib's libcrypto; None when pure."""
+    from cdlog._native import speedups  # noqa: PLC0415 - light
+
+    page = getattr(speedups, "audit_page", None)
+    bind = getattr(speedups, "audit_bind", None)
+    if page is None or bind is None:
+        return None
+    try:
+        importlib.import_module("_hashlib")  # hashlib's OpenSSL, loaded once
+    except ImportError:
+        return None
+    return page if any(bind(path) for path in _libcrypto_paths()) else None
+
+
+_NATIVE_PAGE = _native_page()
+"""The native twin of the audit's per-page loop (:meth:`_Auditor._native`), or None."""
+
+
+def _node_count(size: int) -> int:
+    """Nodes (leaves included) of a tree of ``size`` leaves as the audit stores them."""
+    return 2 * size - size.bit_count()
 
 
 class Frontier:
@@ -88,6 +130,15 @@ class Frontier:
         self.size = n + 1
         return rows
 
+    def node_at(self, level: int) -> tuple[int, bytes] | None:
+        """The ``(idx, hash)`` kept at ``level`` (the newest node completed there), if any."""
+        return self._nodes.get(level)
+
+    def restore(self, nodes: Sequence[tuple[int, bytes] | None], size: int) -> None:
+        """Take the state :func:`audit_page` returns: the node kept at each level, the size."""
+        self._nodes = {level: node for level, node in enumerate(nodes) if node is not None}
+        self.size = size
+
     def root(self) -> bytes:
         """The RFC 6962 root of the leaves appended so far."""
         if self.size == 0:
@@ -114,8 +165,8 @@ class TreeAudit:
 _FIRST = -(2**62)  # below any id, so rows slipped in before position 1 are seen too
 
 
-def _pages(fetch: Callable[[int], list[Any]], key: Callable[[Any], int]) -> Iterator[Any]:
-    after = _FIRST
+def _pages(fetch: Callable[[int], list[Any]], key: Callable[[Any], int], after: int = _FIRST
+           ) -> Iterator[Any]:
     while True:
         page = fetch(after)
         yield from page
@@ -150,11 +201,14 @@ class _Auditor:
         if 0 in self.wanted_sizes:
             self.roots[0] = EMPTY_ROOT
             self.maps[0] = (0, EMPTY_MAP_ROOT)
-        leaves = _pages(lambda after: self.led.leaves(after + 1), lambda r: r.leaf_index)
-        events = _pages(self.led.events_after, lambda r: r.notification_id)
+        after_leaf, after_event, expected_index, last_nid = _FIRST, _FIRST, 0, 0
+        if _NATIVE_PAGE is not None:
+            after_leaf, after_event, expected_index, last_nid = self._native(_NATIVE_PAGE)
+        leaves = _pages(lambda after: self.led.leaves(after + 1, PAGE), lambda r: r.leaf_index,
+                        after_leaf)
+        events = _pages(lambda after: self.led.events_after(after, PAGE),
+                        lambda r: r.notification_id, after_event)
         event = next(events, None)
-        expected_index = 0
-        last_nid = 0
         for leaf in leaves:
             if leaf.leaf_index > expected_index:
                 self.fail(LOG, None, f"leaf indices {expected_index}..{leaf.leaf_index - 1} "
@@ -190,6 +244,51 @@ class _Auditor:
             what = f"; nodes past the tree: {extra}" if extra else ""
             self.fail(LOG, None, f"merkle_nodes holds {stored} rows, but a tree of "
                       f"{self.tree.size} leaves has {self.expected_nodes}{what}")
+
+    def _native(self, audit_page: Callable[..., Any]) -> tuple[int, int, int, int]:
+        """Audit clean pages in one native step each (``cdlog/_native/audit.c``).
+
+        A page is the ``PAGE`` leaf rows the loop of :meth:`run` would take next, with the event
+        rows it would pair with them, and the stored hashes :meth:`_flush` would compare: the
+        same reads. ``audit_page`` returns the state after the page when the Python would report
+        nothing on it (and the page ends where the Python flushes), else None. Returns where the
+        Python loop goes on: the last leaf index and notification id read, the next leaf index
+        and the last notification id seen (from the first page that is not clean, or the end).
+        """
+        led, tree, heads = self.led, self.tree, self.heads
+        wanted = sorted(self.wanted_sizes)
+        after_leaf, after_event, last_nid = _FIRST, _FIRST, 0
+        while True:
+            size = tree.size
+            leaves = led.leaf_tuples(after_leaf + 1, PAGE)
+            events = led.event_tuples(after_event, PAGE)
+            if not leaves or len(events) != len(leaves):
+                break
+            end = size + len(leaves)
+            levels = []
+            level = 0
+            while size >> level < end >> level:
+                levels.append(led.level_tuples(level, size >> level, end >> level))
+                level += 1
+            at = wanted[bisect_right(wanted, size):bisect_right(wanted, end)]
+            nodes = [tree.node_at(level) for level in range(_LEVELS)]
+            got = audit_page(leaves, events, levels, nodes, size, last_nid, at)
+            if got is None:
+                break
+            nodes, roots, pairs, last_nid = got
+            tree.restore(nodes, end)
+            self.expected_nodes += _node_count(end) - _node_count(size)
+            done = 0  # MapBuilder.set of each pair, in leaf order (state() takes the dict)
+            for wanted_size, root in zip(at, roots, strict=True):
+                heads._pending.update(pairs[done:wanted_size - size])
+                done = wanted_size - size
+                self.roots[wanted_size] = root
+                self.maps[wanted_size] = self._map()
+            heads._pending.update(pairs[done:])
+            after_leaf, after_event = end - 1, last_nid
+            if len(leaves) < PAGE:
+                break
+        return after_leaf, after_event, tree.size, last_nid
 
     def _event_without_leaf(self, event: EventRow) -> None:
         self.fail(event.case, event.originator_version,
