@@ -3,7 +3,8 @@
 ``cdlog/_native/_speedups.c`` holds compiled twins of a few per-event functions (the
 canonical-JSON walk, the canonical time check, the decode and form check of a stored
 event, in ``verify.c`` one Ed25519 signature check through the libsodium PyNaCl loaded, and
-in ``views.c`` a view's rows and shared columns of one event). The pure-Python functions
+in ``views.c`` a view's rows and shared columns of one event, in ``audit.c`` a clean page of
+the tree audit). The pure-Python functions
 stay the reference: a native function either returns what its reference returns or hands
 the input back to it, and ``tests/test_native_*.py`` hold the two equal on random and
 tampered input.
