@@ -73,6 +73,7 @@ class CdlogPostgresApplicationRecorder(LedgerRecorder, PostgresApplicationRecord
                                      "its insert function takes no table lock, so events "
                                      "could commit out of notification-id order")
         self.frontier = FrontierCache()
+        self._select_shapes: dict[tuple[bool, bool, bool, bool], Any] = {}
         super().__init__(datastore, events_table_name=events_table_name)
         base = events_table_name.removesuffix("events")
         prefix = base if base != events_table_name else events_table_name + "_"
@@ -82,6 +83,13 @@ class CdlogPostgresApplicationRecorder(LedgerRecorder, PostgresApplicationRecord
                                        f"{quote_ident(events_table_name)}")
         # The lock-free insert function is never used (refused above): do not create it.
         del self.sql_create_statements[self.create_insert_function_statement_index]
+        # The events as four arrays sent in binary (see _insert_stored_events).
+        self.insert_arrays_statement = SQL(
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) "
+            "RETURNING notification_id").format(
+                schema=Identifier(datastore.schema), table=Identifier(events_table_name),
+                id_type=Identifier(datastore.originator_id_type))
 
     def create_table(self) -> None:
         """Create the composite type and every table in one transaction, one process at a
@@ -140,6 +148,51 @@ class CdlogPostgresApplicationRecorder(LedgerRecorder, PostgresApplicationRecord
             raise
         self.frontier.publish()  # committed: this process' frontier is the tree's
         return notification_ids
+
+    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent],
+                              **kwargs: Any) -> None:
+        """The table lock, NOTIFY and the INSERT ... RETURNING of eventsourcing's path, with
+        the events sent as four binary arrays instead of one array of the composite type in
+        text (whose dump escapes every state byte by byte in Python: 29 of this append's
+        123 µs of CPU per event at 100 per save)."""
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(self.insert_arrays_statement,
+                     ([e.originator_id for e in stored_events],
+                      [e.originator_version for e in stored_events],
+                      [e.topic for e in stored_events],
+                      [e.state for e in stored_events]))
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_events(self, originator_id: Any, *, gt: int | None = None,
+                      lte: int | None = None, desc: bool = False,
+                      limit: int | None = None) -> Sequence[StoredEvent]:
+        """eventsourcing's statement and rows, read with :meth:`CdlogPostgresDatastore.look`
+        (a kept connection, tuple rows): the state read of each new case, without a pooled
+        hand-out around it (retried as eventsourcing's)."""
+        if not isinstance(self.datastore, CdlogPostgresDatastore):
+            return cast("Sequence[StoredEvent]", super().select_events(
+                originator_id, gt=gt, lte=lte, desc=desc, limit=limit))
+        shape = (gt is not None, lte is not None, desc, limit is not None)
+        statement = self._select_shapes.get(shape)
+        if statement is None:
+            statement = SQL("SELECT originator_id, originator_version, topic, state "
+                            "FROM {}.{} WHERE originator_id = %s").format(
+                                Identifier(self.datastore.schema),
+                                Identifier(self.events_table_name))
+            if gt is not None:
+                statement += SQL(" AND originator_version > %s")
+            if lte is not None:
+                statement += SQL(" AND originator_version <= %s")
+            statement += SQL(" ORDER BY originator_version DESC" if desc
+                             else " ORDER BY originator_version ASC")
+            if limit is not None:
+                statement += SQL(" LIMIT %s")
+            self._select_shapes[shape] = statement
+        params = [originator_id, *(p for p in (gt, lte, limit) if p is not None)]
+        return [StoredEvent(originator_id=row[0], originator_version=row[1], topic=row[2],
+                            state=bytes(row[3]))
+                for row in self.datastore.look(statement, params, prepare=True)]
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def max_notification_id(self) -> int | None:
@@ -259,6 +312,13 @@ class CdlogPostgresDatastore(PostgresDatastore):
         on a kept connection). Errors are :meth:`get_connection`'s (the kept connection goes
         back to the pool, which drops a broken one, and the next look takes another).
         """
+        rows = self.look(statement, (), limit=1)
+        return rows[0][0] if rows else None
+
+    def look(self, statement: Any, params: Sequence[Any], *, limit: int | None = None,
+             prepare: bool | None = None) -> list[tuple[Any, ...]]:
+        """The rows (tuples) of one read-only ``statement`` on the kept connection of
+        :meth:`glance` (autocommit: its own snapshot), at most ``limit``."""
         with self._own_lock:
             if self._own is None:
                 taken = self.get_connection()
@@ -266,14 +326,15 @@ class CdlogPostgresDatastore(PostgresDatastore):
             held, conn = self._own
             try:
                 with conn.cursor(row_factory=tuple_row) as curs:
-                    curs.execute(statement)
-                    row = curs.fetchone()
+                    curs.execute(statement, params or None, prepare=prepare)
+                    rows: list[tuple[Any, ...]] = (curs.fetchall() if limit is None
+                                                   else curs.fetchmany(limit))
             except BaseException as exc:
                 self._own = None
                 if not held.__exit__(type(exc), exc, exc.__traceback__):
                     raise
                 raise
-        return None if row is None else row[0]
+        return rows
 
     def close(self) -> None:
         """Give the kept connection back, then close the pool."""
