@@ -57,7 +57,7 @@ from cdlog.log.ledger_rows import (
     _leaf,
 )
 from cdlog.log.ledger_sql import ROWS_PER_INSERT, LedgerSQL, SQLiteLedgerSQL
-from cdlog.log.merkle import HASH_SIZE, append_positions, tree_root
+from cdlog.log.merkle import HASH_SIZE, append_positions, node_hash, tree_root
 from cdlog.log.sealing import leaf_hash
 from cdlog.restricted.vault_store import SQLITE_VAULT_SQL, VaultSQL, apply_vault
 from cdlog.store.sqlitepool import CdlogSQLiteDatastore
@@ -318,9 +318,13 @@ class LedgerCursor:
                 "<log>", None, "merkle", f"{behind - len(rows)} stored event(s) after leaf "
                 f"{size - 1} have no leaf in the Merkle log (written outside cdlog, or leaf "
                 "rows removed); refusing to append; run `cdlog verify`")
-        if self._frontier is not None and last is not None:
-            self._written.update(self._frontier.get(
-                (size, last.notification_id, last.originator_id, last.originator_version)))
+        if self._frontier is not None:
+            known = {} if last is None else self._frontier.get(
+                (size, last.notification_id, last.originator_id, last.originator_version))
+            if known or last is None:
+                self._append_on_frontier(rows, size, known, self._frontier)
+                return
+            self._written.update(known)
         for notification_id, originator_id, version, state in rows:
             self._stage(notification_id, originator_id, version, leaf_hash(state), size)
             size += 1
@@ -330,6 +334,30 @@ class LedgerCursor:
             positions = frontier_positions(size)
             self._frontier.stage((size, nid, originator_id, version),
                                  dict(zip(positions, self.read_hashes(positions), strict=True)))
+
+    def _append_on_frontier(self, rows: Sequence[tuple[int, str, int, bytes]], size: int,
+                            frontier: dict[tuple[int, int], bytes], cache: FrontierCache
+                            ) -> None:
+        """Append ``rows`` to a tree of ``size`` leaves whose frontier (the hashes at
+        :func:`frontier_positions` of ``size``) this process committed: leaf rows, node rows
+        and the next frontier in one pass, with no hash read (the rows of :meth:`_stage` and
+        :func:`~cdlog.log.merkle.append_positions`, bottom-up; the frontier test holds them
+        equal)."""
+        leaf_rows, node_rows = self._leaf_rows, self._node_rows
+        for notification_id, originator_id, version, state in rows:
+            leaf_rows.append((size, notification_id, originator_id, version))
+            current = leaf_hash(state)
+            node_rows.append((0, size, current))
+            level = 0
+            while (size >> level) & 1:  # the left siblings: the frontier's lowest subtrees
+                current = node_hash(frontier.pop((level, (size >> level) - 1)), current)
+                level += 1
+                node_rows.append((level, size >> level, current))
+            frontier[(level, size >> level)] = current
+            size += 1
+        self._flush()
+        nid, originator_id, version, _ = rows[-1]
+        cache.stage((size, nid, originator_id, version), frontier)
 
     def catch_up(self) -> int:
         """Give leaves to the events of a store written before the tree existed.
