@@ -188,6 +188,9 @@ class CdlogPostgresApplicationRecorder(LedgerRecorder, PostgresApplicationRecord
                              else " ORDER BY originator_version ASC")
             if limit is not None:
                 statement += SQL(" LIMIT %s")
+            # as text once (quoting does not depend on the connection's encoding): a composed
+            # statement is rendered again on every execute (about 4 µs)
+            statement = statement.as_string(None)
             self._select_shapes[shape] = statement
         params = [originator_id, *(p for p in (gt, lte, limit) if p is not None)]
         return [StoredEvent(originator_id=row[0], originator_version=row[1], topic=row[2],
