@@ -10,7 +10,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cdlog.log.ledger import FrontierCache, LedgerCursor, frontier_positions
+from cdlog.log.frontier import FrontierCache, frontier_positions
+from cdlog.log.ledger import LedgerCursor
 from cdlog.log.ledger_sql import SQLiteLedgerSQL
 from cdlog.log.merkle import MemoryHashStore
 from cdlog.log.sealing import leaf_hash

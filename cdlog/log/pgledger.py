@@ -36,7 +36,8 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from cdlog.errors import ConfigurationError
-from cdlog.log.ledger import FrontierCache, LedgerCursor, LedgerRecorder, leaf_rows
+from cdlog.log.frontier import FrontierCache
+from cdlog.log.ledger import LedgerCursor, LedgerRecorder, leaf_rows
 from cdlog.log.ledger_sql import PostgresLedgerSQL, quote_ident
 from cdlog.restricted.vault_store import apply_vault, postgres_vault_sql
 from cdlog.store.urls import (
