@@ -38,14 +38,10 @@ def _datastore(world: World) -> CdlogSQLiteDatastore:
     return datastore
 
 
-def test_a_command_looks_and_writes_on_its_own_connection(tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch
-                                                          ) -> None:
-    """An event of a known case: one read statement and one write transaction on the kept
-    connection, nothing through the pool, no read transaction opened and rolled back."""
-    world = build_world(f"sqlite:///{tmp_path / 'cdlog.db'}")
-    case = world.open_case("OP-CONN-1", at=1)
-    datastore = _datastore(world)
+def _watch(datastore: CdlogSQLiteDatastore, monkeypatch: pytest.MonkeyPatch
+           ) -> tuple[list[bool], list[str], Any]:
+    """Count the pool's hand-outs and trace the kept connection's statements (the lists fill
+    as the commands run); returns them with the kept connection."""
     pooled: list[bool] = []
     original = datastore.pool.get_connection
 
@@ -58,6 +54,18 @@ def test_a_command_looks_and_writes_on_its_own_connection(tmp_path: Path,
     assert own is not None
     statements: list[str] = []
     own._sqlite_conn.set_trace_callback(statements.append)
+    return pooled, statements, own
+
+
+def test_a_command_looks_and_writes_on_its_own_connection(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """An event of a known case: one read statement and one write transaction on the kept
+    connection, nothing through the pool, no read transaction opened and rolled back."""
+    world = build_world(f"sqlite:///{tmp_path / 'cdlog.db'}")
+    case = world.open_case("OP-CONN-1", at=1)
+    datastore = _datastore(world)
+    pooled, statements, own = _watch(datastore, monkeypatch)
     world.rec(case, "ConveyanceArrived", {"conveyance": "MV One"}, by="cbpo", at=2)
     own._sqlite_conn.set_trace_callback(None)
     assert pooled == []
@@ -81,18 +89,7 @@ def test_a_new_cases_state_is_read_on_the_kept_connection(tmp_path: Path,
     known = world.open_case("OP-CONN-KNOWN", at=1)
     world.rec(known, "ConveyanceArrived", {"conveyance": "MV One"}, by="cbpo", at=2)
     datastore = _datastore(world)
-    pooled: list[bool] = []
-    original = datastore.pool.get_connection
-
-    def get_connection(*args: Any, **kwargs: Any) -> Any:
-        pooled.append(True)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(datastore.pool, "get_connection", get_connection)
-    own = datastore._own
-    assert own is not None
-    statements: list[str] = []
-    own._sqlite_conn.set_trace_callback(statements.append)
+    pooled, statements, own = _watch(datastore, monkeypatch)
     case = world.open_case("OP-CONN-NEW", at=3)
     world.log._drop(world.log.resolve(known))  # as when another writer moved it
     sealed = world.rec(known, "ExaminationReferred", {"reason": "look"}, by="cbpo", at=4)
