@@ -12,7 +12,8 @@ setup(
         Extension(
             "cdlog._native._speedups",
             sources=["cdlog/_native/_speedups.c", "cdlog/_native/verify.c",
-                     "cdlog/_native/views.c", "cdlog/_native/audit.c"],
+                     "cdlog/_native/views.c", "cdlog/_native/audit.c",
+                     "cdlog/_native/times.c"],
             depends=["cdlog/_native/speedups.h"],
             extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter",
                                 "-Wno-missing-field-initializers"],

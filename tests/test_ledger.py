@@ -26,6 +26,7 @@ from cdlog.errors import (
     VerificationError,
 )
 from cdlog.keys.signer import Ed25519Signer
+from cdlog.log import ledger as ledger_module
 from cdlog.log.ledger import CdlogSQLiteApplicationRecorder, LedgerCursor, read_ledger, recorder_of
 from cdlog.log.ledger_sql import LedgerSQL
 from cdlog.log.merkle import (
@@ -131,6 +132,37 @@ def test_leaves_follow_log_order_and_name_their_event(world: World) -> None:
         assert led.leaf_of_event(stream_id(stream), 3) is None
 
 
+def test_a_command_hands_its_sealed_hashes_to_the_tree(world: World,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command's Merkle rows take each event's leaf hash from its sealed event (not hashed
+    again), and each is the leaf hash of the very row stored; a caller without them gets the
+    rows hashed."""
+    stream = world.open_case()
+    hashed: list[bytes] = []
+    real = leaf_hash
+
+    def counting(state: bytes) -> bytes:
+        hashed.append(state)
+        return real(state)
+
+    monkeypatch.setattr(ledger_module, "leaf_hash", counting)
+    with world.log.batch() as b:
+        for minute in (1, 2, 3):
+            b.record(stream, "ConveyanceArrived", {"refs": {"bol": f"B{minute}"}},
+                     signer=world.signers["cbpo"], at=world.t(minute),
+                     recorded=world.t(minute))
+    assert hashed == []
+    with read_ledger(world.log) as led:
+        events = led.events_after(0)
+        assert led.read_hashes([(0, i) for i in range(len(events))]) == [real(e.state)
+                                                                         for e in events]
+    ids = [uuid.uuid4(), uuid.uuid4()]
+    stored = [StoredEvent(ids[0], 1, "t", b"one"), StoredEvent(ids[1], 1, "t", b"two")]
+    assert ledger_module.leaf_rows([8, 7], stored) == [(7, ids[1].hex, 1, real(b"two")),
+                                                       (8, ids[0].hex, 1, real(b"one"))]
+    assert len(hashed) == 2
+
+
 def test_stored_tree_every_size_to_300(recorder: LedgerApplicationRecorder) -> None:
     """Appended in batches of 1..24 events, the stored tree gives the naive root and the
     reference proofs at every size 0..300, and the proofs verify."""
@@ -200,7 +232,8 @@ def test_gappy_notification_ids_give_gap_free_leaves(bare: BareStore) -> None:
             c.execute(bare.raw.sql("INSERT INTO {events} ({nid}, originator_id, "
                                    "originator_version, topic, state) VALUES (?, ?, ?, ?, ?)"),
                       (nid, uuid.uuid4().hex, 1, "t", state(nid)))
-        recorder.ledger(c).append_events([(nid, "x", nid, state(nid)) for nid in (3, 7, 8, 20)])
+        recorder.ledger(c).append_events([(nid, "x", nid, leaf_hash(state(nid)))
+                                            for nid in (3, 7, 8, 20)])
     with recorder.read() as led:
         assert [(lf.leaf_index, lf.notification_id) for lf in led.leaves(0)] == [
             (0, 3), (1, 7), (2, 8), (3, 20)]

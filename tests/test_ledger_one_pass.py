@@ -32,7 +32,8 @@ class _Flushed(LedgerCursor):
 
 
 def _rows(first: int, count: int, salt: int) -> list[tuple[int, str, int, bytes]]:
-    return [(10 + i, f"case-{salt}", i + 1, b"state %d %d" % (salt, i))
+    """Rows as :func:`cdlog.log.ledger.leaf_rows` gives them: the last field is a leaf hash."""
+    return [(10 + i, f"case-{salt}", i + 1, leaf_hash(b"state %d %d" % (salt, i)))
             for i in range(first, first + count)]
 
 
@@ -50,8 +51,8 @@ def test_one_pass_equals_the_reference(size: int, saves: list[int], salt: int) -
         reference._written.update({p: tree.read_hashes([p])[0]
                                    for p in frontier_positions(size)})
         n = size
-        for nid, oid, version, state in rows:
-            reference._stage(nid, oid, version, leaf_hash(state), n)
+        for nid, oid, version, leaf in rows:
+            reference._stage(nid, oid, version, leaf, n)
             n += 1
         reference._flush()
         # one pass on the frontier alone
@@ -62,8 +63,8 @@ def test_one_pass_equals_the_reference(size: int, saves: list[int], salt: int) -
         cache.publish()
         assert fast.leaf_out == reference.leaf_out
         assert fast.node_out == reference.node_out
-        for _, _, _, state in rows:
-            tree.append(leaf_hash(state))
+        for _, _, _, leaf in rows:
+            tree.append(leaf)
         size += count
         last = rows[-1]
         frontier = cache.get((size, last[0], last[1], last[2]))

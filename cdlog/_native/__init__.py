@@ -20,7 +20,7 @@ import importlib
 import os
 from types import ModuleType
 
-ABI = 3
+ABI = 4
 """The version of the C source this Python code expects (``_speedups.ABI``); a stale build
 with another number is not used."""
 

@@ -22,7 +22,7 @@
 
 #include "speedups.h"
 
-#define ABI 3
+#define ABI 4
 #define MAX_SAFE_INT 9007199254740991LL /* 2**53 - 1 */
 #define N_ENVELOPE_KEYS 13
 
@@ -481,5 +481,6 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     if (cdlog_register_verify(m) < 0) { Py_DECREF(m); return NULL; }
     if (cdlog_register_views(m) < 0) { Py_DECREF(m); return NULL; }
     if (cdlog_register_audit(m) < 0) { Py_DECREF(m); return NULL; }
+    if (cdlog_register_times(m) < 0) { Py_DECREF(m); return NULL; }
     return m;
 }

@@ -8,5 +8,6 @@
 int cdlog_register_verify(PyObject *module);
 int cdlog_register_views(PyObject *module);
 int cdlog_register_audit(PyObject *module);
+int cdlog_register_times(PyObject *module);
 
 #endif

@@ -241,6 +241,8 @@ def feedback_owed_for(event_type: str, agency: str, office: str, *, origin: str,
 
 
 def _open_feedback_duty(state: CaseState, fact: Fact, config: Config) -> None:
+    if fact.type not in RESULT_EVENTS and fact.type not in PORT_RESULT_EVENTS:
+        return  # feedback_owed_for owes nothing for it, whatever the case
     when = fact.occurred.end
     office = fact.actor.aor or fact.actor.office
     for owner, to, category in feedback_owed(state, fact):

@@ -238,7 +238,8 @@ class LedgerCursor:
                       context_since: int | None = None,
                       context_topics: Sequence[str] = (),
                       tail: Sequence[Any] | None = None) -> None:
-        """Append ``(notification_id, originator_id, version, state)`` rows in that order.
+        """Append ``(notification_id, originator_id, version, leaf hash)`` rows (see
+        :func:`leaf_rows`) in that order.
 
         Refuses (VerificationError) when other events than these follow the last leaf: they
         were written outside cdlog, or a leaf row was removed; the store needs ``cdlog verify``.
@@ -271,8 +272,8 @@ class LedgerCursor:
                 self._append_on_frontier(rows, size, known, self._frontier)
                 return
             self._written.update(known)
-        for notification_id, originator_id, version, state in rows:
-            self._stage(notification_id, originator_id, version, leaf_hash(state), size)
+        for notification_id, originator_id, version, leaf in rows:
+            self._stage(notification_id, originator_id, version, leaf, size)
             size += 1
         self._flush()
         if self._frontier is not None:
@@ -290,10 +291,10 @@ class LedgerCursor:
         :func:`~cdlog.log.merkle.append_positions`, bottom-up; the frontier test holds them
         equal)."""
         leaf_rows, node_rows = self._leaf_rows, self._node_rows
-        for notification_id, originator_id, version, state in rows:
+        for notification_id, originator_id, version, leaf in rows:
             leaf_rows.append((size, notification_id, originator_id, version))
-            current = leaf_hash(state)
-            node_rows.append((0, size, current))
+            node_rows.append((0, size, leaf))
+            current = leaf
             level = 0
             while (size >> level) & 1:  # the left siblings: the frontier's lowest subtrees
                 current = node_hash(frontier.pop((level, (size >> level) - 1)), current)
@@ -434,15 +435,22 @@ class LedgerRecorder:
         raise NotImplementedError
 
 
-def leaf_rows(ids: Sequence[int], stored_events: Sequence[StoredEvent]
-               ) -> list[tuple[int, str, int, bytes]]:
-    """``(notification_id, hex case id, version, state)`` per stored event, in log order."""
+def leaf_rows(ids: Sequence[int], stored_events: Sequence[StoredEvent],
+              leaves: Sequence[bytes] | None = None) -> list[tuple[int, str, int, bytes]]:
+    """``(notification_id, hex case id, version, leaf hash)`` per stored event, in log order.
+
+    ``leaves`` are the events' leaf hashes where the caller has them (a command's sealed
+    events carry theirs, :attr:`~cdlog.log.sealing.SealedEvent.hash`, the hash of the very
+    bytes stored), in the order of ``stored_events``; otherwise each is hashed here.
+    """
     if len(ids) != len(stored_events):
         msg = f"the recorder returned {len(ids)} notification ids for {len(stored_events)} events"
         raise RuntimeError(msg)
+    if leaves is None or len(leaves) != len(stored_events):
+        leaves = [leaf_hash(s.state) for s in stored_events]
     return sorted((int(nid), s.originator_id.hex if isinstance(s.originator_id, uuid.UUID)
-                   else str(s.originator_id), s.originator_version, s.state)
-                  for nid, s in zip(ids, stored_events, strict=True))
+                   else str(s.originator_id), s.originator_version, leaf)
+                  for nid, s, leaf in zip(ids, stored_events, leaves, strict=True))
 
 
 class UndecodableRowError(VerificationError, ValueError):
@@ -537,7 +545,8 @@ class CdlogSQLiteApplicationRecorder(LedgerRecorder, SQLiteApplicationRecorder):
             raise RuntimeError(msg)
         # The inserts above hold the write lock, so the tree size read now is the latest.
         LedgerCursor(c, self.ledger_sql, self.events_table_name,
-                     self.frontier).append_events(leaf_rows(ids, stored_events),
+                     self.frontier).append_events(leaf_rows(ids, stored_events,
+                                                            kwargs.get("leaves")),
                                                   kwargs.get("context_since"),
                                                   kwargs.get("context_topics", ()))
         # restricted values written, erased or read with these events (cdlog.restricted)

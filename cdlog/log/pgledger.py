@@ -138,7 +138,7 @@ class CdlogPostgresApplicationRecorder(LedgerRecorder, PostgresApplicationRecord
                 if stored_events:
                     assert notification_ids is not None
                     ledger.append_events(
-                        leaf_rows(notification_ids, stored_events),
+                        leaf_rows(notification_ids, stored_events, kwargs.get("leaves")),
                         kwargs.get("context_since"), kwargs.get("context_topics", ()),
                         tail=tail.fetchone())
                     # restricted values written, erased or read with these events

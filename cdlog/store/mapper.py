@@ -105,11 +105,13 @@ class EventApplication(Application[uuid.UUID]):
         collects events from it, about 30 µs per check on Python 3.11 (two per object); the
         records are sealed events already, so they go into the processing event directly and
         the rest of ``save`` (record, snapshots, notify) runs unchanged. ``kwargs`` reach the
-        recorder's insert, as ``save``'s do.
+        recorder's insert, as ``save``'s do, with ``leaves``: each record's leaf hash, which
+        its sealed event carries (the hash of the very bytes stored), so that the Merkle rows
+        are not hashed a second time.
         """
         processing_event: ProcessingEvent[uuid.UUID] = ProcessingEvent()
         processing_event.events.extend(records)
-        processing_event.saved_kwargs.update(kwargs)
+        processing_event.saved_kwargs.update(kwargs, leaves=[r.sealed.hash for r in records])
         recordings = self._record(processing_event)
         self._take_snapshots(processing_event)
         self._notify(recordings)
