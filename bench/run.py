@@ -42,7 +42,7 @@ import cdlog  # noqa: E402
 from bench import breakdown, heads, latency  # noqa: E402
 from bench.append import compare  # noqa: E402
 from bench.measure import Result, absolute, machine, not_yet, relative  # noqa: E402
-from bench.scale import ScaleRun, SizePoint, grow, median  # noqa: E402
+from bench.scale import RAW_PASSES, ScaleRun, SizePoint, grow, median  # noqa: E402
 
 PG_PORT = "54339"  # not the test suite's server
 
@@ -190,7 +190,10 @@ def scale_rows(run: ScaleRun) -> list[Result]:
                            proj.get("error", "not measured") if proj else "not measured"))
     else:
         out.append(relative(f"{name} ({proj['size']} events)", proj["rate"], proj["raw_rate"],
-                            "events/s", 0.3, f"views: {', '.join(proj['views'])}",
+                            "events/s", 0.3, f"views: {', '.join(proj['views'])}; raw read: the "
+                            f"fastest of {RAW_PASSES} passes before and {RAW_PASSES} after "
+                            "the catch-up",
+                            raw_rates=proj.get("raw_rates"),
                             step=STEP_TARGET[("projection", "")]))
     return out
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,8 +15,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench import scale  # noqa: E402
 from bench.measure import relative  # noqa: E402
 from bench.run import STEP_TARGET, table  # noqa: E402
+from cdlog.application import CaseLog  # noqa: E402
 
 
 def test_the_step_targets_are_the_issues() -> None:
@@ -46,3 +49,21 @@ def test_the_table_shows_step_targets() -> None:
     assert verify.endswith("ratio >= 0.55  NO")
     assert catch_up.endswith("ratio >= 0.2   yes")
     assert scaling.endswith("ratio >= 0.8  yes")
+
+
+def test_the_catch_up_baseline_is_the_fastest_raw_read(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The projection row's baseline is the fastest of the raw reads taken before and after
+    the catch-up (one pass alone ran at half the rate of another in the same store), so a
+    slow pass cannot flatter the ratio; every pass is kept in the result."""
+    rates = iter([150_000.0, 300_000.0, 200_000.0, 250_000.0, 320_000.0, 180_000.0])
+    monkeypatch.setattr(scale, "_raw_read_rate", lambda recorder: next(rates))
+    log = CaseLog(f"sqlite:///{tmp_path / 'cdlog.db'}")
+    try:
+        got = scale._projection(log, tmp_path / "views")
+    finally:
+        log.close()
+    assert "error" not in got, got
+    assert got["raw_rates"] == [150_000, 300_000, 200_000, 250_000, 320_000, 180_000]
+    assert got["raw_rate"] == 320_000.0
+    assert got["events"] == 0
