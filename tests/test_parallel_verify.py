@@ -378,6 +378,36 @@ def test_work_alongside_runs_once(base: Base, kind: str) -> None:
     assert calls == [1]
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_store_checks_run_beside_the_workers(base: Base, workers: int,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store's own checks (SQLite's, the vault's) and the case numbers are read once: on
+    the side thread while worker processes replay (no core idles after the replay), after the
+    replay when it runs in this process; the report is the same either way."""
+    from cdlog.verify import runner
+
+    numbers = runner.store_case_numbers
+    where: list[tuple[str, bool]] = []
+    for name in ("store_integrity", "store_case_numbers"):
+        real = getattr(runner, name)
+
+        def watched(log: Any, _real: Any = real, _name: str = name) -> Any:
+            where.append((_name, threading.current_thread() is threading.main_thread()))
+            return _real(log)
+
+        monkeypatch.setattr(runner, name, watched)
+    with opened_copy(base.path) as (log, _):
+        report = verify_store(log, workers=workers)
+        expected = numbers(log)
+    assert report.ok, report.failures
+    if workers == 1:
+        assert where == [("store_integrity", True)]
+    else:
+        assert sorted(where) == [("store_case_numbers", False), ("store_integrity", False)]
+        assert report.case_nos == expected
+        assert expected
+
+
 def test_full_audit_same_with_workers(base: Base, monkeypatch: pytest.MonkeyPatch) -> None:
     """``cdlog verify``'s full audit (events and Merkle tree, the tree rebuilt beside the
     workers) reports the same with and without worker processes, also when a leaf hash and
