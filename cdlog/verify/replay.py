@@ -31,17 +31,14 @@ checkpoints of the log's Merkle tree.
 from __future__ import annotations
 
 import functools
-import pickle
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
 
 from eventsourcing.persistence import Notification
 
 from cdlog.canonical import parse_time
-from cdlog.domain.case import CaseState, check
+from cdlog.domain.case import check
 from cdlog.domain.config import RULES, Config
 from cdlog.domain.evolve import evolve, start_state
 from cdlog.domain.values import Officer
@@ -69,6 +66,7 @@ from cdlog.verify.rows import (
     iter_notifications,
     iter_rows,
 )
+from cdlog.verify.streams import STREAMS_IN_MEMORY, _Stream, _StreamTable
 
 __all__ = [  # the row reading and the form check live in cdlog.verify.rows and .form
     "PAGE", "STREAMS_IN_MEMORY", "Report", "RowFields", "Verifier", "_as_bytes",
@@ -128,81 +126,6 @@ class Report:
         """Raise :class:`VerificationError` listing every failure, if there is any."""
         if self.failures:
             raise VerificationError(self.failures)
-
-
-@dataclass
-class _Stream:
-    state: CaseState
-    version: int = 0
-    head: str | None = None
-
-
-STREAMS_IN_MEMORY = 10_000
-"""How many case states a replay keeps in memory; the others wait in a temporary file."""
-
-
-class _StreamTable:
-    """The replay state of every case seen so far, in bounded memory.
-
-    The ``limit`` most recently used states stay in memory; older ones are pickled into a
-    private temporary SQLite file (deleted when closed) and brought back when their case goes
-    on, so a replay of any size holds at most ``limit`` case states.
-    """
-
-    def __init__(self, limit: int = STREAMS_IN_MEMORY) -> None:
-        self._limit = max(limit, 8)
-        self._live: dict[str, _Stream] = {}
-        self._spill: sqlite3.Connection | None = None
-        self._spilled = 0
-
-    def get(self, case: str) -> _Stream | None:
-        """The state of ``case`` (now the most recently used), or None for a new case."""
-        st = self._live.pop(case, None)
-        if st is None and self._spilled:
-            st = self._unspill(case)
-        if st is not None:
-            self._live[case] = st
-        return st
-
-    def add(self, case: str, st: _Stream) -> None:
-        """Keep the state of a new case."""
-        self._live[case] = st
-        if len(self._live) > self._limit:
-            self._evict()
-
-    def _evict(self) -> None:
-        victims = list(islice(self._live, self._limit // 8))
-        rows = [(c, pickle.dumps(self._live.pop(c), pickle.HIGHEST_PROTOCOL)) for c in victims]
-        if self._spill is None:
-            self._spill = sqlite3.connect("", isolation_level=None)  # private, on disk
-            self._spill.execute("PRAGMA journal_mode=OFF")
-            self._spill.execute("PRAGMA synchronous=OFF")
-            # a rowid table: its rows (a pickled state, about 1.3 kB) are appended, and only the
-            # key index is a B-tree of case ids (WITHOUT ROWID put every state in that B-tree,
-            # over its overflow pages: about 10 times the cost of an insert)
-            self._spill.execute("CREATE TABLE spill (c TEXT PRIMARY KEY, s BLOB)")
-        self._spill.execute("BEGIN")
-        self._spill.executemany("INSERT INTO spill VALUES (?, ?)", rows)
-        self._spill.execute("COMMIT")
-        self._spilled += len(rows)
-
-    def _unspill(self, case: str) -> _Stream | None:
-        assert self._spill is not None
-        row = self._spill.execute("SELECT s FROM spill WHERE c = ?", (case,)).fetchone()
-        if row is None:
-            return None
-        self._spill.execute("DELETE FROM spill WHERE c = ?", (case,))
-        self._spilled -= 1
-        st: _Stream = pickle.loads(row[0])  # noqa: S301 - our own bytes, written just now
-        return st
-
-    def close(self) -> None:
-        """Drop every state and the temporary file."""
-        self._live.clear()
-        if self._spill is not None:
-            self._spill.close()
-            self._spill = None
-            self._spilled = 0
 
 
 @functools.lru_cache(maxsize=4096)
