@@ -54,11 +54,9 @@ def verify_store(log: Any, *, trusted_roots: Iterable[TrustRoot] | None = None,
     """
     if workers is None:
         workers = default_workers(log.max_position())
-    ran = [False]
-    found: dict[str, Any] = {}
+    found: dict[str, Any] = {}  # what other_work read; "store" once it ran
 
     def other_work() -> None:
-        ran[0] = True
         if alongside is not None:
             alongside()
         if workers > 1:
@@ -75,7 +73,7 @@ def verify_store(log: Any, *, trusted_roots: Iterable[TrustRoot] | None = None,
             report.failures.extend(found["store"])
             return report
     report = _verify_serial(log, trusted_roots, progress)
-    if not ran[0]:
+    if "store" not in found:  # not run beside workers (none, or the split was declined early)
         other_work()
     report.failures.extend(found["store"])
     return report
