@@ -11,10 +11,9 @@ compiled module whenever it is built, also in the pure pass of ``make test``.
 
 from __future__ import annotations
 
-import importlib
-import os
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from types import ModuleType
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,22 +21,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import AwareDatetime, TypeAdapter
 
-from cdlog import _native, canonical
+from cdlog import canonical
 from cdlog.canonical import format_time, format_time_pure
 from cdlog.errors import InputError
 
-PURE = os.environ.get("CDLOG_PURE", "").strip().lower() in {"1", "true", "yes", "on"}
+if TYPE_CHECKING:
+    from test_native_speedups import NATIVE, PURE
+else:  # pytest registers tests/test_native_speedups.py as tests.test_native_speedups
+    from tests.test_native_speedups import NATIVE, PURE
 
-
-def built() -> ModuleType | None:
-    try:
-        module = importlib.import_module("cdlog._native._speedups")
-    except ImportError:
-        return None
-    return module if getattr(module, "ABI", None) == _native.ABI else None
-
-
-NATIVE = built()
 TWINS = [NATIVE] if NATIVE is not None else []
 
 
