@@ -36,7 +36,7 @@ from cdlog.errors import ConfigurationError, NotFoundError, StoreError, Verifica
 from cdlog.keys.trust import TrustRoot
 from cdlog.log.context import CONTEXT_TOPICS, CONTEXT_TYPES, LogContext
 from cdlog.log.facts import fact_of
-from cdlog.log.ledger import CdlogSQLiteApplicationRecorder, read_ledger
+from cdlog.log.ledger import LedgerRecorder, read_ledger
 from cdlog.log.sealing import SealedEvent, parse, stream_id
 from cdlog.restricted.kek import KeyRing
 from cdlog.store.mapper import EventApplication
@@ -196,7 +196,7 @@ class CaseLog(TrustKeys, RestrictedData, CaseCommands):
         sid = stream_id(stream)
         recorder = self.app.recorder
         rows = (recorder.command_events(sid, cached.state.version)
-                if isinstance(recorder, CdlogSQLiteApplicationRecorder)
+                if isinstance(recorder, LedgerRecorder)
                 else recorder.select_events(sid, gt=cached.state.version))
         if rows:
             for row in rows:

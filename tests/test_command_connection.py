@@ -21,7 +21,7 @@ import pytest
 
 from cdlog.app import writing
 from cdlog.errors import ConcurrencyError, StoreError
-from cdlog.log.ledger import CdlogSQLiteApplicationRecorder, LedgerCursor, read_ledger
+from cdlog.log.ledger import LedgerCursor, LedgerRecorder, read_ledger
 from cdlog.log.sealing import stream_id
 from cdlog.store.sqlitepool import CdlogSQLiteDatastore
 from cdlog.verify.runner import verify_log
@@ -104,16 +104,17 @@ def test_a_new_cases_state_is_read_on_the_kept_connection(tmp_path: Path,
     world.log.close()
 
 
-def test_the_kept_connections_state_read_is_select_events(tmp_path: Path) -> None:
+def test_the_kept_connections_state_read_is_select_events(store_url: str) -> None:
     """What a command's state read returns is what eventsourcing's ``select_events`` returns,
-    for every stream and every cached version from before the first to past the last."""
-    world = build_world(f"sqlite:///{tmp_path / 'cdlog.db'}")
+    for every stream and every cached version from before the first to past the last (both
+    stores: SQLite reads it on the kept command connection, PostgreSQL through select_events)."""
+    world = build_world(store_url)
     for n in range(3):
         case = world.open_case(f"OP-CONN-SAME-{n}", at=1)
         for i in range(n + 1):
             world.rec(case, "ExaminationReferred", {"reason": f"r{i}"}, by="cbpo", at=2 + i)
     recorder = world.log.app.recorder
-    assert isinstance(recorder, CdlogSQLiteApplicationRecorder)
+    assert isinstance(recorder, LedgerRecorder)
     streams = world.log.streams()
     assert len(streams) > 3
     for stream in streams:

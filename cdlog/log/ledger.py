@@ -32,7 +32,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import Any, cast
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
@@ -434,14 +434,16 @@ class LedgerRecorder:
         """A write transaction holding the store's write lock from the start."""
         raise NotImplementedError
 
+    def command_events(self, originator_id: uuid.UUID, gt: int) -> Sequence[StoredEvent]:
+        """A command's state read: ``select_events(originator_id, gt=gt)`` (SQLite: below)."""
+        return cast("Sequence[StoredEvent]", cast(Any, self).select_events(originator_id, gt=gt))
+
 
 def leaf_rows(ids: Sequence[int], stored_events: Sequence[StoredEvent],
               leaves: Sequence[bytes] | None = None) -> list[tuple[int, str, int, bytes]]:
-    """``(notification_id, hex case id, version, leaf hash)`` per stored event, in log order.
-
-    ``leaves`` are the events' leaf hashes where the caller has them (a command's sealed
-    events carry theirs, :attr:`~cdlog.log.sealing.SealedEvent.hash`, the hash of the very
-    bytes stored), in the order of ``stored_events``; otherwise each is hashed here.
+    """``(notification_id, hex case id, version, leaf hash)`` per stored event, in log order;
+    ``leaves`` are their hashes in the order of ``stored_events`` where the caller has them (a
+    command's sealed events carry theirs, of the very bytes stored), else each is hashed here.
     """
     if len(ids) != len(stored_events):
         msg = f"the recorder returned {len(ids)} notification ids for {len(stored_events)} events"
@@ -505,13 +507,11 @@ class CdlogSQLiteApplicationRecorder(LedgerRecorder, SQLiteApplicationRecorder):
         return super().max_notification_id()
 
     def command_events(self, originator_id: uuid.UUID, gt: int) -> Sequence[StoredEvent]:
-        """``select_events(originator_id, gt=gt)`` for a command's state read (the events of
-        a case after the version it has cached; all of them for a case not cached), read
-        with :meth:`~cdlog.store.sqlitepool.CdlogSQLiteDatastore.look` on the connection the
-        commands keep: no pooled hand-out and no page cache read again (about 45 -> 10 µs a
-        new case). Other reads keep using the pool, so they never wait for a command."""
+        """A command's state read, with :meth:`~cdlog.store.sqlitepool.CdlogSQLiteDatastore.look`
+        on the connection the commands keep: no pooled hand-out, no page cache read again
+        (about 45 -> 10 µs a new case); other reads keep the pool, never waiting on a command."""
         if not isinstance(self.datastore, CdlogSQLiteDatastore):
-            return self.select_events(originator_id, gt=gt)
+            return super().command_events(originator_id, gt)
         rows = self.datastore.look(self.command_events_statement, (originator_id.hex, gt))
         return [StoredEvent(originator_id=originator_id, originator_version=version,
                             topic=topic, state=state) for version, topic, state in rows]
