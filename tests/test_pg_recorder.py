@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -96,7 +95,7 @@ def test_array_insert_refuses_a_taken_version_as_integrity_error(
 @pytest.mark.parametrize("limit", [None, 1, 4])
 def test_select_events_returns_what_eventsourcing_returns(
         recorder: CdlogPostgresApplicationRecorder, gt: int | None, lte: int | None,
-        desc: bool, limit: int | None, tmp_path: Path) -> None:
+        desc: bool, limit: int | None) -> None:
     oid = uuid.uuid5(uuid.NAMESPACE_URL, "cdlog-test-select-events")
     if not PostgresApplicationRecorder.select_events(recorder, oid):
         recorder.insert_events([StoredEvent(originator_id=oid, originator_version=v,
