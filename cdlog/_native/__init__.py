@@ -3,10 +3,11 @@
 ``cdlog/_native/_speedups.c`` holds compiled twins of a few per-event functions (the
 canonical-JSON walk, the canonical time check, the decode and form check of a stored
 event, in ``verify.c`` one Ed25519 signature check through the libsodium PyNaCl loaded, in
-``views.c`` a view's rows and shared columns of one event, and in ``audit.c`` a clean page of
-the tree audit). The pure-Python functions stay the reference: a native function either
-returns what its reference returns or hands the input back to it, and
-``tests/test_native_*.py`` hold the two equal on random and tampered input.
+``views.c`` a view's rows and shared columns of one event, in ``audit.c`` a clean page of
+the tree audit, and in ``times.c`` the canonical text of a time). The pure-Python functions
+stay the reference: a native function either returns what its reference returns or hands
+the input back to it, and ``tests/test_native_*.py`` hold the two equal on random and
+tampered input.
 
 The extension is built by ``make demo`` / ``make native`` (``scripts/build-native``) or by
 ``pip install``; without a C compiler it is not built and cdlog runs pure. ``CDLOG_PURE=1`` in
