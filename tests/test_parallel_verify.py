@@ -12,6 +12,7 @@ counts and case heads must be equal.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import uuid
@@ -34,7 +35,7 @@ from cdlog.log.facts import officer_json, payload_json
 from cdlog.log.sealing import build_envelope, seal, stream_id
 from cdlog.verify.parallel import verify_parallel
 from cdlog.verify.replay import Report, Verifier, iter_notifications
-from cdlog.verify.runner import verify_log, verify_store
+from cdlog.verify.runner import replay_store, verify_log, verify_store
 
 if TYPE_CHECKING:
     from conftest import (
@@ -364,35 +365,52 @@ def test_default_is_serial_for_small_stores(base: Base, monkeypatch: pytest.Monk
         assert calls == [2]
 
 
+def _runs(path: Path) -> list[list[str]]:
+    """The lines the watched work wrote (one per run: what ran, in which process)."""
+    return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
+
+
 @pytest.mark.parametrize("kind", ["untouched", "declined", "serial"])
-def test_work_alongside_runs_once(base: Base, kind: str) -> None:
-    """Work given to run alongside the replay runs exactly once: beside the workers, after a
-    replay the split declined, or after a serial replay."""
-    calls: list[int] = []
+def test_work_alongside_runs_once(base: Base, kind: str, tmp_path: Path) -> None:
+    """Work given to run alongside the replay runs exactly once and its value comes back:
+    beside the workers in a process of its own (given the store opened anew), after a replay
+    the split declined, or after a serial replay (in this process, given the log itself)."""
+    runs = tmp_path / "runs"
+
+    def work(opened: Any) -> tuple[int, bool]:
+        with runs.open("a") as out:
+            out.write(f"work {os.getpid()}\n")
+        return opened.max_position(), opened is log
+
     with opened_copy(base.path) as (log, conn):
         if kind == "declined":
             conn.execute("UPDATE stored_events SET state = 'garbage'")
             conn.commit()
-        verify_store(log, workers=1 if kind == "serial" else 2,
-                     alongside=lambda: calls.append(1))
-    assert calls == [1]
+        _, value = replay_store(log, workers=1 if kind == "serial" else 2, alongside=work)
+        assert value is not None
+        assert value[0] == log.max_position()
+    [(_, pid)] = _runs(runs)
+    assert value[1] is (kind != "untouched")
+    assert (int(pid) == os.getpid()) is (kind != "untouched")
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_store_checks_run_beside_the_workers(base: Base, workers: int,
+def test_store_checks_run_beside_the_workers(base: Base, workers: int, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """The store's own checks (SQLite's, the vault's) and the case numbers are read once: on
-    the side thread while worker processes replay (no core idles after the replay), after the
-    replay when it runs in this process; the report is the same either way."""
+    """The store's own checks (SQLite's, the vault's) and the case numbers are read once: in
+    the side process while worker processes replay (no core idles after the replay, and no
+    thread competes with the dispatch), after the replay in this process when it runs here;
+    the report is the same either way."""
     from cdlog.verify import runner
 
     numbers = runner.store_case_numbers
-    where: list[tuple[str, bool]] = []
+    runs = tmp_path / "runs"
     for name in ("store_integrity", "store_case_numbers"):
         real = getattr(runner, name)
 
         def watched(log: Any, _real: Any = real, _name: str = name) -> Any:
-            where.append((_name, threading.current_thread() is threading.main_thread()))
+            with runs.open("a") as out:
+                out.write(f"{_name} {os.getpid()}\n")
             return _real(log)
 
         monkeypatch.setattr(runner, name, watched)
@@ -400,10 +418,14 @@ def test_store_checks_run_beside_the_workers(base: Base, workers: int,
         report = verify_store(log, workers=workers)
         expected = numbers(log)
     assert report.ok, report.failures
+    me = str(os.getpid())
     if workers == 1:
-        assert where == [("store_integrity", True)]
+        assert _runs(runs) == [["store_integrity", me]]
     else:
-        assert sorted(where) == [("store_case_numbers", False), ("store_integrity", False)]
+        where = sorted(_runs(runs))
+        assert [name for name, _ in where] == ["store_case_numbers", "store_integrity"]
+        assert {pid for _, pid in where} != {me}
+        assert len({pid for _, pid in where}) == 1
         assert report.case_nos == expected
         assert expected
 

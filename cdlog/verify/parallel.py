@@ -32,7 +32,6 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import chain, islice
 from typing import Any, NamedTuple, Protocol, cast
@@ -44,6 +43,7 @@ from cdlog.errors import Failure, VerificationError
 from cdlog.keys.trust import TrustRoot
 from cdlog.log.context import CONTEXT_TOPICS
 from cdlog.log.sealing import parse
+from cdlog.verify.beside import Beside
 from cdlog.verify.replay import STREAMS_IN_MEMORY, Report, Verifier
 from cdlog.verify.rows import PAGE, RowFields, _as_bytes, iter_rows
 
@@ -376,13 +376,14 @@ def _merge(results: list[_Result], hint: str) -> Report | None:
 
 def verify_parallel(log: Any, *, workers: int, trusted_roots: Iterable[TrustRoot] | None = None,
                     progress: Callable[[int], None] | None = None,
-                    alongside: Callable[[], None] | None = None) -> Report | None:
+                    beside: Beside[Any] | None = None) -> Report | None:
     """Replay a store's events on ``workers`` processes (see the module docstring).
 
     Returns the same report as the serial :func:`cdlog.verify.runner.verify_store`, or None when the
     store's first rows do not allow splitting it (the caller then replays serially).
-    ``alongside`` runs in a thread of this process while the workers replay (not at all when
-    None is returned before any worker started); its exception, if any, is raised here.
+    ``beside`` is started once the workers are (in a process of its own, or a thread of this
+    one: :mod:`cdlog.verify.beside`), and is not started when None is returned before any
+    worker started; the caller takes its result.
     """
     roots = list(trusted_roots) if trusted_roots is not None else None
     rows = iter_rows(log.app.recorder)
@@ -390,16 +391,14 @@ def verify_parallel(log: Any, *, workers: int, trusted_roots: Iterable[TrustRoot
     hint = _log_hint(head)
     if hint is None:
         return None
-    pool = _Pool(workers, log.config, roots, hint)  # before the thread alongside starts
-    with ThreadPoolExecutor(1, thread_name_prefix="cdlog-verify") as side:
-        beside = side.submit(alongside) if alongside is not None else None
-        try:
-            total = _dispatch(pool, chain(head, rows), workers, progress)
-            results = pool.results()
-        finally:
-            pool.close()
-        if beside is not None:
-            beside.result()
+    pool = _Pool(workers, log.config, roots, hint)  # forked before any thread starts
+    if beside is not None:
+        beside.start()
+    try:
+        total = _dispatch(pool, chain(head, rows), workers, progress)
+        results = pool.results()
+    finally:
+        pool.close()
     report = _merge(results, hint)
     if report is not None and progress is not None:
         progress(total)

@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
@@ -21,8 +21,11 @@ from cdlog.log.merkle import b64
 from cdlog.log.note import NoteVerifier
 from cdlog.log.sealing import parse
 from cdlog.log.tree_audit import LOG, TreeAudit, audit_tree
+from cdlog.verify.beside import Beside
 from cdlog.verify.replay import Report, Verifier
 from cdlog.verify.rows import PAGE, iter_notifications
+
+T = TypeVar("T")
 
 PARALLEL_MIN_EVENTS = 20_000
 """Stores with fewer events are replayed in this process (starting workers costs more)."""
@@ -38,45 +41,61 @@ def default_workers(events: int) -> int:
 
 def verify_store(log: Any, *, trusted_roots: Iterable[TrustRoot] | None = None,
                  progress: Callable[[int], None] | None = None,
-                 workers: int | None = None,
-                 alongside: Callable[[], None] | None = None) -> Report:
+                 workers: int | None = None) -> Report:
     """Replay every event of a :class:`~cdlog.application.CaseLog` and check it.
 
     ``progress`` is called with the number of events checked so far, every page.
     ``workers`` processes share the replay by case (:mod:`cdlog.verify.parallel`); the
     default is one per core for stores of :data:`PARALLEL_MIN_EVENTS` events or more, else
     the replay runs in this process. Either way the report is the same.
-    ``alongside`` (other work on the store, such as rebuilding its Merkle tree) is run once:
-    in a thread of this process while worker processes replay, else after the replay. The
-    store's own checks (SQLite's, the vault's) and, beside workers, the case numbers are read
-    in the same place: beside the workers they cost no time of their own (at 1M events about
-    a second, which ran after the replay with one core idle).
+    """
+    return replay_store(log, trusted_roots=trusted_roots, progress=progress,
+                        workers=workers)[0]
+
+
+def replay_store(log: Any, *, trusted_roots: Iterable[TrustRoot] | None = None,
+                 progress: Callable[[int], None] | None = None, workers: int | None = None,
+                 alongside: Callable[[Any], T] | None = None) -> tuple[Report, T | None]:
+    """:func:`verify_store`, and ``alongside(log)`` (other work on the store, such as
+    rebuilding its Merkle tree) run once, with what it returned (None without it).
+
+    Beside worker processes, the other work, the store's own checks (SQLite's, the vault's)
+    and the case numbers run together in a process of their own (or a thread:
+    :mod:`cdlog.verify.beside`), given the store opened anew; what they return must pickle.
+    Without workers they run in this process after the replay, given ``log``.
     """
     if workers is None:
         workers = default_workers(log.max_position())
-    found: dict[str, Any] = {}  # what other_work read; "store" once it ran
 
-    def other_work() -> None:
-        if alongside is not None:
-            alongside()
+    def other_work(opened: Any) -> dict[str, Any]:
+        found: dict[str, Any] = {"alongside": alongside(opened) if alongside else None}
         if workers > 1:
-            found["case_nos"] = store_case_numbers(log)
-        found["store"] = _store_checks(log)
+            found["case_nos"] = store_case_numbers(opened)
+        found["store"] = _store_checks(opened)
+        return found
 
+    beside = Beside(log, other_work)
     if workers > 1:
         from cdlog.verify.parallel import verify_parallel  # noqa: PLC0415 - only parallel runs load it
 
-        report = verify_parallel(log, workers=workers, trusted_roots=trusted_roots,
-                                 progress=progress, alongside=other_work)
-        if report is not None:
+        try:
+            report = verify_parallel(log, workers=workers, trusted_roots=trusted_roots,
+                                     progress=progress, beside=beside)
+        except BaseException:
+            beside.abandon()
+            raise
+        found = beside.result() if beside.started else None
+        if report is not None and found is not None:
             report.case_nos = found["case_nos"]
             report.failures.extend(found["store"])
-            return report
+            return report, found["alongside"]
+    else:
+        found = None
     report = _verify_serial(log, trusted_roots, progress)
-    if "store" not in found:  # not run beside workers (none, or the split was declined early)
-        other_work()
+    if found is None:  # not run beside workers (none, or the split was declined early)
+        found = beside.result()
     report.failures.extend(found["store"])
-    return report
+    return report, found["alongside"]
 
 
 def _store_checks(log: Any) -> list[Failure]:
@@ -179,15 +198,14 @@ def verify_log(log: Any, *, trusted_roots: Iterable[TrustRoot] | None = None,
     signature. ``known`` are signed checkpoints saved elsewhere: the log must extend each.
     """
     verifier = NoteVerifier.from_vkey(log_vkey) if log_vkey else stored_log_verifier(log)
-    audits: list[TreeAudit] = []
 
-    def rebuild_tree() -> None:  # beside the replay's worker processes when there are any
-        with read_ledger(log) as led:
-            audits.append(audit_tree(led, log.log_id, verifier, known))
+    def rebuild_tree(opened: Any) -> TreeAudit:  # beside the replay's workers if there are any
+        with read_ledger(opened) as led:
+            return audit_tree(led, log.log_id, verifier, known)
 
-    base = verify_store(log, trusted_roots=trusted_roots, progress=progress,
-                        alongside=rebuild_tree)
-    audit = audits[0]
+    base, audit = replay_store(log, trusted_roots=trusted_roots, progress=progress,
+                               alongside=rebuild_tree)
+    assert audit is not None
     report = LogReport(events=base.events, cases=base.cases, failures=list(base.failures),
                        heads=dict(base.heads), case_nos=dict(base.case_nos))
     if verifier is not None and verifier.name != log.log_id:

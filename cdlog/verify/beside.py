@@ -1,0 +1,156 @@
+"""Work on a store that runs beside the replay's worker processes (the tree audit, the store's
+own checks): in a process of its own where it can be, else in a thread.
+
+On two cores, a thread of the main process competes with the main thread's dispatch for the
+GIL and for the caches: the tree audit that costs 6.6 us of CPU an event alone cost 11.4 beside
+the dispatch at 1M events. Forked, it costs what it costs alone (docs/PERFORMANCE.md, round 7).
+
+A forked process opens the store anew (no connection crosses the fork) and sends back what the
+work returned, pickled. When it cannot (this process has other threads, which a fork would not
+carry; the log is not a :class:`~cdlog.application.CaseLog` that can be opened again), the work
+runs in a thread, as before. When the process fails in any way (the work raised, the store
+would not open, the process died), the work is run again in this process after the replay, so
+its error is raised here, as the caller's own exception, exactly as it would be without the
+process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import pickle
+import struct
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+_FAILED = b"\x00"
+"""What the process sends when the work or its pickle failed (the caller then runs it)."""
+
+
+def reopener(log: Any) -> Callable[[], Any] | None:
+    """How a forked process opens ``log``'s store anew, or None when it cannot."""
+    from cdlog.application import CaseLog  # noqa: PLC0415 - the application imports this package
+
+    if type(log) is not CaseLog:
+        return None
+    store, log_id, config = log.store, log.log_id, log.config
+
+    def reopen() -> Any:
+        return CaseLog(store, log_id=log_id, config=config, create=False)
+
+    return reopen
+
+
+class Beside(Generic[T]):
+    """``work(log)`` run once beside the replay: :meth:`start` it, then :meth:`result`.
+
+    ``work`` is given the log to read: in a process, the store opened anew; in a thread or
+    in this process, ``log`` itself.
+    """
+
+    def __init__(self, log: Any, work: Callable[[Any], T]) -> None:
+        self.log = log
+        self.work = work
+        self.where = ""
+        """Where the work ran: ``process``, ``thread`` or ``here`` (set by :meth:`result`)."""
+        self._proc: Any = None
+        self._fd = -1
+        self._side: ThreadPoolExecutor | None = None
+        self._future: Future[T] | None = None
+
+    def start(self) -> None:
+        """Start the work in a forked process (this process must have no other thread), else
+        in a thread."""
+        reopen = reopener(self.log)
+        fork = ("fork" in multiprocessing.get_all_start_methods()
+                and threading.active_count() == 1)
+        if reopen is not None and fork:
+            read_fd, write_fd = os.pipe()
+            self._proc = multiprocessing.get_context("fork").Process(
+                target=_run, args=(write_fd, reopen, self.work), daemon=True)
+            self._proc.start()
+            os.close(write_fd)
+            self._fd = read_fd
+            return
+        self._side = ThreadPoolExecutor(1, thread_name_prefix="cdlog-verify")
+        self._future = self._side.submit(self.work, self.log)
+
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`start` ran."""
+        return self._proc is not None or self._future is not None
+
+    def result(self) -> T:
+        """What the work returned; its exception, raised here; run here if never started."""
+        if self._future is not None:
+            assert self._side is not None
+            try:
+                return self._future.result()
+            finally:
+                self.where = "thread"
+                self._side.shutdown()
+        if self._proc is not None:
+            try:
+                data = _read_all(self._fd)
+            finally:
+                os.close(self._fd)
+                self._proc.join()
+            if data and data != _FAILED:
+                with contextlib.suppress(Exception):
+                    value: T = pickle.loads(data[8:])  # noqa: S301 - our own child's bytes
+                    self.where = "process"
+                    return value
+        self.where = "here"
+        return self.work(self.log)
+
+
+    def abandon(self) -> None:
+        """Stop waiting for the work (the replay failed): end its process, leave its thread."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.join()
+            os.close(self._fd)
+            self._proc = None
+        if self._side is not None:
+            self._side.shutdown(wait=False)
+            self._future = self._side = None
+
+
+def _run(fd: int, reopen: Callable[[], Any], work: Callable[[Any], Any]) -> None:
+    """The forked process: open the store, do the work, send back its pickled value."""
+    data = _FAILED
+    try:
+        log = reopen()
+        try:
+            value = work(log)
+        finally:
+            log.close()
+        body = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+        data = struct.pack("<Q", len(body)) + body
+    except BaseException:  # noqa: S110 - the parent runs the work again and raises
+        pass
+    view = memoryview(data)
+    with contextlib.suppress(OSError):
+        while view:
+            view = view[os.write(fd, view):]
+    os.close(fd)
+
+
+def _read_all(fd: int) -> bytes:
+    """Everything the process wrote, up to its end (empty when it died before writing); a
+    message whose length prefix does not match is taken as a failure."""
+    parts = []
+    while True:
+        part = os.read(fd, 1 << 20)
+        if not part:
+            break
+        parts.append(part)
+    data = b"".join(parts)
+    if len(data) >= 8 and struct.unpack("<Q", data[:8])[0] == len(data) - 8:
+        return data
+    return _FAILED if data else b""
