@@ -22,9 +22,12 @@ from eventsourcing.persistence import Notification
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cdlog.canonical import format_time
+from cdlog.domain.events import ConveyanceArrived
 from cdlog.domain.values import Officer
 from cdlog.keys.signer import Signer
-from cdlog.log.sealing import SealedEvent
+from cdlog.log.facts import officer_json, payload_json
+from cdlog.log.sealing import SealedEvent, build_envelope, seal
 from cdlog.verify.replay import Report, Verifier
 from cdlog.verify.runner import verify_store
 
@@ -60,6 +63,20 @@ def _forge(base: Base, type_: str, fields: dict[str, Any], *, signer: Signer, of
                  log_id=log_id, late=late)
 
 
+def _renamed(base: Base, stream: str, case: str, version: int, prev: str | None, *,
+             signer: Signer, officer: Officer, at: datetime) -> SealedEvent:
+    """An event of case id ``case`` whose envelope names ``stream`` (whose id is another),
+    otherwise correct and correctly signed."""
+    log = base.world.log
+    envelope = dict(build_envelope(
+        log=log.log_id, stream=stream, version=version, type_="ConveyanceArrived",
+        occurred={"at": format_time(at)}, recorded=format_time(at),
+        actor=officer_json(officer, signer.key_id), cosigners=[],
+        payload=payload_json(ConveyanceArrived(conveyance="truck")), prev=prev, late=False))
+    envelope["case"] = case
+    return seal(envelope, [signer])
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     base = _build_base(tmp_path_factory.mktemp("clean-path"))
@@ -85,6 +102,16 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
             "log": _forge(base, "ConveyanceArrived", arrived, signer=cbpo,
                           officer=world.officers["cbpo"], at=world.t(30), log_id="other/log"),
         }
+        # the own case's next event naming another stream; and a case whose stream is not its
+        # id from its first event on, its second event clean in every other way
+        own = log.events(OWN_CASE)[-1]
+        signed = {"signer": cbpo, "officer": world.officers["cbpo"], "at": world.t(30)}
+        forged["stream"] = _renamed(base, "case:OP-RENAMED", own.case, own.version + 1,
+                                    own.hash_hex, **signed)
+        stray = str(uuid.uuid4())
+        first = _renamed(base, "case:OP-STRAY", stray, 1, None, **signed)
+        forged["stray"] = first
+        forged["stray-2"] = _renamed(base, "case:OP-STRAY", stray, 2, first.hash_hex, **signed)
         rows = [Notification(id=r.rowid, originator_id=uuid.UUID(r.originator_id),
                              originator_version=r.version, topic=r.topic, state=r.state)
                 for r in base.rows]
@@ -124,10 +151,18 @@ def test_every_forged_event_fails_its_check_alike(store: Store) -> None:
     assert same(store.rows).ok
     last = store.rows[-1].id
     expected = {"valid": set(), "revoked": {"key"}, "expired": {"key"}, "future": {"key"},
-                "subject": {"key"}, "late": {"late"}, "rule": {"rule"}, "log": {"placement"}}
+                "subject": {"key"}, "late": {"late"}, "rule": {"rule"}, "log": {"placement"},
+                "stream": {"placement"}, "stray": {"placement", "rule"}}
     for name, sealed in store.forged.items():
+        if name == "stray-2":
+            continue
         report = same([*store.rows, as_row(sealed, last + 1)])
         assert {f.check for f in report.failures} == expected[name], (name, report.failures)
+    # the stray case's second event names the stream its state was started with: its id is
+    # still derived and found wrong (the state's name was never found to be the case's id)
+    report = same([*store.rows, as_row(store.forged["stray"], last + 1),
+                   as_row(store.forged["stray-2"], last + 2)])
+    assert (2, "placement") in [(f.version, f.check) for f in report.failures]
 
 
 @st.composite

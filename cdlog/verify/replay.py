@@ -260,9 +260,10 @@ class Verifier:
             if sig.key != actor["key"] or type(recorded_text) is not str:
                 return None
             stream = sealed.stream
-            if stream_case(stream) != case:
-                return None
             st = self._streams.get(case)
+            if (st is None or not st.named or st.state.stream != stream) and \
+                    stream_case(stream) != case:
+                return None
             if st is None:
                 if version != 1 or sealed.prev is not None:
                     return None
@@ -289,7 +290,7 @@ class Verifier:
         report = self.report
         report.events += 1
         if st is None:
-            st = _Stream(start_state(stream))
+            st = _Stream(start_state(stream), named=True)
             self._streams.add(case, st)
             report.cases += 1
         st.version = version
@@ -318,14 +319,15 @@ class Verifier:
         if self.log_id is not None and sealed.envelope["log"] != self.log_id:
             self._fail(case, version, "placement",
                        f"event of log {sealed.envelope['log']!r} in log {self.log_id!r}")
-        if stream_case(sealed.stream) != case:
+        named = stream_case(sealed.stream) == case
+        if not named:
             self._fail(case, version, "placement",
                        f"case id is not the id of stream {sealed.stream!r}")
         st = None
         if own:
             st = self._streams.get(case)
             if st is None:
-                st = _Stream(start_state(sealed.stream))
+                st = _Stream(start_state(sealed.stream), named=named)
                 self._streams.add(case, st)
                 self.report.cases += 1
             if version != st.version + 1:

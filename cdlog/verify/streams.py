@@ -29,6 +29,9 @@ class _Stream:
     state: CaseState
     version: int = 0
     head: str | None = None
+    named: bool = False
+    """Whether the state's stream name was found to be its case's id (UUIDv5): an event
+    naming that same stream needs no second derivation of the id."""
 
 
 STREAMS_IN_MEMORY = 10_000
