@@ -105,7 +105,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
         # the own case's next event naming another stream; and a case whose stream is not its
         # id from its first event on, its second event clean in every other way
         own = log.events(OWN_CASE)[-1]
-        signed = {"signer": cbpo, "officer": world.officers["cbpo"], "at": world.t(30)}
+        signed: dict[str, Any] = {"signer": cbpo, "officer": world.officers["cbpo"],
+                                  "at": world.t(30)}
         forged["stream"] = _renamed(base, "case:OP-RENAMED", own.case, own.version + 1,
                                     own.hash_hex, **signed)
         stray = str(uuid.uuid4())
