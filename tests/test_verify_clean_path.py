@@ -64,13 +64,14 @@ def _forge(base: Base, type_: str, fields: dict[str, Any], *, signer: Signer, of
 
 
 def _renamed(base: Base, stream: str, case: str, version: int, prev: str | None, *,
-             signer: Signer, officer: Officer, at: datetime) -> SealedEvent:
-    """An event of case id ``case`` whose envelope names ``stream`` (whose id is another),
-    otherwise correct and correctly signed."""
+             signer: Signer, officer: Officer, at: datetime, recorded: str = "") -> SealedEvent:
+    """An event of case id ``case`` whose envelope names ``stream`` (whose id is another, or
+    the case's own), recorded at ``recorded`` (else ``at``), otherwise correct and correctly
+    signed."""
     log = base.world.log
     envelope = dict(build_envelope(
         log=log.log_id, stream=stream, version=version, type_="ConveyanceArrived",
-        occurred={"at": format_time(at)}, recorded=format_time(at),
+        occurred={"at": format_time(at)}, recorded=recorded or format_time(at),
         actor=officer_json(officer, signer.key_id), cosigners=[],
         payload=payload_json(ConveyanceArrived(conveyance="truck")), prev=prev, late=False))
     envelope["case"] = case
@@ -109,6 +110,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
                                   "at": world.t(30)}
         forged["stream"] = _renamed(base, "case:OP-RENAMED", own.case, own.version + 1,
                                     own.hash_hex, **signed)
+        naive = format_time(world.t(30))[:-6]  # a recording time without its UTC offset
+        forged["naive"] = _renamed(base, OWN_CASE, own.case, own.version + 1, own.hash_hex,
+                                   recorded=naive, **signed)
         stray = str(uuid.uuid4())
         first = _renamed(base, "case:OP-STRAY", stray, 1, None, **signed)
         forged["stray"] = first
@@ -153,7 +157,7 @@ def test_every_forged_event_fails_its_check_alike(store: Store) -> None:
     last = store.rows[-1].id
     expected = {"valid": set(), "revoked": {"key"}, "expired": {"key"}, "future": {"key"},
                 "subject": {"key"}, "late": {"late"}, "rule": {"rule"}, "log": {"placement"},
-                "stream": {"placement"}, "stray": {"placement", "rule"}}
+                "stream": {"placement"}, "stray": {"placement", "rule"}, "naive": {"decode"}}
     for name, sealed in store.forged.items():
         if name == "stray-2":
             continue
