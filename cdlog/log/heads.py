@@ -54,6 +54,11 @@ ENTRY_SIZE = 96
 LEAF_PREFIX = b"\x02"
 NODE_PREFIX = b"\x03"
 LINK_PREFIX = b"\x04"
+_sha256 = hashlib.sha256
+_U64_PAIR = struct.Struct(">QQ").pack
+_INSORT_MOST = 96
+"""New streams a :meth:`MapBuilder.state` inserts one by one; more are merged by one sort
+(at 100,000 ids about as costly as 96 insertions: 0.65 ms)."""
 EMPTY_MAP_ROOT = hashlib.sha256(b"").digest()
 MAX_U64 = 2**64 - 1
 HEAD_KEYS = ("stream", "case", "tree_size", "heads_size", "heads_root", "head", "gap",
@@ -185,23 +190,33 @@ class MapBuilder:
         self._pending[key] = (key, version, leaf_index, event_hash)
 
     def _entry_hash(self, pos: int) -> bytes:
+        """``HeadEntry(...).hash()`` of the entry at ``pos``, linked to the next id: the same
+        bytes hashed, without the entry object (whose checks :meth:`set`'s callers made)."""
         key, version, leaf_index, value = self._order[pos]
         i = bisect.bisect_left(self._ids, key)
         after = self._ids[(i + 1) % len(self._ids)]
-        link = link_hash(after, self._order[self._position[after]][3])
-        return HeadEntry(key, link, version, leaf_index, value).hash()
+        link = _sha256(LINK_PREFIX + after + self._order[self._position[after]][3]).digest()
+        return _sha256(LEAF_PREFIX + key + link + _U64_PAIR(version, leaf_index)
+                       + value).digest()
 
     def state(self) -> tuple[int, bytes]:
         """Apply the pending heads; return the map's ``(count, root)``."""
         pending, self._pending = self._pending, {}
+        new = []
         for key, version, leaf_index, value in pending.values():
             pos = self._position.get(key)
             if pos is None:
                 self._position[key] = len(self._order)
                 self._order.append([key, version, leaf_index, value])
-                bisect.insort(self._ids, key)
+                new.append(key)
             else:
                 self._order[pos][1:] = [version, leaf_index, value]
+        if len(new) > _INSORT_MOST:  # one merge of the sorted ids with the new ones
+            self._ids.extend(new)
+            self._ids.sort()
+        else:  # a few: each moves the ids after it once
+            for key in new:
+                bisect.insort(self._ids, key)
         if not self._order:
             return 0, EMPTY_MAP_ROOT
         dirty = set()
