@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -29,10 +30,17 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from cdlog.application import CaseLog
-from cdlog.canonical import _TIME_RE, canonical_bytes, format_time, is_canonical_time
+from cdlog.canonical import (
+    _TIME_RE,
+    canonical_bytes,
+    format_time,
+    is_canonical_time,
+    parse_time,
+)
 from cdlog.domain.case import Fact
+from cdlog.domain.values import Occurred, instant
 from cdlog.errors import CdlogError, VerificationError
-from cdlog.log.facts import _PLAIN_FACT, fact_of
+from cdlog.log.facts import _PLAIN_FACT, fact_of, officer_of
 from cdlog.log.merkle import MemoryHashStore, append_positions, leaf_hash, tree_root
 from cdlog.log.sealing import (
     _PLAIN_EVENT,
@@ -318,6 +326,57 @@ def test_facts_equal_the_dataclass_construction(sample: World) -> None:
         assert fact == rebuilt
         assert vars(fact) == vars(rebuilt)
         assert list(vars(fact)) == list(vars(rebuilt))
+
+
+def test_facts_given_the_recorded_time_are_the_facts_without_it(sample: World) -> None:
+    """The verifier hands fact_of the recorded time it parsed (and the actor): the fact is the
+    one fact_of builds on its own, its occurrence too (equal, its time of the same class and
+    offset), for events that occurred when recorded and for those that did not."""
+    kinds = set()
+    events = [parse(raw) for raw in stored(sample)]
+    for sealed in events[:20]:  # the same events, as if they had occurred before recording
+        recorded = parse_time(sealed.envelope["recorded"], "recorded")
+        earlier = {"at": format_time(recorded - timedelta(minutes=5))}
+        events.append(dataclasses.replace(sealed, envelope={**sealed.envelope,
+                                                            "occurred": earlier}))
+    for sealed in events:
+        env = sealed.envelope
+        recorded = parse_time(env["recorded"], "recorded")
+        given = fact_of(sealed, recorded, officer_of(env["actor"]))
+        alone = fact_of(sealed)
+        assert vars(given) == vars(alone)
+        assert vars(given.occurred) == vars(alone.occurred)
+        for a, b in ((given.occurred.start, alone.occurred.start),
+                     (given.occurred.end, alone.occurred.end)):
+            assert (type(a.tzinfo), a.utcoffset(), a.fold) == (type(b.tzinfo), b.utcoffset(),
+                                                                b.fold)
+        kinds.add(env["occurred"] == {"at": env["recorded"]})
+    assert kinds == {True, False}
+
+
+_WHOLE_MINUTES = st.integers(-(24 * 60 - 1), 24 * 60 - 1).map(
+    lambda m: timezone(timedelta(minutes=m)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(at=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                       timezones=_WHOLE_MINUTES | st.just(UTC)))
+def test_an_occurrence_at_a_canonical_time_is_its_parsed_time(at: datetime) -> None:
+    """For a canonical time text (what the form check lets through), pydantic's Occurred of
+    ``{"at": text}`` is instant(parse_time(text)): what fact_of takes for an event that
+    occurred when it was recorded."""
+    text = format_time(at)
+    assert is_canonical_time(text)
+    validated = Occurred.model_validate({"at": text})
+    made = instant(parse_time(text, "recorded"))
+    assert made == validated
+    assert vars(made) == vars(validated)
+    assert made.model_fields_set == validated.model_fields_set
+    assert made.at is not None
+    assert validated.at is not None
+    assert (type(made.at.tzinfo), made.at.utcoffset()) == (type(validated.at.tzinfo),
+                                                           validated.at.utcoffset())
+    assert made.as_json() == validated.as_json() == {"at": text}
 
 
 # --- Merkle frontier ----------------------------------------------------------------------------
