@@ -19,14 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import nacl.signing
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from pydantic_core import TzInfo
 
 from cdlog.app.writing import WritePath
 from cdlog.canonical import canonical_bytes, format_time
 from cdlog.domain.events import CATALOGUE
-from cdlog.domain.values import Occurred, instant
+from cdlog.domain.values import Occurred, _whole_minute_offset, instant
 from cdlog.errors import InputError, NotFoundError
 from cdlog.keys.signer import Ed25519Signer
 from cdlog.log.facts import payload_json, validation_to_input_error
@@ -382,3 +383,32 @@ def test_a_parsed_time_has_the_standard_librarys_offset(at: datetime) -> None:
     assert instant(parsed) == Occurred(at=parsed)
     with pytest.raises(ValidationError, match="whole minutes"):
         Occurred(at=at.replace(tzinfo=timezone(timedelta(seconds=30))))
+
+
+class _Moment(datetime):
+    """A datetime subclass (kept as it is given)."""
+
+
+@settings(max_examples=500, deadline=None)
+@given(at=st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59)),
+       minutes=st.integers(min_value=-(24 * 60 - 1), max_value=24 * 60 - 1),
+       fold=st.integers(0, 1), subclass=st.booleans())
+@example(at=datetime(1, 1, 1), minutes=60, fold=0, subclass=False)  # UTC before year 1
+@example(at=datetime(9999, 12, 31, 23, 59), minutes=-60, fold=0, subclass=False)
+def test_pydantics_offset_is_swapped_for_the_standard_one_field_for_field(
+        at: datetime, minutes: int, fold: int, subclass: bool) -> None:
+    """_whole_minute_offset puts datetime.timezone in place of pydantic's TzInfo: the result is
+    ``value.replace(tzinfo=timezone(offset))`` (the reference) in every field, fold, class and
+    offset, also at the ends of the calendar, where the UTC time would overflow."""
+    zone = TzInfo(minutes * 60)
+    value = at.replace(tzinfo=zone, fold=fold)
+    if subclass:
+        value = _Moment(value.year, value.month, value.day, value.hour, value.minute,
+                        value.second, value.microsecond, tzinfo=zone, fold=fold)
+    got = _whole_minute_offset(value)
+    want = value.replace(tzinfo=timezone(timedelta(minutes=minutes)))
+    fields = ("year", "month", "day", "hour", "minute", "second", "microsecond", "fold")
+    assert [getattr(got, f) for f in fields] == [getattr(want, f) for f in fields]
+    assert type(got) is type(want)
+    assert type(got.tzinfo) is timezone
+    assert got.utcoffset() == want.utcoffset() == timedelta(minutes=minutes)

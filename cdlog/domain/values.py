@@ -38,6 +38,11 @@ def _whole_minute_offset(value: datetime) -> datetime:
         zone = _ZONES.get(offset)
         if zone is None:
             zone = _ZONES[offset] = timezone(offset)
+        if type(value) is datetime and not value.fold:
+            try:  # the same fields under the same offset: replace's result, in half its time
+                return value.astimezone(zone)
+            except OverflowError:  # its UTC time falls outside the years 1-9999
+                pass
         return value.replace(tzinfo=zone)
     return value
 
