@@ -105,11 +105,14 @@ def _run(log: object, roots: list[TrustRoot] | None, total: int, *, show: bool,
          log_vkey: str | None = None, known: list[str] | None = None) -> Report:
     if not show:
         return verify_log(log, trusted_roots=roots, log_vkey=log_vkey, known=known or [])
+    # redrawn as progress is reported, not by rich's refresh thread: with no other thread,
+    # verification forks its worker processes and its tree audit (cdlog.verify.beside)
     with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+                  auto_refresh=False) as bar:
         task = bar.add_task("verify", total=total or None)
         return verify_log(log, trusted_roots=roots, log_vkey=log_vkey, known=known or [],
-                          progress=lambda n: bar.update(task, completed=n))
+                          progress=lambda n: bar.update(task, completed=n, refresh=True))
 
 
 def where(report: Report, case: str, names: dict[str, str]) -> str:
