@@ -165,7 +165,7 @@ def scale_rows(run: ScaleRun) -> list[Result]:
         "after", step=STEP_TARGET[("verify", "")], pynacl=limit["pynacl"],
         openssl=limit["openssl"],
         single_core_pynacl=limit["single_core_pynacl"], replay_only=top.replay_rate,
-        seconds=top.verify_seconds, ok=top.verify_ok))
+        seconds=top.verify_seconds, ok=top.verify_ok, threads=top.threads))
     first = run.points[0]
     for point in run.points[1:]:
         out.append(relative(f"append scaling: {point.size} ÷ {first.size} events",

@@ -8,6 +8,7 @@ import random
 import shutil
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,9 @@ class SizePoint:
     workers: int
     replay_rate: float = 0.0
     limit: dict[str, float] = field(default_factory=dict)
+    threads: int = 1
+    """Threads of this process when verification began: with one, the workers and the tree
+    audit are forked processes (cdlog.verify.beside), as in ``cdlog verify``."""
 
 
 @dataclass
@@ -180,6 +184,7 @@ def grow(folder: Path, sizes: list[int], *, limit_seconds: float, proof_samples:
         say(f"  {size}: append {append_rate:.0f}/s; measuring the Ed25519 limit")
         before = _limit(message, limit_seconds)
         workers = default_workers(log.max_position())
+        threads = threading.active_count()
         start = time.perf_counter()
         report = verify_log(log)  # what `cdlog verify` runs
         took = time.perf_counter() - start
@@ -188,7 +193,7 @@ def grow(folder: Path, sizes: list[int], *, limit_seconds: float, proof_samples:
         limit.update({f"{k}_before": v for k, v in before.items()})
         limit.update({f"{k}_after": v for k, v in after.items()})
         point = SizePoint(size, append_rate, report.events / took, took, report.ok, workers,
-                          limit=limit)
+                          limit=limit, threads=threads)
         start = time.perf_counter()
         replay = verify_store(log)
         point.replay_rate = replay.events / (time.perf_counter() - start)
