@@ -24,6 +24,8 @@ from cdlog.log.sealing import (
     SealedEvent,
     Signature,
     build_envelope,
+    case_id,
+    case_text,
     leaf_hash,
     parse,
     seal,
@@ -242,3 +244,22 @@ def test_flipped_bytes_parse_or_raise_decode(data: st.DataObject) -> None:
         assert {f.check for f in parsed.failures} == {"decode"}
     else:
         assert parsed.hash != sample().hash
+
+
+@settings(max_examples=500)
+@given(st.text() | st.sampled_from(["", "case:OP-2006-0001", "pnr:AA-1", "trust:CBP"])
+       | st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)))
+def test_a_case_id_text_is_the_uuid5_of_its_stream(name: str) -> None:
+    """case_text writes str(uuid5(namespace, name)) directly: the same text for every name, or
+    the same refusal (a lone surrogate has no UTF-8)."""
+    try:
+        expected: object = str(uuid.uuid5(STREAM_NAMESPACE, name))
+    except UnicodeEncodeError:
+        expected = UnicodeEncodeError
+    try:
+        got: object = case_text(name)
+    except UnicodeEncodeError:
+        got = UnicodeEncodeError
+    assert got == expected
+    if isinstance(got, str):
+        assert got == case_id(name) == str(stream_id(name))

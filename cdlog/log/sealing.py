@@ -46,10 +46,22 @@ def stream_id(name: str) -> uuid.UUID:
     return uuid.uuid5(STREAM_NAMESPACE, name)
 
 
+_NAMESPACE_BYTES = STREAM_NAMESPACE.bytes
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
+
+def case_text(name: str) -> str:
+    """``str(stream_id(name))`` written directly (a third of its time): the SHA-1 of the
+    namespace and the name's UTF-8, its version nibble 5 and its variant bits ``10``, as the
+    hyphenated hex text (``tests/test_sealing.py`` holds it to :func:`uuid.uuid5`)."""
+    h = hashlib.sha1(_NAMESPACE_BYTES + name.encode("utf-8"), usedforsecurity=False).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
 @functools.lru_cache(maxsize=8192)
 def case_id(name: str) -> str:
     """``str(stream_id(name))``, the case id as envelopes write it, remembered."""
-    return str(stream_id(name))
+    return case_text(name)
 
 
 def leaf_hash(sealed: bytes) -> bytes:

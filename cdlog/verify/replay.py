@@ -48,7 +48,13 @@ from cdlog.keys.signer import signature_is_valid
 from cdlog.keys.trust import TrustRoot
 from cdlog.log.context import CONTEXT_TYPES, TRUST_TYPES, LogContext
 from cdlog.log.facts import fact_of, officer_of
-from cdlog.log.sealing import SIGNING_PREFIX, SealedEvent, Signature, signing_message, stream_id
+from cdlog.log.sealing import (
+    SIGNING_PREFIX,
+    SealedEvent,
+    Signature,
+    case_text,
+    signing_message,
+)
 from cdlog.store.mapper import check_row
 from cdlog.verify.form import (
     _canonical_envelope,
@@ -131,7 +137,7 @@ class Report:
 @functools.lru_cache(maxsize=4096)
 def stream_case(stream: str) -> str:
     """The case id (text) of a stream name: :func:`cdlog.log.sealing.stream_id`, cached."""
-    return str(stream_id(stream))
+    return case_text(stream)
 
 
 class Verifier:
