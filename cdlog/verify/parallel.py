@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import gc
 import heapq
 import multiprocessing
 import os
@@ -44,7 +43,7 @@ from cdlog.errors import Failure, VerificationError
 from cdlog.keys.trust import TrustRoot
 from cdlog.log.context import CONTEXT_TOPICS
 from cdlog.log.sealing import parse
-from cdlog.verify.beside import Beside
+from cdlog.verify.beside import Beside, quiet_gc
 from cdlog.verify.replay import STREAMS_IN_MEMORY, Report, Verifier
 from cdlog.verify.rows import PAGE, RowFields, _as_bytes, iter_rows
 
@@ -168,7 +167,7 @@ def _worker(rows_in: int, result_out: int) -> None:
     try:
         config, roots, hint, limit = pickle.loads(source.recv_bytes())  # noqa: S301
         verifier = _WorkerVerifier(config, roots, hint, limit)
-        _quiet_gc()
+        quiet_gc()
         while True:
             batch: list[_Item] | None = pickle.loads(source.recv_bytes())  # noqa: S301
             if batch is None:
@@ -185,17 +184,6 @@ def _worker(rows_in: int, result_out: int) -> None:
     sink.send_bytes(pickle.dumps(payload, pickle.HIGHEST_PROTOCOL))
     source.close()
     sink.close()
-
-
-def _quiet_gc() -> None:
-    """Collect garbage less often in a worker: what it has so far (modules, configuration)
-    is frozen out of every collection, and the young generation is collected every 20,000
-    container allocations, not 700. A replay allocates and frees a few dozen containers an
-    event and keeps its case states, so the default thresholds ran some 900 young and 7 full
-    collections a worker at 1M events (0.52 s of 34); these run 7 (0.12-0.15 s). Cycles that
-    become garbage (a failure's traceback) are still collected in the middle generation."""
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
 
 
 def _worker_main() -> None:
