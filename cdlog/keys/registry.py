@@ -419,6 +419,21 @@ class KeyRegistry:
 
     # ------------------------------------------------------------------ queries
 
+    def signer_in_force(self, key_id: str, position: int, at: datetime) -> Officer | None:
+        """:meth:`check_signer`'s answer for an officer key that may sign here and now; None
+        for anything else (a root key, a key unknown, revoked or out of its window, a naive
+        time), which :meth:`check_signer` then refuses in words. The verifier asks it for
+        every clean event: no failure is made ready on the way."""
+        record = self._keys.get(key_id)
+        if (record is None or key_id in self._roots or record.certified_at > position
+                or (record.revoked_at is not None and record.revoked_at < position)
+                or at.utcoffset() is None):
+            return None
+        cert = record.certificate.certificate
+        if not cert.valid_at(at) or (self.clock is not None and self.clock > cert.not_after):
+            return None
+        return record.subject
+
     def check_signer(self, key_id: str, position: int, at: datetime, *, case: str,
                      version: int) -> Officer:
         """Return who ``key_id`` belongs to if it may sign the event at ``position``.

@@ -283,8 +283,9 @@ class Verifier:
             recorded = datetime.fromisoformat(recorded_text)  # parse_time's parse, without
             if recorded.tzinfo is None:  # its cache (which a large store's times only churn)
                 return None
-            subject = registry.check_signer(sig.key, position, recorded, case=case,
-                                            version=version)
+            subject = registry.signer_in_force(sig.key, position, recorded)
+            if subject is None:  # not an officer key in force: the full checks say why
+                return None
             claimed = officer_of(actor)
             if not self._same_officer(claimed, subject):
                 return None

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cdlog.canonical import canonical_bytes, format_time
 from cdlog.domain.values import Officer
@@ -564,3 +566,44 @@ def test_copy_is_independent(log: Log) -> None:
     assert log.registry.certificates() == []
     log.apply(event)  # the original still accepts it
     assert log.registry.roots() == trial.roots()
+
+
+def _registry_with_history() -> tuple[KeyRegistry, int]:
+    """Roots, K1 certified then rotated to K2, K3 (an ICE officer) certified then revoked."""
+    log = Log()
+    log.establish()
+    log.establish(ICE_ROOT, "ICE")
+    log.certify(cert(K1))
+    log.append("trust:CBP", KEY_ROTATED, key_rotated_payload(K1.key_id, cert(K2, serial=2),
+                                                              "new device"), CBP_ROOT)
+    log.certify(cert(K3, NGUYEN, ICE_ROOT, serial=3), ICE_ROOT, "ICE")
+    log.revoke(K3.key_id, ICE_ROOT, "ICE")
+    return log.registry, log.position
+
+
+_AT = st.sampled_from([NOT_BEFORE - timedelta(seconds=1), NOT_BEFORE, T0, NOT_AFTER,
+                       NOT_AFTER + timedelta(microseconds=1), T0.replace(tzinfo=None),
+                       T0.astimezone(timezone(timedelta(hours=-5)))])
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.sampled_from([K1, K2, K3, CBP_ROOT, ICE_ROOT, ROGUE_ROOT]),
+       position=st.integers(-2, 12), at=_AT,
+       clock=st.sampled_from([None, T0, NOT_AFTER + timedelta(days=1)]))
+def test_a_signer_in_force_is_the_one_check_signer_names(key: Ed25519Signer, position: int,
+                                                         at: datetime,
+                                                         clock: datetime | None) -> None:
+    """signer_in_force (the verifier's clean path) names the subject check_signer names, or
+    None where check_signer refuses (or for a root key, which it leaves to check_signer)."""
+    registry, _ = _registry_with_history()
+    registry.clock = clock
+    fast = registry.signer_in_force(key.key_id, position, at)
+    try:
+        full: Officer | None = registry.check_signer(key.key_id, position, at, case=cbp_case(),
+                                                     version=3)
+    except (VerificationError, InputError):
+        full = None
+    if key in (CBP_ROOT, ICE_ROOT):
+        assert fast is None
+    else:
+        assert fast == full
