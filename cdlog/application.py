@@ -122,6 +122,11 @@ class CaseLog(TrustKeys, RestrictedData, CaseCommands):
         """Release the store's connections."""
         self.app.close()
 
+    def reopened(self) -> CaseLog:
+        """This log on its store opened anew: its own connections, nothing created (what a
+        forked process beside verification's workers reads: :mod:`cdlog.verify.beside`)."""
+        return CaseLog(self.store, log_id=self.log_id, config=self.config, create=False)
+
     def __enter__(self) -> CaseLog:
         return self
 

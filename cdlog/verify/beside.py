@@ -7,7 +7,7 @@ the dispatch at 1M events. Forked, it costs what it costs alone (docs/PERFORMANC
 
 A forked process opens the store anew (no connection crosses the fork) and sends back what the
 work returned, pickled. When it cannot (this process has other threads, which a fork would not
-carry; the log is not a :class:`~cdlog.application.CaseLog` that can be opened again), the work
+carry; the log cannot be opened again: it has no ``reopened`` method), the work
 runs in a thread, as before. When the process fails in any way (the work raised, the store
 would not open, the process died), the work is run again in this process after the replay, so
 its error is raised here, as the caller's own exception, exactly as it would be without the
@@ -34,17 +34,10 @@ _FAILED = b"\x00"
 
 
 def reopener(log: Any) -> Callable[[], Any] | None:
-    """How a forked process opens ``log``'s store anew, or None when it cannot."""
-    from cdlog.application import CaseLog  # noqa: PLC0415 - the application imports this package
-
-    if type(log) is not CaseLog:
-        return None
-    store, log_id, config = log.store, log.log_id, log.config
-
-    def reopen() -> Any:
-        return CaseLog(store, log_id=log_id, config=config, create=False)
-
-    return reopen
+    """How a forked process opens ``log``'s store anew (its ``reopened`` method, which
+    :class:`~cdlog.application.CaseLog` has), or None when it cannot."""
+    reopen = getattr(log, "reopened", None)
+    return reopen if callable(reopen) else None
 
 
 class Beside(Generic[T]):
