@@ -33,6 +33,13 @@ _FAILED = b"\x00"
 """What the process sends when the work or its pickle failed (the caller then runs it)."""
 
 
+def can_fork() -> bool:
+    """Whether this process may fork a verification process: the platform forks and no
+    other thread runs (a fork carries only the calling thread, and nothing another thread
+    holds, such as a lock, would ever be released in the child)."""
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+
+
 def reopener(log: Any) -> Callable[[], Any] | None:
     """How a forked process opens ``log``'s store anew (its ``reopened`` method, which
     :class:`~cdlog.application.CaseLog` has), or None when it cannot."""
@@ -61,9 +68,7 @@ class Beside(Generic[T]):
         """Start the work in a forked process (this process must have no other thread), else
         in a thread."""
         reopen = reopener(self.log)
-        fork = ("fork" in multiprocessing.get_all_start_methods()
-                and threading.active_count() == 1)
-        if reopen is not None and fork:
+        if reopen is not None and can_fork():
             read_fd, write_fd = os.pipe()
             self._proc = multiprocessing.get_context("fork").Process(
                 target=_run, args=(write_fd, reopen, self.work), daemon=True)
@@ -101,7 +106,6 @@ class Beside(Generic[T]):
                     return value
         self.where = "here"
         return self.work(self.log)
-
 
     def abandon(self) -> None:
         """Stop waiting for the work (the replay failed): end its process, leave its thread."""

@@ -29,7 +29,6 @@ import pickle
 import struct
 import subprocess
 import sys
-import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +42,7 @@ from cdlog.errors import Failure, VerificationError
 from cdlog.keys.trust import TrustRoot
 from cdlog.log.context import CONTEXT_TOPICS
 from cdlog.log.sealing import parse
-from cdlog.verify.beside import Beside, quiet_gc
+from cdlog.verify.beside import Beside, can_fork, quiet_gc
 from cdlog.verify.replay import STREAMS_IN_MEMORY, Report, Verifier
 from cdlog.verify.rows import PAGE, RowFields, _as_bytes, iter_rows
 
@@ -264,8 +263,7 @@ class _Pool:
     """
 
     def __init__(self, n: int, config: Config, roots: list[TrustRoot] | None, hint: str) -> None:
-        fork = ("fork" in multiprocessing.get_all_start_methods()
-                and threading.active_count() == 1)
+        fork = can_fork()
         setup = pickle.dumps((config, roots, hint, max(STREAMS_IN_MEMORY // n, 8)),
                              pickle.HIGHEST_PROTOCOL)
         self.senders: list[_Channel] = []
