@@ -121,7 +121,7 @@ def fact_of(sealed: SealedEvent, recorded: datetime | None = None,
     after the form check found the recorded time canonical). An event that occurred at the
     very time it was recorded (``{"at": recorded}``, as live entries are) then takes that time
     as its occurrence: for a canonical time text, pydantic's parse of it is that same time
-    (``tests/test_facts.py``), and the validation it skips costs about 1 us an event.
+    (``tests/test_verify_fast_paths.py``), and the validation it skips costs about 1 us an event.
     """
     env = sealed.envelope
     try:

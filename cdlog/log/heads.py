@@ -191,11 +191,12 @@ class MapBuilder:
 
     def _entry_hash(self, pos: int) -> bytes:
         """``HeadEntry(...).hash()`` of the entry at ``pos``, linked to the next id: the same
-        bytes hashed, without the entry object (whose checks :meth:`set`'s callers made)."""
+        bytes hashed (:meth:`HeadEntry.encode`'s), without the entry object (whose checks
+        :meth:`set`'s callers made)."""
         key, version, leaf_index, value = self._order[pos]
         i = bisect.bisect_left(self._ids, key)
         after = self._ids[(i + 1) % len(self._ids)]
-        link = _sha256(LINK_PREFIX + after + self._order[self._position[after]][3]).digest()
+        link = link_hash(after, self._order[self._position[after]][3])
         return _sha256(LEAF_PREFIX + key + link + _U64_PAIR(version, leaf_index)
                        + value).digest()
 
