@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -133,10 +134,9 @@ def test_abandon_ends_the_process(log: CaseLog) -> None:
     beside = Beside(log, work)
     beside.start()
     proc = beside._proc
-    began = time.monotonic()
     beside.abandon()
-    assert time.monotonic() - began < 10
     assert not proc.is_alive()
+    assert proc.exitcode == -signal.SIGKILL  # ended, not waited for to the end of its work
     assert not beside.started
 
 
