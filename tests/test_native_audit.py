@@ -291,3 +291,33 @@ def test_frontier_restore_round_trips() -> None:
     assert copy.append(b"\x07" * 32) == tree.append(b"\x07" * 32)
 
 
+
+
+def test_both_ways_of_hashing_give_the_reference(store: Store) -> None:
+    """Bound with OpenSSL's low-level SHA256_Init/Update/Final (where the library exports
+    them, as OpenSSL 3 does) and with its one-shot SHA256 alone, the native step gives the
+    reference's audit on the clean store and on every single damage."""
+    if pure_build():
+        return
+    paths = tree_audit._libcrypto_paths()
+    assert speedups is not None
+    assert speedups.audit_hashing() == "low-level"  # this machine's OpenSSL 3 has them
+    assert NATIVE is not None
+    page = clean_page(store)
+    states = []
+    try:
+        for low_level in (False, True):
+            assert any(speedups.audit_bind(path, low_level) for path in paths)
+            assert speedups.audit_hashing() == ("low-level" if low_level else "one-shot")
+            states.append(NATIVE(*page))
+            assert states[-1] is not None  # the clean page is taken natively either way
+            with store.raw.trial() as (_, led):
+                assert outcome(led, store, True, 2) == outcome(led, store, False, 2)
+            for statement, params in mutations(store.raw)[::3]:
+                with store.raw.trial() as (run, led):
+                    run(statement, params)
+                    assert outcome(led, store, True, 2) == outcome(led, store, False, 2)
+    finally:
+        assert any(speedups.audit_bind(path) for path in paths)
+    assert speedups.audit_hashing() == "low-level"
+    assert states[0] == states[1]

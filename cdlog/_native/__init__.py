@@ -21,7 +21,7 @@ import importlib
 import os
 from types import ModuleType
 
-ABI = 4
+ABI = 5
 """The version of the C source this Python code expects (``_speedups.ABI``); a stale build
 with another number is not used."""
 
