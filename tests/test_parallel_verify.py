@@ -12,10 +12,12 @@ counts and case heads must be equal.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import sqlite3
 import threading
 import uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,6 +35,7 @@ from cdlog.domain.config import DEFAULT_CONFIG
 from cdlog.keys.signer import Ed25519Signer
 from cdlog.log.facts import officer_json, payload_json
 from cdlog.log.sealing import build_envelope, seal, stream_id
+from cdlog.verify import parallel
 from cdlog.verify.parallel import verify_parallel
 from cdlog.verify.replay import Report, Verifier, iter_notifications
 from cdlog.verify.runner import replay_store, verify_log, verify_store
@@ -464,3 +467,63 @@ def test_workers_started_as_fresh_interpreters_agree(base: Base) -> None:
     finally:
         stop.set()
         waiting.join()
+
+
+class _Cycle:
+    me: Any = None
+
+
+def test_the_host_heap_is_frozen_while_the_rows_are_dispatched(
+        base: Base, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What this process held before is out of its collections during the dispatch, and
+    back in them after: nothing stays frozen, and garbage made before is collected."""
+    seen: list[int] = []
+    dispatch = parallel._dispatch
+
+    def spy(*args: Any, **kwargs: Any) -> int:
+        seen.append(gc.get_freeze_count())
+        return dispatch(*args, **kwargs)
+
+    monkeypatch.setattr("cdlog.verify.parallel._dispatch", spy)
+    assert gc.get_freeze_count() == 0
+    with opened_copy(base.path) as (log, _):
+        gc.collect()
+        held = len(gc.get_objects())
+        garbage = _Cycle()
+        garbage.me = garbage
+        gone = weakref.ref(garbage)
+        del garbage
+        report = verify_store(log, workers=2)
+    assert report.events == len(base.rows)
+    assert seen
+    assert seen[0] >= held
+    assert gc.get_freeze_count() == 0
+    gc.collect()
+    assert gone() is None
+
+
+def test_a_host_that_froze_its_own_objects_keeps_them_frozen(
+        base: Base, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pre-fork server's frozen objects are neither frozen again with the rest nor thawed."""
+    seen: list[int] = []
+    dispatch = parallel._dispatch
+
+    def spy(*args: Any, **kwargs: Any) -> int:
+        seen.append(gc.get_freeze_count())
+        return dispatch(*args, **kwargs)
+
+    monkeypatch.setattr("cdlog.verify.parallel._dispatch", spy)
+    with opened_copy(base.path) as (log, _):
+        kept = [_Cycle() for _ in range(100)]
+        gc.freeze()
+        try:
+            frozen = gc.get_freeze_count()
+            made = [_Cycle() for _ in range(5000)]  # not frozen: the host's own business
+            report = verify_store(log, workers=2)
+            assert report.events == len(base.rows)
+            assert seen
+            assert seen[0] <= frozen
+            assert gc.get_freeze_count() > 0
+        finally:
+            gc.unfreeze()
+        del kept, made

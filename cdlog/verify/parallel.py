@@ -42,7 +42,7 @@ from cdlog.errors import Failure, VerificationError
 from cdlog.keys.trust import TrustRoot
 from cdlog.log.context import CONTEXT_TOPICS
 from cdlog.log.sealing import parse
-from cdlog.verify.beside import Beside, can_fork, quiet_gc
+from cdlog.verify.beside import Beside, can_fork, host_heap_frozen, quiet_gc
 from cdlog.verify.replay import STREAMS_IN_MEMORY, Report, Verifier
 from cdlog.verify.rows import PAGE, RowFields, _as_bytes, iter_rows
 
@@ -390,14 +390,15 @@ def verify_parallel(log: Any, *, workers: int, trusted_roots: Iterable[TrustRoot
     hint = _log_hint(head)
     if hint is None:
         return None
-    pool = _Pool(workers, log.config, roots, hint)  # forked before any thread starts
-    if beside is not None:
-        beside.start()
-    try:
-        total = _dispatch(pool, chain(head, rows), workers, progress)
-        results = pool.results()
-    finally:
-        pool.close()
+    with host_heap_frozen():
+        pool = _Pool(workers, log.config, roots, hint)  # forked before any thread starts
+        if beside is not None:
+            beside.start()
+        try:
+            total = _dispatch(pool, chain(head, rows), workers, progress)
+            results = pool.results()
+        finally:
+            pool.close()
     report = _merge(results, hint)
     if report is not None and progress is not None:
         progress(total)
