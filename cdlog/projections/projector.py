@@ -39,6 +39,7 @@ from cdlog.application import CaseLog
 from cdlog.errors import VerificationError
 from cdlog.log.facts import fact_of
 from cdlog.logging import get_logger
+from cdlog.projections.pages import read_page
 from cdlog.projections.store import Entry, Processed, SQLiteViewStore, to_us
 from cdlog.projections.views import View, default_views
 from cdlog.projections.viewstate import ViewState
@@ -206,7 +207,7 @@ class Projections:
                 retries = 0
             last = {}
             start = min(positions.values(), default=0)
-            page = recorder.select_notifications(start=start + 1, limit=PAGE)
+            page = read_page(recorder, start + 1, PAGE)
             if not page:
                 self._mark_heads(states, hashes)
                 return read

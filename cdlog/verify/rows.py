@@ -63,7 +63,7 @@ def iter_rows(recorder: Any) -> Iterator[RowFields]:
     other text as it is); a page holding a case id of another SQL type is read the ordinary
     way. Other stores are read through :func:`iter_notifications`.
     """
-    if not _plain_sqlite(recorder):
+    if not plain_sqlite(recorder):
         for row in iter_notifications(recorder):
             yield row.id, str(row.originator_id), row.originator_version, row.topic, row.state
         return
@@ -90,7 +90,7 @@ def iter_rows(recorder: Any) -> Iterator[RowFields]:
         start = raw[-1][0] + 1
 
 
-def _plain_sqlite(recorder: Any) -> bool:
+def plain_sqlite(recorder: Any) -> bool:
     """True for an SQLite recorder that reads notifications as eventsourcing's does."""
     plain = SQLiteApplicationRecorder.select_notifications
     return (isinstance(recorder, SQLiteApplicationRecorder)
