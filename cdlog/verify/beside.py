@@ -138,10 +138,11 @@ def host_heap_frozen() -> Iterator[None]:
     """While the main process forks the workers and sends them the rows, keep the objects it
     already holds (the host application's, however many) out of its collections, as
     :func:`gc.freeze` does, and put them back after (:func:`gc.unfreeze`). The dispatch makes
-    and drops tuples and lists in the thousands an event page, so the collector runs often,
-    and each full collection walked the whole heap: 0.35 s of the main process's 4.7 s at 1M
-    events from a small process, 0.6 s with 3 million objects held (docs/PERFORMANCE.md,
-    round 8). Frozen before the fork, the workers also share those pages longer. Nothing
+    and drops tuples and lists by the thousand a page, so the collector runs often, and each
+    full collection walked the whole heap: at 1M events from a small process the collections
+    took 0.8 s (0.35 s of it in 7 full ones) of the main process's 4.7 s of CPU, and 1.4 s with
+    3 million objects held (docs/PERFORMANCE.md, round 8). Frozen before the fork, the
+    workers also share those pages longer. Nothing
     changes when the process holds frozen objects of its own (a pre-fork server): unfreezing
     after would thaw them too."""
     if gc.get_freeze_count():

@@ -9,6 +9,7 @@ asked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -35,8 +36,9 @@ def test_pages_equal_eventsourcings_read(world: World, raw: RawStore) -> None:
     last = log.max_position()
     if raw.kind == "sqlite":  # other spellings of the same UUIDs, as rows rewritten by hand
         rows = raw.rows("SELECT {nid}, originator_id FROM {events} ORDER BY {nid}")
-        spell = [str.upper, lambda t: f"{t[:8]}-{t[8:12]}-{t[12:16]}-{t[16:20]}-{t[20:]}",
-                 lambda t: "{" + t + "}"]
+        spell: list[Callable[[str], str]] = [
+            str.upper, lambda t: f"{t[:8]}-{t[8:12]}-{t[12:16]}-{t[16:20]}-{t[20:]}",
+            lambda t: "{" + t + "}"]
         for (nid, case), how in zip(rows[1:4], spell, strict=True):
             raw.execute(("UPDATE {events} SET originator_id=? WHERE {nid}=?",
                          (how(str(case)), nid)))
