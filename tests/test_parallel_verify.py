@@ -527,3 +527,33 @@ def test_a_host_that_froze_its_own_objects_keeps_them_frozen(
         finally:
             gc.unfreeze()
         del kept, made
+
+
+@given(sizes=st.lists(st.sampled_from([0, 1, 7, 8, 65_535, 65_537, 300_000, 3_000_000]),
+                      min_size=1, max_size=4))
+@settings(max_examples=15, deadline=None)
+def test_the_channel_gives_back_each_message_whole(sizes: list[int]) -> None:
+    """Messages larger than the pipe's buffer arrive whole, in order; a message cut short
+    (the writer gone) is an EOFError, never a short message."""
+    read, write = os.pipe()
+    messages = [bytes([i % 251]) * size for i, size in enumerate(sizes)]
+    sender = parallel._Channel(write)
+
+    def send() -> None:
+        for message in messages:
+            sender.send_bytes(message)
+        os.write(write, (10).to_bytes(8, "little") + b"cut")  # 3 of 10 bytes, then the end
+        sender.close()
+
+    writer = threading.Thread(target=send)
+    writer.start()
+    receiver = parallel._Channel(read)
+    try:
+        for message in messages:
+            got = receiver.recv_bytes()
+            assert bytes(got) == message
+        with pytest.raises(EOFError):
+            receiver.recv_bytes()
+    finally:
+        writer.join()
+        receiver.close()

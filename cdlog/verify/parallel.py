@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import heapq
+import io
 import multiprocessing
 import os
 import pickle
@@ -135,25 +136,29 @@ class _Channel:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
+        self._raw = io.FileIO(fd, "r", closefd=False)
 
     def send_bytes(self, data: bytes) -> None:
         view = memoryview(struct.pack("<Q", len(data)) + data)
         while view:
             view = view[os.write(self.fd, view):]
 
-    def recv_bytes(self) -> bytes:
+    def recv_bytes(self) -> bytearray:
         size = struct.unpack("<Q", self._exactly(8))[0]
         return self._exactly(size)
 
-    def _exactly(self, size: int) -> bytes:
-        parts = []
-        while size:
-            part = os.read(self.fd, min(size, 1 << 20))
-            if not part:
+    def _exactly(self, size: int) -> bytearray:
+        """The next ``size`` bytes, read into one buffer (a message arrives in pieces of the
+        pipe's size: reading each into a new object and joining them copied it twice)."""
+        buffer = bytearray(size)
+        view = memoryview(buffer)
+        got = 0
+        while got < size:
+            n = self._raw.readinto(view[got:])
+            if not n:
                 raise EOFError
-            parts.append(part)
-            size -= len(part)
-        return b"".join(parts)
+            got += n
+        return buffer
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
