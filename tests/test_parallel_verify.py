@@ -473,10 +473,8 @@ class _Cycle:
     me: Any = None
 
 
-def test_the_host_heap_is_frozen_while_the_rows_are_dispatched(
-        base: Base, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What this process held before is out of its collections during the dispatch, and
-    back in them after: nothing stays frozen, and garbage made before is collected."""
+def freeze_counts_at_dispatch(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The frozen-object count as each dispatch of rows to the workers begins."""
     seen: list[int] = []
     dispatch = parallel._dispatch
 
@@ -485,6 +483,14 @@ def test_the_host_heap_is_frozen_while_the_rows_are_dispatched(
         return dispatch(*args, **kwargs)
 
     monkeypatch.setattr("cdlog.verify.parallel._dispatch", spy)
+    return seen
+
+
+def test_the_host_heap_is_frozen_while_the_rows_are_dispatched(
+        base: Base, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What this process held before is out of its collections during the dispatch, and
+    back in them after: nothing stays frozen, and garbage made before is collected."""
+    seen = freeze_counts_at_dispatch(monkeypatch)
     assert gc.get_freeze_count() == 0
     with opened_copy(base.path) as (log, _):
         gc.collect()
@@ -505,14 +511,7 @@ def test_the_host_heap_is_frozen_while_the_rows_are_dispatched(
 def test_a_host_that_froze_its_own_objects_keeps_them_frozen(
         base: Base, monkeypatch: pytest.MonkeyPatch) -> None:
     """A pre-fork server's frozen objects are neither frozen again with the rest nor thawed."""
-    seen: list[int] = []
-    dispatch = parallel._dispatch
-
-    def spy(*args: Any, **kwargs: Any) -> int:
-        seen.append(gc.get_freeze_count())
-        return dispatch(*args, **kwargs)
-
-    monkeypatch.setattr("cdlog.verify.parallel._dispatch", spy)
+    seen = freeze_counts_at_dispatch(monkeypatch)
     with opened_copy(base.path) as (log, _):
         kept = [_Cycle() for _ in range(100)]
         gc.freeze()
