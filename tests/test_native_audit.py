@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cdlog._native import speedups
+from cdlog._native import libcrypto_paths, speedups
 from cdlog.application import CaseLog
 from cdlog.log import tree_audit
 from cdlog.log.checkpoint_signing import create_log_key, sign_checkpoint
@@ -299,7 +299,7 @@ def test_both_ways_of_hashing_give_the_reference(store: Store) -> None:
     reference's audit on the clean store and on every single damage."""
     if pure_build():
         return
-    paths = tree_audit._libcrypto_paths()
+    paths = libcrypto_paths()
     assert speedups is not None
     assert speedups.audit_hashing() == "low-level"  # this machine's OpenSSL 3 has them
     assert NATIVE is not None

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import importlib
 import json
 import os
@@ -376,6 +377,39 @@ def test_parse_answers_for_every_event_cdlog_writes(sample: World) -> None:
                 lambda r=raw: reference_checked(r))
             assert result(lambda r=raw, n=native: n.parse(r, False)) == result(
                 lambda r=raw: parse_pure(r))
+
+
+def test_parse_hashes_alike_however_sha256_is_bound(sample: World) -> None:
+    """The decode's leaf hash is taken through OpenSSL's low-level calls once they are bound
+    (this machine's OpenSSL 3 has them), else through hashlib: with either, every stored event
+    and every tampered one decodes to the reference's event and hash."""
+    if not natives():  # configured as cdlog configures it (on the pure run too)
+        return
+    assert NATIVE is not None
+    paths = _native.libcrypto_paths()
+    assert any(NATIVE.audit_bind(path) for path in paths)
+    assert NATIVE.audit_hashing() == "low-level"
+    assert _native.bind_sha256() is (not PURE)  # cdlog itself binds it unless it runs pure
+    rng = random.Random(5)
+    events = stored(sample)
+    noisy = []
+    for _ in range(300):
+        changed = bytearray(rng.choice(events))
+        changed[rng.randrange(len(changed))] = rng.randrange(256)
+        noisy.append(bytes(changed))
+    try:
+        for low_level in (False, True):
+            assert any(NATIVE.audit_bind(path, low_level) for path in paths)
+            for raw in events + noisy:
+                want = result(lambda r=raw: parse_pure(r))
+                got = NATIVE.parse(raw, False)
+                if got is not None:
+                    assert result(lambda g=got: g) == want
+                    assert got.hash == hashlib.sha256(b"\x00" + raw).digest()
+            assert NATIVE.parse(events[0], False) is not None
+    finally:
+        assert any(NATIVE.audit_bind(path) for path in paths)
+    assert NATIVE.audit_hashing() == "low-level"
 
 
 def test_parse_hands_back_what_is_not_bytes(sample: World) -> None:

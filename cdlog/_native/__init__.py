@@ -17,8 +17,10 @@ import). :func:`status` says which is active and why.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
+from pathlib import Path
 from types import ModuleType
 
 ABI = 5
@@ -53,3 +55,29 @@ def status() -> str:
 def active() -> bool:
     """True when the native hot loops are in use."""
     return speedups is not None
+
+
+def libcrypto_paths() -> list[str]:
+    """The libcrypto files this process has loaded (hashlib's), by their mapped paths."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return ["libcrypto.so.3"]
+    return sorted({line.split()[-1] for line in maps.splitlines()
+                   if "/libcrypto" in line.split()[-1]}) or ["libcrypto.so.3"]
+
+
+@functools.cache
+def bind_sha256() -> bool:
+    """Bind the native code's SHA-256 to the libcrypto hashlib loaded (once a process): the
+    tree audit's hashing and the decode's leaf hash (``audit_bind``, ``audit.c``). False when
+    cdlog runs pure or no loaded libcrypto gives the known answer; the decode then hashes
+    through hashlib, and the audit hands its pages to Python."""
+    bind = getattr(speedups, "audit_bind", None)
+    if bind is None:
+        return False
+    try:
+        importlib.import_module("_hashlib")  # hashlib's OpenSSL, loaded once
+    except ImportError:
+        return False
+    return any(bind(path) for path in libcrypto_paths())

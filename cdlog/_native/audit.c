@@ -190,6 +190,16 @@ static int leaf_hash(const char *data, Py_ssize_t len, unsigned char **buf, size
     return 0;
 }
 
+/* The leaf hash of data (SHA-256 of 0x00 || data) into out through the low-level calls,
+ * without copying data: 1 when they are bound (audit_bind), else 0 and out untouched (the
+ * caller hashes another way). Used by the decode in _speedups.c. */
+int cdlog_leaf_sha256(const char *data, Py_ssize_t len, unsigned char out[32]) {
+    static const unsigned char zero = 0x00;
+    if (g_init == NULL) return 0;
+    low_level_digest(&zero, 1, (const unsigned char *)data, (size_t)len, out);
+    return 1;
+}
+
 /* The text a row's case column becomes in the Python (str(value)); a new reference. */
 static PyObject *as_text(PyObject *o) {
     if (PyUnicode_CheckExact(o)) {

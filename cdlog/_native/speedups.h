@@ -10,4 +10,7 @@ int cdlog_register_views(PyObject *module);
 int cdlog_register_audit(PyObject *module);
 int cdlog_register_times(PyObject *module);
 
+/* audit.c: SHA-256(0x00 || data) through OpenSSL's low-level calls when bound (1), else 0. */
+int cdlog_leaf_sha256(const char *data, Py_ssize_t len, unsigned char out[32]);
+
 #endif

@@ -320,6 +320,7 @@ def _native_parse() -> Callable[[bytes, bool], SealedEvent | None] | None:
         return None
     native.configure(SealedEvent, Signature, orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS,
                      hashlib.sha256, FORMAT)
+    _native.bind_sha256()  # the leaf hash through OpenSSL's low-level calls where it can
     return cast("Callable[[bytes, bool], SealedEvent | None]", native.parse)
 
 

@@ -22,12 +22,10 @@ Failures use check ``merkle`` (tree rows) or ``checkpoint``; log-level ones name
 
 from __future__ import annotations
 
-import importlib
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
-from pathlib import Path
 from typing import Any
 
 from cdlog.errors import Failure, NoteError, NotFoundError, VerificationError
@@ -49,29 +47,12 @@ _LEVELS = 64
 """Frontier levels the native step carries (a tree of up to 2**63 leaves)."""
 
 
-def _libcrypto_paths() -> list[str]:
-    """The libcrypto files this process has loaded (hashlib's), by their mapped paths."""
-    try:
-        maps = Path("/proc/self/maps").read_text()
-    except OSError:
-        return ["libcrypto.so.3"]
-    return sorted({line.split()[-1] for line in maps.splitlines()
-                   if "/libcrypto" in line.split()[-1]}) or ["libcrypto.so.3"]
-
-
 def _native_page() -> Callable[..., Any] | None:
     """``audit_page`` of the native build, bound to hashlib's libcrypto; None when pure."""
-    from cdlog._native import speedups  # noqa: PLC0415 - light
+    from cdlog._native import bind_sha256, speedups  # noqa: PLC0415 - light
 
     page = getattr(speedups, "audit_page", None)
-    bind = getattr(speedups, "audit_bind", None)
-    if page is None or bind is None:
-        return None
-    try:
-        importlib.import_module("_hashlib")  # hashlib's OpenSSL, loaded once
-    except ImportError:
-        return None
-    return page if any(bind(path) for path in _libcrypto_paths()) else None
+    return page if page is not None and bind_sha256() else None
 
 
 _NATIVE_PAGE = _native_page()
