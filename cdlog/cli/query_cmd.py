@@ -231,12 +231,14 @@ def views(env: Env, rebuild: bool) -> None:
                 positions = p.positions()
                 folder = p.folder
         else:
+            # refreshed on each page rather than by a thread: a thread running would keep the
+            # rebuild from splitting the views between two processes (Projections.catch_up)
             with Progress(TextColumn("rebuilding views"), BarColumn(), MofNCompleteColumn(),
                           TimeElapsedColumn(), console=Console(stderr=True),
-                          transient=True) as bar:
+                          transient=True, auto_refresh=False) as bar:
                 task = bar.add_task("views", total=total or None)
                 with Projections(log, catch_up=False) as p:
-                    p.rebuild(progress=lambda n: bar.update(task, completed=n))
+                    p.rebuild(progress=lambda n: bar.update(task, completed=n, refresh=True))
                     positions = p.positions()
                     folder = p.folder
         emit({"log_position": total, "views": positions, "folder": str(folder)})

@@ -46,6 +46,7 @@ from cdlog.projections.store import (
     to_us,
 )
 from cdlog.projections.views import View, default_views
+from cdlog.verify.beside import can_fork
 
 if TYPE_CHECKING:
     from conftest import RawStore, World
@@ -130,17 +131,22 @@ def _warnings(logs: list[MutableMapping[str, Any]]) -> list[MutableMapping[str, 
 
 
 def build(log: CaseLog, folder: Path | None, page: int, *,
-          monkeypatch: pytest.MonkeyPatch, rebuild: bool = False
+          monkeypatch: pytest.MonkeyPatch, rebuild: bool = False, processes: int | None = None
           ) -> tuple[dict[str, Rows], list[MutableMapping[str, Any]]]:
     """Views built by the projector with pages of ``page`` events (in ``folder``, or where
-    the log keeps them), and the warnings it gave."""
+    the log keeps them), and the warnings it gave; with ``processes=2``, split between this
+    process and a forked one (which must have done its share where the process may fork)."""
     with monkeypatch.context() as m:
         m.setattr(projector, "PAGE", page)
         with capture_logs() as logs, Projections(log, folder=folder, catch_up=False) as p:
             if rebuild:
-                p.rebuild()
+                p.rebuild(processes=processes)
             else:
-                p.catch_up()
+                p.catch_up(processes=processes)
+            # a PostgreSQL log's connection pool runs threads: no fork, the work stays here
+            forks = log.store.kind == "sqlite"
+            assert can_fork() is forks
+            assert p.split_ran == ("process" if processes == 2 and forks else "")
             dumped = p.dump()
     assert set(dumped) == {v.name for v in default_views(log.config)}
     return dumped, _warnings(logs)
@@ -172,6 +178,10 @@ def test_every_build_equals_the_per_event_reference(world: World, tmp_path: Path
         expected, [])
     assert build(log, _fresh(tmp_path), page, monkeypatch=monkeypatch) == (expected, [])
     assert build(log, None, page, monkeypatch=monkeypatch, rebuild=True) == (expected, [])
+    assert build(log, _fresh(tmp_path), page, monkeypatch=monkeypatch, processes=2) == (
+        expected, [])
+    assert build(log, None, page, monkeypatch=monkeypatch, rebuild=True, processes=2) == (
+        expected, [])
 
 
 def _tamper(raw: RawStore, nid: int, change: Any) -> None:
@@ -242,6 +252,11 @@ def test_events_that_no_longer_decode_are_skipped_alike(world: World, raw: RawSt
             expected, warnings)
         assert build(log, None, page, monkeypatch=monkeypatch, rebuild=True) == (
             expected, warnings)
+    # split: the forked process warns of nothing this process reads too
+    assert build(log, _fresh(tmp_path), 4, monkeypatch=monkeypatch, processes=2) == (
+        expected, warnings)
+    assert build(log, None, 4, monkeypatch=monkeypatch, rebuild=True, processes=2) == (
+        expected, warnings)
 
 
 def test_a_page_of_only_broken_events_moves_the_views_on(world: World, raw: RawStore,
