@@ -192,8 +192,12 @@ def scale_rows(run: ScaleRun) -> list[Result]:
         out.append(relative(f"{name} ({proj['size']} events)", proj["rate"], proj["raw_rate"],
                             "events/s", 0.3, f"views: {', '.join(proj['views'])}; raw read: the "
                             f"fastest of {RAW_PASSES} passes before and {RAW_PASSES} after "
-                            "the catch-up",
+                            "the catch-up; split between two processes: "
+                            f"{proj.get('split', 'n/a')}",
                             raw_rates=proj.get("raw_rates"),
+                            serial_rate=proj.get("serial_rate"),
+                            serial_ratio=(proj["serial_rate"] / proj["raw_rate"]
+                                          if proj.get("serial_rate") else None),
                             step=STEP_TARGET[("projection", "")]))
     return out
 

@@ -131,13 +131,30 @@ def _projection(log: CaseLog, folder: Path) -> dict[str, Any]:
         start = time.perf_counter()
         caught = projections.catch_up()
         took = time.perf_counter() - start
+        split = projections.split_ran
         projections.close()
+        serial = _serial_catch_up(log, folder.with_name(folder.name + "-serial"))
     except Exception as exc:
         return {"error": f"not yet: {type(exc).__name__}: {exc}"}
     raws += [_raw_read_rate(recorder) for _ in range(RAW_PASSES)]
     return {"raw_rate": max(raws), "raw_rates": [round(r) for r in raws],
             "rate": caught / took, "events": caught, "seconds": took,
-            "views": sorted(projections.views)}
+            "views": sorted(projections.views), "split": split or "no",
+            "serial_rate": serial}
+
+
+def _serial_catch_up(log: CaseLog, folder: Path) -> float:
+    """The same catch-up kept in one process (``processes=1``): events/s."""
+    from cdlog.projections.projector import Projections
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    with Projections(log, folder=folder, catch_up=False) as projections:
+        start = time.perf_counter()
+        caught = projections.catch_up(processes=1)
+        took = time.perf_counter() - start
+    shutil.rmtree(folder, ignore_errors=True)
+    return caught / took
 
 
 def _cli_verify(store: str, env_home: Path) -> dict[str, Any]:
