@@ -106,7 +106,7 @@ class Projections:
         hashes: dict[int, str | None] = {}
         self._check_fingerprints(states, hashes)
         if catch_up:
-            self._catch_up(None, states, hashes)
+            self._catch_up(None, states, hashes, None)
 
     def _open_stores(self) -> dict[str, SQLiteViewStore | PostgresViewStore]:
         """Each view's storage: tables beside a PostgreSQL log (unless a folder was given),
@@ -220,7 +220,7 @@ class Projections:
 
     def _catch_up(self, progress: Callable[[int], None] | None,
                   states: dict[str, ViewState] | None, hashes: dict[int, str | None],
-                  processes: int | None = 1) -> int:
+                  processes: int | None) -> int:
         """:meth:`catch_up`, from ``states`` just read (else read now); ``hashes`` as for
         :meth:`_hash_at`."""
         if states is None:

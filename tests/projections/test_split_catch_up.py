@@ -90,6 +90,16 @@ def test_auto_splits_only_far_behind_on_two_cores(sqlite_world: World, tmp_path:
             assert p.dump() == expected
 
 
+def test_opening_far_behind_splits_too(sqlite_world: World, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = _serial(sqlite_world, tmp_path / "serial")
+    monkeypatch.setattr(projector, "_cores", lambda: 2)
+    monkeypatch.setattr(projector, "PARALLEL_FROM", 1)
+    with Projections(sqlite_world.log, folder=tmp_path / "opened") as p:
+        assert p.split_ran == "process"
+        assert p.dump() == expected
+
+
 def test_no_split_while_another_thread_runs(sqlite_world: World, tmp_path: Path) -> None:
     expected = _serial(sqlite_world, tmp_path / "serial")
     stop = threading.Event()
