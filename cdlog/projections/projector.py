@@ -19,7 +19,7 @@ with two cores are split by their measured cost (:attr:`View.cost`,
 (:class:`cdlog.verify.beside.Beside`: the log opened anew, no connection crosses the fork);
 each reads and decodes the log and writes its own views' files or tables, so the two need no
 lock between them. The decode is paid twice, the views' work once: on the benchmark's
-workload a rebuild runs about 1.4 times as fast (docs/PERFORMANCE.md). No fork happens while
+workload a rebuild runs about 1.2 to 1.4 times as fast (docs/PERFORMANCE.md). No fork happens while
 another thread runs (a PostgreSQL log's connection pool runs threads: its views are caught up
 here); a forked share that fails is caught up here after this process's share.
 
@@ -99,8 +99,8 @@ class Projections:
         self._by_type = _ByType(self.views.values())
         self._warn_upto: int | None = None  # warn of skipped events up to here (None: all)
         self.split_ran = ""
-        """Where the forked share of the last split catch-up ran: ``process``, else
-        ``here`` (it failed and was run here), or empty when there was no split."""
+        """Where the forked share of the last catch-up ran: ``process``, else ``here`` (it
+        failed and was run here); empty when that catch-up was not split."""
         self.stores = self._open_stores()
         states = {name: store.opened for name, store in self.stores.items()}
         hashes: dict[int, str | None] = {}
@@ -209,10 +209,10 @@ class Projections:
 
         ``progress`` is called with the log position reached after each page (by this
         process's share of the views when they are split). ``processes``: 1 keeps the work in
-        this process; 2 splits the views between this process and a forked one (each reads
-        and decodes the log and writes its own views); None (the default) splits them when
-        the views are :data:`PARALLEL_FROM` events behind or more and the machine has two
-        cores. A split needs a fork without other threads running and a log that can be
+        this process; 2 (or more) splits the views between this process and a forked one
+        (each reads and decodes the log and writes its own views); None (the default) splits
+        them when the views are :data:`PARALLEL_FROM` events behind or more and the machine
+        has two cores. A split needs a fork without other threads running and a log that can be
         opened again (:func:`cdlog.verify.beside.can_fork`); else, and for views at most one
         of which is behind, the work stays here. Should the forked process fail in any way,
         its views are caught up here, so the outcome (and any error) is the serial one's."""
@@ -223,13 +223,14 @@ class Projections:
                   processes: int | None) -> int:
         """:meth:`catch_up`, from ``states`` just read (else read now); ``hashes`` as for
         :meth:`_hash_at`."""
+        self.split_ran = ""
         if states is None:
             states = self._states()
         if any(s.meta.get("upstream") == "" for s in states.values()) and self._upstream():
             self._check_fingerprints(states, hashes)
         split = self._split(states, processes)
         if split is not None:
-            return self._catch_up_split(split, progress, hashes)
+            return self._catch_up_split(split, progress, states, hashes)
         return self._catch_up_views(progress, states, hashes)
 
     def _split(self, states: dict[str, ViewState], processes: int | None
@@ -251,11 +252,10 @@ class Projections:
 
     def _catch_up_split(self, split: tuple[list[str], list[str]],
                         progress: Callable[[int], None] | None,
-                        hashes: dict[int, str | None]) -> int:
+                        states: dict[str, ViewState], hashes: dict[int, str | None]) -> int:
         """Catch up the first views here and the second in a forked process, then every view
         here (what the process left, and what was recorded meanwhile)."""
         mine, theirs = split
-        states = self._states()
         start = min(states[name].position for name in mine)
         beside: Beside[int] = Beside(self.log, functools.partial(
             _catch_up_beside, folder=None if self._in_pg else self.folder,

@@ -98,6 +98,8 @@ def test_opening_far_behind_splits_too(sqlite_world: World, tmp_path: Path,
     with Projections(sqlite_world.log, folder=tmp_path / "opened") as p:
         assert p.split_ran == "process"
         assert p.dump() == expected
+        assert p.catch_up() == 0  # nothing behind: nothing split
+        assert p.split_ran == ""
 
 
 def test_no_split_while_another_thread_runs(sqlite_world: World, tmp_path: Path) -> None:
