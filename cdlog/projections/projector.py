@@ -294,19 +294,21 @@ class Projections:
                 self._mark_heads(states, hashes)
                 return read
             read += len(page)
+            upto = int(page[-1].id)
             with _collector_paused():
-                if not self._apply(page, positions):
+                processed = _decode(page, self._warn_upto)
+                del page  # the stored rows are done with: free them before the views' work
+                if not self._apply(processed, upto, positions):
                     last = positions  # another process applied it first: re-read positions
+                del processed
             if progress is not None:
-                progress(int(page[-1].id))
+                progress(upto)
             every = self._states()
             states = {name: every[name] for name in names}
 
-    def _apply(self, page: Sequence[Any], positions: dict[str, int]) -> bool:
-        """Write one page into every view of ``positions`` not yet past it; False when a view
-        refused it."""
-        upto = int(page[-1].id)
-        processed = _decode(page, self._warn_upto)
+    def _apply(self, processed: list[Processed], upto: int, positions: dict[str, int]) -> bool:
+        """Write one decoded page, whose last stored event is at ``upto``, into every view of
+        ``positions`` not yet past it; False when a view refused it."""
         by_view = self._by_type.split(processed)
         applied = True
         for name, position in positions.items():
