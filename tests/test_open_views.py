@@ -24,7 +24,7 @@ import pytest
 from cdlog.logging import capture_logs
 from cdlog.projections import store as view_store
 from cdlog.projections.projector import Projections
-from cdlog.projections.store import SQLiteViewStore
+from cdlog.projections.shards import SHARDS, ShardedViewStore
 
 if TYPE_CHECKING:
     from conftest import RawStore, World
@@ -91,7 +91,7 @@ def test_opening_caught_up_views_is_a_few_statements_and_writes_nothing(
         with counted(monkeypatch) as sent, Projections(world.log, views=two):
             assert len(sent) == len(opened)  # the same for two views as for nine
     else:
-        assert len(opened) <= SQLITE_OPEN_STATEMENTS * len(p.views), opened
+        assert len(opened) <= SQLITE_OPEN_STATEMENTS * SHARDS * len(p.views), opened
     assert not [s for s in opened if WRITES.match(s)], opened
 
 
@@ -103,7 +103,7 @@ def test_a_changed_fingerprint_still_forces_a_rebuild_and_a_view_behind_catches_
     _some_cases(world, 3, 2)  # every view is now behind
     with capture_logs() as logs, Projections(world.log) as p:
         assert set(p.positions().values()) == {world.log.max_position()}
-        assert p.stores["custody"].meta("fingerprint") == p.views["custody"].fingerprint()
+        assert p.stores["custody"].meta("fingerprint") == p.fingerprint("custody")
         with Projections(world.log, folder=tmp_path / "rebuilt") as rebuilt:
             assert p.dump() == rebuilt.dump()
     assert [e["view"] for e in logs if e["event"] == "view rebuilt"] == ["custody"]
@@ -114,7 +114,8 @@ def test_a_view_missing_an_index_or_its_migration_row_is_set_up_again(
     _some_cases(world, 1, 2)
     with Projections(world.log) as p:
         want = p.dump()
-        paths = {name: s.path for name, s in p.stores.items() if isinstance(s, SQLiteViewStore)}
+        paths = {name: s.paths[0] for name, s in p.stores.items()
+                 if isinstance(s, ShardedViewStore)}
     if store_kind == "postgresql":
         raw.execute(f'DROP INDEX "{raw.schema}"."cdlog_custody_entries_key"',
                     f'DELETE FROM "{raw.schema}"."cdlog_duties_tracking" '
@@ -128,7 +129,9 @@ def test_a_view_missing_an_index_or_its_migration_row_is_set_up_again(
             conn.close()
     with Projections(world.log) as p:
         assert p.dump() == want  # nothing rebuilt, nothing lost
-        assert p.stores["duties"].max_tracking_id("__migration__")
+        duties = p.stores["duties"]
+        for table in duties.parts if isinstance(duties, ShardedViewStore) else [duties]:
+            assert table.max_tracking_id("__migration__")
     if store_kind == "postgresql":
         assert raw.rows("SELECT 1 FROM pg_indexes WHERE schemaname = ? AND indexname = ?",
                         [raw.schema, "cdlog_custody_entries_key"]) == [(1,)]

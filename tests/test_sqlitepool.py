@@ -11,6 +11,7 @@ from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool
 
 from cdlog.application import CaseLog
 from cdlog.projections.projector import Projections
+from cdlog.projections.shards import ShardedViewStore
 from cdlog.store.sqlitepool import OpeningSQLitePool
 
 
@@ -62,7 +63,9 @@ def test_log_and_views_open_through_the_retrying_pool(tmp_path: Path) -> None:
         assert isinstance(recorder.datastore.pool, OpeningSQLitePool)
         with Projections(log, folder=tmp_path / "views") as views:
             for store in views.stores.values():
-                assert isinstance(store.datastore.pool, OpeningSQLitePool)
+                assert isinstance(store, ShardedViewStore)
+                for part in store.parts:
+                    assert isinstance(part.datastore.pool, OpeningSQLitePool)
 
 
 def compilations(conn: sqlite3.Connection, statements: list[str], rounds: int) -> int:

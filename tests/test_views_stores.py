@@ -23,6 +23,7 @@ from cdlog.log.facts import fact_of
 from cdlog.log.sealing import parse
 from cdlog.projections.projector import Projections
 from cdlog.projections.queries import Queries
+from cdlog.projections.shards import ShardedViewStore
 from cdlog.projections.store import Processed, SQLiteViewStore
 from cdlog.scenario import Replayer
 
@@ -50,10 +51,10 @@ def test_default_views_live_in_the_store_and_equal_a_build_in_files(
         assert here.dump() == files.dump()
         for name, store in here.stores.items():
             if store_kind == "sqlite":
-                assert isinstance(store, SQLiteViewStore)
-                assert store.path.parent == log.store.home / "views"
+                assert isinstance(store, ShardedViewStore)
+                assert {path.parent for path in store.paths} == {log.store.home / "views"}
             else:
-                assert not isinstance(store, SQLiteViewStore)
+                assert not isinstance(store, ShardedViewStore | SQLiteViewStore)
                 [(count,)] = raw.rows(f'SELECT COUNT(*) FROM "{raw.schema}".'
                                       f'"cdlog_{name}_entries"')
                 assert count == len(store.dump()) - 1  # all rows but the tracking line

@@ -1,7 +1,8 @@
 """Projections: views kept up from the log, and the accountability queries over them.
 
-* :mod:`~cdlog.projections.store` - view storage (SQLite; one file per view, rows and
-  tracking position in one transaction); :mod:`~cdlog.projections.pgstore` its PostgreSQL twin;
+* :mod:`~cdlog.projections.store` - view storage (SQLite; rows and tracking position in one
+  transaction); :mod:`~cdlog.projections.shards` a view in two files, half of the cases
+  each; :mod:`~cdlog.projections.pgstore` its PostgreSQL twin;
 * :mod:`~cdlog.projections.views` - what each view extracts from events, a table per view
   (:mod:`~cdlog.projections.view` the base and its table rows, :mod:`~cdlog.projections.duties`
   the duties view);

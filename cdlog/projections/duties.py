@@ -26,7 +26,6 @@ class DutiesView(View):
     """
 
     name = "duties"
-    cost = 7.4
     schema = 2
     types = frozenset({"CaseOpened", "InvestigativeNotificationSent", "CaseAccepted",
                        "CaseDeclined", "InterviewConducted", "SCBPOBriefed",

@@ -13,17 +13,20 @@ of an event shares are formatted once (:meth:`Processed.rows`), and a view's pag
 inserted at once (:class:`~cdlog.projections.store.PagePrior` keeps what its handler may read
 meanwhile). Python's cyclic garbage collector waits while a page is applied.
 
-Two processes: views far behind (:data:`PARALLEL_FROM` events, as in a rebuild) on a machine
-with two cores are split by their measured cost (:attr:`View.cost`,
-:func:`split_by_cost`) between this process and a forked one
-(:class:`cdlog.verify.beside.Beside`: the log opened anew, no connection crosses the fork);
-each reads and decodes the log and writes its own views' files or tables, so the two need no
-lock between them. The decode is paid twice, the views' work once: on the benchmark's
-workload a rebuild runs about 1.2 to 1.4 times as fast (docs/PERFORMANCE.md). No fork happens while
-another thread runs (a PostgreSQL log's connection pool runs threads: its views are caught up
-here); a forked share that fails is caught up here after this process's share.
+Two halves: a view's SQLite storage is two files, one for the cases whose stored id ends in
+an even hex digit and one for the others (:mod:`cdlog.projections.shards`); every handler
+reads only its own stream's entries, so the two are independent. When the views are
+:data:`PARALLEL_FROM` events behind or more on a machine with two cores, a forked process
+(:class:`cdlog.verify.beside.Beside`: the log opened anew, no connection crosses the fork)
+catches up every view's second file while this process does the first, each reading and
+decoding only its half of the log (:func:`~cdlog.projections.pages.read_page` by shard): on
+the benchmark's workload a rebuild runs about 1.8 times as fast (docs/PERFORMANCE.md). Events
+the views skip are warned of here, once each, in log order. No fork happens while another
+thread runs (a PostgreSQL log's connection pool runs threads: its views are caught up here);
+a forked share that fails is caught up here after this process's share.
 
-Files: ``<store home>/views/<store name>.<view>.db``, one per view. A PostgreSQL log keeps its
+Files: ``<store home>/views/<store name>.<view>.db`` and ``<store name>.<view>.1.db``, two
+per view. A PostgreSQL log keeps its
 views beside it in its schema instead (:mod:`cdlog.projections.pgstore`), unless a folder is
 given. A view whose schema or configuration fingerprint changed, or that was built from
 another log, is rebuilt on open.
@@ -44,7 +47,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from eventsourcing.persistence import IntegrityError as ESIntegrityError
 
@@ -54,14 +57,25 @@ from cdlog.canonical import is_canonical_time, parse_time
 from cdlog.errors import VerificationError
 from cdlog.log.facts import fact_of
 from cdlog.logging import get_logger
-from cdlog.projections.pages import read_page
-from cdlog.projections.store import Entry, Processed, SQLiteViewStore, to_us
+from cdlog.projections.pages import (
+    PageRow,
+    case_hex,
+    misfiled,
+    read_page,
+    row_shard,
+    sharded,
+    stored_case,
+)
+from cdlog.projections.shards import SHARDS, ShardedViewStore, shard_paths
+from cdlog.projections.store import Entry, Processed, SQLiteViewStore, fingerprint, to_us
 from cdlog.projections.views import View, default_views
 from cdlog.projections.viewstate import ViewState
 from cdlog.verify.beside import Beside, can_fork, reopener
 
 if TYPE_CHECKING:
     from cdlog.projections.pgstore import PostgresViewStore
+
+    Store = ShardedViewStore | SQLiteViewStore | PostgresViewStore
 from cdlog.log.sealing import leaf_hash, parse
 
 log = get_logger("cdlog.projections")
@@ -91,13 +105,14 @@ class Projections:
     """The views of one log, kept up from its notification log."""
 
     def __init__(self, case_log: CaseLog, *, folder: Path | None = None,
-                 views: Sequence[View] | None = None, catch_up: bool = True) -> None:
+                 views: Sequence[View] | None = None, catch_up: bool = True,
+                 shard: int | None = None) -> None:
         self.log = case_log
         self.folder = folder or views_folder(case_log)
         self.views = {v.name: v for v in (views or default_views(case_log.config))}
         self._in_pg = self.log.store.kind == "postgresql" and folder is None
+        self._shard = None if self._in_pg else shard  # a split's share: this shard's files
         self._by_type = _ByType(self.views.values())
-        self._warn_upto: int | None = None  # warn of skipped events up to here (None: all)
         self.split_ran = ""
         """Where the forked share of the last catch-up ran: ``process``, else ``here`` (it
         failed and was run here); empty when that catch-up was not split."""
@@ -108,27 +123,39 @@ class Projections:
         if catch_up:
             self._catch_up(None, states, hashes, None)
 
-    def _open_stores(self) -> dict[str, SQLiteViewStore | PostgresViewStore]:
+    def _open_stores(self) -> dict[str, Store]:
         """Each view's storage: tables beside a PostgreSQL log (unless a folder was given),
-        else an SQLite file per view in the folder."""
+        else two SQLite files per view in the folder (:mod:`cdlog.projections.shards`; for a
+        split's share, the one file of its shard)."""
         if self._in_pg:
             from cdlog.projections.pgstore import open_views  # noqa: PLC0415 - psycopg
 
             recorder: Any = self.log.app.recorder
             return dict(open_views(recorder.datastore, list(self.views)))
         name = _store_name(self.log)
-        return {v: SQLiteViewStore(self.folder / f"{name}.{v}.db", v) for v in self.views}
+        if self._shard is not None:
+            return {v: SQLiteViewStore(shard_paths(self.folder, name, v)[self._shard], v)
+                    for v in self.views}
+        return {v: ShardedViewStore(shard_paths(self.folder, name, v), v) for v in self.views}
 
-    def _states(self) -> dict[str, ViewState]:
+    def fingerprint(self, name: str) -> str:
+        """What view ``name``'s stored fingerprint must be: the view's own
+        (:meth:`View.fingerprint`), and for a view in SQLite files, the number of files."""
+        want = self.views[name].fingerprint()
+        return want if self._in_pg else fingerprint(want, f"shards {SHARDS}")
+
+    def _states(self, stores: dict[str, Store] | None = None) -> dict[str, ViewState]:
         """Each view's position and metadata, read now (one statement on PostgreSQL)."""
+        if stores is not None:
+            return {name: store.state() for name, store in stores.items()}
         if self._in_pg:
             from cdlog.projections.pgstore import (  # noqa: PLC0415 - psycopg
                 PostgresViewStore,
                 read_states,
             )
 
-            stores = [s for s in self.stores.values() if isinstance(s, PostgresViewStore)]
-            return dict(zip(self.stores, read_states(stores), strict=True))
+            tables = [s for s in self.stores.values() if isinstance(s, PostgresViewStore)]
+            return dict(zip(self.stores, read_states(tables), strict=True))
         return {name: store.state() for name, store in self.stores.items()}
 
     def __enter__(self) -> Projections:
@@ -161,16 +188,19 @@ class Projections:
 
     def _same_log(self, state: ViewState, hashes: dict[int, str | None]) -> bool:
         """Was the view built from this log? Its recorded head (position and event hash, set
-        after each catch-up) must still be in the log, at or before its position."""
+        after each catch-up) must still be in the log. The events are hash-chained, so the
+        log's prefix up to the head is the one the view was built from; a head past the
+        view's position (set before the view was reset, which a catch-up cut short did not
+        move back) proves the same of the view's rows."""
         if not state.position:
             return True
         pos, _, digest = (state.meta.get("head") or "").partition(":")
-        return pos.isdigit() and 0 < int(pos) <= state.position and \
-            self._hash_at(int(pos), hashes) == digest
+        return pos.isdigit() and int(pos) > 0 and self._hash_at(int(pos), hashes) == digest
 
-    def _mark_heads(self, states: dict[str, ViewState], hashes: dict[int, str | None]) -> None:
+    def _mark_heads(self, states: dict[str, ViewState], hashes: dict[int, str | None],
+                    stores: dict[str, Store]) -> None:
         for name, state in states.items():
-            store = self.stores[name]
+            store = stores[name]
             position = state.position
             head = f"{position}:{self._hash_at(position, hashes)}" if position else ""
             if state.meta.get("head") != head:
@@ -184,7 +214,7 @@ class Projections:
         upstream = self._upstream()
         for name, store in self.stores.items():
             state = states[name]
-            want = self.views[name].fingerprint()
+            want = self.fingerprint(name)
             if state.meta.get("fingerprint") != want or (
                     state.meta.get("upstream") not in ("", upstream)) or \
                     not self._same_log(state, hashes):
@@ -208,14 +238,16 @@ class Projections:
         """Apply every event not yet in every view; return how many log events were read.
 
         ``progress`` is called with the log position reached after each page (by this
-        process's share of the views when they are split). ``processes``: 1 keeps the work in
-        this process; 2 (or more) splits the views between this process and a forked one
-        (each reads and decodes the log and writes its own views); None (the default) splits
-        them when the views are :data:`PARALLEL_FROM` events behind or more and the machine
-        has two cores. A split needs a fork without other threads running and a log that can be
-        opened again (:func:`cdlog.verify.beside.can_fork`); else, and for views at most one
-        of which is behind, the work stays here. Should the forked process fail in any way,
-        its views are caught up here, so the outcome (and any error) is the serial one's."""
+        process's half of the views when they are split). ``processes``: 1 keeps the work in
+        this process; 2 (or more) splits the views' two halves (:mod:`cdlog.projections.shards`)
+        between this process and a forked one (each reads and decodes its half of the log
+        and writes its own files); None (the default) splits them when the views are
+        :data:`PARALLEL_FROM` events behind or more and the machine has two cores. A split
+        needs views in SQLite files over a cdlog SQLite log, a fork without other threads
+        running and a log that can be opened again (:func:`cdlog.verify.beside.can_fork`);
+        else, and when no view is behind, the work stays here. Should the forked process
+        fail in any way, its half is caught up here, so the outcome (and any error) is the
+        serial one's."""
         return self._catch_up(progress, None, {}, processes)
 
     def _catch_up(self, progress: Callable[[int], None] | None,
@@ -228,52 +260,65 @@ class Projections:
             states = self._states()
         if any(s.meta.get("upstream") == "" for s in states.values()) and self._upstream():
             self._check_fingerprints(states, hashes)
-        split = self._split(states, processes)
-        if split is not None:
-            return self._catch_up_split(split, progress, states, hashes)
+        if self._split(states, processes):
+            return self._catch_up_split(progress, hashes)
         return self._catch_up_views(progress, states, hashes)
 
-    def _split(self, states: dict[str, ViewState], processes: int | None
-               ) -> tuple[list[str], list[str]] | None:
-        """The views this process and a forked one catch up (each list non-empty), or None
-        when the work stays here (see :meth:`catch_up`)."""
+    def _split(self, states: dict[str, ViewState], processes: int | None) -> bool:
+        """Whether the views' two shards are caught up by this process and a forked one
+        (see :meth:`catch_up`)."""
         if processes == 1 or (processes is not None and processes < 1):
-            return None
+            return False
+        if self._in_pg or self._shard is not None or not sharded(self.log.app.recorder):
+            return False
         if reopener(self.log) is None or not can_fork():
-            return None
+            return False
         top = self.log.max_position()
-        behind = [name for name, state in states.items() if state.position < top]
-        if len(behind) < 2:
-            return None
-        if processes is None and (_cores() < 2 or top - min(
-                states[name].position for name in behind) < PARALLEL_FROM):
-            return None
-        return split_by_cost({name: self.views[name].cost for name in behind})
+        behind = [state.position for state in states.values() if state.position < top]
+        if not behind:
+            return False
+        return processes is not None or (_cores() >= 2 and top - min(behind) >= PARALLEL_FROM)
 
-    def _catch_up_split(self, split: tuple[list[str], list[str]],
-                        progress: Callable[[int], None] | None,
-                        states: dict[str, ViewState], hashes: dict[int, str | None]) -> int:
-        """Catch up the first views here and the second in a forked process, then every view
-        here (what the process left, and what was recorded meanwhile)."""
-        mine, theirs = split
-        start = min(states[name].position for name in mine)
-        beside: Beside[int] = Beside(self.log, functools.partial(
-            _catch_up_beside, folder=None if self._in_pg else self.folder,
-            views=[self.views[name] for name in theirs], warn_upto=start))
+    def _catch_up_split(self, progress: Callable[[int], None] | None,
+                        hashes: dict[int, str | None]) -> int:
+        """Catch up every view's shard 0 here and its shard 1 in a forked process, each
+        reading and decoding only its shard's events; then every view here (what the process
+        left, and what was recorded meanwhile). The events skipped meanwhile are warned of
+        here, in log order, once each."""
+        views = {name: cast("ShardedViewStore", store) for name, store in self.stores.items()}
+        mine: dict[str, Store] = {name: store.parts[0] for name, store in views.items()}
+        since = min(store.parts[1].position() for store in views.values())
+        beside: Beside[tuple[int, list[Skipped]]] = Beside(self.log, functools.partial(
+            _catch_up_beside, folder=self.folder, views=list(self.views.values()),
+            since=since))
         beside.start()
+        skipped: list[Skipped] = []
         try:
-            read = self._catch_up_views(progress, {name: states[name] for name in mine}, hashes)
+            read = self._catch_up_views(progress, self._states(mine), hashes, stores=mine,
+                                        shard=0, skipped=skipped)
         except BaseException:
             beside.abandon()
             raise
-        read = max(read, beside.result())
+        theirs, their_skipped = beside.result()
         self.split_ran = beside.where
-        return read + self._catch_up_views(progress, self._states(), hashes)
+        for position, failure in sorted(skipped + their_skipped, key=lambda s: int(s[0])):
+            log.warning("event skipped by the views", position=position, failure=failure)
+        warned = {shard: min(store.parts[shard].position() for store in views.values())
+                  for shard in range(SHARDS)}  # each shard's events read so far
+        return read + theirs + self._catch_up_views(progress, self._states(), hashes,
+                                                    warned=warned)
 
     def _catch_up_views(self, progress: Callable[[int], None] | None,
-                        states: dict[str, ViewState], hashes: dict[int, str | None]) -> int:
-        """The catch-up loop in this process, for the views of ``states``."""
+                        states: dict[str, ViewState], hashes: dict[int, str | None], *,
+                        stores: dict[str, Store] | None = None, shard: int | None = None,
+                        skipped: list[Skipped] | None = None,
+                        warned: dict[int, int] | None = None) -> int:
+        """The catch-up loop in this process, for the views of ``states`` (in ``stores``,
+        by default the views' own; with ``shard``, only that shard's events are read).
+        Events skipped are warned of (``skipped``: listed instead), but not those of a shard
+        at or before its position in ``warned``."""
         recorder = self.log.app.recorder
+        stores = self.stores if stores is None else stores
         names = list(states)
         read = 0
         retries = 0
@@ -289,30 +334,44 @@ class Projections:
                 retries = 0
             last = {}
             start = min(positions.values(), default=0)
-            page = read_page(recorder, start + 1, PAGE)
+            page = read_page(recorder, start + 1, PAGE, shard)
             if not page:
-                self._mark_heads(states, hashes)
+                self._mark_heads(states, hashes, stores)
                 return read
             read += len(page)
             upto = int(page[-1].id)
             with _collector_paused():
-                processed = _decode(page, self._warn_upto)
+                processed = _decode(page, skipped, warned)
                 del page  # the stored rows are done with: free them before the views' work
-                if not self._apply(processed, upto, positions):
+                if not self._apply(processed, upto, positions, stores):
                     last = positions  # another process applied it first: re-read positions
                 del processed
             if progress is not None:
                 progress(upto)
-            every = self._states()
+            every = self._states(None if stores is self.stores else stores)
             states = {name: every[name] for name in names}
 
-    def _apply(self, processed: list[Processed], upto: int, positions: dict[str, int]) -> bool:
+    def _skipped_before(self, since: int, upto: int, shard: int) -> list[Skipped]:
+        """The events of ``shard`` after ``since`` up to ``upto`` that the views skip (a
+        share that failed part way read them, and its warnings were lost with it)."""
+        recorder = self.log.app.recorder
+        found: list[Skipped] = []
+        while since < upto:
+            page = [n for n in read_page(recorder, since + 1, PAGE, shard) if int(n.id) <= upto]
+            if not page:
+                break
+            _decode(page, found)
+            since = int(page[-1].id)
+        return found
+
+    def _apply(self, processed: list[Processed], upto: int, positions: dict[str, int],
+               stores: dict[str, Store]) -> bool:
         """Write one decoded page, whose last stored event is at ``upto``, into every view of
         ``positions`` not yet past it; False when a view refused it."""
         by_view = self._by_type.split(processed)
         applied = True
         for name, position in positions.items():
-            store = self.stores[name]
+            store = stores[name]
             if position >= upto:
                 continue
             view = self.views[name]
@@ -356,24 +415,14 @@ class Projections:
         if recorded_by is not None:
             clauses.append("recorded_us<=?")
             params.append(to_us(recorded_by))
-        return self.stores[view].select(" AND ".join(clauses), params)
+        store = self.stores[view]
+        if stream is not None and isinstance(store, ShardedViewStore):
+            return store.part_of(stream).select(" AND ".join(clauses), params)
+        return store.select(" AND ".join(clauses), params)
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every view with its position (for comparing two builds)."""
         return {name: store.dump() for name, store in self.stores.items()}
-
-
-def split_by_cost(costs: dict[str, float]) -> tuple[list[str], list[str]]:
-    """Two groups of the named views (at least two), each non-empty, of about equal summed
-    cost: the costliest first, each to the lighter group (ties by name, so the split is the
-    same every time)."""
-    groups: tuple[list[str], list[str]] = ([], [])
-    sums = [0.0, 0.0]
-    for name in sorted(costs, key=lambda n: (-costs[n], n)):
-        lighter = 0 if (sums[0], len(groups[0])) <= (sums[1], len(groups[1])) else 1
-        groups[lighter].append(name)
-        sums[lighter] += costs[name]
-    return groups
 
 
 def _cores() -> int:
@@ -384,14 +433,23 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _catch_up_beside(log: CaseLog, *, folder: Path | None, views: list[View],
-                     warn_upto: int) -> int:
-    """The forked share of a split catch-up: ``views`` caught up from ``log`` (opened anew),
-    warning only of skipped events past ``warn_upto`` (the other process warns of the rest);
-    how many events were read."""
-    with Projections(log, folder=folder, views=views, catch_up=False) as share:
-        share._warn_upto = warn_upto
-        return share._catch_up(None, None, {}, 1)
+Skipped = tuple[Any, str]
+"""An event the views skip: its position (as read) and why."""
+
+
+def _catch_up_beside(log: CaseLog, *, folder: Path, views: list[View], since: int
+                     ) -> tuple[int, list[Skipped]]:
+    """The forked share of a split catch-up: shard 1 of ``views`` caught up from ``log``
+    (opened anew); how many events were read, and the events skipped (the other process
+    warns of them). ``since`` is where the share's files stood when the split began: were
+    they further on (a share that failed part way, run again here), the events it read and
+    skipped before are listed too."""
+    with Projections(log, folder=folder, views=views, catch_up=False, shard=1) as share:
+        states = share._states()
+        low = min(state.position for state in states.values())
+        skipped = share._skipped_before(since, low, 1) if low > since else []
+        read = share._catch_up_views(None, states, {}, shard=1, skipped=skipped)
+        return read, skipped
 
 
 @contextmanager
@@ -483,10 +541,12 @@ def _recorded(envelope: Any) -> datetime | None:
     return parse_time(text, "recorded") if canonical else None
 
 
-def _decode(page: Sequence[Any], warn_upto: int | None = None) -> list[Processed]:
-    """The events of a page that decode, in order; the others are skipped with a warning
-    (at positions up to ``warn_upto`` when it is given: past it, another process reads
-    the same events and warns)."""
+def _decode(page: Sequence[Any], skipped: list[Skipped] | None = None,
+            warned: dict[int, int] | None = None) -> list[Processed]:
+    """The events of a page that decode and are stored under their stream's case id, in
+    order; the others are skipped with a warning (listed in ``skipped`` instead when it is
+    given), except those of a shard at or before its position in ``warned`` (read and warned
+    of before)."""
     out = []
     for n in page:
         try:
@@ -497,9 +557,28 @@ def _decode(page: Sequence[Any], warn_upto: int | None = None) -> list[Processed
                 sealed = parse(n.state, str(n.originator_id), n.originator_version)
                 fact = fact_of(sealed)
             except VerificationError as exc:
-                if warn_upto is None or int(n.id) <= warn_upto:
-                    log.warning("event skipped by the views", position=n.id,
-                                failure=exc.failures[0].detail if exc.failures else str(exc))
+                _skip(n, exc.failures[0].detail if exc.failures else str(exc), skipped,
+                      warned)
                 continue
-        out.append(Processed(int(n.id), sealed, fact))
+        if type(n) is PageRow:  # a cdlog SQLite store's row: its case id text and shard
+            stored, shard = n.stored_id, n.shard
+            if type(stored) is not str:
+                stored = stored_case(n)
+        else:
+            stored, shard = stored_case(n), row_shard(n)
+        if stored != case_hex(fact.stream):
+            _skip(n, misfiled(stored, fact.stream), skipped, warned)
+            continue
+        out.append(Processed(int(n.id), sealed, fact, shard))
     return out
+
+
+def _skip(row: Any, failure: str, skipped: list[Skipped] | None,
+          warned: dict[int, int] | None) -> None:
+    """Warn of (or list) an event the views skip, unless it was warned of before."""
+    if warned is not None and int(row.id) <= warned.get(row_shard(row), 0):
+        return
+    if skipped is not None:
+        skipped.append((row.id, failure))
+    else:
+        log.warning("event skipped by the views", position=row.id, failure=failure)

@@ -41,7 +41,7 @@ from cdlog import _native
 from cdlog.canonical import format_time, parse_time
 from cdlog.domain.case import Fact
 from cdlog.domain.values import Officer
-from cdlog.errors import StoreError
+from cdlog.errors import ConfigurationError, StoreError
 from cdlog.log.sealing import SealedEvent
 from cdlog.projections.viewstate import UPSTREAM, ViewState, ViewTables, relation_names
 from cdlog.store.sqlitepool import CdlogSQLiteDatastore, OpeningSQLitePool
@@ -157,13 +157,16 @@ def entry_from_row(row: Sequence[Any]) -> Entry:
 
 class Processed:
     """One event of the log, decoded once for every view: its notification position, its
-    hash (from the sealed event, or given in hex) and its fact."""
+    hash (from the sealed event, or given in hex), its fact and its shard."""
 
-    __slots__ = ("_columns", "_envelope", "fact", "hash_hex", "position")
+    __slots__ = ("_columns", "_envelope", "fact", "hash_hex", "position", "shard")
 
-    def __init__(self, position: int, sealed: SealedEvent | str, fact: Fact) -> None:
+    def __init__(self, position: int, sealed: SealedEvent | str, fact: Fact,
+                 shard: int = 0) -> None:
         self.position = position
         self.fact = fact
+        self.shard = shard
+        """Which of a view's two files takes the event's entries (its stream's)."""
         self._envelope: Mapping[str, Any] | None = None
         if isinstance(sealed, str):
             self.hash_hex = sealed
@@ -296,10 +299,15 @@ def actor_json(officer: Officer) -> dict[str, Any]:
 
 
 class Prior(Protocol):
-    """Entries a view wrote before the current event (inside the same transaction)."""
+    """Entries a view wrote before the current event (inside the same transaction).
+
+    A handler reads only entries of the stream of the event it handles: a view's SQLite
+    storage keeps each half of the cases in a file of its own, and two processes may write
+    the two at once (:mod:`cdlog.projections.shards`). Asking for another stream is a
+    :class:`~cdlog.errors.ConfigurationError`."""
 
     def entries(self, stream: str, kinds: Iterable[str]) -> list[Entry]:
-        """Entries of ``stream`` of the given kinds, in log order."""
+        """Entries of ``stream`` (the current event's) of the given kinds, in log order."""
         ...
 
 
@@ -346,11 +354,25 @@ class ViewStore(Protocol):
 
 class _ViewConnectionPool(OpeningSQLitePool):
     """Connections with ``synchronous=NORMAL``: a view is a rebuildable cache, and in WAL mode
-    a lost tail loses the tracking row with the rows, so catch-up redoes exactly that."""
+    a lost tail loses the tracking row with the rows, so catch-up redoes exactly that.
+
+    The write-ahead log is copied back into the file every :data:`WAL_PAGES` pages (SQLite's
+    default is 1,000, 4 MiB), and cut back to :data:`WAL_BYTES` after: a catch-up far behind
+    writes a view's file whole, and each copy waits for the disk (with two processes
+    writing, a catch-up of 100k events ran 1 to 4 us an event longer in wall time than in
+    CPU time; docs/PERFORMANCE.md, round 11)."""
 
     def set_up(self, conn: sqlite3.Connection) -> None:
-        """``synchronous=NORMAL`` on each new connection."""
+        """``synchronous=NORMAL`` and the checkpoint sizes on each new connection."""
         conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_BYTES}")
+
+
+WAL_PAGES = 10_000
+"""Pages of a view file's write-ahead log after which it is copied back (40 MiB)."""
+WAL_BYTES = 64 * 1024 * 1024
+"""The size a view file's write-ahead log is cut back to after a copy."""
 
 
 class _ViewDatastore(CdlogSQLiteDatastore):
@@ -389,6 +411,8 @@ class PagePrior:
         self._known: dict[str, dict[frozenset[str], tuple[list[Entry],
                                                           list[tuple[Any, ...]]]]] = {}
         self.rows: list[tuple[Any, ...]] = []
+        self.stream: str | None = None
+        """The stream of the event being handled (None: any may be asked for)."""
 
     def _stored(self, stream: str, kinds: list[str]) -> list[Entry]:
         """The entries of ``stream`` stored before the transaction (``load``, unless the page's
@@ -403,6 +427,11 @@ class PagePrior:
 
     def entries(self, stream: str, kinds: Iterable[str]) -> list[Entry]:
         """Entries of ``stream`` of the given kinds, in log order."""
+        if self.stream is not None and stream != self.stream:
+            raise ConfigurationError(
+                f"a view's handler asked for the entries of stream {stream!r} while handling "
+                f"an event of {self.stream!r}; a view reads only the entries of the stream "
+                "of the event it handles (each half of the cases is kept apart)")
         if self._pending is None:
             self._pending = {}
             for row in self.rows:
@@ -436,6 +465,7 @@ def page_streams(batch: Sequence[Processed]) -> Callable[[], Iterable[str]]:
 def apply(batch: Sequence[Processed], handler: Handler, prior: PagePrior) -> list[tuple[Any, ...]]:
     """Run ``handler`` over ``batch`` in log order; return the rows of every entry."""
     for item in batch:
+        prior.stream = item.fact.stream
         new = handler(item.fact, prior)
         if new:
             prior.add(item.fact.stream, item.rows(new))

@@ -124,10 +124,6 @@ class View:
     types: ClassVar[frozenset[str]] = frozenset()
     unwrap_late: ClassVar[bool] = False
     table: ClassVar[Mapping[str, Rows]] = {}
-    cost: ClassVar[float] = 1.0
-    """The view's handler, rows and inserts in CPU microseconds a log event, as measured on
-    the benchmark's workload (docs/PERFORMANCE.md): how a catch-up splits the views between
-    two processes (:func:`cdlog.projections.projector.split_by_cost`)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -59,7 +59,6 @@ class CasesView(View):
     """The case index (names, port, decision, office) and pilot and late-entry facts."""
 
     name = "cases"
-    cost = 6.0
     schema = 2
     types: ClassVar[frozenset[str]] = frozenset()  # every case, PNR or access-log event
     # (late entries can be of any type)
@@ -123,7 +122,6 @@ class ResponsibilityView(View):
     (:mod:`cdlog.domain.origins`), never from the words of ``to``."""
 
     name = "responsibility"
-    cost = 1.8
     schema = 2
     table: ClassVar[Mapping[str, Rows]] = {
         "CaseOpened": Rows("opened", stream, lambda f, p, x: {
@@ -144,7 +142,6 @@ class CustodyView(View):
     keyed by item id (the reconciliation and delivery by stream)."""
 
     name = "custody"
-    cost = 2.1
     table: ClassVar[Mapping[str, Rows]] = {
         "ContrabandDiscovered": Rows("discovered", field("item_id"), lambda f, p, i: {
             "description": i.description, "category": i.category, "count": i.count,
@@ -181,7 +178,6 @@ class ApprovalsView(View):
     """Proposals, approvals requested, granted and denied, and the releases they precede."""
 
     name = "approvals"
-    cost = 2.3
     schema = 2
     table: ClassVar[Mapping[str, Rows]] = {
         "OperationProposed": Rows("proposed", stream,
@@ -244,7 +240,6 @@ class KnowledgeView(View):
     and the events they can report on."""
 
     name = "knowledge"
-    cost = 6.7
     schema = 2
     unwrap_late = True
     table: ClassVar[Mapping[str, Rows]] = joined({
@@ -294,7 +289,6 @@ class SurveillanceView(View):
     entry per event, keyed by its stream, of its type's kind."""
 
     name = "surveillance"
-    cost = 0.3
     table: ClassVar[Mapping[str, Rows]] = {
         t: Rows(t, stream, _lost if t == "SurveillanceLost" else payload) for t in (
         "SurveillanceStarted", "PositionObserved", "SurveillanceHandedOff",
@@ -318,7 +312,6 @@ class IncidentsView(View):
     incident id."""
 
     name = "incidents"
-    cost = 0.3
     unwrap_late = True
     table: ClassVar[Mapping[str, Rows]] = {
         "IncidentOccurred": Rows("occurred", field("incident_id"), payload),
@@ -336,7 +329,6 @@ class PnrView(View):
     record stream or case number."""
 
     name = "pnr"
-    cost = 1.0
     schema = 2
     table: ClassVar[Mapping[str, Rows]] = {
         "PNRRecordIngested": Rows("record", stream, payload),

@@ -18,6 +18,7 @@ field. Every build must equal it row for row, with the same warnings:
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,9 +33,10 @@ from cdlog.canonical import format_time
 from cdlog.domain.case import Fact
 from cdlog.errors import VerificationError
 from cdlog.log.facts import fact_of
-from cdlog.log.sealing import SealedEvent, parse
+from cdlog.log.sealing import SealedEvent, parse, stream_id
 from cdlog.logging import capture_logs
 from cdlog.projections import projector
+from cdlog.projections.pages import misfiled
 from cdlog.projections.projector import Projections
 from cdlog.projections.store import (
     ENTRY_COLUMNS,
@@ -112,6 +114,11 @@ def reference(log: CaseLog, views: Sequence[View] | None = None
                 projector.log.warning("event skipped by the views", position=n.id,
                                       failure=exc.failures[0].detail if exc.failures
                                       else str(exc))
+                continue
+            filed = uuid.UUID(str(n.originator_id))
+            if filed != stream_id(fact.stream):  # stored under another case's id
+                projector.log.warning("event skipped by the views", position=n.id,
+                                      failure=misfiled(filed.hex, fact.stream))
                 continue
             for view in views:
                 if not view.wants(fact):
@@ -244,9 +251,18 @@ def test_events_that_no_longer_decode_are_skipped_alike(world: World, raw: RawSt
                  (bytes(state).replace(b'"sig":"', b'"sig":"!'), nid)))  # not base64
     raw.execute(("UPDATE {events} SET state=? WHERE {nid}=?",
                  (bytes(state)[:40], by_type["OperationProposed"][1])))  # not JSON
+    # filed under another case's id: a case of its own, and another case of the log (as a
+    # version that case does not have)
+    raw.execute(("UPDATE {events} SET originator_id=? WHERE {nid}=?",
+                 (uuid.uuid4().hex, by_type["HoldReleased"][0])))
+    [(other,)] = raw.rows("SELECT originator_id FROM {events} WHERE {nid}=?",
+                          [by_type["CaseOpened"][0]])
+    raw.execute(("UPDATE {events} SET originator_id=?, originator_version=? WHERE {nid}=?",
+                 (str(other), 9999, by_type["CaseOpened"][1])))
 
     expected, warnings = reference(log)
-    assert len(warnings) == 10
+    assert len(warnings) == 12
+    assert sum("stored under case id" in w["failure"] for w in warnings) == 2
     for page in (projector.PAGE, 1, 4):
         assert build(log, _fresh(tmp_path), page, monkeypatch=monkeypatch) == (
             expected, warnings)

@@ -19,12 +19,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cdlog.domain.config import Config
+from cdlog.log.sealing import stream_id
 from cdlog.logging import capture_logs
 from cdlog.projections import projector
-from cdlog.projections.pages import read_page
-from cdlog.projections.projector import Projections, split_by_cost
-from cdlog.projections.views import default_views
+from cdlog.projections.pages import SHARD_SQL, case_hex, case_shard, read_page
+from cdlog.projections.projector import Projections
+from cdlog.projections.shards import ShardedViewStore
 
 if TYPE_CHECKING:
     from conftest import World, build_world
@@ -36,25 +36,39 @@ else:
 CASES = itertools.count(7000)
 
 
-# ---------------------------------------------------------------- the split
-@given(st.dictionaries(st.text(min_size=1, max_size=5), st.floats(0, 100), min_size=2,
-                       max_size=12))
-def test_the_views_are_split_in_two_groups_of_about_equal_cost(costs: dict[str, float]
-                                                               ) -> None:
-    mine, theirs = split_by_cost(costs)
-    assert mine
-    assert theirs
-    assert sorted(mine + theirs) == sorted(costs)
-    a = sum(costs[n] for n in mine)
-    b = sum(costs[n] for n in theirs)
-    assert abs(a - b) <= max(costs.values()) + 1e-9
-    assert split_by_cost(dict(reversed(list(costs.items())))) == (mine, theirs)
+# ---------------------------------------------------------------- the shards
+@given(st.text(min_size=1, max_size=40))
+def test_a_streams_shard_is_the_one_the_log_read_takes(stream: str) -> None:
+    """The shard a stream's entries are kept in is the shard the log's read by shard gives
+    its events (:data:`SHARD_SQL` over the case id as stored)."""
+    with sqlite3.connect(":memory:") as db:
+        [(shard,)] = db.execute(f"SELECT {SHARD_SQL} FROM (SELECT ? AS originator_id)",
+                                [case_hex(stream)]).fetchall()
+    db.close()
+    assert case_shard(stream) == shard
+    assert shard == int(str(stream_id(stream))[-1], 16) % 2
 
 
-def test_the_default_views_split_evenly() -> None:
-    costs = {v.name: v.cost for v in default_views(Config())}
-    mine, theirs = split_by_cost(costs)
-    assert abs(sum(costs[n] for n in mine) - sum(costs[n] for n in theirs)) < 1.0
+def test_each_file_holds_its_shards_streams(sqlite_world: World, tmp_path: Path) -> None:
+    """Every entry is in the file of its stream's shard, and both files together hold the
+    view."""
+    folder = tmp_path / "views"
+    expected = _serial(sqlite_world, tmp_path / "serial")
+    with Projections(sqlite_world.log, folder=folder, catch_up=False) as p:
+        p.catch_up(processes=2)
+        assert p.split_ran == "process"
+        assert p.dump() == expected
+        used = set()
+        for store in p.stores.values():
+            assert isinstance(store, ShardedViewStore)
+            for shard, part in enumerate(store.parts):
+                entries = part.select()
+                assert {case_shard(e.stream) for e in entries} <= {shard}
+                used |= {shard} if entries else set()
+            for stream in {e.stream for e in store.select()}:  # a stream's query: its file
+                assert p.select(store.name, stream=stream) == [
+                    e for e in store.select() if e.stream == stream]
+        assert used == {0, 1}  # the world's cases fall in both
 
 
 # ---------------------------------------------------------------- when it happens
@@ -117,13 +131,25 @@ def test_no_split_while_another_thread_runs(sqlite_world: World, tmp_path: Path)
         other.join()
 
 
-def test_no_split_when_one_view_is_behind(sqlite_world: World, tmp_path: Path) -> None:
+def test_one_view_behind_is_split_too(sqlite_world: World, tmp_path: Path) -> None:
+    """A view rebuilt alone is split in its two halves."""
     folder = tmp_path / "one"
     expected = _serial(sqlite_world, folder)
     with Projections(sqlite_world.log, folder=folder, catch_up=False) as p:
         p.rebuild(["duties"], processes=2)
-        assert p.split_ran == ""
+        assert p.split_ran == "process"
         assert p.dump() == expected
+
+
+def test_no_split_for_views_beside_a_postgresql_log_or_at_the_top(sqlite_world: World,
+                                                                  tmp_path: Path) -> None:
+    """Nothing behind: nothing split (a PostgreSQL log's pool runs threads, and the
+    equivalence tests see that its views are never split)."""
+    folder = tmp_path / "top"
+    _serial(sqlite_world, folder)
+    with Projections(sqlite_world.log, folder=folder, catch_up=False) as p:
+        assert p.catch_up(processes=2) == 0
+        assert p.split_ran == ""
 
 
 # ---------------------------------------------------------------- failure and warnings
@@ -140,53 +166,76 @@ def _warned(logs: list[Any]) -> list[int]:
     return sorted(int(e["position"]) for e in logs if e.get("log_level") == "warning")
 
 
-@pytest.mark.parametrize("fails", [False, True])
+@pytest.mark.parametrize("fails", ["no", "at once", "part way"])
 def test_skipped_events_are_warned_of_once(sqlite_world: World, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch,
-                                          fails: bool) -> None:
-    """Views behind from different positions: the forked share warns only of events this
-    process does not read. When it fails (raises in the forked process), its views are
-    caught up here: the rows are the serial build's and every skipped event is warned of
-    exactly once, here."""
+                                          fails: str) -> None:
+    """Views behind from different positions, some events skipped: each is warned of once,
+    here, in log order, whether the forked share succeeds or fails (raises in the forked
+    process, at once or after writing some pages: its half is then caught up here, and
+    what it read before failing is warned of here too). The rows are the serial build's."""
     log = sqlite_world.log
     middle = log.max_position()
     record_case(sqlite_world, next(CASES), [(name, 5, k, False) for name, k in SPINE])
     top = log.max_position()
-    broken = [middle - 3, middle + 2, top - 1]
+    halves: list[list[int]] = [[], []]
+    for n in read_page(log.app.recorder, 1, top):
+        halves[n.shard].append(int(n.id))
+    broken = sorted({*halves[0][:2], *halves[1][:2],  # early in both halves, around the
+                     *[b for b in halves[0] if b <= middle][-1:],  # middle, and at the top
+                     *[b for b in halves[1] if b > middle][:1], top - 1})
     _break(sqlite_world, broken)
     folder = tmp_path / "views"
     serial_folder = tmp_path / "serial"
     with capture_logs() as logs:
         expected = _serial(sqlite_world, serial_folder)
     assert _warned(logs) == broken
-    # views at the middle, but two of the forked share's from empty
-    costs = {v.name: v.cost for v in default_views(log.config)}
-    theirs = split_by_cost(costs)[1]
     parent = os.getpid()
     real = projector._catch_up_beside
 
-    def failing(*args: Any, **kwargs: Any) -> int:
-        if fails and os.getpid() != parent:
-            msg = "the forked share failed"
-            raise RuntimeError(msg)
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        if fails != "no" and os.getpid() != parent:
+            if fails == "at once":
+                msg = "the forked share failed"
+                raise RuntimeError(msg)
+            pages = itertools.count()  # part way: after two pages of four events
+            monkeypatch.setattr(projector, "PAGE", 4)  # in the forked process only
+
+            def read_then_fail(*a: Any) -> Any:
+                if next(pages) == 2:
+                    msg = "the forked share failed part way"
+                    raise RuntimeError(msg)
+                return read_page(*a)
+            monkeypatch.setattr(projector, "read_page", read_then_fail)
         return real(*args, **kwargs)
 
+    rescanned: list[tuple[int, int]] = []
+    scan = Projections._skipped_before
+
+    def spy(self: Projections, since: int, upto: int, shard: int) -> Any:
+        rescanned.append((since, upto))
+        return scan(self, since, upto, shard)
+
     monkeypatch.setattr(projector, "_catch_up_beside", failing)
+    monkeypatch.setattr(Projections, "_skipped_before", spy)
     with Projections(log, folder=folder, catch_up=False) as p:
         _catch_up_to(p, middle, monkeypatch)
-        for name in theirs[:2]:
+        theirs = ["duties", "cases"]  # two views from empty, the others at the middle
+        for name in theirs:
             p.stores[name].reset()
         positions = p.positions()
-        assert {positions[name] for name in theirs[:2]} == {0}
-        assert {positions[name] for name in costs if name not in theirs[:2]} == {middle}
+        assert {positions[name] for name in theirs} == {0}
+        assert {positions[name] for name in p.views if name not in theirs} == {middle}
         with capture_logs() as logs:
             p.catch_up(processes=2)
-        assert p.split_ran == ("here" if fails else "process")
+        assert p.split_ran == ("process" if fails == "no" else "here")
         assert p.dump() == expected
-    if fails:  # the share ran here: all its warnings are seen
-        assert _warned(logs) == broken
-    else:  # the forked process warned of what only it read (not seen here)
-        assert _warned(logs) == [b for b in broken if b > middle]
+    assert [int(e["position"]) for e in logs if e.get("log_level") == "warning"] == broken
+    if fails == "part way":  # what the failed share read is looked through again here
+        assert len(rescanned) == 1
+        assert rescanned[0][0] == 0 < rescanned[0][1] < middle
+    else:
+        assert rescanned == []
 
 
 def _catch_up_to(p: Projections, position: int, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -199,6 +248,7 @@ def _catch_up_to(p: Projections, position: int, monkeypatch: pytest.MonkeyPatch)
 
 
 def _upto(read: Any, position: int) -> Any:
-    def page(recorder: Any, start: int, limit: int) -> Any:
-        return [] if start > position else read(recorder, start, min(limit, position - start + 1))
+    def page(recorder: Any, start: int, limit: int, shard: int | None = None) -> Any:
+        return [] if start > position else read(recorder, start,
+                                                min(limit, position - start + 1), shard)
     return page

@@ -34,7 +34,8 @@ from cdlog.projections import projector
 from cdlog.projections.projector import Projections
 from cdlog.projections.queries import Queries
 from cdlog.projections.responsibility import responsibility_intervals
-from cdlog.projections.store import Processed, SQLiteViewStore
+from cdlog.projections.shards import ShardedViewStore
+from cdlog.projections.store import Processed
 
 STEPS = ("discover", "hold", "notify", "ack", "accept", "decline", "assume", "release_resp",
          "propose", "approve", "release", "transfer", "surv_start", "surv_lost", "surv_re",
@@ -292,17 +293,21 @@ def test_rebuilt_views_equal_incremental_views_and_the_fold(world: Any, twin: An
         assert_prefix_axis(world.log, q, ctx.stream)
 
 
-def test_each_view_has_its_own_file_and_tracking_row(world: Any, tmp_path: Path) -> None:
+def test_each_view_has_its_own_two_files_and_tracking_rows(world: Any, tmp_path: Path
+                                                            ) -> None:
     record_case(world, 1, [("discover", 5, 0, False), ("notify", 5, 1, False)])
     with Projections(world.log, folder=tmp_path / "v") as p:
         assert set(p.positions().values()) == {world.log.max_position()}
-        files = [s.path for s in p.stores.values() if isinstance(s, SQLiteViewStore)]
-        assert len(set(files)) == len(files)  # one file per view
-        assert all(f.name.endswith(f".{name}.db") for f, name in zip(files, p.stores,
-                                                                      strict=False))
-        for store in p.stores.values():  # one tracking row per view, for the log
-            if isinstance(store, SQLiteViewStore):
-                with store.datastore.transaction(commit=False) as c:
+        stores = [s for s in p.stores.values() if isinstance(s, ShardedViewStore)]
+        assert len(stores) == len(p.stores)
+        files = [path for s in stores for path in s.paths]
+        assert len(set(files)) == len(files) == 2 * len(stores)  # two files per view
+        for name, store in p.stores.items():
+            assert isinstance(store, ShardedViewStore)
+            assert [f.name.split(".", 1)[1] for f in store.paths] == [f"{name}.db",
+                                                                      f"{name}.1.db"]
+            for part in store.parts:  # one tracking row per file, for the log
+                with part.datastore.transaction(commit=False) as c:
                     c.execute("SELECT application_name FROM tracking WHERE "
                               "application_name != '__migration__'")
                     assert [r[0] for r in c.fetchall()] == ["cdlog"]
@@ -357,16 +362,16 @@ def test_views_are_rebuilt_when_the_log_or_the_configuration_changes(
     world.log.config = changed
     with Projections(world.log, folder=folder) as p:
         assert p.positions()["duties"] == world.log.max_position()
-        assert p.stores["duties"].meta("fingerprint") == p.views["duties"].fingerprint()
+        assert p.stores["duties"].meta("fingerprint") == p.fingerprint("duties")
 
 
 def test_default_folder_is_beside_the_store(world: Any) -> None:
     with Projections(world.log) as p:
         assert p.folder == world.log.store.home / "views"
         store = p.stores["responsibility"]
-        if isinstance(store, SQLiteViewStore):
-            assert store.path.parent == p.folder
-            assert store.path.exists()
+        if isinstance(store, ShardedViewStore):
+            assert {path.parent for path in store.paths} == {p.folder}
+            assert all(path.exists() for path in store.paths)
 
 
 def test_concurrent_catch_up_applies_every_event_once(world: Any, tmp_path: Path,
