@@ -20,7 +20,7 @@ reads only its own stream's entries, so the two are independent. When the views 
 (:class:`cdlog.verify.beside.Beside`: the log opened anew, no connection crosses the fork)
 catches up every view's second file while this process does the first, each reading and
 decoding only its half of the log (:func:`~cdlog.projections.pages.read_page` by shard): on
-the benchmark's workload a rebuild runs about 1.8 times as fast (docs/PERFORMANCE.md). Events
+the benchmark's workload a rebuild runs about twice as fast (docs/PERFORMANCE.md). Events
 the views skip are warned of here, once each, in log order. No fork happens while another
 thread runs (a PostgreSQL log's connection pool runs threads: its views are caught up here);
 a forked share that fails is caught up here after this process's share.
