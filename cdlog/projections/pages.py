@@ -51,15 +51,11 @@ an even hex digit, else 1. An event the views take is stored under its stream's 
 the one :func:`case_shard` names."""
 
 
-def sharded(recorder: Any) -> bool:
-    """Whether :func:`read_page` can read one shard of ``recorder``'s events alone."""
-    return plain_sqlite(recorder)
-
-
 def read_page(recorder: Any, start: int, limit: int, shard: int | None = None
               ) -> Sequence[Any]:
     """The stored events from position ``start`` on, at most ``limit``, in log order (with
-    ``shard``, only that shard's: a cdlog SQLite store only, :func:`sharded`)."""
+    ``shard``, only that shard's: a cdlog SQLite store only,
+    :func:`~cdlog.verify.rows.plain_sqlite`)."""
     if not plain_sqlite(recorder):
         if shard is not None:
             msg = "only a cdlog SQLite store is read a shard at a time"

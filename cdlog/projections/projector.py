@@ -26,10 +26,10 @@ thread runs (a PostgreSQL log's connection pool runs threads: its views are caug
 a forked share that fails is caught up here after this process's share.
 
 Files: ``<store home>/views/<store name>.<view>.db`` and ``<store name>.<view>.1.db``, two
-per view. A PostgreSQL log keeps its
-views beside it in its schema instead (:mod:`cdlog.projections.pgstore`), unless a folder is
-given. A view whose schema or configuration fingerprint changed, or that was built from
-another log, is rebuilt on open.
+per view. A PostgreSQL log keeps its views beside it in its schema instead
+(:mod:`cdlog.projections.pgstore`), unless a folder is given. A view whose schema,
+configuration fingerprint or layout changed, or that was built from another log, is rebuilt
+on open.
 
 Opening reads each view's state (position and metadata, :mod:`cdlog.projections.viewstate`)
 once, in one statement (on PostgreSQL one for all views), runs DDL only for missing tables,
@@ -60,10 +60,10 @@ from cdlog.logging import get_logger
 from cdlog.projections.pages import (
     PageRow,
     case_hex,
+    case_shard_of_hex,
     misfiled,
     read_page,
     row_shard,
-    sharded,
     stored_case,
 )
 from cdlog.projections.shards import SHARDS, ShardedViewStore, shard_paths
@@ -71,6 +71,7 @@ from cdlog.projections.store import Entry, Processed, SQLiteViewStore, fingerpri
 from cdlog.projections.views import View, default_views
 from cdlog.projections.viewstate import ViewState
 from cdlog.verify.beside import Beside, can_fork, reopener
+from cdlog.verify.rows import plain_sqlite
 
 if TYPE_CHECKING:
     from cdlog.projections.pgstore import PostgresViewStore
@@ -269,7 +270,7 @@ class Projections:
         (see :meth:`catch_up`)."""
         if processes == 1 or (processes is not None and processes < 1):
             return False
-        if self._in_pg or self._shard is not None or not sharded(self.log.app.recorder):
+        if self._in_pg or self._shard is not None or not plain_sqlite(self.log.app.recorder):
             return False
         if reopener(self.log) is None or not can_fork():
             return False
@@ -564,8 +565,9 @@ def _decode(page: Sequence[Any], skipped: list[Skipped] | None = None,
             stored, shard = n.stored_id, n.shard
             if type(stored) is not str:
                 stored = stored_case(n)
-        else:
-            stored, shard = stored_case(n), row_shard(n)
+        else:  # a recorder's notification: its case id's last digit (as SHARD_SQL)
+            stored = stored_case(n)
+            shard = case_shard_of_hex(stored)
         if stored != case_hex(fact.stream):
             _skip(n, misfiled(stored, fact.stream), skipped, warned)
             continue

@@ -141,10 +141,9 @@ def test_one_view_behind_is_split_too(sqlite_world: World, tmp_path: Path) -> No
         assert p.dump() == expected
 
 
-def test_no_split_for_views_beside_a_postgresql_log_or_at_the_top(sqlite_world: World,
-                                                                  tmp_path: Path) -> None:
-    """Nothing behind: nothing split (a PostgreSQL log's pool runs threads, and the
-    equivalence tests see that its views are never split)."""
+def test_no_split_when_no_view_is_behind(sqlite_world: World, tmp_path: Path) -> None:
+    """Nothing behind: nothing read, nothing split (a PostgreSQL log's views are never split:
+    the equivalence tests see that)."""
     folder = tmp_path / "top"
     _serial(sqlite_world, folder)
     with Projections(sqlite_world.log, folder=folder, catch_up=False) as p:
