@@ -167,6 +167,9 @@ class KeyRegistry:
         self._applied: dict[int, bytes] = {}  # position -> hash of the trust event applied
         self.clock: datetime | None = None
         """The key clock: the latest ``recorded`` time of the trust events applied."""
+        self.generation = 0
+        """Moves on with every :meth:`apply` (applied or refused): what a reader caches of the
+        registry holds while it is unchanged (the verifier's signers, for one)."""
 
     # ------------------------------------------------------------------ applying events
 
@@ -177,10 +180,13 @@ class KeyRegistry:
         otherwise); applying the very same event at the same position again is a no-op, so a
         committed event may be delivered twice.
 
+        Every call moves :attr:`generation` on, whatever its outcome.
+
         Raises :class:`~cdlog.errors.VerificationError` located at the event's case and
         version, with check ``key``, ``certificate``, ``signature`` (the actor's signature
         does not verify) or ``decode`` (malformed payload); the registry is then unchanged.
         """
+        self.generation += 1
         if type(position) is not int or position < 0:
             raise InputError("position", f"{position!r} is not a log position",
                              "an integer >= 0")
@@ -261,6 +267,7 @@ class KeyRegistry:
         other._last_position = self._last_position
         other._applied = dict(self._applied)
         other.clock = self.clock
+        other.generation = self.generation
         return other
 
     def _apply_root(self, event: SealedEvent, position: int, agency: str, actor: str,
@@ -493,6 +500,12 @@ class KeyRegistry:
         if record is None:
             raise NotFoundError(f"no officer key {key_id} in the key registry")
         return record
+
+    def officer_key(self, key_id: str) -> KeyRecord | None:
+        """What is known of officer key ``key_id``; None for a root key or an unknown key."""
+        if key_id in self._roots:
+            return None
+        return self._keys.get(key_id)
 
     def is_root(self, key_id: str) -> bool:
         """Return True when ``key_id`` is an established root key."""

@@ -73,6 +73,7 @@ from cdlog.verify.rows import (
     iter_notifications,
     iter_rows,
 )
+from cdlog.verify.signers import SignerCache
 from cdlog.verify.streams import STREAMS_IN_MEMORY, _Stream, _StreamTable
 
 __all__ = [  # the row reading and the form check live in cdlog.verify.rows and .form
@@ -157,6 +158,7 @@ class Verifier:
         self.report = Report()
         self._streams = _StreamTable(streams_in_memory)
         self._same: dict[tuple[int, int], tuple[Officer, Officer, bool]] = {}
+        self._signers = SignerCache()
 
     def _fail(self, case: str, version: int | None, check_name: str, detail: str) -> None:
         self.report.failures.append(Failure(case, version, check_name, detail))
@@ -241,7 +243,8 @@ class Verifier:
         Every check before the rules is made without changing any state: the row's place, the
         decode and form, the log, the case id, the version and chain against the case's state,
         one signature by the actor alone (not a trust event or a disclosure, which move the
-        log context), the key in force and its subject, the payload and the ``late`` flag.
+        log context), the key in force and its subject (asked of :mod:`cdlog.verify.signers`),
+        the payload and the ``late`` flag.
         Only when all pass are the case's version, head and count moved on, the rules run as
         :meth:`_check_event` runs them, and the event is counted.
         """
@@ -276,18 +279,19 @@ class Verifier:
                     return None
             elif version != st.version + 1 or sealed.prev != st.head:
                 return None
-            registry = self.context.registry
-            public = registry.public_key(sig.key)
-            if not signature_is_valid(public, sealed.envelope_bytes, sig.sig, SIGNING_PREFIX):
+            signer = self._signers.get(self.context.registry, sig.key)
+            if signer is None:  # a root key, or one unknown: the full checks say why
+                return None
+            if not signature_is_valid(signer.public, sealed.envelope_bytes, sig.sig,
+                                      SIGNING_PREFIX):
                 return None
             recorded = datetime.fromisoformat(recorded_text)  # parse_time's parse, without
             if recorded.tzinfo is None:  # its cache (which a large store's times only churn)
                 return None
-            subject = registry.signer_in_force(sig.key, position, recorded)
-            if subject is None:  # not an officer key in force: the full checks say why
+            if not signer.in_force(position, recorded):  # the full checks say why
                 return None
-            claimed = officer_of(actor)
-            if not self._same_officer(claimed, subject):
+            claimed, same = signer.signs_as(actor)
+            if not same:
                 return None
             fact = fact_of(sealed, recorded, claimed)
             if (fact.recorded - fact.occurred.end > self.config.deadlines.late_entry_after
