@@ -38,6 +38,7 @@ from cdlog.log.context import CONTEXT_TOPICS, CONTEXT_TYPES, LogContext
 from cdlog.log.facts import fact_of
 from cdlog.log.ledger import LedgerRecorder, read_ledger
 from cdlog.log.sealing import SealedEvent, parse, stream_id
+from cdlog.log.signers import SignerCache
 from cdlog.restricted.kek import KeyRing
 from cdlog.store.mapper import EventApplication
 from cdlog.store.opening import prepare_store
@@ -82,6 +83,7 @@ class CaseLog(TrustKeys, RestrictedData, CaseCommands):
         self._context = LogContext(self.config, self._trusted)
         self._seen = 0
         self._synced_to = -1
+        self._signers = SignerCache()
         self._streams: OrderedDict[str, _Stream] = OrderedDict()  # least recently used first
         self._names: dict[uuid.UUID, str] = {}
         self.vault_keys = KeyRing(self.store.home)

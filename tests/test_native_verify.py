@@ -172,3 +172,32 @@ def test_no_memory_is_kept_per_call() -> None:
     finally:
         tracemalloc.stop()
     assert after - before < 20_000
+
+
+@settings(max_examples=200)
+@given(st.binary(min_size=32, max_size=32), st.binary(max_size=5000))
+def test_signatures_are_made_alike(seed: bytes, message: bytes) -> None:
+    """``Ed25519Signer.sign`` (natively ``crypto_sign_detached``) makes the very signature
+    PyNaCl's ``SigningKey.sign`` makes, and the native function makes it where it is bound."""
+    expected = nacl.signing.SigningKey(seed).sign(message).signature
+    made = signer.Ed25519Signer(seed)
+    assert made.sign(message) == expected
+    native = getattr(speedups, "ed25519_sign", None)
+    assert (signer._NATIVE_SIGN is not None) == (native is not None)
+    if signer._NATIVE_SIGN is not None:
+        secret = made._secret  # the 64-byte libsodium secret key (seed || public key)
+        assert signer._NATIVE_SIGN(secret, message) == expected
+
+
+@pytest.mark.parametrize("args", [
+    (b"\x01" * 63, b"m"), (b"\x01" * 65, b"m"), (bytearray(64), b"m"), (b"\x01" * 64, "m"),
+    (b"\x01" * 64, bytearray(b"m")), (None, b"m"),
+])
+def test_sign_hands_back_what_is_not_exactly_bytes(args: tuple[Any, Any]) -> None:
+    """A secret key that is not 64 bytes, or a value that is not exactly bytes, is handed back
+    (None): the reference signs it, or refuses it."""
+    native = signer._NATIVE_SIGN
+    if native is None:  # the pure build (CDLOG_PURE=1): no native function at all
+        assert speedups is None or signer._NATIVE_VERIFY is None
+        return
+    assert native(*args) is None

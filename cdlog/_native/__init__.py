@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 from types import ModuleType
 
-ABI = 5
+ABI = 6
 """The version of the C source this Python code expects (``_speedups.ABI``); a stale build
 with another number is not used."""
 

@@ -22,7 +22,7 @@
 
 #include "speedups.h"
 
-#define ABI 5
+#define ABI 6
 #define MAX_SAFE_INT 9007199254740991LL /* 2**53 - 1 */
 #define N_ENVELOPE_KEYS 13
 

@@ -15,6 +15,7 @@ from cdlog.keys.signer import Signer
 from cdlog.keys.trust import TrustRoot
 from cdlog.log.context import LogContext
 from cdlog.log.sealing import SealedEvent
+from cdlog.log.signers import SignerCache
 from cdlog.restricted.kek import KeyRing
 from cdlog.restricted.record import RestrictedValue
 from cdlog.restricted.vault_store import VaultOps
@@ -81,6 +82,8 @@ class LogBase:
     _context: LogContext
     _seen: int
     _synced_to: int
+    _signers: SignerCache
+    """The officer keys of the context's registry, as the write path asks for them."""
     _open: _Pending | None = None
     """The outermost batch open in this log, which commands inside it join."""
 

@@ -60,14 +60,15 @@ def _type_counts(events: Sequence[SealedEvent]) -> str:
 
 
 def _occurred(value: datetime | Occurred | Mapping[str, Any]) -> Occurred:
-    if isinstance(value, Occurred):
+    plain = type(value) is datetime  # the usual case, without the checks of the other classes
+    if not plain and isinstance(value, Occurred):
         return value
-    if not isinstance(value, datetime | Mapping):
+    if not plain and not isinstance(value, datetime | Mapping):
         raise InputError("at", f"{type(value).__name__} {value!r} is not a time",
                          "a timezone-aware datetime or a window {'from': t1, 'to': t2}")
     try:
-        if isinstance(value, datetime):
-            return instant(value)  # Occurred(at=value)
+        if plain or isinstance(value, datetime):
+            return instant(value)  # type: ignore[arg-type]  # Occurred(at=value)
         return Occurred.model_validate(dict(value))
     except ValidationError as exc:
         raise validation_to_input_error(exc, "occurred") from None
@@ -238,7 +239,7 @@ class WritePath(LogBase):
     @staticmethod
     def _payload(event: str | type[ev.Payload] | ev.Payload,
                  fields: Mapping[str, Any] | None) -> ev.Payload:
-        if isinstance(event, ev.Payload):
+        if type(event) is not str and isinstance(event, ev.Payload):
             if fields:
                 raise InputError("fields", "given with a payload instance", "one or the other")
             return event
@@ -260,6 +261,9 @@ class WritePath(LogBase):
         if type(signer) is not Ed25519Signer and not isinstance(signer, Signer):
             raise InputError("signer", f"{type(signer).__name__} is not a Signer",
                              "an object with key_id, public_key and sign()")
+        known = self._signers.get(ctx.registry, signer.key_id)
+        if known is not None and known.in_force(position, when):
+            return known.subject  # check_signer's answer for an officer key in force
         try:
             return ctx.registry.check_signer(signer.key_id, position, when,
                                              case=case_id(stream), version=version)
@@ -268,8 +272,7 @@ class WritePath(LogBase):
                              f"key {signer.key_id} cannot sign here: {exc.failures[0].detail}",
                              "a key certified by its agency root and valid at this time") from None
 
-    @staticmethod
-    def _check_own_signatures(ctx: LogContext, sealed: SealedEvent, payload: ev.Payload,
+    def _check_own_signatures(self, ctx: LogContext, sealed: SealedEvent, payload: ev.Payload,
                               signers: Sequence[Signer]) -> None:
         """Refuse an event whose signatures do not verify (a broken signer or HSM).
 
@@ -283,7 +286,8 @@ class WritePath(LogBase):
             if isinstance(payload, ev.TrustRootEstablished):
                 public = base64.b64decode(payload.public_key)
             else:
-                public = ctx.registry.public_key(sig.key)
+                known = self._signers.get(ctx.registry, sig.key)
+                public = ctx.registry.public_key(sig.key) if known is None else known.public
             if type(signer) is Ed25519Signer and signer.public_key == public:
                 continue
             if message is None:

@@ -38,7 +38,9 @@ def split_restricted(event: str | type[ev.Payload] | ev.Payload,
                      fields: Mapping[str, Any] | None
                      ) -> tuple[Mapping[str, Any] | None, tuple[RestrictedValue, ...]]:
     """``fields`` with each restricted value replaced by its commitment, and the values."""
-    if fields is None or isinstance(event, ev.Payload) or not isinstance(fields, Mapping):
+    named = type(event) is str  # the usual case, without pydantic's class check
+    if (fields is None or (not named and isinstance(event, ev.Payload))
+            or (type(fields) is not dict and not isinstance(fields, Mapping))):
         return fields, ()
     type_name = event if isinstance(event, str) else event.TYPE
     cls = class_of_event(type_name)

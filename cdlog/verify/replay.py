@@ -56,6 +56,7 @@ from cdlog.log.sealing import (
     case_text,
     signing_message,
 )
+from cdlog.log.signers import SignerCache
 from cdlog.store.mapper import check_row
 from cdlog.verify.form import (
     _canonical_envelope,
@@ -73,7 +74,6 @@ from cdlog.verify.rows import (
     iter_notifications,
     iter_rows,
 )
-from cdlog.verify.signers import SignerCache
 from cdlog.verify.streams import STREAMS_IN_MEMORY, _Stream, _StreamTable
 
 __all__ = [  # the row reading and the form check live in cdlog.verify.rows and .form
@@ -243,7 +243,7 @@ class Verifier:
         Every check before the rules is made without changing any state: the row's place, the
         decode and form, the log, the case id, the version and chain against the case's state,
         one signature by the actor alone (not a trust event or a disclosure, which move the
-        log context), the key in force and its subject (asked of :mod:`cdlog.verify.signers`),
+        log context), the key in force and its subject (asked of :mod:`cdlog.log.signers`),
         the payload and the ``late`` flag.
         Only when all pass are the case's version, head and count moved on, the rules run as
         :meth:`_check_event` runs them, and the event is counted.

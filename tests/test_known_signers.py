@@ -1,4 +1,4 @@
-"""The replay's cache of officer keys (``cdlog.verify.signers``) answers as the key registry
+"""The replay's cache of officer keys (``cdlog.log.signers``) answers as the key registry
 does, whatever trust events come between two questions.
 
 Its reference: ``KeyRegistry.public_key``, ``signer_in_force`` and ``officer_of(party) ==
@@ -35,7 +35,7 @@ from cdlog.keys.signer import Ed25519Signer
 from cdlog.keys.trust import TrustRoot
 from cdlog.log.facts import officer_json, officer_of
 from cdlog.log.sealing import SealedEvent, build_envelope, seal
-from cdlog.verify.signers import SignerCache
+from cdlog.log.signers import SignerCache
 
 CBP_ROOT = Ed25519Signer(b"\x10" * 32)
 K1 = Ed25519Signer(b"\x21" * 32)

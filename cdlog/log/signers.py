@@ -1,12 +1,15 @@
-"""The officer keys a replay meets, remembered while the key registry stays unchanged.
+"""The officer keys a log meets, remembered while its key registry stays unchanged.
 
 Most events are signed by a few officer keys, and the registry changes only at trust events.
-The one-step path of the replay (:meth:`cdlog.verify.replay.Verifier._replay_clean`) asks
-this cache, not the registry, for each event's key: its public key, whether it may sign at a
-log position and time (what :meth:`~cdlog.keys.registry.KeyRegistry.signer_in_force`
-answers), and whether the envelope's party is the key's subject (what
+The replay's one-step path (:meth:`cdlog.verify.replay.Verifier._replay_clean`) and the write
+path (``_identify`` and the signature check of :mod:`cdlog.app.writing`) ask this cache, not
+the registry, for each event's key: its public key, whether it may sign at a log position and
+time (what :meth:`~cdlog.keys.registry.KeyRegistry.signer_in_force` answers), and, for the
+replay, whether the envelope's party is the key's subject (what
 :func:`~cdlog.log.facts.officer_of` and a comparison answer). Every entry is dropped as soon
-as the registry's :attr:`~cdlog.keys.registry.KeyRegistry.generation` moves on.
+as the registry's :attr:`~cdlog.keys.registry.KeyRegistry.generation` moves on, or another
+registry is asked about. Whatever it cannot answer yes to, its callers ask the registry, whose
+answer (and refusal in words) is the reference.
 """
 
 from __future__ import annotations
