@@ -27,7 +27,7 @@ from cdlog.application import CaseLog
 from cdlog.domain import case as case_module
 from cdlog.domain import evolve as evolve_module
 from cdlog.keys import registry, signer
-from cdlog.log import facts, sealing
+from cdlog.log import facts, sealing, signers
 from cdlog.log.ledger import LedgerCursor
 from cdlog.projections import projector
 from cdlog.projections import store as store_module
@@ -126,6 +126,9 @@ def verify(store: str, rows_wanted: int = 20_000) -> dict[str, float]:
         (verify_module, "signature_is_valid", "Ed25519 verify (libsodium)"),
         (registry.KeyRegistry, "check_signer", "key check"),
         (verify_module, "officer_of", "key check"),
+        (signers.SignerCache, "get", "key check"),  # the one-step path's key check
+        (signers.KnownSigner, "in_force", "key check"),
+        (signers.KnownSigner, "signs_as", "key check"),
         (verify_module, "check", "domain rules"),
         (verify_module, "evolve", "domain rules"),
     ]
