@@ -180,13 +180,22 @@ class KeyRegistry:
         otherwise); applying the very same event at the same position again is a no-op, so a
         committed event may be delivered twice.
 
-        Every call moves :attr:`generation` on, whatever its outcome.
+        Every call moves :attr:`generation` on, whatever its outcome, before and again after
+        it changes anything (so a reader that took an entry in between, from another thread,
+        finds it stale).
 
         Raises :class:`~cdlog.errors.VerificationError` located at the event's case and
         version, with check ``key``, ``certificate``, ``signature`` (the actor's signature
         does not verify) or ``decode`` (malformed payload); the registry is then unchanged.
         """
         self.generation += 1
+        try:
+            self._apply(event, position)
+        finally:
+            self.generation += 1
+
+    def _apply(self, event: SealedEvent, position: int) -> None:
+        """:meth:`apply`, between the moves of :attr:`generation`."""
         if type(position) is not int or position < 0:
             raise InputError("position", f"{position!r} is not a log position",
                              "an integer >= 0")
