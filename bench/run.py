@@ -42,7 +42,7 @@ import cdlog  # noqa: E402
 from bench import breakdown, heads, latency  # noqa: E402
 from bench.append import compare  # noqa: E402
 from bench.measure import Result, absolute, machine, not_yet, relative  # noqa: E402
-from bench.scale import RAW_PASSES, ScaleRun, SizePoint, grow, median  # noqa: E402
+from bench.scale import CATCH_UP_PASSES, RAW_PASSES, ScaleRun, SizePoint, grow, median  # noqa: E402
 
 PG_PORT = "54339"  # not the test suite's server
 
@@ -190,11 +190,13 @@ def scale_rows(run: ScaleRun) -> list[Result]:
                            proj.get("error", "not measured") if proj else "not measured"))
     else:
         out.append(relative(f"{name} ({proj['size']} events)", proj["rate"], proj["raw_rate"],
-                            "events/s", 0.3, f"views: {', '.join(proj['views'])}; raw read: the "
-                            f"fastest of {RAW_PASSES} passes before and {RAW_PASSES} after "
-                            "the catch-up; split between two processes: "
-                            f"{proj.get('split', 'n/a')}",
-                            raw_rates=proj.get("raw_rates"),
+                            "events/s", 0.3, f"views: {', '.join(proj['views'])}; the fastest "
+                            f"of {CATCH_UP_PASSES} catch-ups from empty views against the "
+                            f"fastest of {RAW_PASSES} raw reads, taken in turn; split between "
+                            f"two processes: {proj.get('split', 'n/a')}",
+                            raw_rates=proj.get("raw_rates"), rates=proj.get("rates"),
+                            first_pass_ratio=(proj["first_rate"] / proj["raw_rate"]
+                                              if proj.get("first_rate") else None),
                             serial_rate=proj.get("serial_rate"),
                             serial_ratio=(proj["serial_rate"] / proj["raw_rate"]
                                           if proj.get("serial_rate") else None),

@@ -53,8 +53,8 @@ def test_the_table_shows_step_targets() -> None:
 
 def test_the_catch_up_baseline_is_the_fastest_raw_read(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """The projection row's baseline is the fastest of the raw reads taken before and after
-    the catch-up (one pass alone ran at half the rate of another in the same store), so a
+    """The projection row's baseline is the fastest of the raw reads taken around and between
+    the catch-ups (one pass alone ran at half the rate of another in the same store), so a
     slow pass cannot flatter the ratio; every pass is kept in the result."""
     rates = iter([150_000.0, 300_000.0, 200_000.0, 250_000.0, 320_000.0, 180_000.0])
     monkeypatch.setattr(scale, "_raw_read_rate", lambda recorder: next(rates))
@@ -67,3 +67,40 @@ def test_the_catch_up_baseline_is_the_fastest_raw_read(tmp_path: Path,
     assert got["raw_rates"] == [150_000, 300_000, 200_000, 250_000, 320_000, 180_000]
     assert got["raw_rate"] == 320_000.0
     assert got["events"] == 0
+    assert scale.RAW_PASSES == 6
+
+
+def test_the_catch_up_rate_is_its_fastest_pass_taken_in_turn_with_the_raw_reads(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both sides of the ratio are their least disturbed pass: the catch-ups alternate with
+    the raw reads (raw, catch-up, raw, raw, catch-up, raw, raw, catch-up, raw) and the
+    fastest catch-up is the rate; the first pass's rate is kept beside it."""
+    order: list[str] = []
+    raw = iter([100.0, 90.0, 95.0, 120.0, 80.0, 110.0])
+    passes = iter([(1000, 4.0, "process", ["a"]), (1000, 2.0, "process", ["a"]),
+                   (1000, 2.5, "thread", ["a"])])
+
+    def fake_raw(recorder: object) -> float:
+        order.append("raw")
+        return next(raw)
+
+    def fake_pass(log: object, folder: Path) -> tuple[int, float, str, list[str]]:
+        order.append("catch-up")
+        return next(passes)
+
+    monkeypatch.setattr(scale, "_raw_read_rate", fake_raw)
+    monkeypatch.setattr(scale, "_catch_up_pass", fake_pass)
+    monkeypatch.setattr(scale, "_serial_catch_up", lambda log, folder: 300.0)
+    log = CaseLog(f"sqlite:///{tmp_path / 'cdlog.db'}")
+    try:
+        got = scale._projection(log, tmp_path / "views")
+    finally:
+        log.close()
+    assert order == ["raw", "catch-up", "raw", "raw", "catch-up", "raw", "raw", "catch-up",
+                     "raw"]
+    assert got["rates"] == [250, 500, 400]
+    assert got["rate"] == 500.0
+    assert got["first_rate"] == 250.0
+    assert got["seconds"] == 2.0
+    assert got["split"] == "process"
+    assert got["raw_rate"] == 120.0
