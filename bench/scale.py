@@ -43,6 +43,8 @@ class SizePoint:
     threads: int = 1
     """Threads of this process when verification began: with one, the workers and the tree
     audit are forked processes (cdlog.verify.beside), as in ``cdlog verify``."""
+    verify_rates: list[float] = field(default_factory=list)
+    """Every verification pass's rate (``verify_rate`` is the fastest of them)."""
 
 
 @dataclass
@@ -190,6 +192,37 @@ def _cli_verify(store: str, env_home: Path) -> dict[str, Any]:
             "stderr": done.stderr[-2000:] if not ok else ""}
 
 
+VERIFY_PASSES = 2
+"""Verifications at each size, with the Ed25519 limit taken before the first, between each
+two and after the last. The verify rate is the fastest pass and the limit the fastest of its
+measures: both sides of the ratio are their least disturbed pass (at 1M events one pass ran
+at 0.47 of the limit and the replay right after it at 0.63, on a shared host)."""
+
+
+def _verify_passes(log: CaseLog, message: bytes, limit_seconds: float,
+                   clock: Callable[[], float] = time.perf_counter
+                   ) -> tuple[float, float, bool, dict[str, float], list[float]]:
+    """:data:`VERIFY_PASSES` runs of what `cdlog verify` runs, in turn with the limit: the
+    fastest pass's rate and seconds, whether every pass found the store sound, the limit (each
+    binding's fastest measure, every measure kept by its place: ``fastest_0`` before the first
+    pass, ``fastest_1`` after it, ...) and every pass's rate."""
+    limits = [_limit(message, limit_seconds)]
+    passes: list[tuple[float, float]] = []
+    ok = True
+    for _ in range(VERIFY_PASSES):
+        start = clock()
+        report = verify_log(log)  # what `cdlog verify` runs
+        took = clock() - start
+        passes.append((report.events / took, took))
+        ok = ok and report.ok
+        limits.append(_limit(message, limit_seconds))
+    rate, took = max(passes)
+    limit = {k: max(measure[k] for measure in limits) for k in limits[0]}
+    for i, measure in enumerate(limits):
+        limit.update({f"{k}_{i}": v for k, v in measure.items()})
+    return rate, took, ok, limit, [r for r, _ in passes]
+
+
 def grow(folder: Path, sizes: list[int], *, limit_seconds: float, proof_samples: int,
          projection_at: int, window: int, say: Callable[[str], None]) -> ScaleRun:
     """Grow one store through ``sizes`` (ascending); measure at each size.
@@ -222,23 +255,17 @@ def grow(folder: Path, sizes: list[int], *, limit_seconds: float, proof_samples:
         sign_checkpoint(log, signer)
         message = _message(log)
         say(f"  {size}: append {append_rate:.0f}/s; measuring the Ed25519 limit")
-        before = _limit(message, limit_seconds)
         workers = default_workers(log.max_position())
         threads = threading.active_count()
-        start = time.perf_counter()
-        report = verify_log(log)  # what `cdlog verify` runs
-        took = time.perf_counter() - start
-        after = _limit(message, limit_seconds)
-        limit = {k: (before[k] + after[k]) / 2 for k in before}
-        limit.update({f"{k}_before": v for k, v in before.items()})
-        limit.update({f"{k}_after": v for k, v in after.items()})
-        point = SizePoint(size, append_rate, report.events / took, took, report.ok, workers,
-                          limit=limit, threads=threads)
+        rate, took, ok, limit, rates = _verify_passes(log, message, limit_seconds)
+        point = SizePoint(size, append_rate, rate, took, ok, workers, limit=limit,
+                          threads=threads, verify_rates=rates)
         start = time.perf_counter()
         replay = verify_store(log)
         point.replay_rate = replay.events / (time.perf_counter() - start)
-        say(f"  {size}: verify {point.verify_rate:.0f} events/s ({workers} processes, "
-            f"ok={report.ok}); replay only {point.replay_rate:.0f}/s; Ed25519 limit "
+        say(f"  {size}: verify {point.verify_rate:.0f} events/s, the fastest of "
+            f"{', '.join(f'{r:.0f}' for r in rates)} ({workers} processes, ok={ok}); "
+            f"replay only {point.replay_rate:.0f}/s; Ed25519 limit "
             f"{limit['fastest']:.0f}/s")
         run.points.append(point)
         if size == projection_at:

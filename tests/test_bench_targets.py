@@ -17,7 +17,7 @@ if str(ROOT) not in sys.path:
 
 from bench import scale  # noqa: E402
 from bench.measure import relative  # noqa: E402
-from bench.run import STEP_TARGET, table  # noqa: E402
+from bench.run import STEP_TARGET, first_pass_ratio, table  # noqa: E402
 from cdlog.application import CaseLog  # noqa: E402
 
 
@@ -104,3 +104,44 @@ def test_the_catch_up_rate_is_its_fastest_pass_taken_in_turn_with_the_raw_reads(
     assert got["seconds"] == 2.0
     assert got["split"] == "process"
     assert got["raw_rate"] == 120.0
+
+
+def test_verification_is_its_fastest_pass_against_the_limits_fastest_measure(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two verifications alternate with three measures of the Ed25519 limit (before, between,
+    after); the rate is the fastest pass and the limit each binding's fastest measure, so both
+    sides are their least disturbed pass. The first pass against the mean of the measures
+    around it (the bench's earlier one-pass ratio) is kept beside it."""
+    order: list[str] = []
+    limits = iter([30_000.0, 34_000.0, 32_000.0])
+
+    def fake_limit(message: bytes, secs: float) -> dict[str, float]:
+        order.append("limit")
+        fast = next(limits)
+        return {"pynacl": fast, "openssl": fast / 2, "single_core_pynacl": fast / 2,
+                "fastest": fast}
+
+    class _Report:
+        events = 1_000_000
+        ok = True
+
+    def fake_verify(log: object) -> _Report:
+        order.append("verify")
+        return _Report()
+
+    clock = iter([0.0, 50.0, 100.0, 140.0])  # pass 1 takes 50 s, pass 2 takes 40 s
+    monkeypatch.setattr(scale, "_limit", fake_limit)
+    monkeypatch.setattr(scale, "verify_log", fake_verify)
+    rate, took, ok, limit, rates = scale._verify_passes(
+        object(), b"m", 1.0, clock=lambda: next(clock))  # type: ignore[arg-type]
+    assert order == ["limit", "verify", "limit", "verify", "limit"]
+    assert rates == [20_000.0, 25_000.0]
+    assert rate == 25_000.0
+    assert took == 40.0
+    assert ok
+    assert limit["fastest"] == 34_000.0
+    assert limit["pynacl"] == 34_000.0
+    assert (limit["fastest_0"], limit["fastest_1"], limit["fastest_2"]) == (30_000.0, 34_000.0,
+                                                                          32_000.0)
+    point = scale.SizePoint(1_000_000, 1.0, rate, took, ok, 2, limit=limit, verify_rates=rates)
+    assert first_pass_ratio(point) == 20_000.0 / 32_000.0
