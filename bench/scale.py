@@ -144,10 +144,6 @@ def _projection(log: CaseLog, folder: Path) -> dict[str, Any]:
     """Projection catch-up from scratch against reading the notification log raw: the
     fastest of :data:`CATCH_UP_PASSES` catch-ups against the fastest of :data:`RAW_PASSES`
     raw reads, taken in turn (raw, catch-up, raw, raw, catch-up, raw, raw, catch-up, raw)."""
-    try:
-        from cdlog.projections.projector import Projections  # noqa: F401 - present?
-    except ImportError as exc:
-        return {"error": f"not yet: {exc}"}
     recorder = log.app.recorder
     raws = [_raw_read_rate(recorder)]
     passes: list[tuple[int, float, str, list[str]]] = []
